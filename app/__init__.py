@@ -1,0 +1,1 @@
+"""Services that orchestrate a case, and the command line."""

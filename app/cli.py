@@ -1,0 +1,550 @@
+"""The ``chainproof`` command line: a stable contract (see DESIGN.md, Interfaces).
+
+Exit codes: 0 success; 1 unexpected error; 2 usage or profile error; 3 case or database error;
+4 evidence store error (disk full, output not writable); 5 identity or signing error;
+6 verification found problems; 7 export error; 130 interrupted by the examiner (Ctrl-C),
+with everything collected so far sealed and kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from app.version import __version__
+from custody.errors import ChainproofError, UsageError
+
+JOURNAL_KINDS = (
+    "note",
+    "event_reported",
+    "weakness_reported",
+    "assessment",
+    "decision",
+    "action",
+    "communication",
+    "lesson_learned",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chainproof",
+        description="Forensic evidence collection with a signed, tamper-evident chain of custody.",
+    )
+    p.add_argument("--version", action="version", version=f"chainproof {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    keys = sub.add_parser("keys", help="examiner identity").add_subparsers(
+        dest="keys_cmd", required=True
+    )
+    k = keys.add_parser("init", help="create your signing key and certificate")
+    k.add_argument("--name", required=True)
+    k.add_argument("--org", required=True)
+    k.add_argument("--email", required=True)
+    k.add_argument("--force", action="store_true", help="replace an existing identity")
+    _passphrase_fd(k)
+    k.set_defaults(func=cmd_keys_init)
+    k = keys.add_parser("show", help="show your identity (public data only)")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(func=cmd_keys_show)
+    k = keys.add_parser("import", help="import an organisation-issued PKCS#12 identity")
+    k.add_argument("file", type=Path, metavar="FILE.p12")
+    k.add_argument("--force", action="store_true")
+    _passphrase_fd(k)
+    k.add_argument(
+        "--source-passphrase-fd",
+        type=int,
+        metavar="N",
+        help="read FILE.p12's passphrase from this descriptor "
+        "(else $CHAINPROOF_IMPORT_PASSPHRASE or a prompt)",
+    )
+    k.set_defaults(func=cmd_keys_import)
+
+    case = sub.add_parser("case", help="create, list and show cases").add_subparsers(
+        dest="case_cmd", required=True
+    )
+    c = case.add_parser("new", help="create a case directory")
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    c.add_argument("--title", required=True)
+    c.add_argument("--incident", dest="incident_ref", metavar="REF")
+    c.add_argument("--severity", choices=("low", "medium", "high", "critical"))
+    c.add_argument("--org", dest="organisation")
+    c.add_argument("--legal-basis", help="warrant, consent, legal hold, engagement ...")
+    c.add_argument("--requesting-party")
+    c.add_argument("--scope", help="limits of the collection's scope")
+    c.add_argument("--responsible", help="the person responsible")
+    c.add_argument("--description")
+    c.add_argument("--db", metavar="URL", help="database URL (default: CASE_DIR/case.db, SQLite)")
+    _passphrase_fd(c)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_case_new)
+    c = case.add_parser("list", help="list cases under ROOT")
+    c.add_argument("root", type=Path, nargs="?", default=Path.cwd(), metavar="ROOT")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_case_list)
+    c = case.add_parser("show", help="show a case")
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_case_show)
+
+    c = sub.add_parser("collect", help="collect evidence from this machine into a case")
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    c.add_argument("--profile", default="triage", help="none, minimal, triage, full or FILE.yaml")
+    c.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="add a path or glob to collect (** recurses); repeatable",
+    )
+    c.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    c.add_argument("--no-progress", action="store_true")
+    _passphrase_fd(c)
+    c.set_defaults(func=cmd_collect)
+
+    c = sub.add_parser("note", help="add a signed journal entry")
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    c.add_argument("text", metavar="TEXT")
+    c.add_argument("--kind", choices=JOURNAL_KINDS, default="note")
+    c.add_argument("--reason", help="the reason, for a decision")
+    _passphrase_fd(c)
+    c.set_defaults(func=cmd_note)
+
+    c = sub.add_parser("transfer", help="record a hand-over, signed by both examiners")
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    c.add_argument(
+        "--to",
+        required=True,
+        type=Path,
+        metavar="CERT.pem",
+        help="the receiving examiner's certificate (or their .p12)",
+    )
+    c.add_argument(
+        "--to-key",
+        type=Path,
+        metavar="FILE.p12",
+        help="the receiver's PKCS#12 identity (default: --to when it is a .p12)",
+    )
+    c.add_argument("--reason", required=True)
+    c.add_argument("--location", required=True)
+    _passphrase_fd(c)
+    c.add_argument(
+        "--to-passphrase-fd",
+        type=int,
+        metavar="N",
+        help="receiver's passphrase from this descriptor (else $CHAINPROOF_TO_PASSPHRASE or a prompt)",
+    )
+    c.set_defaults(func=cmd_transfer)
+
+    c = sub.add_parser("verify", help="verify a case directory or an exported bundle")
+    c.add_argument("target", type=Path, metavar="CASE_DIR|BUNDLE")
+    c.add_argument("--json", action="store_true")
+    c.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CERT.pem",
+        help="fail unless every signer is one of these certificates",
+    )
+    c.add_argument(
+        "--sign",
+        action="store_true",
+        help="record a signed 'verified' entry in the case (needs your key)",
+    )
+    _passphrase_fd(c)
+    c.set_defaults(func=cmd_verify)
+
+    c = sub.add_parser("gui", help="open the desktop application")
+    c.add_argument("case_dir", type=Path, nargs="?", metavar="CASE_DIR")
+    c.set_defaults(func=cmd_gui)
+    _register_late_commands(sub)
+    return p
+
+
+def _passphrase_fd(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--passphrase-fd",
+        type=int,
+        metavar="N",
+        help="read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)",
+    )
+
+
+def _register_late_commands(sub: Any) -> None:
+    """Commands whose modules may be absent in a reduced build register here."""
+    try:
+        from app import export_cli
+    except ImportError:
+        return
+    export_cli.register(sub)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def unlock_identity(args: argparse.Namespace) -> Any:
+    """The examiner's identity, unlocked with the passphrase from fd, env or prompt."""
+    from app.passphrase import read_passphrase
+    from app.paths import identity_file
+    from custody.keys import load_identity
+
+    path = identity_file()
+    if not path.exists():
+        from custody.errors import NoIdentity
+
+        raise NoIdentity(
+            f"no examiner identity at {path}: create one with "
+            "'chainproof keys init --name NAME --org ORG --email EMAIL'"
+        )
+    return load_identity(path, read_passphrase(fd=getattr(args, "passphrase_fd", None)))
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from app.passphrase import read_passphrase
+    from app.paths import identity_file
+    from custody.keys import create_identity, save_identity
+
+    path = identity_file()
+    if path.exists() and not args.force:
+        raise UsageError(f"an identity already exists at {path}; use --force to replace it")
+    passphrase = read_passphrase(prompt="New passphrase: ", fd=args.passphrase_fd, confirm=True)
+    identity = create_identity(args.name, args.org, args.email)
+    save_identity(identity, path, passphrase)
+    print(f"Created identity for {identity.name} <{identity.email}> ({identity.organisation})")
+    print(f"Certificate SHA-256: {identity.fingerprint}")
+    print(f"Key file: {path} (PKCS#12, AES-256, 600,000 PBKDF2 rounds, mode 0600)")
+    return 0
+
+
+def _identity_info(cert: Any) -> dict[str, Any]:
+    from custody.keys import certificate_pem, fingerprint
+
+    def attr(oid: Any) -> str | None:
+        v = cert.subject.get_attributes_for_oid(oid)
+        return str(v[0].value) if v else None
+
+    from cryptography.x509.oid import NameOID
+
+    return {
+        "name": attr(NameOID.COMMON_NAME),
+        "organisation": attr(NameOID.ORGANIZATION_NAME),
+        "email": attr(NameOID.EMAIL_ADDRESS),
+        "fingerprint_sha256": fingerprint(cert),
+        "not_valid_before": cert.not_valid_before_utc.isoformat(),
+        "not_valid_after": cert.not_valid_after_utc.isoformat(),
+        "key": type(cert.public_key()).__name__.lstrip("_"),
+        "certificate_pem": certificate_pem(cert),
+    }
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    from app.paths import identity_file
+
+    identity = unlock_identity(args)
+    info = {**_identity_info(identity.certificate), "key_file": str(identity_file())}
+    if args.json:
+        _print_json(info)
+    else:
+        for k in (
+            "name",
+            "organisation",
+            "email",
+            "fingerprint_sha256",
+            "not_valid_before",
+            "not_valid_after",
+            "key_file",
+        ):
+            print(f"{k:20} {info[k]}")
+        print(info["certificate_pem"], end="")
+    return 0
+
+
+def cmd_keys_import(args: argparse.Namespace) -> int:
+    from app.passphrase import read_passphrase
+    from app.paths import identity_file
+    from custody.keys import import_identity
+
+    path = identity_file()
+    if path.exists() and not args.force:
+        raise UsageError(f"an identity already exists at {path}; use --force to replace it")
+    src_pass = read_passphrase(
+        prompt=f"Passphrase of {args.file}: ",
+        env="CHAINPROOF_IMPORT_PASSPHRASE",
+        fd=args.source_passphrase_fd,
+    )
+    new_pass = read_passphrase(prompt="New passphrase: ", fd=args.passphrase_fd, confirm=True)
+    identity = import_identity(args.file, src_pass, path, new_pass)
+    print(
+        f"Imported identity of {identity.name} ({identity.organisation}); certificate SHA-256 {identity.fingerprint}"
+    )
+    return 0
+
+
+def cmd_case_new(args: argparse.Namespace) -> int:
+    from app.cases import create_case, summary
+
+    identity = unlock_identity(args)
+    fields = {
+        k: getattr(args, k)
+        for k in (
+            "incident_ref",
+            "severity",
+            "organisation",
+            "legal_basis",
+            "requesting_party",
+            "scope",
+            "responsible",
+            "description",
+        )
+    }
+    handle = create_case(args.case_dir, identity, title=args.title, db_url=args.db, **fields)
+    if args.json:
+        _print_json(summary(handle))
+    else:
+        print(f"Created case {handle.case_id} at {handle.root}")
+    return 0
+
+
+def cmd_case_list(args: argparse.Namespace) -> int:
+    from app.cases import find_cases, open_case, summary
+
+    rows = []
+    for path in find_cases(args.root):
+        try:
+            s = summary(open_case(path))
+            rows.append(
+                {
+                    k: s[k]
+                    for k in (
+                        "path",
+                        "case_id",
+                        "title",
+                        "incident_ref",
+                        "status",
+                        "artifacts",
+                        "ledger_entries",
+                    )
+                }
+                | {"runs": len(s["runs"])}
+            )
+        except ChainproofError as exc:
+            rows.append({"path": str(path), "error": exc.diagnostics()})
+    if args.json:
+        _print_json(rows)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Case", "Title", "Incident", "Status", "Runs", "Artifacts", "Path")
+    for r in rows:
+        if "error" in r:
+            table.add_row("-", f"[red]{r['error']}", "", "", "", "", r["path"])
+        else:
+            table.add_row(
+                r["case_id"][:8],
+                r["title"],
+                r["incident_ref"] or "",
+                r["status"],
+                str(r["runs"]),
+                str(r["artifacts"]),
+                r["path"],
+            )
+    Console().print(table)
+    return 0
+
+
+def cmd_case_show(args: argparse.Namespace) -> int:
+    from app.cases import open_case, summary
+
+    s = summary(open_case(args.case_dir))
+    if args.json:
+        _print_json(s)
+        return 0
+    print(f"Case {s['case_id']}: {s['title']}")
+    for k in (
+        "incident_ref",
+        "severity",
+        "status",
+        "organisation",
+        "legal_basis",
+        "scope",
+        "created_at",
+        "database",
+    ):
+        if s.get(k):
+            print(f"  {k:16} {s[k]}")
+    print(f"  ledger entries   {s['ledger_entries']}")
+    print(
+        f"  artifacts        {s['artifacts']}  (collection errors and skips: {s['collection_errors']})"
+    )
+    for e in s["examiners"]:
+        print(
+            f"  examiner         {e['name']} <{e['email']}> {e['organisation']}  SHA-256 {e['fingerprint']}"
+        )
+    for r in s["runs"]:
+        print(
+            f"  run {r['id']}  {r['status']:<11} profile={r['profile']} host={r['host']} "
+            f"artifacts={r['artifacts']} errors={r['errors']} skipped={r['skipped']} "
+            f"bytes={r['bytes']} started={r['started_at']} archive={r['archive']}"
+        )
+    return 0
+
+
+def _install_cancel(cancel: threading.Event) -> Callable[[], None]:
+    """First Ctrl-C asks the run to stop cleanly; a second one aborts at once."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(_sig: int, _frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        sys.stderr.write("\nStopping: sealing what was collected (Ctrl-C again to abort)...\n")
+
+    signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from collectors.profiles import load_profile
+
+    from app.cases import open_case
+    from app.collection import CollectionRun
+    from app.progress import TerminalProgress
+
+    handle = open_case(args.case_dir)
+    profile = load_profile(args.profile)
+    if args.path:
+        profile = profile.with_paths(list(args.path))
+    identity = unlock_identity(args)
+    cancel = threading.Event()
+    restore = _install_cancel(cancel)
+    show = not args.no_progress and not args.json and sys.stderr.isatty()
+    try:
+        with TerminalProgress(enabled=show) as progress:
+            run = CollectionRun(
+                handle,
+                identity,
+                profile,
+                command_line=["chainproof", *sys.argv[1:]],
+                progress=progress.update,
+                cancel=cancel,
+            )
+            result = run.execute()
+    finally:
+        restore()
+    doc = {
+        "run_id": result.run_id,
+        "status": result.status,
+        "archive": str(result.archive),
+        "artifacts": result.artifacts,
+        "errors": result.errors,
+        "skipped": result.skipped,
+        "bytes": result.bytes,
+        "reason": result.reason,
+    }
+    if args.json:
+        _print_json(doc)
+    else:
+        print(
+            f"Run {result.run_id} {result.status}: {result.artifacts} artifacts "
+            f"({result.bytes} bytes), {result.errors} errors, {result.skipped} skipped"
+        )
+        print(f"Archive: {result.archive}")
+    if result.status == "interrupted":
+        sys.stderr.write(
+            "chainproof: collection interrupted; everything collected so far is sealed and kept\n"
+        )
+        return 130
+    return 0
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    from app.cases import open_case
+    from app.journal import add_journal_entry
+
+    handle = open_case(args.case_dir)
+    identity = unlock_identity(args)
+    seq = add_journal_entry(handle, identity, kind=args.kind, text=args.text, reason=args.reason)
+    print(f"Recorded {args.kind} as ledger entry {seq}")
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from app.cases import open_case
+    from app.journal import record_transfer
+    from app.passphrase import read_passphrase
+    from custody.keys import load_certificate_pem, load_identity
+
+    handle = open_case(args.case_dir)
+    releasing = unlock_identity(args)
+    key_file = args.to_key or (args.to if args.to.suffix.lower() in (".p12", ".pfx") else None)
+    if key_file is None:
+        raise UsageError(
+            "the receiving examiner must sign too: give their identity with --to-key FILE.p12"
+        )
+    to_pass = read_passphrase(
+        prompt=f"Passphrase of the receiving examiner ({key_file}): ",
+        env="CHAINPROOF_TO_PASSPHRASE",
+        fd=args.to_passphrase_fd,
+    )
+    receiving = load_identity(key_file, to_pass)
+    if args.to.suffix.lower() not in (".p12", ".pfx"):
+        try:
+            cert = load_certificate_pem(args.to.read_bytes())
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.to}: {exc.strerror}") from exc
+        if cert != receiving.certificate:
+            raise UsageError(f"{args.to} is not the certificate of the identity in {key_file}")
+    seq = record_transfer(handle, releasing, receiving, reason=args.reason, location=args.location)
+    print(
+        f"Recorded transfer from {releasing.name} to {receiving.name} as ledger entry {seq}, signed by both"
+    )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from app.verification import verify_target
+
+    report = verify_target(
+        args.target, trust=args.trust, sign_with=unlock_identity(args) if args.sign else None
+    )
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(report.render())
+    return 0 if report.ok else 6
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from app.gui import run_gui
+    except ImportError as exc:
+        raise UsageError(f"the desktop application is not available: {exc}") from exc
+    return run_gui(args.case_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``chainproof`` and ``python -m app``."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ChainproofError as exc:
+        sys.stderr.write(f"chainproof: {exc.diagnostics()}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("chainproof: aborted\n")
+        return 130

@@ -1,0 +1,126 @@
+"""Verifying a case directory or an exported bundle, and recording that it was verified."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.cases import CASE_FILE, CaseHandle, open_case
+from custody.errors import UsageError
+from custody.keys import Identity, load_certificate_pem
+from custody.ledger import Entry, read_entries
+from custody.models import Artifact
+from custody.verify import Report, verify
+
+LEDGER_FILE = "ledger.jsonl"
+
+
+def verify_target(
+    target: Path, *, trust: Sequence[Path] = (), sign_with: Identity | None = None
+) -> Report:
+    """Verify ``target``: a case directory, a bundle directory, or a bundle zip."""
+    trusted = [load_certificate_pem(p.read_bytes()) for p in trust]
+    if target.is_dir() and (target / CASE_FILE).exists():
+        return verify_case(open_case(target), trusted=trusted, sign_with=sign_with)
+    if sign_with is not None:
+        raise UsageError("--sign records the verification in a case; a bundle is read-only")
+    if target.is_dir() and (target / LEDGER_FILE).exists():
+        return verify_bundle_dir(target, trusted=trusted)
+    if target.is_file() and target.suffix.lower() == ".zip":
+        from app.bundle_zip import verify_bundle_zip
+
+        return verify_bundle_zip(target, trusted=trusted)
+    raise UsageError(
+        f"{target} is neither a case directory ({CASE_FILE}) nor a bundle ({LEDGER_FILE} or .zip)"
+    )
+
+
+def verify_case(
+    case: CaseHandle, *, trusted: Sequence[object] = (), sign_with: Identity | None = None
+) -> Report:
+    """Verify a case directory from its database, identities/ and evidence/."""
+    report = verify(
+        str(case.root),
+        read_entries(case.sessions, case.case_id),
+        evidence_dir=case.evidence_dir,
+        certificate_files=sorted(case.identities_dir.glob("*.pem")),
+        trusted=trusted,  # type: ignore[arg-type]
+        case_id=case.case_id,
+    )
+    _check_index(case, report)
+    if sign_with is not None:
+        writer = case.writer(sign_with)
+        writer.append(
+            "verified",
+            {
+                "result": "verified" if report.ok else "failed",
+                "findings": len(report.findings),
+                "entries": report.entries,
+                "artifacts": report.artifacts,
+                "ledger_head": report.head,
+            },
+        )
+    return report
+
+
+def _check_index(case: CaseHandle, report: Report) -> None:
+    """The database's artifact index must agree with the ledger it was built from."""
+    recorded = {
+        e.seq: e.payload
+        for e in read_entries(case.sessions, case.case_id)
+        if e.event == "artifact_collected"
+    }
+    with case.sessions() as s:
+        rows = s.execute(
+            select(Artifact.ledger_seq, Artifact.sha256, Artifact.size, Artifact.data_offset)
+        ).all()
+    for seq, sha256, size, offset in rows:
+        p = recorded.get(seq)
+        if p is None or (p.get("sha256"), p.get("size"), p.get("data_offset")) != (
+            sha256,
+            size,
+            offset,
+        ):
+            report.add(
+                "index.mismatch",
+                f"entry {seq}",
+                "the database's artifact index disagrees with the ledger entry it was made from",
+                seq,
+            )
+
+
+def read_ledger_jsonl(path: Path, report: Report) -> Iterator[Entry]:
+    """Entries of a ``ledger.jsonl``; a malformed line becomes a finding."""
+    with path.open("rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield Entry.from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                report.add(
+                    "ledger.malformed", f"{path.name} line {lineno}", f"not a ledger entry: {exc}"
+                )
+
+
+def verify_bundle_dir(root: Path, *, trusted: Sequence[object] = ()) -> Report:
+    """Verify an exported bundle directory from its files alone (no database)."""
+    probe = Report(str(root))
+    entries = list(read_ledger_jsonl(root / LEDGER_FILE, probe))
+    report = verify(
+        str(root),
+        entries,
+        evidence_dir=root / "evidence",
+        certificate_files=sorted((root / "certs").glob("*.pem")),
+        trusted=trusted,  # type: ignore[arg-type]
+    )
+    report.findings[:0] = probe.findings
+    try:
+        from app.bundle_checks import check_bundle_files
+    except ImportError:
+        return report
+    check_bundle_files(root, entries, report)
+    return report

@@ -1,0 +1,139 @@
+"""What a collector is, what it yields, and the registry that orders them.
+
+A collector only *observes*: it yields :data:`Observation` values and never writes the
+evidence store or the ledger. The run (``app/collection.py``) hands each observation to
+the store, which copies and hashes, and records the outcome in the ledger.
+"""
+
+from __future__ import annotations
+
+import enum
+import platform
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+
+class Volatility(enum.IntEnum):
+    """Order of volatility (RFC 3227): lower runs first."""
+
+    SYSTEM = 10
+    PROCESSES = 20
+    NETWORK = 30
+    PERSISTENCE = 40
+    LOGS = 50
+    FILES = 60
+    SCREENSHOT = 70
+
+
+@dataclass(frozen=True)
+class VolatileRecord:
+    """A record set captured in memory, archived as one member (e.g. ``volatile/processes.jsonl``)."""
+
+    member: str
+    data: bytes
+    description: str
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """The standard output of a command, streamed into one member (e.g. ``journalctl -o export``).
+
+    The store runs ``argv`` with no shell, spools its output inside the case directory,
+    archives it with its hashes and records the exit status.
+    """
+
+    member: str
+    argv: tuple[str, ...]
+    description: str
+    timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class FileTarget:
+    """A file-system entry to capture: a file is copied, a symlink recorded, anything else skipped.
+
+    ``path`` holds the exact bytes of the name (``os.fsencode``), so non-UTF-8 names survive.
+    ``rule`` says which profile rule selected it.
+    """
+
+    path: bytes
+    rule: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that could not be observed, and why. ``kind`` is ``skipped`` or ``error``."""
+
+    kind: str
+    reason: str
+    path: bytes | None = None
+
+
+Observation = VolatileRecord | CommandRecord | FileTarget | Problem
+
+
+@dataclass(frozen=True)
+class Host:
+    """The machine being examined."""
+
+    system: str  # platform.system(): Linux, Windows, Darwin
+
+    @classmethod
+    def this(cls) -> Host:
+        return cls(system=platform.system())
+
+
+@dataclass
+class CollectContext:
+    """What a collector may know about the run it serves."""
+
+    host: Host
+    options: Mapping[str, Any]
+    output_dir: Path  # never collect from here: it is our own output
+    cancel: threading.Event = field(default_factory=threading.Event)
+    status: Callable[[str], None] = lambda _message: None  # short progress text
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+
+class NotCompatible(Exception):
+    """Raised by :meth:`Collector.check_compatible` when the collector cannot run on this host."""
+
+
+class Collector:
+    """Base class: subclasses set ``name``, ``volatility`` and implement :meth:`collect`."""
+
+    name: ClassVar[str]
+    volatility: ClassVar[Volatility]
+    description: ClassVar[str] = ""
+    #: option name -> type: a Python type, a tuple of types, or a ``collectors._util.Opt``.
+    options_schema: ClassVar[dict[str, Any]] = {}
+
+    def check_compatible(self, host: Host) -> None:
+        """Raise :class:`NotCompatible` with a reason if this collector cannot run on ``host``."""
+
+    def collect(self, ctx: CollectContext) -> Iterator[Observation]:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Collector]] = {}
+_C = TypeVar("_C", bound=type[Collector])
+
+
+def register_collector(cls: _C) -> _C:
+    """Class decorator: add a collector to the registry; a duplicate name is a programming error."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"collector {cls.name!r} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def ordered(names: list[str] | None = None) -> list[type[Collector]]:
+    """Registered collectors (all, or those named), most volatile first."""
+    chosen = REGISTRY.values() if names is None else [REGISTRY[n] for n in names]
+    return sorted(chosen, key=lambda c: c.volatility)

@@ -1,0 +1,1 @@
+"""The trusted core: hashing, evidence store, keys, signing, ledger, verification, export."""

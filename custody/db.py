@@ -1,0 +1,99 @@
+"""Opening a case database (SQLite file or PostgreSQL URL) and bringing its schema up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from custody.errors import DatabaseError
+
+SCHEMA_HEAD = "0001"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL keeps readers (the GUI) working during a run; FULL makes each commit durable:
+    # a committed ledger entry survives a power cut.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with the settings Chainproof relies on."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise DatabaseError(f"cannot use database {redact(url)}: {exc}") from exc
+    return engine
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return "<database url>"
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (Alembic); cheap when it already is."""
+    try:
+        if current_revision(engine) == SCHEMA_HEAD:
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except DBAPIError as exc:
+        raise DatabaseError(_explain(exc, engine)) from exc
+
+
+def _explain(exc: DBAPIError, engine: Engine) -> str:
+    detail = str(exc.orig).strip() if exc.orig is not None else str(exc)
+    where = redact(str(engine.url))
+    if "file is not a database" in detail or "malformed" in detail:
+        return f"the case database {where} is corrupt ({detail}); keep the file as it is and verify the case"
+    return f"database error on {where}: {detail}"
+
+
+def open_database(url: str) -> sessionmaker[Session]:
+    """Open (and migrate) the database at ``url``; return a session factory."""
+    engine = make_engine(url)
+    migrate(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def wrap_db_errors(exc: SQLAlchemyError, engine: Engine) -> DatabaseError:
+    """Turn a driver error into a :class:`DatabaseError` that speaks to a person."""
+    if isinstance(exc, DBAPIError):
+        return DatabaseError(_explain(exc, engine))
+    return DatabaseError(f"database error on {redact(str(engine.url))}: {exc}")

@@ -1,0 +1,102 @@
+"""One error hierarchy for Chainproof.
+
+Every error a person can meet derives from :class:`ChainproofError`. The CLI prints
+``diagnostics()`` and exits with ``exit_code``; the UI shows the same text in a dialog.
+"""
+
+from __future__ import annotations
+
+
+class ChainproofError(Exception):
+    """Base of every error Chainproof reports to a person."""
+
+    exit_code: int = 1
+
+    def diagnostics(self) -> str:
+        """What happened and what to do, in one or two sentences for a person."""
+        return str(self)
+
+
+class UsageError(ChainproofError):
+    """The command was called with arguments that cannot work."""
+
+    exit_code = 2
+
+
+class ProfileError(ChainproofError):
+    """A collection profile is malformed; the message names file, line and problem."""
+
+    exit_code = 2
+
+
+class CaseError(ChainproofError):
+    """A case directory is missing, not a case, or already exists."""
+
+    exit_code = 3
+
+
+class DatabaseError(ChainproofError):
+    """The case database cannot be opened, is corrupt, or refused a write."""
+
+    exit_code = 3
+
+
+class StoreError(ChainproofError):
+    """The evidence store cannot write: disk full, output not writable. Stops the run."""
+
+    exit_code = 4
+
+
+class ArchiveDamaged(StoreError):
+    """An evidence archive is not a readable tar, or its last member is torn; the message
+    names the archive, the offset and the member."""
+
+
+class KeyError_(ChainproofError):
+    """Base for identity problems (named with a trailing underscore to keep the builtin)."""
+
+    exit_code = 5
+
+
+class NoIdentity(KeyError_):
+    """No examiner identity exists yet."""
+
+
+class WrongPassphrase(KeyError_):
+    """The passphrase does not open the key file."""
+
+
+class CorruptKeyFile(KeyError_):
+    """The key file cannot be parsed."""
+
+
+class CertificateExpired(KeyError_):
+    """The examiner certificate is outside its validity period."""
+
+
+class UnsupportedKey(KeyError_):
+    """The key type cannot sign Chainproof records (P-256 or RSA are required)."""
+
+
+class SignatureError(ChainproofError):
+    """Signing failed, or a signature does not verify."""
+
+    exit_code = 5
+
+
+class VerificationError(ChainproofError):
+    """Verification found a problem; the message names the artifact or entry."""
+
+    exit_code = 6
+
+
+class ExportError(ChainproofError):
+    """A bundle cannot be written or read (including unsafe names in a zip)."""
+
+    exit_code = 7
+
+
+class Cancelled(ChainproofError):
+    """The examiner cancelled the operation; what was done so far is kept."""
+
+    exit_code = 130

@@ -1,0 +1,265 @@
+"""Examiner identities: an ECDSA P-256 key and X.509 certificate in one PKCS#12 file.
+
+The file is encrypted with PBES2 / AES-256-CBC and 600,000 PBKDF2-SHA256 rounds (not PKCS#8
+PEM, whose encryption ``cryptography`` fixes at 2,048 rounds). Organisation-issued RSA or P-256
+identities can be imported. Signatures are DER over the SHA-256 of the message, so
+``openssl dgst -sha256 -verify pub.pem -signature sig.der msg`` checks them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from custody.errors import (
+    CertificateExpired,
+    CorruptKeyFile,
+    NoIdentity,
+    UnsupportedKey,
+    WrongPassphrase,
+)
+
+KDF_ROUNDS = 600_000
+VALIDITY_DAYS = 3 * 365
+
+SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER encoding, lower hex: how an examiner is named."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def certificate_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def load_certificate_pem(pem: str | bytes) -> x509.Certificate:
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError as exc:
+        raise CorruptKeyFile(f"not a PEM certificate: {exc}") from exc
+
+
+def _name_attr(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
+    attrs = cert.subject.get_attributes_for_oid(oid)
+    return str(attrs[0].value) if attrs else None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An unlocked examiner identity: can sign."""
+
+    key: SigningKey
+    certificate: x509.Certificate
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.certificate)
+
+    @property
+    def name(self) -> str:
+        return _name_attr(self.certificate, NameOID.COMMON_NAME) or "(unnamed)"
+
+    @property
+    def organisation(self) -> str | None:
+        return _name_attr(self.certificate, NameOID.ORGANIZATION_NAME)
+
+    @property
+    def email(self) -> str | None:
+        return _name_attr(self.certificate, NameOID.EMAIL_ADDRESS)
+
+    def certificate_pem(self) -> str:
+        return certificate_pem(self.certificate)
+
+    def sign(self, message: bytes) -> bytes:
+        """DER signature over SHA-256(message): ECDSA for P-256 keys, PKCS#1 v1.5 for RSA."""
+        if isinstance(self.key, ec.EllipticCurvePrivateKey):
+            return self.key.sign(message, ec.ECDSA(hashes.SHA256()))
+        return self.key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+
+def verify_signature(cert: x509.Certificate, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` over ``message`` was made by the key of ``cert``."""
+    public = cert.public_key()
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(public, rsa.RSAPublicKey):
+            public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def check_validity(cert: x509.Certificate, at: dt.datetime | None = None) -> None:
+    """Raise :class:`CertificateExpired` when ``at`` (default now) is outside the validity period."""
+    now = at or dt.datetime.now(dt.UTC)
+    if now < cert.not_valid_before_utc:
+        raise CertificateExpired(
+            f"certificate of {_name_attr(cert, NameOID.COMMON_NAME)} is not valid before "
+            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        )
+    if now > cert.not_valid_after_utc:
+        raise CertificateExpired(
+            f"certificate of {_name_attr(cert, NameOID.COMMON_NAME)} expired on "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; create or import a new identity "
+            "(chainproof keys init / keys import)"
+        )
+
+
+def _encryption(passphrase: bytes) -> serialization.KeySerializationEncryption:
+    return (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(KDF_ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(passphrase)
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 from the first byte (never world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def save_identity(identity: Identity, path: Path, passphrase: bytes) -> None:
+    """Store ``identity`` as an encrypted PKCS#12 file (mode 0600)."""
+    if not passphrase:
+        raise WrongPassphrase("an empty passphrase cannot protect an examiner key")
+    data = pkcs12.serialize_key_and_certificates(
+        name=identity.name.encode("utf-8"),
+        key=identity.key,
+        cert=identity.certificate,
+        cas=None,
+        encryption_algorithm=_encryption(passphrase),
+    )
+    _write_private(path, data)
+
+
+def create_identity(
+    name: str,
+    organisation: str,
+    email: str,
+    *,
+    days: int = VALIDITY_DAYS,
+    valid_from: dt.datetime | None = None,
+) -> Identity:
+    """A new P-256 key with a self-signed certificate naming the examiner."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(NameOID.EMAIL_ADDRESS, email),
+        ]
+    )
+    now = valid_from or dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return Identity(key=key, certificate=cert)
+
+
+def _parse_pkcs12(data: bytes, passphrase: bytes, source: Path) -> Identity:
+    try:
+        key, cert, _cas = pkcs12.load_key_and_certificates(data, passphrase)
+    except ValueError as exc:
+        text = str(exc).lower()
+        if "invalid password" in text or "mac" in text or "password" in text:
+            raise WrongPassphrase(
+                f"wrong passphrase for {source}: it does not open the examiner key"
+            ) from exc
+        raise CorruptKeyFile(f"{source} is not a readable PKCS#12 key file: {exc}") from exc
+    if key is None or cert is None:
+        raise CorruptKeyFile(f"{source} holds no private key and certificate pair")
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise UnsupportedKey(f"{source}: EC curve {key.curve.name} is not P-256")
+    elif isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise UnsupportedKey(f"{source}: RSA key of {key.key_size} bits is too short")
+    else:
+        raise UnsupportedKey(
+            f"{source}: {type(key).__name__} keys cannot sign Chainproof records "
+            "(P-256 or RSA are required, so that pdfsig and openssl can check them)"
+        )
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+        raise CorruptKeyFile(f"{source}: the certificate does not belong to the private key")
+    return Identity(key=key, certificate=cert)
+
+
+def load_identity(path: Path, passphrase: bytes, *, check_dates: bool = True) -> Identity:
+    """Open an examiner identity; wrong passphrase, corruption and expiry get their own errors."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NoIdentity(
+            f"no examiner identity at {path}: create one with "
+            "'chainproof keys init --name NAME --org ORG --email EMAIL'"
+        ) from None
+    except OSError as exc:
+        raise CorruptKeyFile(f"cannot read key file {path}: {exc.strerror}") from exc
+    identity = _parse_pkcs12(data, passphrase, path)
+    if check_dates:
+        check_validity(identity.certificate)
+    return identity
+
+
+def import_identity(
+    source: Path, source_passphrase: bytes, dest: Path, passphrase: bytes
+) -> Identity:
+    """Import an organisation-issued PKCS#12 identity, re-encrypted with our parameters."""
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise CorruptKeyFile(f"cannot read {source}: {exc.strerror}") from exc
+    identity = _parse_pkcs12(data, source_passphrase, source)
+    check_validity(identity.certificate)
+    save_identity(identity, dest, passphrase)
+    return identity

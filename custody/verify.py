@@ -1,0 +1,471 @@
+"""Verification: does the record hold? The legal team's view, from the ledger and archives alone.
+
+Checks, each failure named by entry or artifact:
+- chain: ``seq`` contiguous from 1, each ``prev_hash`` the previous ``entry_hash``, each
+  ``entry_hash`` the SHA-256 of the entry's canonical body (edited, deleted, reordered,
+  inserted entries);
+- signatures: every signature verifies against the certificate its ``identity_added`` entry
+  carries; every act of a person is signed by its actor (transfers by both examiners);
+  every entry is covered by a later valid signature (unsigned tail = truncation or forgery);
+  certificate files match the ledger (swapped certificates); optional trusted signers;
+- runs: each started run is finished (else incomplete), its archive exists, has the recorded
+  size, contains exactly the recorded members (added / removed members), and every member
+  re-hashes to the recorded SHA-256, SHA-1 and MD5 (edited bytes); no archive lacks a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from custody.canonical import canonical_json, sha256_hex
+from custody.errors import ChainproofError
+from custody.keys import fingerprint, load_certificate_pem, verify_signature
+from custody.ledger import EVENTS, GENESIS_HASH, SIGNED_EVENTS, Entry
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing that does not hold. ``code`` is stable for machines; ``message`` is for people."""
+
+    code: str
+    where: str
+    message: str
+    seq: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class Report:
+    """The outcome of a verification."""
+
+    subject: str
+    findings: list[Finding] = field(default_factory=list)
+    entries: int = 0
+    signatures: int = 0
+    artifacts: int = 0
+    bytes_hashed: int = 0
+    runs: int = 0
+    head: str = GENESIS_HASH
+    signers: dict[str, str] = field(default_factory=dict)  # fingerprint -> name
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, code: str, where: str, message: str, seq: int | None = None) -> None:
+        self.findings.append(Finding(code, where, message, seq))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "ok": self.ok,
+            "entries": self.entries,
+            "signatures_verified": self.signatures,
+            "artifacts": self.artifacts,
+            "bytes_hashed": self.bytes_hashed,
+            "runs": self.runs,
+            "ledger_head": self.head,
+            "signers": self.signers,
+            "findings": [
+                {"code": f.code, "where": f.where, "message": f.message, "seq": f.seq}
+                for f in self.findings
+            ],
+        }
+
+    def render(self) -> str:
+        lines = [f"Verification of {self.subject}"]
+        lines.append(
+            f"  ledger: {self.entries} entries, {self.signatures} signatures verified, "
+            f"head {self.head}"
+        )
+        lines.append(
+            f"  evidence: {self.runs} runs, {self.artifacts} artifacts re-hashed "
+            f"({self.bytes_hashed} bytes)"
+        )
+        for fp, name in sorted(self.signers.items(), key=lambda kv: kv[1]):
+            lines.append(f"  signer: {name} (certificate SHA-256 {fp})")
+        if self.ok:
+            lines.append("RESULT: VERIFIED - every check holds.")
+        else:
+            lines.append(f"RESULT: FAILED - {len(self.findings)} problem(s):")
+            lines.extend(f"  - {f}" for f in self.findings)
+        return "\n".join(lines)
+
+
+@dataclass
+class _Run:
+    run_id: str
+    started_seq: int
+    archive: str
+    finished: Mapping[str, Any] | None = None
+    artifacts: list[tuple[int, Mapping[str, Any]]] = field(default_factory=list)
+
+
+def verify(
+    subject: str,
+    entries: Iterable[Entry],
+    *,
+    evidence_dir: Path,
+    certificate_files: Iterable[Path] = (),
+    trusted: Iterable[x509.Certificate] = (),
+    case_id: str | None = None,
+) -> Report:
+    """Verify a whole case record: ledger entries, certificates and run archives."""
+    report = Report(subject)
+    ledger = list(entries)
+    report.entries = len(ledger)
+    certs = _identities(ledger, report)
+    _check_certificate_files(certificate_files, certs, report)
+    _check_chain(ledger, certs, report, case_id)
+    trusted_fps = {fingerprint(c) for c in trusted}
+    if trusted_fps:
+        for fp in sorted(report.signers):
+            if fp not in trusted_fps:
+                report.add(
+                    "signer.untrusted",
+                    f"signer {report.signers[fp]}",
+                    f"certificate {fp} is not among the trusted certificates given",
+                )
+    runs = _runs(ledger, report)
+    report.runs = len(runs)
+    for run in runs.values():
+        _check_run(run, evidence_dir.parent, report)
+    _check_orphan_archives(runs, evidence_dir, report)
+    return report
+
+
+def _identities(ledger: list[Entry], report: Report) -> dict[str, x509.Certificate]:
+    """Certificates introduced by ``identity_added`` entries, checked against their fingerprints."""
+    certs: dict[str, x509.Certificate] = {}
+    for e in ledger:
+        if e.event != "identity_added":
+            continue
+        pem = e.payload.get("certificate_pem")
+        claimed = e.payload.get("fingerprint")
+        try:
+            cert = load_certificate_pem(str(pem))
+        except ChainproofError as exc:
+            report.add(
+                "identity.certificate", f"entry {e.seq}", f"unreadable certificate: {exc}", e.seq
+            )
+            continue
+        if fingerprint(cert) != claimed:
+            report.add(
+                "identity.fingerprint",
+                f"entry {e.seq}",
+                f"certificate fingerprint {fingerprint(cert)} differs from the recorded {claimed}",
+                e.seq,
+            )
+            continue
+        certs[str(claimed)] = cert
+    return certs
+
+
+def _check_certificate_files(
+    files: Iterable[Path], certs: Mapping[str, x509.Certificate], report: Report
+) -> None:
+    for path in files:
+        try:
+            cert = load_certificate_pem(path.read_bytes())
+        except (OSError, ChainproofError) as exc:
+            report.add("certificate.unreadable", f"certificate {path.name}", str(exc))
+            continue
+        fp = fingerprint(cert)
+        stem = path.stem
+        if stem != fp:
+            report.add(
+                "certificate.swapped",
+                f"certificate {path.name}",
+                f"file holds certificate {fp}, not the one its name ({stem}) says: the "
+                "certificate was swapped",
+            )
+        elif fp not in certs:
+            report.add(
+                "certificate.unknown",
+                f"certificate {path.name}",
+                "no identity_added entry in the ledger introduces this certificate",
+            )
+
+
+def _check_chain(
+    ledger: list[Entry], certs: Mapping[str, x509.Certificate], report: Report, case_id: str | None
+) -> None:
+    prev = GENESIS_HASH
+    covered_through = 0  # highest seq committed to by a valid signature
+    for index, e in enumerate(ledger):
+        expected = index + 1
+        where = f"entry {e.seq}"
+        if e.seq != expected:
+            report.add(
+                "chain.seq",
+                where,
+                f"found at position {expected}: entries are missing, inserted or reordered",
+                e.seq,
+            )
+        if case_id is not None and e.case_id != case_id:
+            report.add("chain.case", where, f"belongs to case {e.case_id}, not {case_id}", e.seq)
+        if e.prev_hash != prev:
+            report.add(
+                "chain.prev_hash",
+                where,
+                "prev_hash does not match the hash of the entry before it "
+                "(an entry was deleted, inserted or reordered)",
+                e.seq,
+            )
+        body = canonical_json(e.body())
+        if sha256_hex(body) != e.entry_hash:
+            report.add(
+                "chain.entry_hash",
+                where,
+                f"content does not match its entry_hash: the {e.event} entry was edited",
+                e.seq,
+            )
+        if e.event not in EVENTS:
+            report.add("chain.event", where, f"unknown event {e.event!r}", e.seq)
+        valid_by = _check_signatures(e, body, certs, report)
+        _check_required_signers(e, valid_by, report)
+        if valid_by:
+            covered_through = e.seq
+        checkpoint_ok = (
+            e.payload.get("head") == e.prev_hash and e.payload.get("covers_to") == e.seq - 1
+        )
+        if e.event == "checkpoint" and not checkpoint_ok:
+            report.add(
+                "checkpoint.head", where, "checkpoint does not name the head it follows", e.seq
+            )
+        prev = e.entry_hash
+    report.head = prev
+    if ledger and covered_through < ledger[-1].seq:
+        first = covered_through + 1
+        report.add(
+            "coverage.tail",
+            f"entries {first}..{ledger[-1].seq}",
+            "not covered by any valid signature: the ledger was truncated after its last "
+            "checkpoint, or entries were appended without the examiner's key",
+            first,
+        )
+
+
+def _check_signatures(
+    e: Entry, body: bytes, certs: Mapping[str, x509.Certificate], report: Report
+) -> set[str]:
+    valid: set[str] = set()
+    for sig in e.signatures:
+        cert = certs.get(sig.by)
+        if cert is None:
+            report.add(
+                "signature.unknown_signer",
+                f"entry {e.seq}",
+                f"signed by {sig.by}, whose certificate no identity_added entry carries",
+                e.seq,
+            )
+            continue
+        try:
+            der = sig.der
+        except ValueError:
+            der = b""
+        if verify_signature(cert, body, der):
+            valid.add(sig.by)
+            report.signatures += 1
+            report.signers[sig.by] = _cn(cert)
+        else:
+            report.add(
+                "signature.invalid",
+                f"entry {e.seq}",
+                f"signature by {_cn(cert)} ({sig.by[:16]}...) does not verify: the entry was "
+                "altered or signed with another key",
+                e.seq,
+            )
+    return valid
+
+
+def _check_required_signers(e: Entry, valid_by: set[str], report: Report) -> None:
+    where = f"entry {e.seq}"
+    if e.event in SIGNED_EVENTS and e.actor not in valid_by:
+        report.add(
+            "signature.missing",
+            where,
+            f"{e.event} is an act of a person and carries no valid signature of its actor",
+            e.seq,
+        )
+    if e.event == "transferred":
+        for role in ("from", "to"):
+            fp = e.payload.get(role)
+            if fp not in valid_by:
+                report.add(
+                    "signature.transfer",
+                    where,
+                    f"transfer lacks a valid signature of the {'releasing' if role == 'from' else 'receiving'} examiner",
+                    e.seq,
+                )
+
+
+def _cn(cert: x509.Certificate) -> str:
+    attrs = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else fingerprint(cert)[:16]
+
+
+def _runs(ledger: list[Entry], report: Report) -> dict[str, _Run]:
+    runs: dict[str, _Run] = {}
+    for e in ledger:
+        run_id = str(e.payload.get("run_id", ""))
+        if e.event == "run_started":
+            runs[run_id] = _Run(run_id, e.seq, str(e.payload.get("archive", "")))
+        elif e.event in ("artifact_collected", "run_finished"):
+            run = runs.get(run_id)
+            if run is None:
+                report.add(
+                    "run.unknown",
+                    f"entry {e.seq}",
+                    f"{e.event} for run {run_id}, which has no run_started entry",
+                    e.seq,
+                )
+                continue
+            if e.event == "run_finished":
+                run.finished = e.payload
+            else:
+                run.artifacts.append((e.seq, e.payload))
+    for run in runs.values():
+        if run.finished is None:
+            report.add(
+                "run.incomplete",
+                f"run {run.run_id}",
+                "has no run_finished entry: the run is incomplete (crashed, still running, or "
+                "the ledger was truncated)",
+            )
+    return runs
+
+
+def _check_run(run: _Run, root: Path, report: Report) -> None:
+    path = root / run.archive
+    where = f"archive {run.archive}"
+    if not run.archive.startswith("evidence/") or ".." in Path(run.archive).parts:
+        report.add("run.archive_name", f"run {run.run_id}", f"unsafe archive name {run.archive!r}")
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        report.add(
+            "archive.missing",
+            where,
+            f"cannot be opened ({exc.strerror}): the evidence of run {run.run_id} is missing",
+        )
+        return
+    try:
+        size = os.fstat(fd).st_size
+        expected_size = run.finished.get("archive_size") if run.finished else None
+        if expected_size is not None and size != expected_size:
+            report.add(
+                "archive.size",
+                where,
+                f"is {size} bytes; the ledger recorded {expected_size}: bytes were appended or cut",
+            )
+        for seq, art in run.artifacts:
+            report.artifacts += 1
+            _check_artifact(fd, seq, art, report, where)
+    finally:
+        os.close(fd)
+    _check_members(path, run, report, where)
+
+
+def _check_artifact(fd: int, seq: int, art: Mapping[str, Any], report: Report, where: str) -> None:
+    name = art.get("member", "?")
+    offset, size = int(art["data_offset"]), int(art["size"])
+    hashes = {"sha256": hashlib.sha256(), "sha1": hashlib.sha1(), "md5": hashlib.md5()}
+    remaining, pos = size, offset
+    while remaining:
+        chunk = os.pread(fd, min(_CHUNK, remaining), pos)
+        if not chunk:
+            report.add(
+                "artifact.truncated",
+                f"artifact {name} (entry {seq})",
+                f"{where} ends before the member's recorded {size} bytes",
+                seq,
+            )
+            return
+        for h in hashes.values():
+            h.update(chunk)
+        remaining -= len(chunk)
+        pos += len(chunk)
+    report.bytes_hashed += size
+    for algo, h in hashes.items():
+        if h.hexdigest() != art.get(algo):
+            report.add(
+                f"artifact.{algo}",
+                f"artifact {name} (entry {seq})",
+                f"{algo.upper()} of the archived bytes is {h.hexdigest()}, the ledger recorded "
+                f"{art.get(algo)}: the evidence bytes were altered",
+                seq,
+            )
+            return
+
+
+def _check_members(path: Path, run: _Run, report: Report, where: str) -> None:
+    """The archive holds exactly the recorded members, at the recorded offsets."""
+    from custody.archive import read_members
+    from custody.names import to_text
+
+    recorded = {int(a["header_offset"]): (seq, a) for seq, a in run.artifacts}
+    seen: set[int] = set()
+    try:
+        for info, header_offset, data_offset in read_members(path):
+            name = to_text(info.name)[0]
+            hit = recorded.get(header_offset)
+            if (
+                hit is None
+                or hit[1].get("member") != name
+                or int(hit[1]["data_offset"]) != data_offset
+            ):
+                report.add(
+                    "archive.added_member",
+                    where,
+                    f"member {name!r} at offset {header_offset} is not recorded in the ledger: "
+                    "a file was added to the archive",
+                )
+                continue
+            seen.add(header_offset)
+            mtime = hit[1].get("mtime")
+            pax_mtime = info.pax_headers.get("mtime")
+            if mtime is not None and pax_mtime is not None and pax_mtime != mtime:
+                report.add(
+                    "archive.metadata",
+                    f"artifact {name} (entry {hit[0]})",
+                    f"archive header says mtime {pax_mtime}, the ledger recorded {mtime}",
+                    hit[0],
+                )
+    except (OSError, ChainproofError, ValueError) as exc:
+        report.add("archive.unreadable", where, f"cannot be read as a tar archive: {exc}")
+        return
+    for header_offset, (seq, art) in sorted(recorded.items()):
+        if header_offset not in seen:
+            report.add(
+                "archive.missing_member",
+                f"artifact {art.get('member')} (entry {seq})",
+                f"no such member at offset {header_offset} in {where}: it was removed or moved",
+                seq,
+            )
+
+
+def _check_orphan_archives(runs: Mapping[str, _Run], evidence_dir: Path, report: Report) -> None:
+    known = {Path(r.archive).name for r in runs.values()}
+    if not evidence_dir.is_dir():
+        return
+    for path in sorted(evidence_dir.glob("*.tar")):
+        if path.name not in known:
+            report.add(
+                "archive.orphan",
+                f"archive evidence/{path.name}",
+                "no run in the ledger owns this archive: its run's entries were removed, or the "
+                "archive was added",
+            )
