@@ -1,0 +1,23 @@
+"""Collectors: sources on the examined host turned into observations.
+
+Every collector module is imported here explicitly (no directory scanning), so importing
+``collectors`` fills :data:`collectors.base.REGISTRY` and a frozen build needs no hidden imports.
+"""
+
+from __future__ import annotations
+
+from collectors import files, logs, network, persistence, processes, system
+from collectors.base import REGISTRY, Collector, ordered, register_collector
+
+__all__ = [
+    "REGISTRY",
+    "Collector",
+    "files",
+    "logs",
+    "network",
+    "ordered",
+    "persistence",
+    "processes",
+    "register_collector",
+    "system",
+]

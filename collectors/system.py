@@ -1,0 +1,175 @@
+"""The system collector: host identity, clocks, users, and the tool's own identity."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+
+from app.version import __version__
+from collectors._util import error, iso_utc, ns_string, read_bytes, read_text, sha256_file, to_json
+from collectors.base import (
+    CollectContext,
+    Collector,
+    Observation,
+    Problem,
+    VolatileRecord,
+    Volatility,
+    register_collector,
+)
+
+#: The packages whose ``.py`` files make up the tool when it runs from source.
+SOURCE_PACKAGES = ("app", "collectors", "custody")
+
+
+def _source_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def tool_sha256() -> tuple[str, str]:
+    """``(path, sha256 hex)`` identifying the running tool.
+
+    Frozen (PyInstaller): the SHA-256 of ``sys.executable``, the one-file binary.
+    From source: the path of the source root and a SHA-256 over every ``.py`` file of
+    ``app/``, ``collectors/`` and ``custody/`` (recursively, ``__pycache__`` excluded),
+    taken in order of their relative POSIX paths; each file contributes
+    ``relpath (UTF-8) + b"\\0" + decimal length + b"\\0" + content``, so no two
+    different trees give the same byte stream.
+    """
+    if getattr(sys, "frozen", False):
+        return sys.executable, sha256_file(sys.executable, follow=True)
+    root = _source_root()
+    files: list[tuple[str, Path]] = []
+    for package in SOURCE_PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            if "__pycache__" not in path.parts:
+                files.append((path.relative_to(root).as_posix(), path))
+    digest = hashlib.sha256()
+    for rel, path in sorted(files):
+        content = read_bytes(os.fsencode(path))
+        digest.update(rel.encode() + b"\0" + str(len(content)).encode() + b"\0" + content)
+    return str(root), digest.hexdigest()
+
+
+def _timezone() -> dict[str, Any]:
+    local = time.localtime()
+    info: dict[str, Any] = {
+        "name": local.tm_zone,
+        "utc_offset_seconds": local.tm_gmtoff,
+        "tzname": list(time.tzname),
+        "dst": bool(local.tm_isdst > 0),
+        "TZ": os.environ.get("TZ"),
+    }
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        info["localtime_link"] = str(localtime.readlink())
+    if Path("/etc/timezone").is_file():
+        try:
+            info["etc_timezone"] = read_text("/etc/timezone").strip()
+        except OSError:
+            pass
+    return info
+
+
+def _users() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": u.name,
+            "terminal": u.terminal,
+            "host": u.host,
+            "started": iso_utc(u.started),
+            "pid": getattr(u, "pid", None),
+        }
+        for u in psutil.users()
+    ]
+
+
+@register_collector
+class System(Collector):
+    """Host identity, clocks, users logged on, and the tool's own identity and process."""
+
+    name = "system"
+    volatility = Volatility.SYSTEM
+    description = "Host identity, clocks, time zone, users logged on, tool version and hash"
+    options_schema: ClassVar[dict[str, Any]] = {}
+
+    def collect(self, ctx: CollectContext) -> Iterator[Observation]:
+        record: dict[str, Any] = {}
+        problems: list[Problem] = []
+        wall_ns = time.time_ns()
+        record["clock"] = {
+            "utc_ns": ns_string(wall_ns),
+            "utc": iso_utc(wall_ns / 1e9),
+            "monotonic_ns": ns_string(time.monotonic_ns()),
+        }
+        uname = platform.uname()
+        record["host"] = {
+            "hostname": socket.gethostname(),
+            "fqdn": socket.getfqdn(),
+            "os": uname.system,
+            "platform": platform.platform(),
+            "release": uname.release,
+            "version": uname.version,
+            "kernel": f"{uname.system} {uname.release} {uname.version}",
+            "machine": uname.machine,
+            "cpu_count": os.cpu_count(),
+        }
+        if hasattr(platform, "freedesktop_os_release"):
+            try:
+                record["host"]["os_release"] = platform.freedesktop_os_release()
+            except OSError:
+                pass
+        record["time_zone"] = _timezone()
+        for key, getter in (
+            ("boot", self._boot),
+            ("users", _users),
+            ("memory_total_bytes", lambda: psutil.virtual_memory().total),
+        ):
+            try:
+                record[key] = getter()
+            except Exception as exc:  # noqa: BLE001 - one failing part must not stop the rest
+                problems.append(error(f"system: cannot read {key}: {exc}"))
+                record[key] = None
+        record["tool"] = self._tool(ctx)
+        yield VolatileRecord(
+            member="volatile/system.json",
+            data=to_json(record),
+            description="host identity, clocks, time zone, users, tool identity",
+        )
+        yield from problems
+
+    @staticmethod
+    def _boot() -> dict[str, Any]:
+        boot = psutil.boot_time()
+        return {"boot_time": iso_utc(boot), "uptime_seconds": round(time.time() - boot, 3)}
+
+    @staticmethod
+    def _tool(ctx: CollectContext) -> dict[str, Any]:
+        tool: dict[str, Any] = {
+            "name": "chainproof",
+            "version": __version__,
+            "python": sys.version,
+            "frozen": bool(getattr(sys, "frozen", False)),
+            "command_line": list(ctx.options.get("command_line") or sys.argv),
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "note": (
+                "the tool's own process (pid above) and its reads are an unavoidable change "
+                "to the system examined"
+            ),
+        }
+        try:
+            tool["hashed_path"], tool["sha256"] = tool_sha256()
+            tool["sha256_of"] = "executable" if tool["frozen"] else "source files (.py)"
+        except OSError as exc:
+            tool["sha256"] = None
+            tool["sha256_error"] = str(exc)
+        return tool

@@ -1,0 +1,99 @@
+"""Read-only opening (no atime change, no symlink following), JSON, sizes."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from collectors._util import open_readonly, parse_size, sha256_file, to_json, to_jsonl
+from tests.collectors.helpers import as_nobody
+
+
+def test_open_readonly_does_not_follow_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "real").write_bytes(b"r")
+    os.symlink("real", tmp_path / "link")
+    with pytest.raises(OSError) as info:
+        open_readonly(str(tmp_path / "link"))
+    assert info.value.errno == errno.ELOOP
+    fd = open_readonly(str(tmp_path / "link"), follow=True)
+    try:
+        assert os.read(fd, 10) == b"r"
+        with pytest.raises(OSError):
+            os.write(fd, b"no")
+    finally:
+        os.close(fd)
+
+
+def test_reading_leaves_atime_unchanged(tmp_path: Path) -> None:
+    # relatime updates atime only when it is older than mtime: make it so, or the test proves nothing
+    def aged(name: str) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"evidence" * 1000)
+        st = path.stat()
+        os.utime(path, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+        return path
+
+    control = aged("control")
+    before = control.stat().st_atime_ns
+    control.read_bytes()  # a plain read does update atime here
+    if control.stat().st_atime_ns == before:
+        pytest.skip("this file system does not update atime at all")
+    source = aged("source")
+    before = source.stat().st_atime_ns
+    assert sha256_file(str(source)) == hashlib.sha256(b"evidence" * 1000).hexdigest()
+    assert source.stat().st_atime_ns == before
+
+
+def test_noatime_falls_back_for_files_we_do_not_own(public_tmp: Path) -> None:
+    path = public_tmp / "root-owned"
+    path.write_bytes(b"shared")
+    path.chmod(0o644)
+    digest = as_nobody(sha256_file, str(path))  # O_NOATIME gives EPERM to a non-owner
+    assert digest == hashlib.sha256(b"shared").hexdigest()
+
+
+def test_sha256_refuses_non_regular_files(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        sha256_file(str(tmp_path))
+
+
+def test_json_lines_sorted_utf8_and_lossless_for_odd_names() -> None:
+    name = os.fsdecode(b"/tmp/caf\xe9")
+    data = to_jsonl([{"b": 1, "a": name}, {"z": "ü"}])
+    lines = data.splitlines()
+    assert lines[0].startswith(b'{"a": ')
+    data.decode("utf-8")  # valid UTF-8
+    assert os.fsencode(json.loads(lines[0])["a"]) == b"/tmp/caf\xe9"
+    assert json.loads(lines[1]) == {"z": "ü"}
+    assert to_json({"b": 2, "a": 1}).startswith(b'{\n  "a": 1')
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (0, 0),
+        (512, 512),
+        ("100", 100),
+        ("100B", 100),
+        ("512K", 512 * 1024),
+        ("10MiB", 10 * 1024**2),
+        ("10 MiB", 10 * 1024**2),
+        ("1GB", 10**9),
+        ("1.5GiB", int(1.5 * 1024**3)),
+        ("2kb", 2000),
+        ("1T", 1024**4),
+    ],
+)
+def test_parse_size(text: object, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["big", "", "10 XB", "-1", -5, True, 1.5, None, "MiB"])
+def test_parse_size_rejects(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_size(bad)
