@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     k.set_defaults(func=cmd_keys_init)
     k = keys.add_parser("show", help="show your identity (public data only)")
     k.add_argument("--json", action="store_true")
+    _passphrase_fd(k)
     k.set_defaults(func=cmd_keys_show)
     k = keys.add_parser("import", help="import an organisation-issued PKCS#12 identity")
     k.add_argument("file", type=Path, metavar="FILE.p12")

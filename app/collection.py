@@ -19,10 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collectors.profiles import Profile
-from custody.archive import Member, RunArchive
-from custody.capture import Captured, NotCaptured, capture_command, capture_files
-from custody.names import to_text
 from sqlalchemy import select, update
 
 import collectors
@@ -39,11 +35,21 @@ from collectors.base import (
     Problem,
     VolatileRecord,
 )
+from collectors.profiles import Profile
+from custody.archive import Member, RunArchive
 from custody.canonical import canonical_json, sha256_hex
+from custody.capture import (
+    Captured,
+    CommandNotCaptured,
+    capture_command,
+    capture_files,
+)
 from custody.errors import Cancelled, ChainproofError, StoreError
 from custody.keys import Identity
 from custody.ledger import LedgerWriter, utc_now_text
 from custody.models import Artifact, CollectionError, Run
+from custody.names import to_text
+from custody.sources import ns_text
 
 _ = collectors  # importing the package registers every collector
 
@@ -225,11 +231,19 @@ class CollectionRun:
         assert self._archive is not None
         self.progress(ProgressEvent("item", collector=collector, current=" ".join(rec.argv)))
         result = capture_command(self._archive, rec, self.case.evidence_dir, self.cancel)
-        if isinstance(result, NotCaptured):
-            self._not_captured(collector, result.kind, result.reason, None)
+        if isinstance(result, CommandNotCaptured):
+            self._not_captured(
+                collector, result.kind, f"{' '.join(rec.argv)}: {result.reason}", None
+            )
             return
-        extra: dict[str, Any] = {"description": rec.description, "argv": list(rec.argv)}
-        extra.update(result.details())
+        extra: dict[str, Any] = {
+            "description": rec.description,
+            "argv": list(rec.argv),
+            "exit_code": result.exit_code,
+            "note": result.note,
+            "started": ns_text(result.started_ns),
+            "finished": ns_text(result.finished_ns),
+        }
         self._artifact(collector, "command", result.member, extra)
 
     def _files(self, collector: str, targets: list[FileTarget]) -> None:
@@ -389,12 +403,13 @@ class CollectionRun:
         """Close the archive and write the signed end of the run, whatever happened."""
         assert self._archive is not None and self._writer is not None
         writer = self._writer
+        writer.checkpoint("run end")  # flushes the archive first, then signs the head
+        writer.before_write = None
         try:
             size = self._archive.close()
         except StoreError as exc:
             summary.status, summary.reason = "failed", exc.diagnostics()
             size = self._archive.offset
-        writer.before_write = None
         finished = dt.datetime.now(dt.UTC)
         with self.case.sessions.begin() as s:
             s.execute(

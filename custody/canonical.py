@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import rfc8785
 
+_MAX_SAFE = 2**53 - 1
+_dumps = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _plain(value: Any) -> bool:
+    """True when the stdlib encoder's output is already RFC 8785 canonical for ``value``.
+
+    That holds without floats, with integers in the safe range, and with ASCII object keys
+    (for which UTF-16 key order, as RFC 8785 sorts, equals code-point order, as Python sorts).
+    String escaping is the same in both: short escapes for \\b \\t \\n \\f \\r, lower-case
+    \\u00xx for other control characters, everything else raw UTF-8.
+    """
+    if value is None or isinstance(value, (str, bool)):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE <= value <= _MAX_SAFE
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return False
+
 
 def canonical_json(value: Any) -> bytes:
     """Serialise ``value`` as RFC 8785 canonical JSON (UTF-8 bytes)."""
+    if _plain(value):
+        try:
+            return _dumps(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 refuse it with its own error
     return rfc8785.dumps(value)
 
 

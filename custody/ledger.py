@@ -359,15 +359,38 @@ def lock_head(session: Session, case_id: str) -> tuple[int, str]:
 
 def read_entries(sessions: sessionmaker[Session], case_id: str) -> Iterator[Entry]:
     """Every entry of a case, in ``seq`` order, as stored (even if tampered with)."""
-    with sessions() as session:
-        result = session.execute(
-            select(LedgerEntry)
-            .where(LedgerEntry.case_id == case_id)
-            .order_by(LedgerEntry.seq, LedgerEntry.id)
-            .execution_options(yield_per=5000)
+    t = LedgerEntry.__table__.c
+    query = (
+        select(
+            t.case_id,
+            t.seq,
+            t.at,
+            t.actor,
+            t.event,
+            t.payload,
+            t.prev_hash,
+            t.entry_hash,
+            t.signatures,
         )
-        for row in result.scalars():
-            yield Entry.from_row(row)
+        .where(t.case_id == case_id)
+        .order_by(t.seq, t.id)
+        .execution_options(yield_per=5000)
+    )
+    loads = json.loads
+    with sessions() as session:
+        for row in session.execute(query):
+            sigs = loads(row[8]) if row[8] else ()
+            yield Entry(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                loads(row[5]),
+                row[6],
+                row[7],
+                tuple(Signature(s["by"], s["sig"]) for s in sigs),
+            )
 
 
 def drop_guards_for_tests(session: Session) -> None:

@@ -1,0 +1,94 @@
+"""Opening source files without changing them, and their times as text.
+
+Reading evidence must not alter it: :func:`open_source` asks the kernel not to update
+the access time (``O_NOATIME``) and never follows a symlink in the last component
+(``O_NOFOLLOW``). Nanosecond times travel as decimal strings (:func:`ns_text`) because
+they exceed the integer range of canonical JSON.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+_BASE_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    # A FIFO or device swapped in between lstat and open must not block the open.
+    # O_NONBLOCK has no effect on reads of regular files.
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+)
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def open_source(path: bytes) -> int:
+    """Open ``path`` read-only for evidence capture and return the descriptor.
+
+    Flags: ``O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME``
+    (those the OS has; ``O_BINARY`` on Windows). ``O_NOATIME`` is refused with ``EPERM``
+    for files the process does not own unless it is privileged; the open is then retried
+    without it. A symlink as the last component fails with ``ELOOP`` (Linux) or
+    ``EMLINK``/``EFTYPE`` (BSD, macOS).
+    """
+    if _NOATIME:
+        try:
+            return os.open(path, _BASE_FLAGS | _NOATIME)
+        except PermissionError as exc:
+            if exc.errno != errno.EPERM:
+                raise
+    return os.open(path, _BASE_FLAGS)
+
+
+def ns_text(ns: int) -> str:
+    """Nanoseconds since the epoch as exact decimal seconds: ``1700000000.123456789``.
+
+    Negative times (before 1970) keep their sign on the whole value: ``-1.500000000``.
+    This is also the pax format for ``mtime``, ``atime`` and ``ctime``.
+    """
+    sign = "-" if ns < 0 else ""
+    sec, frac = divmod(abs(ns), 1_000_000_000)
+    return f"{sign}{sec}.{frac:09d}"
+
+
+def text_ns(text: str) -> int:
+    """Invert :func:`ns_text` (also accepts fewer than nine decimals and no decimals)."""
+    neg = text.startswith("-")
+    body = text[1:] if neg else text
+    sec, _, frac = body.partition(".")
+    if not sec.isdigit() or (frac and not frac.isdigit()) or len(frac) > 9:
+        raise ValueError(f"not a time in seconds: {text!r}")
+    ns = int(sec) * 1_000_000_000 + int(frac.ljust(9, "0") or "0")
+    return -ns if neg else ns
+
+
+def _birthtime_ns(st: os.stat_result) -> int | None:
+    ns = getattr(st, "st_birthtime_ns", None)  # Python 3.12+ on BSD, macOS, Windows
+    if isinstance(ns, int):
+        return ns
+    sec = getattr(st, "st_birthtime", None)  # BSD, macOS (float seconds)
+    if isinstance(sec, float | int):
+        return round(sec * 1_000_000_000)
+    return None
+
+
+_HAS_BIRTHTIME = hasattr(os.stat_result, "st_birthtime") or hasattr(
+    os.stat_result, "st_birthtime_ns"
+)
+
+
+def stat_times(st: os.stat_result) -> dict[str, str | None]:
+    """``mtime``, ``atime``, ``ctime`` and ``birthtime`` of ``st`` as :func:`ns_text` strings.
+
+    ``birthtime`` is ``None`` where the OS does not report it through ``os.stat`` (Linux:
+    Python 3.11 has no ``statx``). On Windows ``st_ctime`` is the creation time.
+    """
+    birth = _birthtime_ns(st) if _HAS_BIRTHTIME else None
+    return {
+        "mtime": ns_text(st.st_mtime_ns),
+        "atime": ns_text(st.st_atime_ns),
+        "ctime": ns_text(st.st_ctime_ns),
+        "birthtime": None if birth is None else ns_text(birth),
+    }

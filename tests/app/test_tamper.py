@@ -1,0 +1,246 @@
+"""Each kind of tampering is caught, and the verifier names the exact problem."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tarfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from app.cases import CaseHandle
+from app.verification import verify_case
+from custody.keys import certificate_pem, create_identity
+from custody.ledger import drop_guards_for_tests, make_entry, read_entries
+from custody.verify import Report
+
+
+def _codes(report: Report) -> set[str]:
+    return {f.code for f in report.findings}
+
+
+def _artifact(case: CaseHandle, member_suffix: str) -> dict:
+    for e in read_entries(case.sessions, case.case_id):
+        if e.event == "artifact_collected" and e.payload["member"].endswith(member_suffix):
+            return {"seq": e.seq, **e.payload}
+    raise AssertionError(member_suffix)
+
+
+def _raw(case: CaseHandle, *statements: str) -> None:
+    with case.sessions.begin() as s:
+        drop_guards_for_tests(s)
+        for stmt in statements:
+            s.execute(text(stmt))
+
+
+def _writable(archive: Path) -> None:
+    archive.chmod(0o644)
+
+
+def test_intact_case_verifies(collected_case) -> None:
+    case, _, _ = collected_case()
+    report = verify_case(case)
+    assert report.ok, report.render()
+    assert report.artifacts == 5  # four files and system.json
+
+
+def test_flipped_byte_in_archive(collected_case) -> None:
+    case, run, _ = collected_case()
+    art = _artifact(case, "b/c.bin")
+    _writable(run.archive)
+    with open(run.archive, "r+b") as f:
+        f.seek(art["data_offset"] + 1234)
+        b = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([b[0] ^ 0x01]))
+    report = verify_case(case)
+    [finding] = [f for f in report.findings if f.code == "artifact.sha256"]
+    assert finding.seq == art["seq"]
+    assert "b/c.bin" in finding.where and "altered" in finding.message
+
+
+def _member_block(archive: Path, art: dict) -> tuple[int, int]:
+    end = art["data_offset"] + (art["size"] + 511) // 512 * 512
+    return art["header_offset"], end
+
+
+def test_member_removed_from_archive(collected_case) -> None:
+    case, run, _ = collected_case()
+    art = _artifact(case, "/a.txt")
+    start, end = _member_block(run.archive, art)
+    data = run.archive.read_bytes()
+    _writable(run.archive)
+    run.archive.write_bytes(data[:start] + data[end:])
+    report = verify_case(case)
+    missing = [f for f in report.findings if f.code == "archive.missing_member"]
+    assert any(f.seq == art["seq"] and "removed" in f.message for f in missing)
+    assert "archive.size" in _codes(report)
+
+
+def test_member_added_to_archive(collected_case) -> None:
+    case, run, _ = collected_case()
+    data = run.archive.read_bytes()
+    end = len(data) - 1024  # before the two zero blocks that end the archive
+    assert data[end:] == b"\0" * 1024
+    buf = BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("files/planted/evidence.txt")
+        payload = b"planted\n"
+        info.size = len(payload)
+        tf.addfile(info, BytesIO(payload))
+    planted = buf.getvalue().rstrip(b"\0")
+    planted += b"\0" * (-len(planted) % 512)
+    _writable(run.archive)
+    run.archive.write_bytes(data[:end] + planted + b"\0" * 1024)
+    report = verify_case(case)
+    added = [f for f in report.findings if f.code == "archive.added_member"]
+    assert len(added) == 1 and "files/planted/evidence.txt" in added[0].message
+    assert "archive.size" in _codes(report)
+
+
+def test_ledger_entry_edited(collected_case) -> None:
+    case, _, _ = collected_case()
+    art = _artifact(case, "/e.txt")
+    payload = {k: v for k, v in art.items() if k != "seq"}
+    payload["path"] = "/somewhere/else.txt"
+    body = json.dumps(payload).replace("'", "''")
+    _raw(case, f"UPDATE ledger_entries SET payload = '{body}' WHERE seq = {art['seq']}")
+    report = verify_case(case)
+    edited = [f for f in report.findings if f.code == "chain.entry_hash"]
+    assert [f.seq for f in edited] == [art["seq"]]
+    assert f"entry {art['seq']}" == edited[0].where and "edited" in edited[0].message
+
+
+def test_ledger_entry_deleted(collected_case) -> None:
+    case, _, _ = collected_case()
+    art = _artifact(case, "/a.txt")
+    _raw(case, f"DELETE FROM ledger_entries WHERE seq = {art['seq']}")
+    report = verify_case(case)
+    prev = [f for f in report.findings if f.code == "chain.prev_hash"]
+    assert prev and prev[0].seq == art["seq"] + 1
+    assert any(f.code == "chain.seq" for f in report.findings)
+
+
+def test_ledger_entries_reordered(collected_case) -> None:
+    case, _, _ = collected_case()
+    a = _artifact(case, "/a.txt")["seq"]
+    b = a + 1
+    _raw(
+        case,
+        f"UPDATE ledger_entries SET seq = -1 WHERE seq = {a}",
+        f"UPDATE ledger_entries SET seq = {a} WHERE seq = {b}",
+        f"UPDATE ledger_entries SET seq = {b} WHERE seq = -1",
+    )
+    report = verify_case(case)
+    # seq is part of each signed body: both moved entries fail their hash, and the links break.
+    assert {f.seq for f in report.findings if f.code == "chain.entry_hash"} == {a, b}
+    assert {f.seq for f in report.findings if f.code == "chain.prev_hash"} >= {a, b}
+
+
+def test_ledger_entry_inserted(collected_case, alice) -> None:
+    case, _, _ = collected_case()
+    target = _artifact(case, "/a.txt")["seq"]
+    entries = {e.seq: e for e in read_entries(case.sessions, case.case_id)}
+    last = max(entries)
+    prev = entries[target - 1]
+    forged = make_entry(
+        case.case_id,
+        target,
+        prev.at,
+        prev.actor,
+        "collection_error",
+        {"run_id": "x", "kind": "error", "reason": "nothing to see"},
+        prev.entry_hash,
+    )
+    stmts = [
+        f"UPDATE ledger_entries SET seq = seq + 1000 WHERE seq >= {target}",
+        f"UPDATE ledger_entries SET seq = seq - 999 WHERE seq >= {target + 1000}",
+    ]
+    stmts.append(
+        "INSERT INTO ledger_entries (case_id, seq, at, actor, event, payload, prev_hash, entry_hash) "
+        f"VALUES ('{case.case_id}', {target}, '{forged.at}', '{forged.actor}', 'collection_error', "
+        f"'{json.dumps(dict(forged.payload))}', '{forged.prev_hash}', '{forged.entry_hash}')"
+    )
+    _raw(case, *stmts)
+    report = verify_case(case)
+    codes = _codes(report)
+    # The entries after the insertion changed seq: their hashes and signatures no longer hold.
+    assert "chain.entry_hash" in codes and "signature.invalid" in codes
+    assert any(f.code == "chain.prev_hash" and f.seq == target + 1 for f in report.findings)
+    assert len(list(read_entries(case.sessions, case.case_id))) == last + 1
+
+
+def test_tail_truncated(collected_case) -> None:
+    case, run, _ = collected_case()
+    entries = list(read_entries(case.sessions, case.case_id))
+    finished = next(e.seq for e in entries if e.event == "run_finished")
+    cut_from = finished - 1  # the run-end checkpoint and run_finished
+    assert entries[cut_from - 1].event == "checkpoint"
+    _raw(case, f"DELETE FROM ledger_entries WHERE seq >= {cut_from}")
+    report = verify_case(case)
+    codes = _codes(report)
+    assert "run.incomplete" in codes and "coverage.tail" in codes
+    tail = next(f for f in report.findings if f.code == "coverage.tail")
+    assert "truncated" in tail.message
+    incomplete = next(f for f in report.findings if f.code == "run.incomplete")
+    assert run.run_id in incomplete.where
+
+
+def test_whole_run_removed_while_archive_remains(collected_case) -> None:
+    case, run, _ = collected_case()
+    _raw(
+        case,
+        f"DELETE FROM ledger_entries WHERE payload LIKE '%{run.run_id}%'",
+        f"DELETE FROM artifacts WHERE run_id = '{run.run_id}'",
+    )
+    report = verify_case(case)
+    orphan = [f for f in report.findings if f.code == "archive.orphan"]
+    assert len(orphan) == 1 and run.archive.name in orphan[0].where
+    assert "chain.prev_hash" in _codes(report) or "chain.seq" in _codes(report)
+
+
+def test_signature_made_with_another_key(collected_case) -> None:
+    case, _, _ = collected_case()
+    mallory = create_identity("Mallory", "Nowhere", "m@example.org")
+    note = next(e for e in read_entries(case.sessions, case.case_id) if e.event == "run_started")
+    forged = base64.b64encode(mallory.sign(note.signed_bytes())).decode()
+    sigs = json.dumps([{"by": note.signatures[0].by, "sig": forged}])
+    _raw(case, f"UPDATE ledger_entries SET signatures = '{sigs}' WHERE seq = {note.seq}")
+    report = verify_case(case)
+    bad = [f for f in report.findings if f.code == "signature.invalid"]
+    assert [f.seq for f in bad] == [note.seq]
+    assert "another key" in bad[0].message
+    assert "signature.missing" in _codes(report)
+
+
+def test_swapped_certificate(collected_case, alice) -> None:
+    case, _, _ = collected_case()
+    mallory = create_identity("Alice Examiner", "Example Forensics", "alice@example.org")
+    (case.identities_dir / f"{alice.fingerprint}.pem").write_text(
+        certificate_pem(mallory.certificate)
+    )
+    report = verify_case(case)
+    [swapped] = [f for f in report.findings if f.code == "certificate.swapped"]
+    assert alice.fingerprint in swapped.where and "swapped" in swapped.message
+
+
+def test_index_disagrees_with_ledger(collected_case) -> None:
+    case, _, _ = collected_case()
+    art = _artifact(case, "/a.txt")
+    _raw(case, f"UPDATE artifacts SET sha256 = '{'0' * 64}' WHERE ledger_seq = {art['seq']}")
+    report = verify_case(case)
+    assert [f.seq for f in report.findings if f.code == "index.mismatch"] == [art["seq"]]
+
+
+@pytest.mark.parametrize("who", ["trusted", "untrusted"])
+def test_trusted_signers(collected_case, alice, who) -> None:
+    case, _, _ = collected_case()
+    other = create_identity("Someone", "Else", "s@example.org")
+    report = verify_case(
+        case, trusted=[alice.certificate if who == "trusted" else other.certificate]
+    )
+    assert report.ok == (who == "trusted")
