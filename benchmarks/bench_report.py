@@ -1,0 +1,252 @@
+"""Custody report at scale: 10,000 artifacts rendered and signed (target: 10 s or less).
+
+Builds a real signed ledger (run_started, 10,000 artifact entries with a checkpoint every
+1,000, 200 errors and skips, run_finished, journal entries, a two-party transfer) over a
+real run archive, verifies it, then times ``build_signed_report`` (render + sign) and
+checks the result with ``pdfsig`` when poppler is installed.
+
+    .venv/bin/python benchmarks/bench_report.py [N_ARTIFACTS [KEEP_PDF_AS]]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from custody.archive import RunArchive
+from custody.canonical import sha256_hex
+from custody.keys import Identity, create_identity
+from custody.ledger import CHECKPOINT_EVERY, GENESIS_HASH, Entry, make_entry
+from custody.report import build_signed_report
+from custody.verify import verify
+
+TARGET_SECONDS = 10.0
+
+
+class Ledger:
+    def __init__(self, case_id: str, actor: Identity) -> None:
+        self.case_id, self.actor = case_id, actor
+        self.entries: list[Entry] = []
+        self.t = dt.datetime(2025, 3, 14, 9, 0, tzinfo=dt.UTC)
+
+    def add(self, event: str, payload: dict[str, Any], *signers: Identity) -> Entry:
+        self.t += dt.timedelta(milliseconds=3)
+        prev = self.entries[-1].entry_hash if self.entries else GENESIS_HASH
+        e = make_entry(
+            self.case_id,
+            len(self.entries) + 1,
+            self.t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            self.actor.fingerprint,
+            event,
+            payload,
+            prev,
+            signers,
+        )
+        self.entries.append(e)
+        return e
+
+    def checkpoint(self, first: int) -> None:
+        last = self.entries[-1]
+        self.add(
+            "checkpoint",
+            {
+                "covers_from": first,
+                "covers_to": last.seq,
+                "head": last.entry_hash,
+                "reason": "periodic",
+            },
+            self.actor,
+        )
+
+
+def build(root: Path, n: int) -> tuple[list[Entry], Path, Identity]:
+    alice = create_identity("Alice Examiner", "Example Forensics", "alice@example.org")
+    bob = create_identity("Bob Receiver", "Example Legal", "bob@example.org")
+    case_id = str(uuid.uuid4())
+    led = Ledger(case_id, alice)
+    led.add(
+        "case_opened",
+        {
+            "case": {
+                "id": case_id,
+                "title": "Benchmark case",
+                "incident_ref": "INC-BENCH",
+                "severity": "high",
+                "status": "assessed",
+                "legal_basis": "Engagement letter",
+            },
+            "created_at": "2025-03-14T09:00:00.000000Z",
+        },
+        alice,
+    )
+    for who, role in ((alice, "case opener"), (bob, "receiving examiner")):
+        led.add(
+            "identity_added",
+            {
+                "fingerprint": who.fingerprint,
+                "name": who.name,
+                "organisation": who.organisation,
+                "email": who.email,
+                "role": role,
+                "certificate_pem": who.certificate_pem(),
+            },
+            alice,
+        )
+    evidence = root / "evidence"
+    evidence.mkdir(parents=True)
+    run_id = str(uuid.uuid4())
+    archive = RunArchive(evidence / f"{run_id}.tar")
+    led.add(
+        "run_started",
+        {
+            "run_id": run_id,
+            "host": "bench-host",
+            "profile": "triage",
+            "profile_sha256": "cd" * 32,
+            "collectors": ["system", "processes", "network", "files"],
+            "archive": f"evidence/{run_id}.tar",
+            "command_line": ["chainproof", "collect", "case", "--profile", "triage"],
+            "tool": "chainproof",
+            "tool_version": "0.1.0",
+            "tool_sha256": "ab" * 32,
+            "pid": 4242,
+        },
+        alice,
+    )
+    facts = {
+        "clock": {"utc": "2025-03-14T09:00:00.010000Z", "monotonic_ns": "123456789"},
+        "host": {"hostname": "bench-host", "os": "Linux"},
+        "time_zone": {"name": "UTC", "utc_offset_seconds": 0},
+    }
+    first = len(led.entries) + 1
+    total = 0
+    for i in range(n):
+        if i == 0:
+            name, data = "volatile/system.json", json.dumps(facts).encode()
+        else:
+            name = f"files/var/log/app/service-{i // 100:03d}/events-{i:05d}.log"
+            data = f"line {i}\n".encode() * (1 + i % 7)
+        m = archive.add_bytes(name, data, mtime_ns=time.time_ns())
+        total += m.size
+        led.add(
+            "artifact_collected",
+            {
+                "run_id": run_id,
+                "collector": "system" if i == 0 else "files",
+                "kind": "volatile" if i == 0 else "file",
+                "member": m.name,
+                "header_offset": m.header_offset,
+                "data_offset": m.data_offset,
+                "size": m.size,
+                "sha256": m.digests.sha256,
+                "sha1": m.digests.sha1,
+                "md5": m.digests.md5,
+                **({} if i == 0 else {"path": "/" + name.removeprefix("files/")}),
+            },
+        )
+        if len(led.entries) - first + 1 >= CHECKPOINT_EVERY:
+            led.checkpoint(first)
+            first = len(led.entries) + 1
+    for i in range(200):
+        led.add(
+            "collection_error",
+            {
+                "run_id": run_id,
+                "collector": "files",
+                "kind": "error" if i % 2 else "skipped",
+                "reason": "permission denied" if i % 2 else "socket: not a regular file",
+                "path": f"/var/lib/private/{i}",
+            },
+        )
+    led.checkpoint(first)
+    size = archive.close()
+    led.add(
+        "run_finished",
+        {
+            "run_id": run_id,
+            "status": "finished",
+            "reason": "",
+            "artifacts": n,
+            "errors": 100,
+            "skipped": 100,
+            "bytes": total,
+            "archive": f"evidence/{run_id}.tar",
+            "archive_size": size,
+            "finished_at": "2025-03-14T09:10:00.000000Z",
+        },
+        alice,
+    )
+    led.add("note", {"kind": "assessment", "text": "Collection complete"}, alice)
+    led.add(
+        "transferred",
+        {
+            "from": alice.fingerprint,
+            "from_name": alice.name,
+            "to": bob.fingerprint,
+            "to_name": bob.name,
+            "reason": "handover",
+            "location": "lab",
+        },
+        alice,
+        bob,
+    )
+    return led.entries, evidence, alice
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        entries, evidence, alice = build(root, n)
+        report = verify("bench", entries, evidence_dir=evidence)
+        assert report.ok, report.render()
+        out = root / "custody-report.pdf"
+        t0 = time.perf_counter()
+        build_signed_report(
+            entries=entries,
+            verification=report,
+            manifest_sha256=sha256_hex(b"manifest"),
+            bundle_id="bench",
+            generated_at=dt.datetime.now(dt.UTC),
+            evidence_dir=evidence,
+            identity=alice,
+            out=out,
+        )
+        seconds = time.perf_counter() - t0
+        size = out.stat().st_size
+        status = ""
+        if shutil.which("pdfsig"):
+            text = subprocess.run(["pdfsig", str(out)], capture_output=True, text=True).stdout
+            status = (
+                "pdfsig: Signature is Valid."
+                if "Signature is Valid." in text
+                else "pdfsig: NOT VALID"
+            )
+        if shutil.which("pdfinfo"):
+            info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True).stdout
+            pages = next(
+                (line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")), "?"
+            )
+            status += f", {pages} pages"
+        if len(sys.argv) > 2:
+            shutil.copyfile(out, sys.argv[2])
+        verdict = "OK" if seconds <= TARGET_SECONDS else "OVER TARGET"
+        print(
+            f"custody report, {n:,} artifacts ({len(entries):,} ledger entries): "
+            f"render + sign {seconds:.2f} s (target <= {TARGET_SECONDS:.0f} s: {verdict}); "
+            f"{size / 1e6:.1f} MB; {status}"
+        )
+
+
+if __name__ == "__main__":
+    main()
