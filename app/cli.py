@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from app import export_cli
 from app.version import __version__
 from custody.errors import ChainproofError, UsageError
 
@@ -165,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("gui", help="open the desktop application")
     c.add_argument("case_dir", type=Path, nargs="?", metavar="CASE_DIR")
     c.set_defaults(func=cmd_gui)
-    _register_late_commands(sub)
+    export_cli.register(sub)
     return p
 
 
@@ -176,15 +177,6 @@ def _passphrase_fd(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)",
     )
-
-
-def _register_late_commands(sub: Any) -> None:
-    """Commands whose modules may be absent in a reduced build register here."""
-    try:
-        from app import export_cli
-    except ImportError:
-        return
-    export_cli.register(sub)
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -420,11 +412,10 @@ def _install_cancel(cancel: threading.Event) -> Callable[[], None]:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from collectors.profiles import load_profile
-
     from app.cases import open_case
     from app.collection import CollectionRun
     from app.progress import TerminalProgress
+    from collectors.profiles import load_profile
 
     handle = open_case(args.case_dir)
     profile = load_profile(args.profile)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from app.bundle_checks import check_bundle_files
 from app.cases import CASE_FILE, CaseHandle, open_case
 from custody.errors import UsageError
 from custody.keys import Identity, load_certificate_pem
@@ -118,9 +119,5 @@ def verify_bundle_dir(root: Path, *, trusted: Sequence[object] = ()) -> Report:
         trusted=trusted,  # type: ignore[arg-type]
     )
     report.findings[:0] = probe.findings
-    try:
-        from app.bundle_checks import check_bundle_files
-    except ImportError:
-        return report
     check_bundle_files(root, entries, report)
     return report

@@ -83,9 +83,14 @@ class Identity:
         return certificate_pem(self.certificate)
 
     def sign(self, message: bytes) -> bytes:
-        """DER signature over SHA-256(message): ECDSA for P-256 keys, PKCS#1 v1.5 for RSA."""
+        """DER signature over SHA-256(message): ECDSA for P-256 keys, PKCS#1 v1.5 for RSA.
+
+        ECDSA nonces are derived from the key and message (RFC 6979), so signing the same
+        bytes twice gives the same signature: bundles are reproducible, and no weak random
+        source can leak the key.
+        """
         if isinstance(self.key, ec.EllipticCurvePrivateKey):
-            return self.key.sign(message, ec.ECDSA(hashes.SHA256()))
+            return self.key.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
         return self.key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 

@@ -102,7 +102,7 @@ def build_signed_report(
             identity=identity,
         )
     )
-    signed = sign_pdf(pdf, identity, box=box)
+    signed = sign_pdf(pdf, identity, box=box, signing_time=generated_at)
     tmp = out.with_name(out.name + ".tmp")
     try:
         with tmp.open("wb") as f:

@@ -8,8 +8,11 @@ keeps 10,000 artifacts to a few seconds where reportlab's ``Table`` takes quadra
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import io
 import re
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -555,6 +558,18 @@ class Furniture:
     bundle_id: str
     manifest_sha256: str
     margin: float
+    created: dt.datetime | None = None  # the PDF's creation date; None means now
+
+
+def fixed_timestamp(at: dt.datetime) -> Any:
+    """A reportlab timestamp for ``at``, so the PDF's dates are the bundle's time, not now."""
+    from reportlab.lib.utils import TimeStamp
+
+    stamp = TimeStamp(invariant=True)
+    stamp.t = at.timestamp()
+    stamp.lt = time.gmtime(stamp.t)
+    stamp.YMDhms = tuple(stamp.lt)[:6]
+    return stamp
 
 
 def numbered_canvas(furniture: Furniture) -> type[Canvas]:
@@ -564,6 +579,13 @@ def numbered_canvas(furniture: Furniture) -> type[Canvas]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._held: list[dict[str, Any]] = []
+            if furniture.created is not None:
+                # reportlab seeds the document ID with the wall clock; seed it with the
+                # bundle's time instead, so the same bundle renders the same bytes.
+                doc = self._doc
+                doc._timeStamp = fixed_timestamp(furniture.created)
+                doc.signature = hashlib.md5(b"a reportlab document", usedforsecurity=False)
+                doc.signature.update(ascii(doc._timeStamp.t).encode("ascii"))
 
         def showPage(self) -> None:
             self._held.append(dict(self.__dict__))

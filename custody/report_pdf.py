@@ -640,7 +640,7 @@ class ReportBuilder:
                             else ""
                         ),
                     ),
-                    ("Subject", v.subject),
+                    ("Subject", f"case {m.case_id}: its ledger, certificates and run archives"),
                     ("Ledger", f"{v.entries:,} entries, {v.signatures:,} signatures verified"),
                     ("Ledger head", v.head),
                     (
@@ -1470,7 +1470,9 @@ def render_model(model: ReportModel) -> tuple[bytes, SignatureBox | None]:
     builder = ReportBuilder(model)
     story = builder.story()
     buf = io.BytesIO()
-    furniture = Furniture(model.case_id, model.bundle_id, model.manifest_sha256, MARGIN)
+    furniture = Furniture(
+        model.case_id, model.bundle_id, model.manifest_sha256, MARGIN, model.generated_at
+    )
     doc = BaseDocTemplate(
         buf,
         pagesize=PORTRAIT,

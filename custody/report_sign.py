@@ -7,12 +7,15 @@ both ("Signature is Valid.") and reports "Digest Mismatch." after any changed by
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import io
 from dataclasses import dataclass
+from typing import Any
 
-from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers
@@ -43,21 +46,44 @@ class SignatureBox:
     y2: float
 
 
-def signer_for(identity: Identity) -> signers.SimpleSigner:
-    """A pyHanko signer holding ``identity``'s key and certificate (converted in memory)."""
+class _IdentitySigner(signers.Signer):  # type: ignore[misc]
+    """Signs through :meth:`Identity.sign`: one signing path, deterministic ECDSA (RFC 6979).
+
+    The private key never leaves the :class:`Identity` object: pyHanko sees only the
+    certificate and the signatures.
+    """
+
+    def __init__(self, identity: Identity, cert: asn1_x509.Certificate) -> None:
+        super().__init__(
+            signing_cert=cert,
+            cert_registry=SimpleCertificateStore.from_certs([cert]),  # type: ignore[no-untyped-call]
+        )
+        self.identity = identity
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        if digest_algorithm.lower() != "sha256":
+            raise SignatureError(f"the report is signed with SHA-256, not {digest_algorithm}")
+        return self.identity.sign(data)
+
+
+class _TimedPdfSigner(signers.PdfSigner):  # type: ignore[misc]
+    """A PdfSigner whose signing time is given (the bundle's time), so a re-export is identical."""
+
+    signing_time: dt.datetime | None = None
+
+    def init_signing_session(self, pdf_out: Any, existing_fields_only: bool = False) -> Any:
+        session = super().init_signing_session(pdf_out, existing_fields_only)
+        if self.signing_time is not None:
+            session.system_time = self.signing_time
+        return session
+
+
+def signer_for(identity: Identity) -> signers.Signer:
+    """A pyHanko signer for ``identity``."""
     cert_der = identity.certificate.public_bytes(serialization.Encoding.DER)
-    key_der = identity.key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    cert = asn1_x509.Certificate.load(cert_der)
-    key = asn1_keys.PrivateKeyInfo.load(key_der)
-    return signers.SimpleSigner(
-        signing_cert=cert,
-        signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([cert]),  # type: ignore[no-untyped-call]
-    )
+    return _IdentitySigner(identity, asn1_x509.Certificate.load(cert_der))
 
 
 def sign_pdf(
@@ -67,8 +93,13 @@ def sign_pdf(
     box: SignatureBox | None = None,
     reason: str = "Examiner's attestation of this chain of custody report",
     location: str | None = None,
+    signing_time: dt.datetime | None = None,
 ) -> bytes:
-    """Sign ``pdf`` (PAdES B-B, SHA-256) as ``identity``; visible in ``box`` when given."""
+    """Sign ``pdf`` (PAdES B-B, SHA-256) as ``identity``; visible in ``box`` when given.
+
+    ``signing_time`` (default: now) is the time the signature states; the export passes the
+    bundle's time, so exporting the same case at the same time gives the same bytes.
+    """
     signer = signer_for(identity)
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME,
@@ -89,7 +120,13 @@ def sign_pdf(
     out = io.BytesIO()
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-        pdf_signer = signers.PdfSigner(meta, signer, stamp_style=STAMP_STYLE, new_field_spec=spec)
+        if signing_time is not None:
+            # pyHanko draws the update's document ID at random; derive it from the content.
+            first_id = writer._document_id[0]
+            seed = hashlib.sha256(pdf + signing_time.isoformat().encode("ascii")).digest()[:16]
+            writer._document_id = generic.ArrayObject([first_id, generic.ByteStringObject(seed)])
+        pdf_signer = _TimedPdfSigner(meta, signer, stamp_style=STAMP_STYLE, new_field_spec=spec)
+        pdf_signer.signing_time = signing_time
         pdf_signer.sign_pdf(writer, output=out)
     except Exception as exc:  # pyHanko raises many types; each means "not signed"
         raise SignatureError(

@@ -1,0 +1,94 @@
+"""``chainproof export CASE_DIR --out BUNDLE [--zip] [--force]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the ``export`` subcommand to the CLI's subparsers."""
+    c = sub.add_parser(
+        "export",
+        help="write a verifiable bundle (directory or zip) of a case",
+        description="Verify the case, then write a bundle that a legal team can check with "
+        "sha256sum, openssl and a PDF reader (see the bundle's VERIFY.md). The export is "
+        "recorded as a signed 'exported' entry in the case's ledger.",
+    )
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    c.add_argument(
+        "--out", required=True, type=Path, metavar="BUNDLE", help="new directory or .zip"
+    )
+    c.add_argument(
+        "--zip",
+        action="store_true",
+        help="write one zip file (flat, sorted, fixed times and permissions)",
+    )
+    c.add_argument(
+        "--force",
+        action="store_true",
+        help="export even if the case fails verification (the bundle states the failure)",
+    )
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.add_argument(
+        "--passphrase-fd",
+        type=int,
+        metavar="N",
+        help="read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)",
+    )
+    c.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.cases import open_case
+    from app.cli import unlock_identity
+    from app.export_service import export_case
+
+    handle = open_case(args.case_dir)
+    identity = unlock_identity(args)
+    quiet = args.json or not sys.stderr.isatty()
+
+    def progress(message: str) -> None:
+        if not quiet:
+            sys.stderr.write(f"  {message}...\n")
+
+    result = export_case(
+        handle, identity, args.out, as_zip=args.zip, force=args.force, progress=progress
+    )
+    b = result.bundle
+    doc = {
+        "bundle": str(result.path),
+        "format": "zip" if result.zip else "directory",
+        "bundle_id": b.bundle_id,
+        "generated_at": b.generated_at.isoformat(),
+        "manifest_sha256": b.manifest_sha256,
+        "sha256sums_sha256": b.sha256sums_sha256,
+        "zip_sha256": result.zip_sha256,
+        "files": b.files,
+        "bytes": b.bytes,
+        "ledger_entries": b.ledger_entries,
+        "ledger_head": b.ledger_head,
+        "verified": result.verified,
+        "findings": result.findings,
+        "exported_entry": result.exported_seq,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return 0
+    print(f"Exported bundle {b.bundle_id} to {result.path}")
+    print(f"  {b.files} files, {b.bytes} bytes; ledger entries 1-{b.ledger_entries}")
+    print(f"  manifest.json SHA-256 {b.manifest_sha256}")
+    print(f"  SHA256SUMS    SHA-256 {b.sha256sums_sha256}")
+    if result.zip_sha256:
+        print(f"  zip           SHA-256 {result.zip_sha256}")
+    print(f"  recorded as ledger entry {result.exported_seq} (exported)")
+    if not result.verified:
+        sys.stderr.write(
+            f"chainproof: WARNING: the case failed verification ({result.findings} problem(s)); "
+            "exported anyway because of --force, and the bundle says so\n"
+        )
+    print("  check it as described in VERIFY.md, or with: chainproof verify " + str(result.path))
+    return 0
