@@ -18,19 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from app import export_cli
+from app.journal_kinds import JOURNAL_KINDS
 from app.version import __version__
 from custody.errors import ChainproofError, UsageError
-
-JOURNAL_KINDS = (
-    "note",
-    "event_reported",
-    "weakness_reported",
-    "assessment",
-    "decision",
-    "action",
-    "communication",
-    "lesson_learned",
-)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.cases import CaseHandle, ensure_examiner
+from app.journal_kinds import JOURNAL_KINDS
 from custody.errors import UsageError
 from custody.keys import Identity
 
@@ -11,6 +12,8 @@ def add_journal_entry(
     case: CaseHandle, identity: Identity, *, kind: str, text: str, reason: str | None = None
 ) -> int:
     """Record a journal entry (note, assessment, decision with its reason, ...); returns its seq."""
+    if kind not in JOURNAL_KINDS:
+        raise UsageError(f"unknown journal kind {kind!r}; one of {', '.join(JOURNAL_KINDS)}")
     if not text.strip():
         raise UsageError("a journal entry needs text")
     if kind == "decision" and not reason:

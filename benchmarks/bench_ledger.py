@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.cases import create_case  # noqa: E402
-from custody.keys import create_identity  # noqa: E402
-from custody.ledger import read_entries  # noqa: E402
-from custody.verify import verify  # noqa: E402
+from app.cases import create_case
+from custody.keys import create_identity
+from custody.ledger import read_entries
+from custody.verify import verify
 
 
 def main() -> None:
@@ -34,11 +34,23 @@ def main() -> None:
             h = hashlib.sha256(str(i).encode()).hexdigest()
             writer.append(
                 "artifact_collected",
-                {"run_id": "bench", "collector": "files", "kind": "file",
-                 "member": f"files/data/f{i:06d}", "header_offset": i * 1024,
-                 "data_offset": i * 1024 + 512, "size": 100, "sha256": h, "sha1": h[:40],
-                 "md5": h[:32], "path": f"/data/f{i:06d}", "mode": 0o100644, "uid": 0, "gid": 0,
-                 "mtime": "1700000000.123456789"},
+                {
+                    "run_id": "bench",
+                    "collector": "files",
+                    "kind": "file",
+                    "member": f"files/data/f{i:06d}",
+                    "header_offset": i * 1024,
+                    "data_offset": i * 1024 + 512,
+                    "size": 100,
+                    "sha256": h,
+                    "sha1": h[:40],
+                    "md5": h[:32],
+                    "path": f"/data/f{i:06d}",
+                    "mode": 0o100644,
+                    "uid": 0,
+                    "gid": 0,
+                    "mtime": "1700000000.123456789",
+                },
             )
         writer.flush("run end")
         append_s = time.perf_counter() - t0
@@ -52,9 +64,13 @@ def main() -> None:
         checkpoints = sum(1 for e in entries if e.event == "checkpoint")
         bad = [f for f in report.findings if f.code != "run.unknown"]
         print(f"entries appended      {n:>10,}  (+{checkpoints} signed checkpoints)")
-        print(f"append                {append_s:>10.2f} s  {n / append_s:>10,.0f} entries/s  (target >= 5,000/s)")
+        print(
+            f"append                {append_s:>10.2f} s  {n / append_s:>10,.0f} entries/s  (target >= 5,000/s)"
+        )
         print(f"read back             {read_s:>10.2f} s")
-        print(f"verify chain+sigs     {verify_s:>10.2f} s  {len(entries) / verify_s:>10,.0f} entries/s  (target <= 5 s)")
+        print(
+            f"verify chain+sigs     {verify_s:>10.2f} s  {len(entries) / verify_s:>10,.0f} entries/s  (target <= 5 s)"
+        )
         print(f"read + verify         {read_s + verify_s:>10.2f} s")
         print(f"verification          {'OK' if not bad else bad[:3]}")
 

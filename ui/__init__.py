@@ -1,0 +1,1 @@
+"""The desktop application (PySide6). It calls ``app/`` services only; no business logic here."""

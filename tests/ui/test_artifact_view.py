@@ -1,0 +1,167 @@
+"""The artifact screen: filters, sorting, details with hashes, previews; 100,000 rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QGuiApplication
+from sqlalchemy import insert
+
+from app import browse
+from custody.models import Artifact, Run
+from tests.ui.helpers import collect
+from ui.artifact_model import ArtifactTableModel
+
+
+def _rows(view: Any) -> int:
+    return view.model.rowCount()
+
+
+def _row_of(view: Any, text: str) -> int:
+    model = view.model
+    for r in range(model.rowCount()):
+        if model.data(model.index(r, 0)) == text:
+            return r
+    raise AssertionError(f"{text} not listed")
+
+
+def test_filters_details_hashes_and_previews(qtbot: Any, opened: Any, make_tree: Any) -> None:
+    tree = make_tree(200)
+    special = tree / "notes.txt"
+    special.write_bytes(b"Chainproof preview \x00\x01\x02 bytes\n" + os.urandom(100_000))
+    os.mkfifo(tree / "a-fifo")  # skipped, and recorded as such
+    summary = collect(qtbot, opened, [f"{tree}/**"])
+    assert summary.status == "finished" and summary.skipped == 1
+    view = opened.artifact_view
+    opened.show_page(2)
+    assert _rows(view) == 203  # system record, 201 files, one skip
+
+    view.collector.setCurrentIndex(view.collector.findData("files"))
+    assert _rows(view) == 202
+    view.collector.setCurrentIndex(view.collector.findData("system"))
+    assert _rows(view) == 1
+    view.collector.setCurrentIndex(0)
+
+    qtbot.keyClicks(view.search, "f0001")  # f00010 .. f00019
+    qtbot.waitUntil(lambda: _rows(view) == 10, timeout=3000)
+    view.search.clear()
+    qtbot.keyClicks(view.search, "/D3/")  # case-insensitive: d3/ holds every tenth file
+    qtbot.waitUntil(lambda: _rows(view) == 20, timeout=3000)
+    view.search.clear()
+    qtbot.waitUntil(lambda: _rows(view) == 203, timeout=3000)
+
+    qtbot.mouseClick(view.errors_only, Qt.MouseButton.LeftButton)
+    assert _rows(view) == 1
+    assert view.model.row_at(0).kind == "skipped"
+    qtbot.mouseClick(view.errors_only, Qt.MouseButton.LeftButton)
+
+    # details: hashes equal hashlib's of the source, hex preview shows its first bytes
+    view.select_row(_row_of(view, str(special)))
+    details = view.details
+    assert details.hash_fields["sha256"].text() == hashlib.sha256(special.read_bytes()).hexdigest()
+    assert details.hash_fields["md5"].text() == hashlib.md5(special.read_bytes()).hexdigest()
+    first = details.hex_view.toPlainText().splitlines()[0]
+    assert first.startswith("00000000  43 68 61 69 6e 70 72 6f 6f 66 20 70 72 65 76 69")
+    assert details.text_view.toPlainText().startswith("Chainproof preview ␀")
+    assert len(details.hex_view.toPlainText().splitlines()) == 64 * 1024 // 16  # capped
+    assert f"first 65,536 of {special.stat().st_size:,} bytes" in details.preview_note.text()
+    assert "covered by the signed" in details.signature.text()
+    qtbot.mouseClick(_copy(details), Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == details.hash_fields["sha256"].text()
+
+    # sorting happens in SQL: by size, largest first
+    view.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+    assert view.model.row_at(0).name == str(special)
+
+
+def _copy(details: Any) -> Any:
+    from PySide6.QtWidgets import QPushButton
+
+    return details.findChild(QPushButton, "copy_sha256")
+
+
+def test_model_stays_fast_at_100k_rows(opened: Any) -> None:
+    """100,000 indexed artifacts: listing, sorting and a far scroll take a fraction of a second."""
+    case = opened.case
+    now = dt.datetime.now(dt.UTC)
+    run_id = "00000000-0000-4000-8000-000000000000"
+    with case.sessions.begin() as s:
+        s.add(
+            Run(
+                id=run_id,
+                case_id=case.case_id,
+                profile="bench",
+                status="finished",
+                started_at=now,
+                examiner="x" * 64,
+                hostname="h",
+                command_line="",
+                tool_version="0",
+                tool_sha256="0" * 64,
+                archive_name=f"{run_id}.tar",
+            )
+        )
+        s.execute(
+            insert(Artifact),
+            [
+                {
+                    "run_id": run_id,
+                    "ledger_seq": 1000 + i,
+                    "collector": "files" if i % 3 else "logs",
+                    "kind": "file",
+                    "member_name": f"m/{i:06d}",
+                    "header_offset": i * 1024,
+                    "data_offset": i * 1024 + 512,
+                    "size": (i * 7919) % 100_000,
+                    "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
+                    "sha1": "0" * 40,
+                    "md5": "0" * 32,
+                    "source_path": f"/data/dir{i % 100}/file{i:06d}",
+                    "collected_at": now,
+                }
+                for i in range(100_000)
+            ],
+        )
+    model = ArtifactTableModel()
+    t0 = time.perf_counter()
+    model.set_case(case)
+    load = time.perf_counter() - t0
+    assert model.rowCount() == 100_000
+    t0 = time.perf_counter()
+    assert model.data(model.index(99_999, 0)).startswith("/data/")
+    assert model.data(model.index(50_000, 1)) in ("files", "logs")
+    far = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.sort(3, Qt.SortOrder.DescendingOrder)
+    top = model.row_at(0)
+    sort = time.perf_counter() - t0
+    assert top.size >= model.row_at(1).size >= model.row_at(99_999).size
+    model.set_filter(browse.ArtifactFilter(collector="logs", text="dir7"))
+    assert 0 < model.rowCount() < 100_000
+    assert model.rowCount(QModelIndex()) == sum(
+        1 for i in range(0, 100_000, 3) if f"/data/dir{i % 100}/".startswith("/data/dir7")
+    )
+    assert load < 2.0 and far < 0.2 and sort < 2.0, (load, far, sort)
+
+
+def test_open_case_that_is_not_a_case_shows_an_error(
+    opened: Any, tmp_path: Path, message_boxes: Any
+) -> None:
+    opened.open_case_dir(tmp_path / "nowhere")
+    assert "is not a Chainproof case" in message_boxes.texts()[0]
+    message_boxes.clear()
+
+
+def test_ctrl_f_focuses_the_filter(qtbot: Any, opened: Any) -> None:
+    assert opened.filter_action.shortcut().toString() == "Ctrl+F"
+    opened.activateWindow()
+    qtbot.waitUntil(lambda: opened.isActiveWindow(), timeout=3000)
+    opened.filter_action.trigger()
+    assert opened.nav.currentRow() == 2
+    qtbot.waitUntil(lambda: opened.artifact_view.search.hasFocus(), timeout=3000)

@@ -1,0 +1,522 @@
+"""The collection screen: what to collect, where it goes, and the run's live progress."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import gc
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.browse import same_filesystem
+from app.cases import CaseHandle
+from app.collection import CollectionRun, RunSummary
+from collectors.base import ordered
+from collectors.profiles import BUILTIN_PROFILES, Profile, load_profile
+from custody.keys import Identity
+from ui import screenshot_collector
+from ui.errors import show_error
+from ui.workers import CollectionWorker, Snapshot
+
+_CUSTOM = "Profile file…"
+_NAME = Qt.ItemDataRole.UserRole
+_TARGET = Qt.ItemDataRole.UserRole + 1
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 10:
+        return "under 1 s" if seconds < 1 else f"{seconds:.1f} s"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _target_path(target: Any) -> str:
+    return str(target.get("path", "")) if isinstance(target, dict) else str(target)
+
+
+class CollectionView(QWidget):
+    """Choose a profile or collectors and paths, start a run, follow it, cancel it."""
+
+    start_requested = Signal()
+    run_finished = Signal(object)  # RunSummary
+    run_failed = Signal(object)  # exception
+    snapshot_shown = Signal(object)  # Snapshot (for tests and the status bar)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.case: CaseHandle | None = None
+        self.worker: CollectionWorker | None = None
+        self.last_summary: RunSummary | None = None
+        self.last_snapshot: Snapshot | None = None
+        self._profile: Profile | None = None
+        self._bars: dict[str, QProgressBar] = {}
+        self._rows: dict[str, QTreeWidgetItem] = {}
+
+        outer = QVBoxLayout(self)
+        heading = QLabel("Collect evidence")
+        heading.setObjectName("heading")
+        outer.addWidget(heading)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(split, 1)
+        split.addWidget(self._build_choice())
+        split.addWidget(self._build_progress())
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 6)
+        split.setSizes([560, 680])
+        self.profile_combo.setCurrentText("minimal")
+        self._load_profile("minimal")
+        self._set_running(False)
+
+    # ------------------------------------------------------------------ layout
+    def _build_choice(self) -> QWidget:
+        box = QGroupBox("What to collect")
+        layout = QVBoxLayout(box)
+        form = QFormLayout()
+        self.profile_combo = QComboBox()
+        self.profile_combo.setObjectName("profile")
+        self.profile_combo.setAccessibleName("collection profile")
+        self.profile_combo.addItems([*BUILTIN_PROFILES, _CUSTOM])
+        self.profile_combo.activated.connect(self._profile_chosen)
+        form.addRow("&Profile", self.profile_combo)
+        self.profile_description = QLabel()
+        self.profile_description.setWordWrap(True)
+        self.profile_description.setObjectName("muted")
+        form.addRow("", self.profile_description)
+        layout.addLayout(form)
+
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("collector_tree")
+        self.tree.setAccessibleName("collectors and paths")
+        self.tree.setHeaderLabels(["Collector / path", "What it takes"])
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setStretchLastSection(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.itemChanged.connect(self._item_changed)
+        layout.addWidget(self.tree, 1)
+
+        paths = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.path_edit.setObjectName("path_edit")
+        self.path_edit.setAccessibleName("path or glob to add")
+        self.path_edit.setPlaceholderText("/var/www/**  or  ~/Downloads/*.exe")
+        self.path_edit.returnPressed.connect(self._add_path_from_edit)
+        add = QPushButton("Add path")
+        add.setAccessibleName("add path")
+        add.clicked.connect(self._add_path_from_edit)
+        folder = QPushButton("Folder…")
+        folder.setAccessibleName("add a folder")
+        folder.clicked.connect(self._add_folder)
+        paths.addWidget(self.path_edit, 1)
+        paths.addWidget(add)
+        paths.addWidget(folder)
+        layout.addLayout(paths)
+
+        out = QFormLayout()
+        self.output_label = QLabel("(no case open)")
+        self.output_label.setObjectName("output_location")
+        self.output_label.setAccessibleName("output location")
+        self.output_label.setWordWrap(True)
+        self.output_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        out.addRow("Output", self.output_label)
+        layout.addLayout(out)
+        self.fs_warning = QLabel()
+        self.fs_warning.setObjectName("fs_warning")
+        self.fs_warning.setAccessibleName("same file system warning")
+        self.fs_warning.setWordWrap(True)
+        self.fs_warning.setStyleSheet(
+            "QLabel { background: #fff4e5; color: #7a4a00; border: 1px solid #f0c36d;"
+            " border-radius: 4px; padding: 6px; }"
+        )
+        self.fs_warning.hide()
+        layout.addWidget(self.fs_warning)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start collection")
+        self.start_button.setObjectName("start")
+        self.start_button.setAccessibleName("start collection")
+        self.start_button.setToolTip("Start collection (F5)")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start_requested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancel")
+        self.cancel_button.setAccessibleName("cancel collection")
+        self.cancel_button.setToolTip("Stop: what was collected so far is sealed and kept")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.start_button)
+        layout.addLayout(buttons)
+        self.choice_box = box
+        return box
+
+    def _build_progress(self) -> QWidget:
+        box = QGroupBox("Progress")
+        layout = QVBoxLayout(box)
+        self.state_label = QLabel("Not started.")
+        self.state_label.setObjectName("run_state")
+        self.state_label.setAccessibleName("run state")
+        layout.addWidget(self.state_label)
+        self.overall = QProgressBar()
+        self.overall.setObjectName("overall_progress")
+        self.overall.setAccessibleName("overall progress")
+        self.overall.setRange(0, 1000)
+        self.overall.setFormat("%p%")
+        layout.addWidget(self.overall)
+
+        self.collector_table = QTreeWidget()
+        self.collector_table.setObjectName("collector_progress")
+        self.collector_table.setAccessibleName("progress per collector")
+        self.collector_table.setHeaderLabels(["Collector", "Progress", "Items", "Problems"])
+        self.collector_table.setRootIsDecorated(False)
+        self.collector_table.setUniformRowHeights(True)
+        h = self.collector_table.header()
+        h.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        h.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        h.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        h.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        h.setStretchLastSection(False)
+        layout.addWidget(self.collector_table, 2)
+
+        stats = QFormLayout()
+        self.current_label = QLabel("–")
+        self.current_label.setObjectName("current_item")
+        self.current_label.setAccessibleName("current file")
+        self.current_label.setMinimumWidth(100)
+        self.current_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.rate_label = QLabel("–")
+        self.rate_label.setObjectName("rate")
+        self.rate_label.setAccessibleName("rate")
+        self.eta_label = QLabel("–")
+        self.eta_label.setObjectName("eta")
+        self.eta_label.setAccessibleName("time remaining")
+        stats.addRow("Current", self.current_label)
+        stats.addRow("Collected", self.rate_label)
+        stats.addRow("Remaining", self.eta_label)
+        layout.addLayout(stats)
+
+        layout.addWidget(QLabel("Problems (skipped, unreadable, changed while read)"))
+        self.errors = QListWidget()
+        self.errors.setObjectName("problems")
+        self.errors.setAccessibleName("problems during collection")
+        self.errors.setUniformItemSizes(True)
+        layout.addWidget(self.errors, 1)
+        return box
+
+    # ------------------------------------------------------------------ choice
+    def set_case(self, case: CaseHandle | None) -> None:
+        self.case = case
+        if case is None:
+            self.output_label.setText("(no case open)")
+        else:
+            self.output_label.setText(f"{case.evidence_dir}  (one archive per run)")
+        self._check_output()
+        self._set_running(False)
+
+    def _profile_chosen(self, index: int) -> None:
+        name = self.profile_combo.itemText(index)
+        if name == _CUSTOM:
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Collection profile", "", "Profiles (*.yaml *.yml)"
+            )
+            if not chosen:
+                return
+            name = chosen
+        self._load_profile(name)
+
+    def select_profile(self, name: str) -> None:
+        """Choose a built-in profile (or a profile file path)."""
+        if name in BUILTIN_PROFILES:
+            self.profile_combo.setCurrentText(name)
+        self._load_profile(name)
+
+    def _load_profile(self, name: str) -> None:
+        try:
+            profile = load_profile(name)
+        except Exception as exc:  # noqa: BLE001 - a malformed profile file is shown, not fatal
+            show_error(self, exc)
+            return
+        self._profile = profile
+        self.profile_description.setText(profile.description)
+        self._fill_tree(profile)
+
+    def _fill_tree(self, profile: Profile) -> None:
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        self._collector_items: dict[str, QTreeWidgetItem] = {}
+        in_profile = set(profile.collectors)
+        for cls in ordered():
+            item = QTreeWidgetItem([cls.name, cls.description])
+            item.setData(0, _NAME, cls.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            on = cls.name in in_profile or (
+                cls.name == screenshot_collector.NAME and profile.name != "none"
+            )
+            item.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            item.setToolTip(1, cls.description)
+            self.tree.addTopLevelItem(item)
+            self._collector_items[cls.name] = item
+            if cls.name == "files":
+                for target in (profile.collectors.get("files") or {}).get("targets") or []:
+                    self._add_target_item(target, checked=True)
+        self.tree.expandAll()
+        self.tree.blockSignals(False)
+        self._check_output()
+
+    def _add_target_item(self, target: Any, *, checked: bool) -> QTreeWidgetItem:
+        parent = self._collector_items["files"]
+        extra = ""
+        if isinstance(target, dict):
+            extra = ", ".join(f"{k} {v}" for k, v in target.items() if k != "path")
+        child = QTreeWidgetItem([_target_path(target), extra or "path or glob"])
+        child.setData(0, _TARGET, target)
+        child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        child.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        parent.addChild(child)
+        return child
+
+    def add_path(self, pattern: str) -> None:
+        """Add a path or glob to the files collector (and select the files collector)."""
+        pattern = pattern.strip()
+        if not pattern:
+            return
+        self.tree.blockSignals(True)
+        self._add_target_item(pattern, checked=True)
+        self._collector_items["files"].setCheckState(0, Qt.CheckState.Checked)
+        self._collector_items["files"].setExpanded(True)
+        self.tree.blockSignals(False)
+        self._check_output()
+
+    def _add_path_from_edit(self) -> None:
+        self.add_path(self.path_edit.text())
+        self.path_edit.clear()
+
+    def _add_folder(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Folder to collect")
+        if chosen:
+            self.add_path(str(Path(chosen) / "**"))
+
+    def _item_changed(self, _item: QTreeWidgetItem, column: int) -> None:
+        if column == 0:
+            self._check_output()
+
+    def set_collector_checked(self, name: str, checked: bool) -> None:
+        self._collector_items[name].setCheckState(
+            0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
+        )
+
+    def chosen_targets(self) -> list[Any]:
+        files = self._collector_items.get("files")
+        if files is None or files.checkState(0) != Qt.CheckState.Checked:
+            return []
+        return [
+            files.child(i).data(0, _TARGET)
+            for i in range(files.childCount())
+            if files.child(i).checkState(0) == Qt.CheckState.Checked
+        ]
+
+    def chosen_collectors(self) -> list[str]:
+        return [
+            name
+            for name, item in self._collector_items.items()
+            if item.checkState(0) == Qt.CheckState.Checked
+        ]
+
+    def build_profile(self, capture_token: str | None = None) -> Profile:
+        """The profile the run will record: the chosen collectors with their options."""
+        assert self._profile is not None
+        base = self._profile
+        chosen: dict[str, dict[str, Any]] = {}
+        for name in self.chosen_collectors():
+            options = copy.deepcopy(base.collectors.get(name) or {})
+            if name == "files":
+                options["targets"] = copy.deepcopy(self.chosen_targets())
+            if name == screenshot_collector.NAME:
+                options = {"capture": capture_token or ""}
+            chosen[name] = options
+        same = {k: v for k, v in chosen.items() if k != screenshot_collector.NAME} == {
+            k: v for k, v in base.collectors.items() if k != screenshot_collector.NAME
+        }
+        name = base.name if same else f"{base.name} (edited)"
+        return dataclasses.replace(base, name=name, collectors=chosen)
+
+    def _check_output(self) -> None:
+        if self.case is None:
+            self.fs_warning.hide()
+            return
+        patterns = [_target_path(t) for t in self.chosen_targets()]
+        same = same_filesystem(self.case.evidence_dir, patterns)
+        if same:
+            shown = ", ".join(same[:3]) + (f" and {len(same) - 3} more" if len(same) > 3 else "")
+            self.fs_warning.setText(
+                "⚠ The output is on the same file system as the evidence paths "
+                f"({shown}). Writing there can overwrite deleted data that is evidence too: "
+                "prefer a case on an external evidence drive."
+            )
+            self.fs_warning.show()
+        else:
+            self.fs_warning.hide()
+
+    # ------------------------------------------------------------------ run
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def _set_running(self, running: bool) -> None:
+        self.choice_box.setEnabled(True)
+        for w in (self.tree, self.profile_combo, self.path_edit):
+            w.setEnabled(not running)
+        self.start_button.setEnabled(not running and self.case is not None)
+        self.cancel_button.setEnabled(running)
+
+    def start(self, identity: Identity) -> None:
+        """Start a run of the chosen profile into the open case (off the GUI thread)."""
+        if self.case is None or self.running:
+            return
+        token = None
+        if screenshot_collector.NAME in self.chosen_collectors():
+            # Qt grabs on the GUI thread only: grab now, hand the bytes to the collector.
+            token = screenshot_collector.hold(screenshot_collector.grab_screens())
+        profile = self.build_profile(token)
+        run = CollectionRun(
+            self.case,
+            identity,
+            profile,
+            command_line=["chainproof", "gui", "collect", "--profile", profile.name],
+        )
+        # A collection allocates by the hundred thousand; a full collection of the cyclic GC
+        # would scan the whole heap (Qt, SQLAlchemy, ...) and stall the UI thread for 50-200
+        # ms at a time. Freezing what lives now leaves only the run's own objects to scan.
+        gc.collect(1)
+        gc.freeze()
+        self.worker = worker = CollectionWorker(run, self)
+        self._reset_progress(list(worker.names))
+        worker.progress.connect(self._show_snapshot)
+        worker.finished.connect(self._finished)
+        worker.failed.connect(self._failed)
+        self._set_running(True)
+        self.state_label.setText(f"Running profile {profile.name}…")
+        worker.start()
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.cancel_button.setEnabled(False)
+            self.state_label.setText("Cancelling: sealing what was collected…")
+
+    def _reset_progress(self, names: list[str]) -> None:
+        self.collector_table.clear()
+        self._bars.clear()
+        self._rows.clear()
+        self.errors.clear()
+        self.overall.setValue(0)
+        for name in names:
+            row = QTreeWidgetItem([name, "", "", ""])
+            self.collector_table.addTopLevelItem(row)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            bar.setFormat("waiting")
+            bar.setAccessibleName(f"{name} progress")
+            bar.setMaximumHeight(18)
+            self.collector_table.setItemWidget(row, 1, bar)
+            self._bars[name] = bar
+            self._rows[name] = row
+
+    def _show_snapshot(self, snap: Snapshot) -> None:
+        self.last_snapshot = snap
+        self.overall.setValue(int(snap.overall * 1000))
+        for c in snap.collectors:
+            bar = self._bars.get(c.name)
+            if bar is None:
+                continue
+            row = self._rows[c.name]
+            if c.state == "done":
+                bar.setRange(0, 1000)
+                bar.setValue(1000)
+                bar.setFormat("done")
+            elif c.state == "running":
+                if c.total:
+                    bar.setRange(0, 1000)
+                    bar.setValue(int(1000 * c.done / c.total))
+                    bar.setFormat(f"{c.done:,} / {c.total:,}")
+                else:
+                    bar.setRange(0, 0)  # busy: no total known yet
+            row.setText(2, f"{c.done:,}" if c.total else "")
+            row.setText(3, str(c.errors) if c.errors else "")
+        metrics = self.current_label.fontMetrics()
+        width = max(100, self.current_label.width())
+        self.current_label.setText(
+            metrics.elidedText(snap.current or "–", Qt.TextElideMode.ElideMiddle, width)
+        )
+        self.current_label.setToolTip(snap.current)
+        self.rate_label.setText(
+            f"{human_bytes(snap.bytes_done)} in {human_duration(snap.elapsed)}"
+            f" — {human_bytes(snap.rate_bytes)}/s"
+        )
+        self.eta_label.setText(human_duration(snap.eta_seconds) if snap.state == "running" else "–")
+        if snap.problems:
+            self.errors.addItems(snap.problems)
+            self.errors.scrollToBottom()
+        self.snapshot_shown.emit(snap)
+
+    def _finished(self, summary: RunSummary) -> None:
+        self.worker = None
+        self.last_summary = summary
+        self._set_running(False)
+        for bar in self._bars.values():
+            if bar.maximum() == 0:
+                bar.setRange(0, 1000)
+                bar.setValue(0)
+                bar.setFormat("not reached")
+        verb = {"finished": "finished", "interrupted": "cancelled"}.get(
+            summary.status, summary.status
+        )
+        self.state_label.setText(
+            f"Run {verb}: {summary.artifacts:,} artifacts ({human_bytes(summary.bytes)}), "
+            f"{summary.errors} errors, {summary.skipped} skipped. "
+            + ("Everything collected so far is sealed and kept." if verb == "cancelled" else "")
+        )
+        if summary.status == "finished":
+            self.overall.setValue(1000)
+        self.run_finished.emit(summary)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.worker = None
+        self._set_running(False)
+        self.state_label.setText("The run failed; what was collected is sealed.")
+        self.run_failed.emit(exc)
+        show_error(self, exc)

@@ -1,0 +1,710 @@
+"""Custody: the ledger as a timeline and a table, the journal, transfer, export and verify."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCharts import (
+    QCategoryAxis,
+    QChart,
+    QChartView,
+    QDateTimeAxis,
+    QLineSeries,
+    QScatterSeries,
+)
+from PySide6.QtCore import QDateTime, QMargins, Qt, QTimeZone, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import browse
+from app.cases import CaseHandle
+from app.journal import add_journal_entry, record_transfer
+from app.journal_kinds import JOURNAL_KINDS
+from app.paths import identity_file
+from app.verification import verify_case
+from custody.keys import Identity, load_identity
+from custody.ledger import parse_time
+from custody.verify import Report
+from ui.artifact_model import BAD_COLOUR, OK_COLOUR, ArtifactTableModel, LedgerTableModel
+from ui.errors import show_error
+from ui.workers import Worker
+
+REPORT = "custody-report.pdf"
+
+#: Timeline lanes (y) and the events drawn in each.
+LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Case", ("case_opened", "case_updated", "identity_added")),
+    ("Collection", ("run_started", "run_finished", "checkpoint")),
+    ("Journal", ("note", "decision")),
+    ("Custody", ("transferred", "accessed", "exported", "sealed")),
+    ("Verification", ("verified",)),
+)
+EVENT_COLOURS = {
+    "case_opened": "#1f4e79",
+    "case_updated": "#2e75b6",
+    "identity_added": "#7f7f7f",
+    "run_started": "#548235",
+    "run_finished": "#375623",
+    "checkpoint": "#a9d18e",
+    "note": "#bf8f00",
+    "decision": "#c55a11",
+    "transferred": "#7030a0",
+    "accessed": "#8064a2",
+    "exported": "#00838f",
+    "sealed": "#3f3f3f",
+    "verified": "#2e7d32",
+}
+
+
+def _table_view(name: str) -> QTableView:
+    view = QTableView()
+    view.setObjectName(name)
+    view.setAccessibleName(name.replace("_", " "))
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(22)
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    return view
+
+
+class TimelineChart(QChartView):
+    """The acts of people on the case over time, one lane per kind of act."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        chart = QChart()
+        chart.setTitle("Custody timeline")
+        chart.legend().setAlignment(Qt.AlignmentFlag.AlignRight)
+        chart.setMargins(QMargins(4, 4, 4, 4))
+        chart.setBackgroundRoundness(0)
+        super().__init__(chart, parent)
+        self.setObjectName("timeline")
+        self.setAccessibleName("custody timeline chart")
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setMinimumHeight(220)
+        self.points = 0
+
+    def set_points(self, points: list[browse.TimelinePoint]) -> None:
+        chart = self.chart()
+        chart.removeAllSeries()
+        for axis in chart.axes():
+            chart.removeAxis(axis)
+        self.points = len(points)
+        lane_of = {e: i for i, (_, events) in enumerate(LANES) for e in events}
+        x_axis = QDateTimeAxis()
+        x_axis.setTitleText("UTC")
+        y_axis = QCategoryAxis()
+        y_axis.setLabelsPosition(QCategoryAxis.AxisLabelsPosition.AxisLabelsPositionOnValue)
+        for i, (lane, _) in enumerate(LANES):
+            y_axis.append(lane, i)
+        y_axis.setRange(-0.5, len(LANES) - 0.5)
+        chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
+        chart.addAxis(y_axis, Qt.AlignmentFlag.AlignLeft)
+        if not points:
+            chart.setTitle("Custody timeline (no entries)")
+            now = QDateTime.currentDateTimeUtc()
+            x_axis.setRange(now.addSecs(-60), now)
+            return
+        chart.setTitle(f"Custody timeline: {len(points)} signed acts")
+        path = QLineSeries()
+        path.setName("sequence")
+        pen = QPen(QColor("#c8c8c8"))
+        pen.setWidthF(1.0)
+        path.setPen(pen)
+        series: dict[str, QScatterSeries] = {}
+        times = []
+        for p in points:
+            ms = int(parse_time(p.at).timestamp() * 1000)
+            times.append(ms)
+            lane = lane_of.get(p.event, len(LANES) - 1)
+            path.append(ms, lane)
+            s = series.get(p.event)
+            if s is None:
+                s = series[p.event] = QScatterSeries()
+                s.setName(p.event.replace("_", " "))
+                s.setMarkerSize(11.0)
+                colour = QColor(EVENT_COLOURS.get(p.event, "#444444"))
+                s.setColor(colour)
+                s.setBorderColor(colour.darker(130))
+            s.append(ms, lane)
+        chart.addSeries(path)
+        path.attachAxis(x_axis)
+        path.attachAxis(y_axis)
+        for s in series.values():
+            chart.addSeries(s)
+            s.attachAxis(x_axis)
+            s.attachAxis(y_axis)
+        legend = chart.legend()
+        legend.markers(path)[0].setVisible(False)
+        lo, hi = min(times), max(times)
+        pad = max(1000, (hi - lo) // 20)
+        x_axis.setRange(
+            QDateTime.fromMSecsSinceEpoch(lo - pad, QTimeZone.utc()),
+            QDateTime.fromMSecsSinceEpoch(hi + pad, QTimeZone.utc()),
+        )
+        span = hi - lo + 2 * pad
+        if span < 20_000:
+            x_axis.setFormat("HH:mm:ss.zzz")
+        elif span < 86_400_000:
+            x_axis.setFormat("HH:mm:ss")
+        else:
+            x_axis.setFormat("yyyy-MM-dd HH:mm")
+        x_axis.setTickCount(6)
+
+
+class TransferDialog(QDialog):
+    """Hand the evidence over: both examiners open their PKCS#12 identities and sign."""
+
+    def __init__(self, case: CaseHandle, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("transfer_dialog")
+        self.setWindowTitle("Transfer custody")
+        self.case = case
+        self.seq: int | None = None
+        form = QFormLayout(self)
+        intro = QLabel(
+            "Both examiners sign the transfer. Each opens their own identity (PKCS#12 file) "
+            "with their passphrase; nothing leaves this computer."
+        )
+        intro.setWordWrap(True)
+        form.addRow(intro)
+        self.from_file = self._file_row(form, "Releasing examiner", str(identity_file()))
+        self.from_pass = QLineEdit()
+        self.from_pass.setEchoMode(QLineEdit.EchoMode.Password)
+        self.from_pass.setAccessibleName("releasing examiner passphrase")
+        form.addRow("  passphrase", self.from_pass)
+        self.to_file = self._file_row(form, "Receiving examiner", "")
+        self.to_pass = QLineEdit()
+        self.to_pass.setEchoMode(QLineEdit.EchoMode.Password)
+        self.to_pass.setAccessibleName("receiving examiner passphrase")
+        form.addRow("  passphrase", self.to_pass)
+        self.reason = QLineEdit()
+        self.reason.setAccessibleName("reason for the transfer")
+        self.reason.setPlaceholderText("handed to legal for review")
+        self.location = QLineEdit()
+        self.location.setAccessibleName("location of the transfer")
+        self.location.setPlaceholderText("Evidence room 2, HQ")
+        form.addRow("Reason", self.reason)
+        form.addRow("Location", self.location)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Sign transfer")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.setMinimumWidth(560)
+
+    def _file_row(self, form: QFormLayout, label: str, value: str) -> QLineEdit:
+        edit = QLineEdit(value)
+        edit.setAccessibleName(f"{label} identity file")
+        edit.setPlaceholderText("identity.p12")
+        browse_button = QPushButton("Browse…")
+        browse_button.setAccessibleName(f"browse for the {label.lower()} identity")
+
+        def pick() -> None:
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, label, edit.text(), "PKCS#12 (*.p12 *.pfx)"
+            )
+            if chosen:
+                edit.setText(chosen)
+
+        browse_button.clicked.connect(pick)
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        row.addWidget(browse_button)
+        form.addRow(label, row)
+        return edit
+
+    def accept(self) -> None:
+        try:
+            releasing = load_identity(
+                Path(self.from_file.text()), self.from_pass.text().encode("utf-8")
+            )
+            receiving = load_identity(
+                Path(self.to_file.text()), self.to_pass.text().encode("utf-8")
+            )
+            self.seq = record_transfer(
+                self.case,
+                releasing,
+                receiving,
+                reason=self.reason.text().strip(),
+                location=self.location.text().strip(),
+            )
+        except Exception as exc:  # noqa: BLE001 - shown; the dialog stays open to fix the input
+            show_error(self, exc)
+            return
+        super().accept()
+
+
+class ExportDialog(QDialog):
+    """Export a bundle (directory or zip) off the GUI thread, then open its PDF report."""
+
+    exported = Signal(object)
+
+    def __init__(self, case: CaseHandle, identity: Identity, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("export_dialog")
+        self.setWindowTitle("Export case bundle")
+        self.case = case
+        self.identity = identity
+        self.worker: Worker | None = None
+        self.result_path: Path | None = None
+        self._extracted: Path | None = None
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.out = QLineEdit(str(case.exports_dir / "bundle"))
+        self.out.setAccessibleName("bundle location")
+        pick = QPushButton("Browse…")
+        pick.setAccessibleName("choose bundle location")
+        pick.clicked.connect(self._pick)
+        row = QHBoxLayout()
+        row.addWidget(self.out, 1)
+        row.addWidget(pick)
+        form.addRow("Bundle", row)
+        self.as_zip = QCheckBox("Write a single .zip file")
+        self.as_zip.setAccessibleName("export as zip")
+        form.addRow("", self.as_zip)
+        layout.addLayout(form)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("export progress")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setAccessibleName("export log")
+        self.log.setMaximumBlockCount(500)
+        layout.addWidget(self.log, 1)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Export")
+        self.start_button.setAccessibleName("start export")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.report_button = QPushButton("Open PDF report")
+        self.report_button.setAccessibleName("open the PDF report")
+        self.report_button.setEnabled(False)
+        self.report_button.clicked.connect(self.open_report)
+        close = QPushButton("Close")
+        close.clicked.connect(self.reject)
+        buttons.addWidget(self.report_button)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        buttons.addWidget(self.start_button)
+        layout.addLayout(buttons)
+        self.setMinimumSize(600, 360)
+
+    def _pick(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Parent folder for the bundle")
+        if chosen:
+            self.out.setText(str(Path(chosen) / "bundle"))
+
+    def start(self) -> None:
+        out = Path(self.out.text().strip()).expanduser()
+        as_zip = self.as_zip.isChecked()
+        case, identity = self.case, self.identity
+        if as_zip and out.suffix.lower() != ".zip":
+            out = out.with_suffix(".zip")
+
+        def work(cancel: threading.Event, report: Callable[[Any], None]) -> Any:
+            from app.export_service import export_case  # imported when used
+
+            return export_case(case, identity, out, as_zip=as_zip, progress=report)
+
+        self.worker = Worker(work, self)
+        self.worker.progress.connect(lambda m: self.log.appendPlainText(str(m)))
+        self.worker.finished.connect(self._done)
+        self.worker.failed.connect(self._failed)
+        self.progress.setRange(0, 0)
+        self.start_button.setEnabled(False)
+        self.log.appendPlainText(f"Exporting to {out} …")
+        self.worker.start()
+
+    def _done(self, result: Any) -> None:
+        self.worker = None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.result_path = Path(result.path)
+        self.log.appendPlainText(f"Done: {self.result_path}")
+        self.log.appendPlainText(f"bundle {result.bundle_id}")
+        self.log.appendPlainText(f"manifest.json SHA-256 {result.bundle.manifest_sha256}")
+        if result.zip_sha256:
+            self.log.appendPlainText(f"zip SHA-256 {result.zip_sha256}")
+        self.log.appendPlainText(f"recorded as ledger entry {result.exported_seq}")
+        self.report_button.setEnabled(self._report_path() is not None)
+        self.exported.emit(result)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.worker = None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.start_button.setEnabled(True)
+        self.log.appendPlainText("Export failed.")
+        show_error(self, exc)
+
+    def _report_path(self) -> Path | None:
+        """The bundle's PDF report; from a zip it is extracted to a temporary folder."""
+        if self.result_path is None:
+            return None
+        if self.result_path.is_dir():
+            pdf = self.result_path / REPORT
+            return pdf if pdf.exists() else None
+        if self._extracted is None and zipfile.is_zipfile(self.result_path):
+            with zipfile.ZipFile(self.result_path) as z:
+                if REPORT not in z.namelist():
+                    return None
+                target = Path(tempfile.mkdtemp(prefix="chainproof-report-")) / REPORT
+                target.write_bytes(z.read(REPORT))
+                self._extracted = target
+        return self._extracted
+
+    def open_report(self) -> None:
+        pdf = self._report_path()
+        if pdf is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(pdf)))
+
+
+class CustodyView(QWidget):
+    """Ledger timeline and table, journal entry, and the transfer and export actions."""
+
+    journal_requested = Signal(str, str, str)  # kind, text, reason
+    transfer_requested = Signal()
+    export_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.case: CaseHandle | None = None
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        heading = QLabel("Chain of custody")
+        heading.setObjectName("heading")
+        top.addWidget(heading)
+        top.addStretch(1)
+        self.transfer_button = QPushButton("Transfer custody…")
+        self.transfer_button.setAccessibleName("transfer custody")
+        self.transfer_button.clicked.connect(self.transfer_requested)
+        self.export_button = QPushButton("Export bundle…")
+        self.export_button.setAccessibleName("export bundle")
+        self.export_button.setToolTip("Export bundle (Ctrl+E)")
+        self.export_button.clicked.connect(self.export_requested)
+        top.addWidget(self.transfer_button)
+        top.addWidget(self.export_button)
+        layout.addLayout(top)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.chart = TimelineChart()
+        split.addWidget(self.chart)
+
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        table_box = QWidget()
+        tl = QVBoxLayout(table_box)
+        tl.setContentsMargins(0, 0, 0, 0)
+        self.show_bulk = QCheckBox("Show artifact and error entries")
+        self.show_bulk.setAccessibleName("show artifact and error entries")
+        self.show_bulk.toggled.connect(lambda on: self.model.set_include_bulk(on))
+        tl.addWidget(self.show_bulk)
+        self.model = LedgerTableModel(self)
+        self.table = _table_view("ledger_table")
+        self.table.setModel(self.model)
+        h = self.table.horizontalHeader()
+        for col, width in enumerate((55, 180, 105, 110, 300, 75, 0, 140)):
+            h.resizeSection(col, width)
+        h.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        h.setStretchLastSection(False)
+        self.table.setColumnHidden(6, True)  # verification results live on the Verify page
+        tl.addWidget(self.table, 1)
+        lower.addWidget(table_box)
+        lower.addWidget(self._build_journal())
+        lower.setStretchFactor(0, 3)
+        lower.setStretchFactor(1, 1)
+        lower.setSizes([940, 300])
+        split.addWidget(lower)
+        split.setSizes([300, 420])
+        layout.addWidget(split, 1)
+
+    def _build_journal(self) -> QWidget:
+        box = QGroupBox("Incident journal")
+        form = QFormLayout(box)
+        self.kind = QComboBox()
+        self.kind.setObjectName("journal_kind")
+        self.kind.setAccessibleName("journal entry kind")
+        for k in JOURNAL_KINDS:
+            self.kind.addItem(k.replace("_", " "), k)
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.text = QPlainTextEdit()
+        self.text.setObjectName("journal_text")
+        self.text.setAccessibleName("journal entry text")
+        self.text.setPlaceholderText("What was noticed, decided or done.")
+        self.reason = QLineEdit()
+        self.reason.setObjectName("journal_reason")
+        self.reason.setAccessibleName("reason for the decision")
+        self.reason.setPlaceholderText("Why (needed for a decision)")
+        self.add_button = QPushButton("Sign and add")
+        self.add_button.setObjectName("journal_add")
+        self.add_button.setAccessibleName("add journal entry")
+        self.add_button.clicked.connect(self._add)
+        form.addRow("Kind", self.kind)
+        form.addRow("Text", self.text)
+        form.addRow("Reason", self.reason)
+        form.addRow("", self.add_button)
+        note = QLabel("Each entry is a signed ledger entry with its time.")
+        note.setObjectName("muted")
+        note.setWordWrap(True)
+        form.addRow(note)
+        return box
+
+    def _kind_changed(self) -> None:
+        decision = self.kind.currentData() == "decision"
+        self.reason.setPlaceholderText("Why (required)" if decision else "Why (optional)")
+
+    def _add(self) -> None:
+        self.journal_requested.emit(
+            str(self.kind.currentData()), self.text.toPlainText(), self.reason.text()
+        )
+
+    def add_entry(self, identity: Identity, kind: str, text: str, reason: str) -> int | None:
+        """Record a journal entry (signed); refresh the views. Errors are shown."""
+        if self.case is None:
+            return None
+        try:
+            seq = add_journal_entry(
+                self.case, identity, kind=kind, text=text, reason=reason.strip() or None
+            )
+        except Exception as exc:  # noqa: BLE001 - e.g. a decision without its reason
+            show_error(self, exc)
+            return None
+        self.text.clear()
+        self.reason.clear()
+        self.refresh()
+        return seq
+
+    def set_case(self, case: CaseHandle | None) -> None:
+        self.case = case
+        self.model.set_case(case)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.model.case = self.case
+        self.model.reload()
+        self.chart.set_points(browse.ledger_timeline(self.case) if self.case else [])
+        for w in (self.transfer_button, self.export_button, self.add_button):
+            w.setEnabled(self.case is not None)
+
+
+class VerifyView(QWidget):
+    """Re-hash every artifact and check every entry and signature; green or red, per item."""
+
+    verify_requested = Signal(bool)  # record (signed) in the ledger
+    verified = Signal(object)  # Report
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.case: CaseHandle | None = None
+        self.worker: Worker | None = None
+        self.report: Report | None = None
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        heading = QLabel("Verify")
+        heading.setObjectName("heading")
+        top.addWidget(heading)
+        top.addStretch(1)
+        self.record = QCheckBox("Record the verification in the ledger (signed)")
+        self.record.setAccessibleName("record the verification in the ledger")
+        self.record.setChecked(True)
+        self.verify_button = QPushButton("Verify now")
+        self.verify_button.setObjectName("verify")
+        self.verify_button.setAccessibleName("verify the case")
+        self.verify_button.setToolTip("Verify the case (Ctrl+Shift+V)")
+        self.verify_button.clicked.connect(
+            lambda: self.verify_requested.emit(self.record.isChecked())
+        )
+        top.addWidget(self.record)
+        top.addWidget(self.verify_button)
+        layout.addLayout(top)
+
+        self.banner = QLabel("Not verified yet.")
+        self.banner.setObjectName("verify_banner")
+        self.banner.setAccessibleName("verification result")
+        self.banner.setWordWrap(True)
+        self._style_banner(None)
+        layout.addWidget(self.banner)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("verification progress")
+        self.progress.setRange(0, 1)
+        self.progress.setMaximumHeight(8)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        layout.addWidget(self.progress)
+
+        self.findings = QTableWidget(0, 3)
+        self.findings.setObjectName("findings")
+        self.findings.setAccessibleName("verification findings")
+        self.findings.setHorizontalHeaderLabels(["Where", "Check", "What does not hold"])
+        self.findings.verticalHeader().setVisible(False)
+        self.findings.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.findings.setWordWrap(False)
+        fh = self.findings.horizontalHeader()
+        fh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        fh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        fh.setStretchLastSection(True)
+        self.findings.setMaximumHeight(170)
+
+        self.failed_only = QCheckBox("Only what failed")
+        self.failed_only.setObjectName("failed_only")
+        self.failed_only.setAccessibleName("show only what failed verification")
+        self.failed_only.setEnabled(False)
+        self.failed_only.toggled.connect(self._apply_failed_only)
+        self.tabs = QTabWidget()
+        self.tabs.setCornerWidget(self.failed_only)
+        self.artifacts = ArtifactTableModel(self)
+        self.artifact_table = _table_view("verified_artifacts")
+        self.artifact_table.setModel(self.artifacts)
+        for col, width in enumerate((360, 90, 70, 80, 150, 140, 110, 100)):
+            self.artifact_table.horizontalHeader().resizeSection(col, width)
+        self.entries = LedgerTableModel(self)
+        self.entries.include_bulk = True
+        self.entry_table = _table_view("verified_entries")
+        self.entry_table.setModel(self.entries)
+        for col, width in enumerate((60, 190, 120, 120, 360, 80, 100)):
+            self.entry_table.horizontalHeader().resizeSection(col, width)
+        self.tabs.addTab(self.artifact_table, "Artifacts")
+        self.tabs.addTab(self.entry_table, "Ledger entries")
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.findings)
+        split.addWidget(self.tabs)
+        split.setSizes([120, 500])
+        layout.addWidget(split, 1)
+        self.findings.hide()
+
+    def _apply_failed_only(self, on: bool) -> None:
+        failed = frozenset(findings_by_seq(self.report)) if self.report and on else None
+        self.artifacts.set_filter(browse.ArtifactFilter(seqs=failed))
+
+    def _style_banner(self, ok: bool | None) -> None:
+        if ok is None:
+            css = "background:#f3f3f3; color:#333; border:1px solid #ddd;"
+        elif ok:
+            css = f"background:#e8f5e9; color:{OK_COLOUR.name()}; border:1px solid #a5d6a7;"
+        else:
+            css = f"background:#fdecea; color:{BAD_COLOUR.name()}; border:1px solid #f5a8a0;"
+        self.banner.setStyleSheet(
+            f"QLabel {{ {css} border-radius:4px; padding:10px; font-size:13pt; font-weight:600; }}"
+        )
+
+    def set_case(self, case: CaseHandle | None) -> None:
+        self.case = case
+        self.report = None
+        self.artifacts.filter = browse.ArtifactFilter()
+        self.artifacts.set_case(case)
+        self.entries.set_case(case)
+        self.findings.setRowCount(0)
+        self.findings.hide()
+        self.failed_only.blockSignals(True)
+        self.failed_only.setChecked(False)
+        self.failed_only.setEnabled(False)
+        self.failed_only.blockSignals(False)
+        self.banner.setText("Not verified yet." if case else "No case open.")
+        self._style_banner(None)
+        self.verify_button.setEnabled(case is not None)
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, sign_with: Identity | None) -> None:
+        """Verify the open case off the GUI thread."""
+        if self.case is None or self.running:
+            return
+        case = self.case
+
+        def work(_cancel: threading.Event, _report: Callable[[Any], None]) -> Report:
+            return verify_case(case, sign_with=sign_with)
+
+        self.worker = Worker(work, self)
+        self.worker.finished.connect(self._done)
+        self.worker.failed.connect(self._failed)
+        self.verify_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.banner.setText("Verifying: re-hashing every artifact, checking every signature…")
+        self._style_banner(None)
+        self.worker.start()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.worker = None
+        self.progress.hide()
+        self.verify_button.setEnabled(True)
+        self.banner.setText("Verification could not run.")
+        show_error(self, exc)
+
+    def _done(self, report: Report) -> None:
+        self.worker = None
+        self.report = report
+        self.progress.hide()
+        self.verify_button.setEnabled(True)
+        counts = (
+            f"{report.entries:,} ledger entries, {report.signatures:,} signatures, "
+            f"{report.artifacts:,} artifacts re-hashed ({report.bytes_hashed:,} bytes)"
+        )
+        if report.ok:
+            self.banner.setText(f"✓ VERIFIED — every check holds. {counts}.")
+        else:
+            self.banner.setText(f"✗ FAILED — {len(report.findings)} problem(s). {counts}.")
+        self._style_banner(report.ok)
+        self.findings.setRowCount(0)
+        for f in report.findings:
+            row = self.findings.rowCount()
+            self.findings.insertRow(row)
+            for col, text in enumerate((f.where, f.code, f.message)):
+                item = QTableWidgetItem(text)
+                item.setForeground(BAD_COLOUR)
+                item.setToolTip(text)
+                self.findings.setItem(row, col, item)
+        self.findings.setVisible(bool(report.findings))
+        failed = findings_by_seq(report)
+        self.failed_only.setEnabled(bool(failed))
+        self.entries.reload()
+        self.artifacts.reload()
+        self.artifacts.set_verification(set(failed))
+        self.entries.set_verification(set(failed))
+        self.verified.emit(report)
+
+
+def findings_by_seq(report: Report) -> dict[int, list[str]]:
+    """Findings grouped by the ledger entry they concern."""
+    out: dict[int, list[str]] = {}
+    for f in report.findings:
+        if f.seq is not None:
+            out.setdefault(f.seq, []).append(f.message)
+    return out
