@@ -234,7 +234,9 @@ def _parse_pkcs12(data: bytes, passphrase: bytes, source: Path) -> Identity:
             f"{source}: {type(key).__name__} keys cannot sign Chainproof records "
             "(P-256 or RSA are required, so that pdfsig and openssl can check them)"
         )
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+    der = serialization.Encoding.DER
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
         raise CorruptKeyFile(f"{source}: the certificate does not belong to the private key")
     return Identity(key=key, certificate=cert)
 

@@ -18,9 +18,9 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import CursorResult, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -345,7 +345,10 @@ def lock_head(session: Session, case_id: str) -> tuple[int, str]:
     The no-op UPDATE takes SQLite's write lock and PostgreSQL's row lock before the head is
     read, so two writers can never chain onto the same head.
     """
-    locked = session.execute(update(Case).where(Case.id == case_id).values(id=Case.id))
+    locked = cast(
+        "CursorResult[Any]",
+        session.execute(update(Case).where(Case.id == case_id).values(id=Case.id)),
+    )
     if locked.rowcount != 1:
         raise DatabaseError(f"case {case_id} is not in this database")
     row = session.execute(

@@ -637,7 +637,16 @@ def _bulk_row(model: ReportModel, run: RunRecord) -> LogRow:
     elif run.checkpoints:
         signature = f"{len(run.checkpoints)} valid" if len(run.checkpoints) > 1 else "valid"
     else:
-        signature = "no checkpoint"
+        # No checkpoint inside the run: the next signed entry (e.g. run_finished) covers it,
+        # since it signs the chain head that commits to every entry before it.
+        cover = next((e for e in model.entries[seqs[-1] :] if e.signatures), None)
+        signature = f"by signed entry {cover.seq}" if cover is not None else "not covered"
+        details = details.replace(
+            "covered by 0 signed checkpoint(s)",
+            f"covered by the signed {cover.event} entry {cover.seq}"
+            if cover
+            else "not covered by any signature",
+        )
     first_at = min((a.at for a in run.artifacts), default=None)
     first_at = min([x for x in (first_at, *(p.at for p in run.problems)) if x], default=None)
     last_cp = run.checkpoints[-1] if run.checkpoints else None
@@ -654,7 +663,7 @@ def _bulk_row(model: ReportModel, run: RunRecord) -> LogRow:
         signature=signature,
         entry_hash=head,
         bulk=True,
-        problem=bool(bad or bad_bulk) or not run.checkpoints,
+        problem=bool(bad or bad_bulk) or signature == "not covered",
     )
 
 

@@ -46,7 +46,7 @@ class SignatureBox:
     y2: float
 
 
-class _IdentitySigner(signers.Signer):  # type: ignore[misc]
+class _IdentitySigner(signers.Signer):
     """Signs through :meth:`Identity.sign`: one signing path, deterministic ECDSA (RFC 6979).
 
     The private key never leaves the :class:`Identity` object: pyHanko sees only the
@@ -68,7 +68,7 @@ class _IdentitySigner(signers.Signer):  # type: ignore[misc]
         return self.identity.sign(data)
 
 
-class _TimedPdfSigner(signers.PdfSigner):  # type: ignore[misc]
+class _TimedPdfSigner(signers.PdfSigner):
     """A PdfSigner whose signing time is given (the bundle's time), so a re-export is identical."""
 
     signing_time: dt.datetime | None = None
