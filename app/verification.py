@@ -13,7 +13,7 @@ from app.cases import CASE_FILE, CaseHandle, open_case
 from custody.errors import UsageError
 from custody.keys import Identity, load_certificate_pem
 from custody.ledger import Entry, read_entries
-from custody.models import Artifact
+from custody.models import Artifact, Run
 from custody.verify import Report, verify
 
 LEDGER_FILE = "ledger.jsonl"
@@ -68,29 +68,37 @@ def verify_case(
 
 
 def _check_index(case: CaseHandle, report: Report) -> None:
-    """The database's artifact index must agree with the ledger it was built from."""
-    recorded = {
-        e.seq: e.payload
-        for e in read_entries(case.sessions, case.case_id)
-        if e.event == "artifact_collected"
-    }
+    """The database's artifact index must agree with the ledger it was built from.
+
+    Both are read in ``seq`` order and merged, so memory stays flat for any case size.
+    """
+    entries = (
+        e for e in read_entries(case.sessions, case.case_id) if e.event == "artifact_collected"
+    )
+    entry = next(entries, None)
+    query = (
+        select(Artifact.ledger_seq, Artifact.sha256, Artifact.size, Artifact.data_offset)
+        .join(Run, Run.id == Artifact.run_id)
+        .where(Run.case_id == case.case_id)
+        .order_by(Artifact.ledger_seq)
+        .execution_options(yield_per=5000)
+    )
     with case.sessions() as s:
-        rows = s.execute(
-            select(Artifact.ledger_seq, Artifact.sha256, Artifact.size, Artifact.data_offset)
-        ).all()
-    for seq, sha256, size, offset in rows:
-        p = recorded.get(seq)
-        if p is None or (p.get("sha256"), p.get("size"), p.get("data_offset")) != (
-            sha256,
-            size,
-            offset,
-        ):
-            report.add(
-                "index.mismatch",
-                f"entry {seq}",
-                "the database's artifact index disagrees with the ledger entry it was made from",
-                seq,
-            )
+        for seq, sha256, size, offset in s.execute(query):
+            while entry is not None and entry.seq < seq:
+                entry = next(entries, None)
+            p = entry.payload if entry is not None and entry.seq == seq else None
+            if p is None or (p.get("sha256"), p.get("size"), p.get("data_offset")) != (
+                sha256,
+                size,
+                offset,
+            ):
+                report.add(
+                    "index.mismatch",
+                    f"entry {seq}",
+                    "the database's artifact index disagrees with the ledger entry it was made from",
+                    seq,
+                )
 
 
 def read_ledger_jsonl(path: Path, report: Report) -> Iterator[Entry]:

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 
@@ -103,13 +103,27 @@ class Report:
         return "\n".join(lines)
 
 
+class _Art(NamedTuple):
+    """What the archive checks need of one artifact entry."""
+
+    seq: int
+    member: str
+    header_offset: int
+    data_offset: int
+    size: int
+    sha256: str
+    sha1: str
+    md5: str
+    mtime: str | None
+
+
 @dataclass
 class _Run:
     run_id: str
     started_seq: int
     archive: str
     finished: Mapping[str, Any] | None = None
-    artifacts: list[tuple[int, Mapping[str, Any]]] = field(default_factory=list)
+    artifacts: list[_Art] = field(default_factory=list)
 
 
 def verify(
@@ -121,13 +135,19 @@ def verify(
     trusted: Iterable[x509.Certificate] = (),
     case_id: str | None = None,
 ) -> Report:
-    """Verify a whole case record: ledger entries, certificates and run archives."""
+    """Verify a whole case record: ledger entries, certificates and run archives.
+
+    The ledger is read in one pass and not held in memory: each run keeps a compact record
+    of its artifacts for the archive checks that follow.
+    """
     report = Report(subject)
-    ledger = list(entries)
-    report.entries = len(ledger)
-    certs = _identities(ledger, report)
-    _check_certificate_files(certificate_files, certs, report)
-    _check_chain(ledger, certs, report, case_id)
+    chain = _Chain(report, case_id)
+    runs: dict[str, _Run] = {}
+    for e in entries:
+        chain.feed(e)
+        _track_run(e, runs, report)
+    chain.finish()
+    _check_certificate_files(certificate_files, chain.certs, report)
     trusted_fps = {fingerprint(c) for c in trusted}
     if trusted_fps:
         for fp in sorted(report.signers):
@@ -137,39 +157,18 @@ def verify(
                     f"signer {report.signers[fp]}",
                     f"certificate {fp} is not among the trusted certificates given",
                 )
-    runs = _runs(ledger, report)
     report.runs = len(runs)
     for run in runs.values():
+        if run.finished is None:
+            report.add(
+                "run.incomplete",
+                f"run {run.run_id}",
+                "has no run_finished entry: the run is incomplete (crashed, still running, or "
+                "the ledger was truncated)",
+            )
         _check_run(run, evidence_dir.parent, report)
     _check_orphan_archives(runs, evidence_dir, report)
     return report
-
-
-def _identities(ledger: list[Entry], report: Report) -> dict[str, x509.Certificate]:
-    """Certificates introduced by ``identity_added`` entries, checked against their fingerprints."""
-    certs: dict[str, x509.Certificate] = {}
-    for e in ledger:
-        if e.event != "identity_added":
-            continue
-        pem = e.payload.get("certificate_pem")
-        claimed = e.payload.get("fingerprint")
-        try:
-            cert = load_certificate_pem(str(pem))
-        except ChainproofError as exc:
-            report.add(
-                "identity.certificate", f"entry {e.seq}", f"unreadable certificate: {exc}", e.seq
-            )
-            continue
-        if fingerprint(cert) != claimed:
-            report.add(
-                "identity.fingerprint",
-                f"entry {e.seq}",
-                f"certificate fingerprint {fingerprint(cert)} differs from the recorded {claimed}",
-                e.seq,
-            )
-            continue
-        certs[str(claimed)] = cert
-    return certs
 
 
 def _check_certificate_files(
@@ -198,24 +197,43 @@ def _check_certificate_files(
             )
 
 
-def _check_chain(
-    ledger: list[Entry], certs: Mapping[str, x509.Certificate], report: Report, case_id: str | None
-) -> None:
-    prev = GENESIS_HASH
-    covered_through = 0  # highest seq committed to by a valid signature
-    for index, e in enumerate(ledger):
-        expected = index + 1
-        where = f"entry {e.seq}"
-        if e.seq != expected:
+@dataclass
+class _Pending:
+    """A signed entry whose signer's certificate had not been introduced when it was read."""
+
+    entry: Entry
+    body: bytes
+
+
+class _Chain:
+    """Checks the chain, identities and signatures entry by entry, in one pass."""
+
+    def __init__(self, report: Report, case_id: str | None) -> None:
+        self.report = report
+        self.case_id = case_id
+        self.certs: dict[str, x509.Certificate] = {}
+        self.prev = GENESIS_HASH
+        self.count = 0
+        self.covered_through = 0  # highest seq committed to by a valid signature
+        self.last_seq = 0
+        self.pending: list[_Pending] = []
+
+    def feed(self, e: Entry) -> None:
+        report, where = self.report, f"entry {e.seq}"
+        self.count += 1
+        self.last_seq = e.seq
+        if e.seq != self.count:
             report.add(
                 "chain.seq",
                 where,
-                f"found at position {expected}: entries are missing, inserted or reordered",
+                f"found at position {self.count}: entries are missing, inserted or reordered",
                 e.seq,
             )
-        if case_id is not None and e.case_id != case_id:
-            report.add("chain.case", where, f"belongs to case {e.case_id}, not {case_id}", e.seq)
-        if e.prev_hash != prev:
+        if self.case_id is not None and e.case_id != self.case_id:
+            report.add(
+                "chain.case", where, f"belongs to case {e.case_id}, not {self.case_id}", e.seq
+            )
+        if e.prev_hash != self.prev:
             report.add(
                 "chain.prev_hash",
                 where,
@@ -233,10 +251,8 @@ def _check_chain(
             )
         if e.event not in EVENTS:
             report.add("chain.event", where, f"unknown event {e.event!r}", e.seq)
-        valid_by = _check_signatures(e, body, certs, report)
-        _check_required_signers(e, valid_by, report)
-        if valid_by:
-            covered_through = e.seq
+        if e.event == "identity_added":
+            self._add_identity(e)
         checkpoint_ok = (
             e.payload.get("head") == e.prev_hash and e.payload.get("covers_to") == e.seq - 1
         )
@@ -244,17 +260,62 @@ def _check_chain(
             report.add(
                 "checkpoint.head", where, "checkpoint does not name the head it follows", e.seq
             )
-        prev = e.entry_hash
-    report.head = prev
-    if ledger and covered_through < ledger[-1].seq:
-        first = covered_through + 1
-        report.add(
-            "coverage.tail",
-            f"entries {first}..{ledger[-1].seq}",
-            "not covered by any valid signature: the ledger was truncated after its last "
-            "checkpoint, or entries were appended without the examiner's key",
-            first,
-        )
+        if e.signatures or e.event in SIGNED_EVENTS:
+            if all(s.by in self.certs for s in e.signatures):
+                self._signed(e, body)
+            else:
+                self.pending.append(_Pending(e, body))
+        self.prev = e.entry_hash
+        report.entries = self.count
+        report.head = self.prev
+
+    def _signed(self, e: Entry, body: bytes) -> None:
+        valid_by = _check_signatures(e, body, self.certs, self.report)
+        _check_required_signers(e, valid_by, self.report)
+        if valid_by:
+            self.covered_through = max(self.covered_through, e.seq)
+
+    def _add_identity(self, e: Entry) -> None:
+        """Trust a certificate an ``identity_added`` entry carries, if it matches its fingerprint."""
+        pem = e.payload.get("certificate_pem")
+        claimed = e.payload.get("fingerprint")
+        try:
+            cert = load_certificate_pem(str(pem))
+        except ChainproofError as exc:
+            self.report.add(
+                "identity.certificate", f"entry {e.seq}", f"unreadable certificate: {exc}", e.seq
+            )
+            return
+        if fingerprint(cert) != claimed:
+            self.report.add(
+                "identity.fingerprint",
+                f"entry {e.seq}",
+                f"certificate fingerprint {fingerprint(cert)} differs from the recorded {claimed}",
+                e.seq,
+            )
+            return
+        self.certs[str(claimed)] = cert
+        # The case opener signs case_opened before the entry introducing them is written.
+        waiting, self.pending = self.pending, []
+        for p in waiting:
+            if all(s.by in self.certs for s in p.entry.signatures):
+                self._signed(p.entry, p.body)
+            else:
+                self.pending.append(p)
+
+    def finish(self) -> None:
+        for p in self.pending:
+            self._signed(p.entry, p.body)  # reports each unknown signer
+        self.pending = []
+        if self.last_seq and self.covered_through < self.last_seq:
+            first = self.covered_through + 1
+            self.report.add(
+                "coverage.tail",
+                f"entries {first}..{self.last_seq}",
+                "not covered by any valid signature: the ledger was truncated after its last "
+                "checkpoint, or entries were appended without the examiner's key",
+                first,
+            )
 
 
 def _check_signatures(
@@ -316,35 +377,41 @@ def _cn(cert: x509.Certificate) -> str:
     return str(attrs[0].value) if attrs else fingerprint(cert)[:16]
 
 
-def _runs(ledger: list[Entry], report: Report) -> dict[str, _Run]:
-    runs: dict[str, _Run] = {}
-    for e in ledger:
-        run_id = str(e.payload.get("run_id", ""))
-        if e.event == "run_started":
-            runs[run_id] = _Run(run_id, e.seq, str(e.payload.get("archive", "")))
-        elif e.event in ("artifact_collected", "run_finished"):
-            run = runs.get(run_id)
-            if run is None:
-                report.add(
-                    "run.unknown",
-                    f"entry {e.seq}",
-                    f"{e.event} for run {run_id}, which has no run_started entry",
+def _track_run(e: Entry, runs: dict[str, _Run], report: Report) -> None:
+    if e.event not in ("run_started", "artifact_collected", "run_finished"):
+        return
+    p = e.payload
+    run_id = str(p.get("run_id", ""))
+    if e.event == "run_started":
+        runs[run_id] = _Run(run_id, e.seq, str(p.get("archive", "")))
+        return
+    run = runs.get(run_id)
+    if run is None:
+        report.add(
+            "run.unknown",
+            f"entry {e.seq}",
+            f"{e.event} for run {run_id}, which has no run_started entry",
+            e.seq,
+        )
+    elif e.event == "run_finished":
+        run.finished = p
+    else:
+        try:
+            run.artifacts.append(
+                _Art(
                     e.seq,
+                    str(p.get("member", "?")),
+                    int(p["header_offset"]),
+                    int(p["data_offset"]),
+                    int(p["size"]),
+                    str(p.get("sha256")),
+                    str(p.get("sha1")),
+                    str(p.get("md5")),
+                    p.get("mtime"),
                 )
-                continue
-            if e.event == "run_finished":
-                run.finished = e.payload
-            else:
-                run.artifacts.append((e.seq, e.payload))
-    for run in runs.values():
-        if run.finished is None:
-            report.add(
-                "run.incomplete",
-                f"run {run.run_id}",
-                "has no run_finished entry: the run is incomplete (crashed, still running, or "
-                "the ledger was truncated)",
             )
-    return runs
+        except (KeyError, TypeError, ValueError) as exc:
+            report.add("artifact.malformed", f"entry {e.seq}", f"artifact entry lacks {exc}", e.seq)
 
 
 def _check_run(run: _Run, root: Path, report: Report) -> None:
@@ -371,17 +438,16 @@ def _check_run(run: _Run, root: Path, report: Report) -> None:
                 where,
                 f"is {size} bytes; the ledger recorded {expected_size}: bytes were appended or cut",
             )
-        for seq, art in run.artifacts:
+        for art in run.artifacts:
             report.artifacts += 1
-            _check_artifact(fd, seq, art, report, where)
+            _check_artifact(fd, art, report, where)
     finally:
         os.close(fd)
     _check_members(path, run, report, where)
 
 
-def _check_artifact(fd: int, seq: int, art: Mapping[str, Any], report: Report, where: str) -> None:
-    name = art.get("member", "?")
-    offset, size = int(art["data_offset"]), int(art["size"])
+def _check_artifact(fd: int, art: _Art, report: Report, where: str) -> None:
+    name, seq, offset, size = art.member, art.seq, art.data_offset, art.size
     hashes = {"sha256": hashlib.sha256(), "sha1": hashlib.sha1(), "md5": hashlib.md5()}
     remaining, pos = size, offset
     while remaining:
@@ -400,12 +466,13 @@ def _check_artifact(fd: int, seq: int, art: Mapping[str, Any], report: Report, w
         pos += len(chunk)
     report.bytes_hashed += size
     for algo, h in hashes.items():
-        if h.hexdigest() != art.get(algo):
+        recorded = getattr(art, algo)
+        if h.hexdigest() != recorded:
             report.add(
                 f"artifact.{algo}",
                 f"artifact {name} (entry {seq})",
                 f"{algo.upper()} of the archived bytes is {h.hexdigest()}, the ledger recorded "
-                f"{art.get(algo)}: the evidence bytes were altered",
+                f"{recorded}: the evidence bytes were altered",
                 seq,
             )
             return
@@ -416,17 +483,13 @@ def _check_members(path: Path, run: _Run, report: Report, where: str) -> None:
     from custody.archive import read_members
     from custody.names import to_text
 
-    recorded = {int(a["header_offset"]): (seq, a) for seq, a in run.artifacts}
+    recorded = {a.header_offset: a for a in run.artifacts}
     seen: set[int] = set()
     try:
         for info, header_offset, data_offset in read_members(path):
             name = to_text(info.name)[0]
             hit = recorded.get(header_offset)
-            if (
-                hit is None
-                or hit[1].get("member") != name
-                or int(hit[1]["data_offset"]) != data_offset
-            ):
+            if hit is None or hit.member != name or hit.data_offset != data_offset:
                 report.add(
                     "archive.added_member",
                     where,
@@ -435,25 +498,24 @@ def _check_members(path: Path, run: _Run, report: Report, where: str) -> None:
                 )
                 continue
             seen.add(header_offset)
-            mtime = hit[1].get("mtime")
             pax_mtime = info.pax_headers.get("mtime")
-            if mtime is not None and pax_mtime is not None and pax_mtime != mtime:
+            if hit.mtime is not None and pax_mtime is not None and pax_mtime != hit.mtime:
                 report.add(
                     "archive.metadata",
-                    f"artifact {name} (entry {hit[0]})",
-                    f"archive header says mtime {pax_mtime}, the ledger recorded {mtime}",
-                    hit[0],
+                    f"artifact {name} (entry {hit.seq})",
+                    f"archive header says mtime {pax_mtime}, the ledger recorded {hit.mtime}",
+                    hit.seq,
                 )
     except (OSError, ChainproofError, ValueError) as exc:
         report.add("archive.unreadable", where, f"cannot be read as a tar archive: {exc}")
         return
-    for header_offset, (seq, art) in sorted(recorded.items()):
+    for header_offset, art in sorted(recorded.items()):
         if header_offset not in seen:
             report.add(
                 "archive.missing_member",
-                f"artifact {art.get('member')} (entry {seq})",
+                f"artifact {art.member} (entry {art.seq})",
                 f"no such member at offset {header_offset} in {where}: it was removed or moved",
-                seq,
+                art.seq,
             )
 
 
