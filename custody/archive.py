@@ -48,7 +48,7 @@ BLOCK = 512
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 CHUNK = 1 << 20  # bytes per read when streaming a large source
 STREAM_BUFFERS = 8  # chunks in flight between the reader, the writer and the hashers
-INLINE_LIMIT = 1 << 20  # sources up to this size are read whole and hashed inline
+INLINE_LIMIT = 256 << 10  # sources up to this size are read whole and hashed inline
 WRITE_BUFFER = 1 << 20  # small members are gathered up to this size before a write
 RING_HALF = 8 << 20  # each half of the shared ring that small members are laid out in
 WRITEBACK_STEP = 32 << 20  # start writing back to disk every this many bytes (Linux)
@@ -253,11 +253,18 @@ def encode_header(
     if linkname:
         binary = binary or not _is_utf8(linkname)
         records.append(_pax_record(b"linkpath", linkname))
-    records.append(_pax_record(b"mtime", mtime.encode()))
-    if atime is not None:
-        records.append(_pax_record(b"atime", atime.encode()))
-    if ctime is not None:
-        records.append(_pax_record(b"ctime", ctime.encode()))
+    if atime is not None and ctime is not None and len(mtime) == len(atime) == len(ctime) == 20:
+        # 2001-2286 with nanoseconds: each record is 30 bytes long
+        records.append(
+            b"30 mtime=%s\n30 atime=%s\n30 ctime=%s\n"
+            % (mtime.encode(), atime.encode(), ctime.encode())
+        )
+    else:
+        records.append(_pax_record(b"mtime", mtime.encode()))
+        if atime is not None:
+            records.append(_pax_record(b"atime", atime.encode()))
+        if ctime is not None:
+            records.append(_pax_record(b"ctime", ctime.encode()))
     if size >= _MAX_OCTAL_11:
         records.append(_pax_record(b"size", b"%d" % size))
     if not 0 <= uid < _MAX_OCTAL_7:
@@ -1054,6 +1061,7 @@ def read_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, int, int]]:
                     f"{info.size} bytes of data expected, {max(0, size - info.offset_data)} present"
                 )
             end = info.offset_data + _padded(info.size)
+            tf.members.clear()  # TarFile keeps every header it reads: 100,000 of them is a lot
             yield info, info.offset, info.offset_data
     if end < size:
         with path.open("rb") as f:

@@ -15,12 +15,16 @@ outcome per target, in order, writing the archive members in that same order:
 * a vanished file, a permission error or a file replaced between ``lstat`` and ``open``
   is an error (:class:`NotCaptured` ``error``).
 
-Small files are opened, read and hashed by a few reader threads, batches ahead of the
-writer; large files are streamed by the calling thread through the archive's hash
-pipeline. Errors of the store itself (:class:`~custody.errors.StoreError`) propagate and
-stop the run. When ``cancel`` is set the generator stops between files (or between chunks
-of a large file, whose partial member is cut off) and returns; the caller marks the run
-interrupted.
+Small files are read by the calling thread straight into a shared memory ring, laid out
+as their archive members; a helper process (its own interpreter, so the second core)
+hashes one half of the ring while the next files are read into the other, and each half
+is then written to the archive in one write (see :class:`~custody.archive.RingHasher`).
+Threads cannot do this: hashing many small buffers on threads is slower than serially,
+because of the GIL hand-offs. Large files are streamed by the calling thread through
+the archive's hash pipeline (one thread per digest). Errors of the store itself
+(:class:`~custody.errors.StoreError`) propagate and stop the run. When ``cancel`` is set
+the generator stops between files (or between chunks of a large file, whose partial
+member is cut off) and returns; the caller marks the run interrupted.
 
 :func:`capture_command` runs a command (no shell), spools its standard output inside the
 case directory and archives it with its hashes and exit status.
@@ -284,11 +288,14 @@ def _member_meta(st: os.stat_result, xattrs: dict[str, bytes]) -> MemberMeta:
     )
 
 
+_HAS_XATTRS = hasattr(os, "listxattr")
+
+
 def _read_xattrs(
     source: int | bytes, *, follow: bool = True
 ) -> tuple[dict[str, bytes], dict[str, str]]:
     """Extended attributes of an open file (``int``) or of a symlink itself (``bytes``)."""
-    if not hasattr(os, "listxattr"):
+    if not _HAS_XATTRS:
         return {}, {}
     values: dict[str, bytes] = {}
     errors: dict[str, str] = {}
