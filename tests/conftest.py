@@ -11,13 +11,15 @@ import pytest
 # Qt aborts the whole process without a display; offscreen needs no X server.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from custody.keys import Identity, create_identity, save_identity  # noqa: E402
+from custody.keys import Identity, create_identity, save_identity
 
 PASSPHRASE = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def chainproof_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def chainproof_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Each test gets its own config dir; the examiner identity is installed there."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("CHAINPROOF_HOME", str(home))

@@ -333,9 +333,8 @@ def test_permission_denied_is_recorded(tmp_path: Path) -> None:
 
     # The interpreter and its libraries live under /root, which nobody cannot read: import what
     # the commands need before dropping privileges.
-    import importlib
-
     import codecs
+    import importlib
 
     for mod in PREIMPORT:
         importlib.import_module(mod)

@@ -12,7 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from custody.errors import CertificateExpired, CorruptKeyFile, NoIdentity, UnsupportedKey, WrongPassphrase
+from custody.errors import (
+    CertificateExpired,
+    CorruptKeyFile,
+    NoIdentity,
+    UnsupportedKey,
+    WrongPassphrase,
+)
 from custody.keys import (
     Identity,
     create_identity,
@@ -23,20 +29,28 @@ from custody.keys import (
 )
 
 
-def test_identity_round_trip_with_strong_encryption(tmp_path: Path, alice_identity: Identity) -> None:
+def test_identity_round_trip_with_strong_encryption(
+    tmp_path: Path, alice_identity: Identity
+) -> None:
     path = tmp_path / "id.p12"
     save_identity(alice_identity, path, b"pw-123456789")
     assert path.stat().st_mode & 0o777 == 0o600
     loaded = load_identity(path, b"pw-123456789")
     assert loaded.fingerprint == alice_identity.fingerprint
     assert (loaded.name, loaded.organisation, loaded.email) == (
-        "Alice Examiner", "Example Forensics", "alice@example.org",
+        "Alice Examiner",
+        "Example Forensics",
+        "alice@example.org",
     )
     info = subprocess.run(
         ["openssl", "pkcs12", "-info", "-noout", "-in", str(path), "-passin", "pass:pw-123456789"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stderr
-    assert "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256" in info
+    assert (
+        "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256" in info
+    )
 
 
 def test_wrong_passphrase_is_named(tmp_path: Path, alice_identity: Identity) -> None:
@@ -57,7 +71,10 @@ def test_corrupt_and_missing_key_files(tmp_path: Path) -> None:
 
 def test_expired_certificate_is_refused(tmp_path: Path) -> None:
     ident = create_identity(
-        "Old", "Org", "old@example.org", days=30,
+        "Old",
+        "Org",
+        "old@example.org",
+        days=30,
         valid_from=dt.datetime.now(dt.UTC) - dt.timedelta(days=60),
     )
     path = tmp_path / "old.p12"
@@ -73,17 +90,31 @@ def test_signature_verifies_with_openssl(tmp_path: Path, alice_identity: Identit
     (tmp_path / "cert.pem").write_text(alice_identity.certificate_pem())
     pub = subprocess.run(
         ["openssl", "x509", "-in", str(tmp_path / "cert.pem"), "-pubkey", "-noout"],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     ).stdout
     (tmp_path / "pub.pem").write_bytes(pub)
     out = subprocess.run(
-        ["openssl", "dgst", "-sha256", "-verify", str(tmp_path / "pub.pem"), "-signature",
-         str(tmp_path / "sig.der"), str(msg)],
-        capture_output=True, text=True,
+        [
+            "openssl",
+            "dgst",
+            "-sha256",
+            "-verify",
+            str(tmp_path / "pub.pem"),
+            "-signature",
+            str(tmp_path / "sig.der"),
+            str(msg),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.stdout.strip() == "Verified OK"
-    assert verify_signature(alice_identity.certificate, msg.read_bytes(), (tmp_path / "sig.der").read_bytes())
-    assert not verify_signature(alice_identity.certificate, b"other", (tmp_path / "sig.der").read_bytes())
+    assert verify_signature(
+        alice_identity.certificate, msg.read_bytes(), (tmp_path / "sig.der").read_bytes()
+    )
+    assert not verify_signature(
+        alice_identity.certificate, b"other", (tmp_path / "sig.der").read_bytes()
+    )
 
 
 def _self_signed(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey, cn: str) -> x509.Certificate:
@@ -91,19 +122,29 @@ def _self_signed(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey, cn: str) ->
     now = dt.datetime.now(dt.UTC)
     algo = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30)).sign(key, algo)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, algo)
     )
 
 
 def test_import_rsa_identity_and_refuse_ed25519(tmp_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     src = tmp_path / "org.p12"
-    src.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"org", key, _self_signed(key, "Org Examiner"), None,
-        serialization.BestAvailableEncryption(b"orgpw"),
-    ))
+    src.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"org",
+            key,
+            _self_signed(key, "Org Examiner"),
+            None,
+            serialization.BestAvailableEncryption(b"orgpw"),
+        )
+    )
     dest = tmp_path / "mine.p12"
     ident = import_identity(src, b"orgpw", dest, b"mine")
     assert ident.name == "Org Examiner"
@@ -114,8 +155,14 @@ def test_import_rsa_identity_and_refuse_ed25519(tmp_path: Path) -> None:
 
     ed = ed25519.Ed25519PrivateKey.generate()
     src2 = tmp_path / "ed.p12"
-    src2.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"ed", ed, _self_signed(ed, "Ed"), None, serialization.BestAvailableEncryption(b"pw"),
-    ))
+    src2.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"ed",
+            ed,
+            _self_signed(ed, "Ed"),
+            None,
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+    )
     with pytest.raises(UnsupportedKey, match="P-256 or RSA"):
         import_identity(src2, b"pw", tmp_path / "y.p12", b"mine")

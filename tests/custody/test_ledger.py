@@ -16,7 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from app.cases import CaseHandle
 from custody.canonical import canonical_json, sha256_hex
 from custody.keys import Identity
-from custody.ledger import CHECKPOINT_EVERY, GENESIS_HASH, SIGNED_EVENTS, Entry, LedgerWriter, read_entries
+from custody.ledger import (
+    CHECKPOINT_EVERY,
+    GENESIS_HASH,
+    SIGNED_EVENTS,
+    Entry,
+    LedgerWriter,
+    read_entries,
+)
 from custody.verify import verify
 
 
@@ -63,7 +70,9 @@ def test_database_refuses_update_and_delete(make_case) -> None:
             s.execute(text("DELETE FROM ledger_entries"))
 
 
-def test_concurrent_writers_keep_one_linear_chain(make_case, alice: Identity, bob_identity: Identity) -> None:
+def test_concurrent_writers_keep_one_linear_chain(
+    make_case, alice: Identity, bob_identity: Identity
+) -> None:
     case: CaseHandle = make_case()
     w1 = case.writer(alice)
     w2 = case.writer(bob_identity)
@@ -76,7 +85,10 @@ def test_concurrent_writers_keep_one_linear_chain(make_case, alice: Identity, bo
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(w1, "a")), threading.Thread(target=work, args=(w2, "b"))]
+    threads = [
+        threading.Thread(target=work, args=(w1, "a")),
+        threading.Thread(target=work, args=(w2, "b")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -89,7 +101,9 @@ def test_concurrent_writers_keep_one_linear_chain(make_case, alice: Identity, bo
     assert len([e for e in entries if e.event == "note"]) == 120
 
 
-def test_openssl_verifies_an_entry_signature_from_exported_files(make_case, alice: Identity, tmp_path: Path) -> None:
+def test_openssl_verifies_an_entry_signature_from_exported_files(
+    make_case, alice: Identity, tmp_path: Path
+) -> None:
     case: CaseHandle = make_case()
     entry = case.writer(alice).append("note", {"kind": "note", "text": "seized laptop, serial X1"})
     assert entry is not None
@@ -98,10 +112,24 @@ def test_openssl_verifies_an_entry_signature_from_exported_files(make_case, alic
     (tmp_path / "entry.json").write_bytes(rfc8785.dumps(body))
     (tmp_path / "entry.sig").write_bytes(base64.b64decode(line["signatures"][0]["sig"]))
     (tmp_path / "cert.pem").write_text(alice.certificate_pem())
-    subprocess.run(f"openssl x509 -in {tmp_path}/cert.pem -pubkey -noout > {tmp_path}/pub.pem", shell=True, check=True)
+    subprocess.run(
+        f"openssl x509 -in {tmp_path}/cert.pem -pubkey -noout > {tmp_path}/pub.pem",
+        shell=True,
+        check=True,
+    )
     out = subprocess.run(
-        ["openssl", "dgst", "-sha256", "-verify", f"{tmp_path}/pub.pem", "-signature",
-         f"{tmp_path}/entry.sig", f"{tmp_path}/entry.json"], capture_output=True, text=True,
+        [
+            "openssl",
+            "dgst",
+            "-sha256",
+            "-verify",
+            f"{tmp_path}/pub.pem",
+            "-signature",
+            f"{tmp_path}/entry.sig",
+            f"{tmp_path}/entry.json",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.stdout.strip() == "Verified OK"
     assert sha256_hex((tmp_path / "entry.json").read_bytes()) == line["entry_hash"]
@@ -109,7 +137,9 @@ def test_openssl_verifies_an_entry_signature_from_exported_files(make_case, alic
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -135,18 +165,32 @@ def test_any_tampering_of_a_signed_chain_is_detected(
     entries: list[Entry] = []
     prev = GENESIS_HASH
     cert_payload = {
-        "fingerprint": alice_identity.fingerprint, "certificate_pem": alice_identity.certificate_pem(),
-        "name": alice_identity.name, "organisation": None, "email": None, "role": "examiner",
+        "fingerprint": alice_identity.fingerprint,
+        "certificate_pem": alice_identity.certificate_pem(),
+        "name": alice_identity.name,
+        "organisation": None,
+        "email": None,
+        "role": "examiner",
     }
     for i, (event, payload) in enumerate(
         [("identity_added", cert_payload)]
         + [("collection_error", {"run_id": "r", "kind": "error", "reason": t}) for t in texts]
-        + [("checkpoint", {})]
-    , 1):
+        + [("checkpoint", {})],
+        1,
+    ):
         if event == "checkpoint":
             payload = {"covers_from": 2, "covers_to": i - 1, "head": prev, "reason": "end"}
         signers = (alice_identity,) if event in SIGNED_EVENTS else ()
-        e = make_entry("c", i, "2026-01-01T00:00:00.000000Z", alice_identity.fingerprint, event, payload, prev, signers)
+        e = make_entry(
+            "c",
+            i,
+            "2026-01-01T00:00:00.000000Z",
+            alice_identity.fingerprint,
+            event,
+            payload,
+            prev,
+            signers,
+        )
         entries.append(e)
         prev = e.entry_hash
     assert verify("x", entries, evidence_dir=Path("/nonexistent")).ok
@@ -154,8 +198,16 @@ def test_any_tampering_of_a_signed_chain_is_detected(
     forged = list(entries)
     if tamper == "edit":
         e = forged[k]
-        forged[k] = Entry(e.case_id, e.seq, e.at, e.actor, e.event, {**e.payload, "reason": "x" + e.payload["reason"]},
-                          e.prev_hash, e.entry_hash)
+        forged[k] = Entry(
+            e.case_id,
+            e.seq,
+            e.at,
+            e.actor,
+            e.event,
+            {**e.payload, "reason": "x" + e.payload["reason"]},
+            e.prev_hash,
+            e.entry_hash,
+        )
     elif tamper == "delete":
         del forged[k]
     elif tamper == "swap":
@@ -165,5 +217,16 @@ def test_any_tampering_of_a_signed_chain_is_detected(
         forged[k], forged[j] = forged[j], forged[k]
     else:
         e = forged[k]
-        forged.insert(k, make_entry("c", e.seq, e.at, e.actor, e.event, {"run_id": "r", "kind": "error", "reason": "forged"}, e.prev_hash))
+        forged.insert(
+            k,
+            make_entry(
+                "c",
+                e.seq,
+                e.at,
+                e.actor,
+                e.event,
+                {"run_id": "r", "kind": "error", "reason": "forged"},
+                e.prev_hash,
+            ),
+        )
     assert not verify("x", forged, evidence_dir=Path("/nonexistent")).ok

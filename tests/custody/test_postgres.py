@@ -20,8 +20,10 @@ from tests.pg_server import pg_bin, postgres_server
 pytestmark = pytest.mark.postgres
 
 if pg_bin() is None and os.environ.get("CI") != "true":
-    pytest.skip("PostgreSQL server binaries not installed (scripts/setup.sh --dev installs them)",
-                allow_module_level=True)
+    pytest.skip(
+        "PostgreSQL server binaries not installed (scripts/setup.sh --dev installs them)",
+        allow_module_level=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,25 +38,33 @@ def _append_notes(case_dir: str, who: str, n: int) -> None:
     writer = case.writer(ident)
     for i in range(n):
         writer.append("note", {"kind": "note", "text": f"{who} note {i}"})
-        writer.append("collection_error", {"run_id": "-", "kind": "skipped", "reason": f"{who} {i}"})
+        writer.append(
+            "collection_error", {"run_id": "-", "kind": "skipped", "reason": f"{who} {i}"}
+        )
     writer.flush()
 
 
 def test_team_case_on_postgres(pg_url: str, tmp_path: Path, alice: Identity) -> None:
-    case = create_case(tmp_path / "team", alice, title="Team incident", db_url=pg_url, incident_ref="INC-7")
+    case = create_case(
+        tmp_path / "team", alice, title="Team incident", db_url=pg_url, incident_ref="INC-7"
+    )
     assert not (tmp_path / "team" / "case.db").exists()
     engine = create_engine(pg_url)
     with engine.connect() as conn:
-        for stmt, op in (("UPDATE ledger_entries SET event = 'x'", "UPDATE"),
-                         ("DELETE FROM ledger_entries", "DELETE"),
-                         ("TRUNCATE ledger_entries", "TRUNCATE")):
+        for stmt, op in (
+            ("UPDATE ledger_entries SET event = 'x'", "UPDATE"),
+            ("DELETE FROM ledger_entries", "DELETE"),
+            ("TRUNCATE ledger_entries", "TRUNCATE"),
+        ):
             with pytest.raises(DBAPIError, match=f"append-only: {op} refused"):
                 conn.execute(text(stmt))
             conn.rollback()
 
     # Three handlers append at once from separate processes: the chain must stay linear.
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_notes, args=(str(case.root), f"h{i}", 25)) for i in range(3)]
+    procs = [
+        ctx.Process(target=_append_notes, args=(str(case.root), f"h{i}", 25)) for i in range(3)
+    ]
     for p in procs:
         p.start()
     for p in procs:
