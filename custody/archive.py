@@ -1061,7 +1061,8 @@ def read_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, int, int]]:
                     f"{info.size} bytes of data expected, {max(0, size - info.offset_data)} present"
                 )
             end = info.offset_data + _padded(info.size)
-            tf.members.clear()  # TarFile keeps every header it reads: 100,000 of them is a lot
+            # TarFile keeps every header it reads (not in its typed API): drop them as we go.
+            tf.members.clear()  # type: ignore[attr-defined]
             yield info, info.offset, info.offset_data
     if end < size:
         with path.open("rb") as f:

@@ -20,15 +20,25 @@ def _plain(value: Any) -> bool:
     That holds without floats, with integers in the safe range, and with ASCII object keys
     (for which UTF-16 key order, as RFC 8785 sorts, equals code-point order, as Python sorts).
     String escaping is the same in both: short escapes for \\b \\t \\n \\f \\r, lower-case
-    \\u00xx for other control characters, everything else raw UTF-8.
+    \\u00xx for other control characters, everything else raw UTF-8. Exact types only: a
+    subclass (an enum, say) takes the rfc8785 path.
     """
-    if value is None or isinstance(value, (str, bool)):
+    t = type(value)
+    if t is str or t is bool or value is None:
         return True
-    if isinstance(value, int):
-        return -_MAX_SAFE <= value <= _MAX_SAFE
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
+    if t is int:
+        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not k.isascii():
+                return False
+            tv = type(v)
+            if tv is str or v is None or tv is bool:
+                continue
+            if not _plain(v):
+                return False
+        return True
+    if t is list or t is tuple:
         return all(_plain(v) for v in value)
     return False
 

@@ -9,6 +9,7 @@ identities can be imported. Signatures are DER over the SHA-256 of the message, 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,7 @@ class Identity:
     key: SigningKey
     certificate: x509.Certificate
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         return fingerprint(self.certificate)
 

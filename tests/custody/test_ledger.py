@@ -230,3 +230,21 @@ def test_any_tampering_of_a_signed_chain_is_detected(
             ),
         )
     assert not verify("x", forged, evidence_dir=Path("/nonexistent")).ok
+
+
+@given(
+    case_id=st.one_of(st.uuids().map(str), st.text(max_size=12)),
+    seq=st.integers(1, 2**40),
+    at=st.one_of(st.just("2026-11-23T09:39:17.180465Z"), st.text(max_size=12)),
+    actor=st.one_of(st.text("0123456789abcdef", min_size=64, max_size=64), st.text(max_size=8)),
+    event=st.sampled_from(sorted(SIGNED_EVENTS)),
+    payload=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+    prev=st.text("0123456789abcdef", min_size=64, max_size=64),
+)
+def test_composed_entry_body_is_the_canonical_body(
+    case_id, seq, at, actor, event, payload, prev
+) -> None:
+    from custody.ledger import _body_bytes, entry_body
+
+    composed = _body_bytes(case_id, seq, at, actor, event, canonical_json(payload), prev)
+    assert composed == rfc8785.dumps(entry_body(case_id, seq, at, actor, event, payload, prev))
