@@ -234,8 +234,11 @@ def summary(handle: CaseHandle) -> dict[str, Any]:
             )
     except SQLAlchemyError as exc:
         raise wrap_db_errors(exc, handle.sessions.kw["bind"]) from exc
+    from app.journal import is_sealed
+
     return {
         "case_id": case.id,
+        "sealed": is_sealed(handle),
         "path": str(handle.root),
         "database": handle.url
         if "://" in handle.url and not handle.url.startswith("sqlite")

@@ -108,6 +108,25 @@ def _parser() -> argparse.ArgumentParser:
     _passphrase_fd(c)
     c.set_defaults(func=cmd_note)
 
+    c = sub.add_parser("access", help="record a signed access to the evidence, with its purpose")
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    c.add_argument("--purpose", required=True)
+    c.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        metavar="MEMBER",
+        help="the archive member accessed (repeatable; default: the whole case)",
+    )
+    _passphrase_fd(c)
+    c.set_defaults(func=cmd_access)
+
+    c = sub.add_parser("seal", help="seal the case: a signed end; no collection may follow")
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    c.add_argument("--reason", required=True)
+    _passphrase_fd(c)
+    c.set_defaults(func=cmd_seal)
+
     c = sub.add_parser("transfer", help="record a hand-over, signed by both examiners")
     c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
     c.add_argument(
@@ -357,7 +376,7 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(s)
         return 0
-    print(f"Case {s['case_id']}: {s['title']}")
+    print(f"Case {s['case_id']}: {s['title']}" + ("  [SEALED]" if s["sealed"] else ""))
     for k in (
         "incident_ref",
         "severity",
@@ -462,6 +481,28 @@ def cmd_note(args: argparse.Namespace) -> int:
     identity = unlock_identity(args)
     seq = add_journal_entry(handle, identity, kind=args.kind, text=args.text, reason=args.reason)
     print(f"Recorded {args.kind} as ledger entry {seq}")
+    return 0
+
+
+def cmd_access(args: argparse.Namespace) -> int:
+    from app.cases import open_case
+    from app.journal import record_access
+
+    handle = open_case(args.case_dir)
+    seq = record_access(
+        handle, unlock_identity(args), purpose=args.purpose, artifacts=args.artifact
+    )
+    print(f"Recorded access as ledger entry {seq}")
+    return 0
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    from app.cases import open_case
+    from app.journal import seal_case
+
+    handle = open_case(args.case_dir)
+    seq = seal_case(handle, unlock_identity(args), reason=args.reason)
+    print(f"Sealed case {handle.case_id} as ledger entry {seq}")
     return 0
 
 

@@ -44,7 +44,7 @@ from custody.capture import (
     capture_command,
     capture_files,
 )
-from custody.errors import Cancelled, ChainproofError, StoreError
+from custody.errors import Cancelled, CaseError, ChainproofError, StoreError
 from custody.keys import Identity
 from custody.ledger import LedgerWriter, utc_now_text
 from custody.models import Artifact, CollectionError, Run
@@ -106,8 +106,14 @@ class CollectionRun:
 
     def execute(self) -> RunSummary:
         """Run every collector of the profile; always seal the run, whatever stops it."""
+        from app.journal import is_sealed
         from collectors.system import tool_sha256
 
+        if is_sealed(self.case):
+            raise CaseError(
+                f"case {self.case.case_id} is sealed: no evidence can be added to it; "
+                "collect into a new case"
+            )
         recover_unfinished_runs(self.case, self.identity)
         archive_path = self.case.evidence_dir / f"{self.run_id}.tar"
         self.case.evidence_dir.mkdir(parents=True, exist_ok=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+
 from app.cases import CaseHandle, ensure_examiner
 from app.journal_kinds import JOURNAL_KINDS
-from custody.errors import UsageError
+from custody.errors import CaseError, UsageError
 from custody.keys import Identity
+from custody.models import LedgerEntry
 
 
 def add_journal_entry(
@@ -51,3 +56,56 @@ def record_transfer(
     )
     assert entry is not None
     return entry.seq
+
+
+def record_access(
+    case: CaseHandle, identity: Identity, *, purpose: str, artifacts: Sequence[str] = ()
+) -> int:
+    """Record that ``identity`` accessed the evidence (all of it, or the named members), and why."""
+    if not purpose.strip():
+        raise UsageError("an access record needs its purpose")
+    payload: dict[str, object] = {"purpose": purpose, "by": identity.fingerprint}
+    if artifacts:
+        payload["artifacts"] = list(artifacts)
+    entry = case.writer(identity).append("accessed", payload)
+    assert entry is not None
+    return entry.seq
+
+
+def seal_case(case: CaseHandle, identity: Identity, *, reason: str) -> int:
+    """Seal the case: a signed entry naming the ledger head; no collection may follow it."""
+    if not reason.strip():
+        raise UsageError("sealing a case needs a reason")
+    if is_sealed(case):
+        raise CaseError(f"case {case.case_id} is already sealed")
+    writer = case.writer(identity)
+    head_seq, head = _head(case)
+    entry = writer.append(
+        "sealed", {"reason": reason, "ledger_head": head, "ledger_entries": head_seq}
+    )
+    assert entry is not None
+    return entry.seq
+
+
+def is_sealed(case: CaseHandle) -> bool:
+    """True once a ``sealed`` entry is in the case's ledger."""
+    with case.sessions() as s:
+        return (
+            s.scalar(
+                select(func.count())
+                .select_from(LedgerEntry)
+                .where(LedgerEntry.case_id == case.case_id, LedgerEntry.event == "sealed")
+            )
+            or 0
+        ) > 0
+
+
+def _head(case: CaseHandle) -> tuple[int, str]:
+    with case.sessions() as s:
+        row = s.execute(
+            select(LedgerEntry.seq, LedgerEntry.entry_hash)
+            .where(LedgerEntry.case_id == case.case_id)
+            .order_by(LedgerEntry.seq.desc())
+            .limit(1)
+        ).first()
+    return (0, "0" * 64) if row is None else (row[0], row[1])

@@ -464,3 +464,33 @@ def test_killed_run_is_incomplete_then_recovered(cli_home: Path, tmp_path: Path)
     after = json.loads(run("verify", str(case), "--json").stdout)
     assert after["ok"], after["findings"]
     shutil.rmtree(src)
+
+
+def test_access_and_seal(cli_home: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    run("case", "new", str(case), "--title", "seal me")
+    run("collect", str(case), "--profile", "none")
+    out = run(
+        "access", str(case), "--purpose", "malware triage", "--artifact", "volatile/system.json"
+    )
+    assert "ledger entry" in out.stdout
+    no_purpose = run("access", str(case), "--purpose", " ", check=False)
+    assert no_purpose.returncode == 2
+    run("seal", str(case), "--reason", "collection complete, handed to counsel")
+    shown = json.loads(run("case", "show", str(case), "--json").stdout)
+    assert shown["sealed"] is True
+    again = run("collect", str(case), "--profile", "none", check=False)
+    assert again.returncode == 3 and "sealed" in again.stderr
+    twice = run("seal", str(case), "--reason", "x", check=False)
+    assert twice.returncode == 3 and "already sealed" in twice.stderr
+    report = json.loads(run("verify", str(case), "--json").stdout)
+    assert report["ok"], report["findings"]
+    from app.cases import open_case
+    from custody.ledger import read_entries
+
+    handle = open_case(case)
+    events = list(read_entries(handle.sessions, handle.case_id))
+    accessed = next(e for e in events if e.event == "accessed")
+    sealed = next(e for e in events if e.event == "sealed")
+    assert accessed.payload["artifacts"] == ["volatile/system.json"] and accessed.signatures
+    assert sealed.payload["ledger_head"] == events[sealed.seq - 2].entry_hash and sealed.signatures
