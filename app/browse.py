@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.cases import CaseHandle
 from custody.db import wrap_db_errors
 from custody.errors import CaseError
-from custody.ledger import BULK_EVENTS, SIGNED_EVENTS
+from custody.ledger import BULK_EVENTS, SIGNED_EVENTS, head
 from custody.models import Artifact, CollectionError, Examiner, LedgerEntry, Run
 
 PREVIEW_LIMIT = 64 * 1024
@@ -443,14 +443,8 @@ def ledger_timeline(case: CaseHandle) -> list[TimelinePoint]:
 
 def ledger_head(case: CaseHandle) -> tuple[int, str]:
     """(seq, entry_hash) of the newest entry; (0, "") for an empty ledger."""
-    with case.sessions() as s:
-        row = s.execute(
-            select(LedgerEntry.seq, LedgerEntry.entry_hash)
-            .where(LedgerEntry.case_id == case.case_id)
-            .order_by(LedgerEntry.seq.desc())
-            .limit(1)
-        ).first()
-    return (0, "") if row is None else (row[0], row[1])
+    seq, entry_hash = head(case.sessions, case.case_id)
+    return (seq, entry_hash) if seq else (0, "")
 
 
 # --------------------------------------------------------------------------- output location

@@ -10,6 +10,7 @@ from app.cases import CaseHandle, ensure_examiner
 from app.journal_kinds import JOURNAL_KINDS
 from custody.errors import CaseError, UsageError
 from custody.keys import Identity
+from custody.ledger import head
 from custody.models import LedgerEntry
 
 
@@ -79,9 +80,9 @@ def seal_case(case: CaseHandle, identity: Identity, *, reason: str) -> int:
     if is_sealed(case):
         raise CaseError(f"case {case.case_id} is already sealed")
     writer = case.writer(identity)
-    head_seq, head = _head(case)
+    head_seq, head_hash = head(case.sessions, case.case_id)
     entry = writer.append(
-        "sealed", {"reason": reason, "ledger_head": head, "ledger_entries": head_seq}
+        "sealed", {"reason": reason, "ledger_head": head_hash, "ledger_entries": head_seq}
     )
     assert entry is not None
     return entry.seq
@@ -98,14 +99,3 @@ def is_sealed(case: CaseHandle) -> bool:
             )
             or 0
         ) > 0
-
-
-def _head(case: CaseHandle) -> tuple[int, str]:
-    with case.sessions() as s:
-        row = s.execute(
-            select(LedgerEntry.seq, LedgerEntry.entry_hash)
-            .where(LedgerEntry.case_id == case.case_id)
-            .order_by(LedgerEntry.seq.desc())
-            .limit(1)
-        ).first()
-    return (0, "0" * 64) if row is None else (row[0], row[1])

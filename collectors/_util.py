@@ -18,10 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collectors.base import Problem
+from custody.sources import open_source
 
-_BASE_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NOATIME = getattr(os, "O_NOATIME", 0)
 _CHUNK = 1 << 20
 
 
@@ -33,26 +31,9 @@ class Opt(enum.Enum):
     TARGETS = "a list of paths or {path: GLOB, max_size, min_size, max_age_days, os}"
 
 
-def open_readonly(path: bytes | str, *, follow: bool = False) -> int:
-    """Open ``path`` read-only without touching its access time; return the descriptor.
-
-    Uses O_RDONLY|O_NOFOLLOW|O_CLOEXEC and O_NOATIME where the kernel allows it (only the
-    owner or a privileged user may ask for O_NOATIME: on EPERM it retries without).
-    ``follow=True`` drops O_NOFOLLOW, for magic links such as ``/proc/PID/exe``.
-    """
-    flags = _BASE_FLAGS | (0 if follow else _NOFOLLOW)
-    if _NOATIME:
-        try:
-            return os.open(path, flags | _NOATIME)
-        except PermissionError as exc:
-            if exc.errno != errno.EPERM:
-                raise
-    return os.open(path, flags)
-
-
 def sha256_file(path: bytes | str, *, follow: bool = False) -> str:
-    """SHA-256 (hex) of a file's content, read through :func:`open_readonly`."""
-    fd = open_readonly(path, follow=follow)
+    """SHA-256 (hex) of a file's content, read through :func:`custody.sources.open_source`."""
+    fd = open_source(path, follow=follow)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", os.fsdecode(path))
@@ -65,8 +46,8 @@ def sha256_file(path: bytes | str, *, follow: bool = False) -> str:
 
 
 def read_bytes(path: bytes | str, *, follow: bool = False, limit: int | None = None) -> bytes:
-    """A file's content (up to ``limit`` bytes), read through :func:`open_readonly`."""
-    fd = open_readonly(path, follow=follow)
+    """A file's content (up to ``limit`` bytes), read through :func:`custody.sources.open_source`."""
+    fd = open_source(path, follow=follow)
     try:
         parts: list[bytes] = []
         size = 0

@@ -433,6 +433,16 @@ def lock_head(session: Session, case_id: str) -> tuple[int, str]:
     return (0, GENESIS_HASH) if row is None else (row[0], row[1])
 
 
+def head(sessions: sessionmaker[Session], case_id: str) -> tuple[int, str]:
+    """The case's head as stored: (last seq, its entry hash), or (0, genesis) when empty."""
+    t = _LEDGER_TABLE.c
+    with sessions() as session:
+        row = session.execute(
+            select(t.seq, t.entry_hash).where(t.case_id == case_id).order_by(t.seq.desc()).limit(1)
+        ).first()
+    return (0, GENESIS_HASH) if row is None else (row[0], row[1])
+
+
 def read_entries(sessions: sessionmaker[Session], case_id: str) -> Iterator[Entry]:
     """Every entry of a case, in ``seq`` order, as stored (even if tampered with)."""
     t = LedgerEntry.__table__.c

@@ -11,9 +11,9 @@ from __future__ import annotations
 import errno
 import os
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BASE_FLAGS = (
     os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_NOCTTY", 0)
     # A FIFO or device swapped in between lstat and open must not block the open.
@@ -24,22 +24,24 @@ _BASE_FLAGS = (
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
 
-def open_source(path: bytes) -> int:
-    """Open ``path`` read-only for evidence capture and return the descriptor.
+def open_source(path: bytes | str, *, follow: bool = False) -> int:
+    """Open ``path`` read-only, as every source is opened, and return the descriptor.
 
     Flags: ``O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME``
     (those the OS has; ``O_BINARY`` on Windows). ``O_NOATIME`` is refused with ``EPERM``
     for files the process does not own unless it is privileged; the open is then retried
     without it. A symlink as the last component fails with ``ELOOP`` (Linux) or
-    ``EMLINK``/``EFTYPE`` (BSD, macOS).
+    ``EMLINK``/``EFTYPE`` (BSD, macOS). ``follow=True`` drops ``O_NOFOLLOW``, for magic
+    links such as ``/proc/PID/exe`` that name the file a process really runs.
     """
+    flags = _BASE_FLAGS | (0 if follow else _NOFOLLOW)
     if _NOATIME:
         try:
-            return os.open(path, _BASE_FLAGS | _NOATIME)
+            return os.open(path, flags | _NOATIME)
         except PermissionError as exc:
             if exc.errno != errno.EPERM:
                 raise
-    return os.open(path, _BASE_FLAGS)
+    return os.open(path, flags)
 
 
 def ns_text(ns: int) -> str:

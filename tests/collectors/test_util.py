@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors._util import open_readonly, parse_size, sha256_file, to_json, to_jsonl
+from collectors._util import parse_size, sha256_file, to_json, to_jsonl
+from custody.sources import open_source
 from tests.collectors.helpers import as_nobody
 
 
@@ -18,9 +19,9 @@ def test_open_readonly_does_not_follow_symlinks(tmp_path: Path) -> None:
     (tmp_path / "real").write_bytes(b"r")
     os.symlink("real", tmp_path / "link")
     with pytest.raises(OSError) as info:
-        open_readonly(str(tmp_path / "link"))
+        open_source(str(tmp_path / "link"))
     assert info.value.errno == errno.ELOOP
-    fd = open_readonly(str(tmp_path / "link"), follow=True)
+    fd = open_source(str(tmp_path / "link"), follow=True)
     try:
         assert os.read(fd, 10) == b"r"
         with pytest.raises(OSError):
