@@ -51,6 +51,25 @@ def test_identity_round_trip_with_strong_encryption(
     assert (
         "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256" in info
     )
+    assert "MAC: sha256, Iteration 600000" in info  # not the 2,048 cryptography writes
+    assert "MAC length: 32, salt length: 16" in info
+    wrong = subprocess.run(
+        ["openssl", "pkcs12", "-info", "-noout", "-in", str(path), "-passin", "pass:pw-12345678"],
+        capture_output=True,
+        text=True,
+    )
+    assert wrong.returncode != 0 and "verify error" in wrong.stderr.lower()
+
+
+@pytest.mark.parametrize("passphrase", ["pässwörd ünïcode", "日本語のパスフレーズ", "a"])
+def test_non_ascii_passphrases_round_trip(
+    tmp_path: Path, alice_identity: Identity, passphrase: str
+) -> None:
+    path = tmp_path / "id.p12"
+    save_identity(alice_identity, path, passphrase.encode())
+    assert load_identity(path, passphrase.encode()).fingerprint == alice_identity.fingerprint
+    with pytest.raises(WrongPassphrase):
+        load_identity(path, (passphrase + "x").encode())
 
 
 def test_wrong_passphrase_is_named(tmp_path: Path, alice_identity: Identity) -> None:
