@@ -18,13 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from custody.canonical import canonical_json, sha256_hex
-from custody.caseuco import case_uco_bytes
+from custody.caseuco import case_uco_chunks
 from custody.errors import ExportError
 from custody.keys import Identity
 from custody.ledger import Entry
@@ -217,6 +217,23 @@ class _Writer:
         self.files[name] = (len(data), digest)
         return digest
 
+    def put_stream(self, name: str, chunks: Iterable[bytes]) -> str:
+        """Write ``chunks`` to a new file as they come, hashing them: for large documents."""
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with open(self._path(name), "xb") as f:
+                for chunk in chunks:
+                    h.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise ExportError(f"cannot write {name} in {self.root}: {exc.strerror or exc}") from exc
+        self.files[name] = (size, h.hexdigest())
+        return h.hexdigest()
+
     def copy(self, name: str, src: Path, expected_size: int | None) -> tuple[int, str]:
         """Stream ``src`` into a new file (a copy, never a link), hashing it; check the size."""
         h = hashlib.sha256()
@@ -310,7 +327,7 @@ def write_bundle(
 
     # 2. ledger, certificates, signatures
     say("writing the ledger")
-    w.put(LEDGER, b"".join(canonical_json(e.to_json()) + b"\n" for e in entries))
+    w.put_stream(LEDGER, (canonical_json(e.to_json()) + b"\n" for e in entries))
     for x in examiners:
         w.put(x["certificate"], x.pop("_pem").encode("ascii"))
     signature_docs: list[dict[str, Any]] = []
@@ -352,7 +369,7 @@ def write_bundle(
         "verification": {"forced": forced, **verification_doc},
     }
     say("writing case.jsonld")
-    w.put(CASE_UCO, case_uco_bytes(manifest))
+    w.put_stream(CASE_UCO, case_uco_chunks(manifest))
     manifest["contents"] = [
         {"name": n, "size": s, "sha256": d} for n, (s, d) in sorted(w.files.items())
     ]
