@@ -441,6 +441,18 @@ def ledger_timeline(case: CaseHandle) -> list[TimelinePoint]:
     ]
 
 
+def artifact_seqs(case: CaseHandle, run_id: str) -> list[int]:
+    """The ledger entry numbers of every artifact of one run."""
+    with case.sessions() as s:
+        return list(
+            s.scalars(
+                select(Artifact.ledger_seq)
+                .where(Artifact.run_id == run_id)
+                .order_by(Artifact.ledger_seq)
+            )
+        )
+
+
 def ledger_head(case: CaseHandle) -> tuple[int, str]:
     """(seq, entry_hash) of the newest entry; (0, "") for an empty ledger."""
     seq, entry_hash = head(case.sessions, case.case_id)

@@ -40,6 +40,7 @@ class Finding:
     where: str
     message: str
     seq: int | None = None
+    run_id: str | None = None  # set when the finding concerns a whole run or its archive
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
@@ -63,8 +64,15 @@ class Report:
     def ok(self) -> bool:
         return not self.findings
 
-    def add(self, code: str, where: str, message: str, seq: int | None = None) -> None:
-        self.findings.append(Finding(code, where, message, seq))
+    def add(
+        self,
+        code: str,
+        where: str,
+        message: str,
+        seq: int | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.findings.append(Finding(code, where, message, seq, run_id))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,7 +86,13 @@ class Report:
             "ledger_head": self.head,
             "signers": self.signers,
             "findings": [
-                {"code": f.code, "where": f.where, "message": f.message, "seq": f.seq}
+                {
+                    "code": f.code,
+                    "where": f.where,
+                    "message": f.message,
+                    "seq": f.seq,
+                    "run_id": f.run_id,
+                }
                 for f in self.findings
             ],
         }
@@ -165,6 +179,7 @@ def verify(
                 f"run {run.run_id}",
                 "has no run_finished entry: the run is incomplete (crashed, still running, or "
                 "the ledger was truncated)",
+                run_id=run.run_id,
             )
         _check_run(run, evidence_dir.parent, report)
     _check_orphan_archives(runs, evidence_dir, report)
@@ -418,7 +433,12 @@ def _check_run(run: _Run, root: Path, report: Report) -> None:
     path = root / run.archive
     where = f"archive {run.archive}"
     if not run.archive.startswith("evidence/") or ".." in Path(run.archive).parts:
-        report.add("run.archive_name", f"run {run.run_id}", f"unsafe archive name {run.archive!r}")
+        report.add(
+            "run.archive_name",
+            f"run {run.run_id}",
+            f"unsafe archive name {run.archive!r}",
+            run_id=run.run_id,
+        )
         return
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -427,6 +447,7 @@ def _check_run(run: _Run, root: Path, report: Report) -> None:
             "archive.missing",
             where,
             f"cannot be opened ({exc.strerror}): the evidence of run {run.run_id} is missing",
+            run_id=run.run_id,
         )
         return
     try:
@@ -437,6 +458,7 @@ def _check_run(run: _Run, root: Path, report: Report) -> None:
                 "archive.size",
                 where,
                 f"is {size} bytes; the ledger recorded {expected_size}: bytes were appended or cut",
+                run_id=run.run_id,
             )
         for art in run.artifacts:
             report.artifacts += 1
@@ -495,6 +517,7 @@ def _check_members(path: Path, run: _Run, report: Report, where: str) -> None:
                     where,
                     f"member {name!r} at offset {header_offset} is not recorded in the ledger: "
                     "a file was added to the archive",
+                    run_id=run.run_id,
                 )
                 continue
             seen.add(header_offset)
@@ -507,7 +530,12 @@ def _check_members(path: Path, run: _Run, report: Report, where: str) -> None:
                     hit.seq,
                 )
     except (OSError, ChainproofError, ValueError) as exc:
-        report.add("archive.unreadable", where, f"cannot be read as a tar archive: {exc}")
+        report.add(
+            "archive.unreadable",
+            where,
+            f"cannot be read as a tar archive: {exc}",
+            run_id=run.run_id,
+        )
         return
     for header_offset, art in sorted(recorded.items()):
         if header_offset not in seen:

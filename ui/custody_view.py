@@ -608,7 +608,7 @@ class VerifyView(QWidget):
         self.findings.hide()
 
     def _apply_failed_only(self, on: bool) -> None:
-        failed = frozenset(findings_by_seq(self.report)) if self.report and on else None
+        failed = frozenset(findings_by_seq(self.report, self.case)) if self.report and on else None
         self.artifacts.set_filter(browse.ArtifactFilter(seqs=failed))
 
     def _style_banner(self, ok: bool | None) -> None:
@@ -692,7 +692,7 @@ class VerifyView(QWidget):
                 item.setToolTip(text)
                 self.findings.setItem(row, col, item)
         self.findings.setVisible(bool(report.findings))
-        failed = findings_by_seq(report)
+        failed = findings_by_seq(report, self.case)
         self.failed_only.setEnabled(bool(failed))
         self.entries.reload()
         self.artifacts.reload()
@@ -701,10 +701,17 @@ class VerifyView(QWidget):
         self.verified.emit(report)
 
 
-def findings_by_seq(report: Report) -> dict[int, list[str]]:
-    """Findings grouped by the ledger entry they concern."""
+def findings_by_seq(report: Report, case: CaseHandle | None = None) -> dict[int, list[str]]:
+    """Findings grouped by the ledger entry they concern.
+
+    A finding about a whole run (its archive missing, resized or unreadable) concerns every
+    artifact of that run; with ``case`` given, each of those artifacts carries it too.
+    """
     out: dict[int, list[str]] = {}
     for f in report.findings:
         if f.seq is not None:
             out.setdefault(f.seq, []).append(f.message)
+        elif f.run_id is not None and case is not None:
+            for seq in browse.artifact_seqs(case, f.run_id):
+                out.setdefault(seq, []).append(f"{f.where}: {f.message}")
     return out

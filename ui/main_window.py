@@ -451,7 +451,7 @@ class MainWindow(QMainWindow):
 
     def _verified(self, report: Report) -> None:
         self._refresh_page(2)  # a new case's artifact view must load before it is coloured
-        self.artifact_view.set_verification(findings_by_seq(report))
+        self.artifact_view.set_verification(findings_by_seq(report, self.case))
         self._stale.setdefault(3, "data")
         self._update_status()
 

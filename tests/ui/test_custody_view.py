@@ -28,6 +28,25 @@ def _ledger_events(window: Any) -> list[tuple[str, str]]:
     ]
 
 
+def test_missing_archive_marks_every_artifact_of_its_run(
+    qtbot: Any, opened: Any, make_tree: Any
+) -> None:
+    tree = make_tree(20)
+    collect(qtbot, opened, [f"{tree}/**"])
+    (archive,) = opened.case.evidence_dir.glob("*.tar")
+    archive.rename(archive.with_suffix(".moved"))
+    vv = opened.verify_view
+    with qtbot.waitSignal(vv.verified, timeout=60_000) as blocker:
+        qtbot.mouseClick(vv.verify_button, Qt.MouseButton.LeftButton)
+    report = blocker.args[0]
+    missing = [f for f in report.findings if f.code == "archive.missing"]
+    assert len(missing) == 1 and missing[0].seq is None and missing[0].run_id
+    model = vv.artifacts
+    col = model.columnCount() - 1
+    states = {model.data(model.index(r, col)) for r in range(model.rowCount())}
+    assert states == {"FAILED"} and model.rowCount() == 21  # 20 files and system.json
+
+
 def test_journal_note_appears_in_the_ledger_and_timeline(qtbot: Any, opened: Any) -> None:
     opened.note_action.trigger()
     view = opened.custody_view
