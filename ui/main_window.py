@@ -3,6 +3,7 @@ shortcuts and a status bar with the case, the examiner and the ledger head."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, case_dir: Path | None = None) -> None:
         super().__init__()
+        self._head_checked = 0.0  # when the status bar last read the ledger head
         self.setObjectName("main_window")
         self.setWindowTitle("Chainproof")
         self.case: CaseHandle | None = None
@@ -189,6 +191,7 @@ class MainWindow(QMainWindow):
         self.collect_view.start_requested.connect(self.start_collection)
         self.collect_view.run_finished.connect(self._run_finished)
         self.collect_view.run_failed.connect(lambda _e: self._refresh_case_views())
+        self.collect_view.snapshot_shown.connect(lambda _snap: self._refresh_head(throttle=1.0))
         self.custody_view.journal_requested.connect(self._journal)
         self.custody_view.transfer_requested.connect(self.transfer)
         self.custody_view.export_requested.connect(self.export)
@@ -263,6 +266,16 @@ class MainWindow(QMainWindow):
         self._refresh_page(self.nav.currentRow())
         self._update_status()
 
+    def _refresh_head(self, throttle: float = 0.0) -> None:
+        """Show the ledger head; during a run at most once per ``throttle`` seconds."""
+        now = time.monotonic()
+        if self.case is None or now - self._head_checked < throttle:
+            return
+        self._head_checked = now
+        seq, head = browse.ledger_head(self.case)
+        self.head_label.setText(f"Ledger head #{seq} {head[:12]}…" if head else "Ledger empty")
+        self.head_label.setToolTip(head)
+
     def _update_status(self) -> None:
         if self.case is None:
             self.case_label.setText("No case open")
@@ -272,9 +285,7 @@ class MainWindow(QMainWindow):
             c = self.case.case()
             ref = f"{c.incident_ref} · " if c.incident_ref else ""
             self.case_label.setText(f"{ref}{c.title} · case {self.case.case_id}")
-            seq, head = browse.ledger_head(self.case)
-            self.head_label.setText(f"Ledger head #{seq} {head[:12]}…" if head else "Ledger empty")
-            self.head_label.setToolTip(head)
+            self._refresh_head()
             self.setWindowTitle(f"Chainproof — {c.title}")
         if self.identity is None:
             self.examiner_label.setText("Examiner: locked")
