@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import functools
 import os
 import stat
 import threading
@@ -166,34 +167,27 @@ _SKIP_REASONS = {
 }
 _SYMLINK_REFUSALS = {errno.ELOOP, errno.EMLINK, getattr(errno, "EFTYPE", errno.ELOOP)}
 
-_users: dict[int, str] = {}
-_groups: dict[int, str] = {}
 
-
+@functools.cache
 def _uname(uid: int) -> str:
-    name = _users.get(uid)
-    if name is None:
-        try:
-            import pwd
+    """The user name of ``uid`` on this host, or "" (cached: one lookup per owner)."""
+    try:
+        import pwd
 
-            name = pwd.getpwuid(uid).pw_name
-        except (ImportError, KeyError):
-            name = ""
-        _users[uid] = name
-    return name
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return ""
 
 
+@functools.cache
 def _gname(gid: int) -> str:
-    name = _groups.get(gid)
-    if name is None:
-        try:
-            import grp
+    """The group name of ``gid`` on this host, or "" (cached: one lookup per group)."""
+    try:
+        import grp
 
-            name = grp.getgrgid(gid).gr_name
-        except (ImportError, KeyError):
-            name = ""
-        _groups[gid] = name
-    return name
+        return grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return ""
 
 
 _owners: dict[tuple[int, int], tuple[bytes, bytes]] = {}
