@@ -17,6 +17,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.model import DocumentMetadata
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers
 from pyhanko.stamp import TextStampStyle
@@ -66,6 +67,22 @@ class _IdentitySigner(signers.Signer):
         if digest_algorithm.lower() != "sha256":
             raise SignatureError(f"the report is signed with SHA-256, not {digest_algorithm}")
         return self.identity.sign(data)
+
+
+@dataclass
+class _PinnedTimeMeta(DocumentMetadata):
+    """Document metadata whose modification time stays the signing time.
+
+    pyHanko sets ``last_modified = "now"`` as it writes, into both the Info dictionary and
+    the XMP packet; two exports of one bundle would then differ when they straddle a second.
+    """
+
+    pinned: dt.datetime | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "last_modified" and value == "now" and self.pinned is not None:
+            value = self.pinned
+        super().__setattr__(name, value)
 
 
 class _TimedPdfSigner(signers.PdfSigner):
@@ -121,6 +138,7 @@ def sign_pdf(
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
         if signing_time is not None:
+            writer._meta = _PinnedTimeMeta(pinned=signing_time)
             # pyHanko draws the update's document ID at random; derive it from the content.
             first_id = writer._document_id[0]
             seed = hashlib.sha256(pdf + signing_time.isoformat().encode("ascii")).digest()[:16]

@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import tarfile
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -385,6 +386,7 @@ def test_zip_bundle_verifies_and_is_deterministic(
     bundle_id = str(uuid.uuid4())
     a, b = tmp_path / "a.zip", tmp_path / "b.zip"
     export(case, alice, a, as_zip=True, bundle_id=bundle_id, generated_at=WHEN)
+    time.sleep(1.1)  # the wall clock moves on: nothing of it may reach the bundle
     export(twin, alice, b, as_zip=True, bundle_id=bundle_id, generated_at=WHEN)
     report = verify_target(a)
     assert report.ok, report.render()
