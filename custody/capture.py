@@ -420,6 +420,18 @@ def _open_checked(path: bytes, st: os.stat_result) -> tuple[int, os.stat_result]
     return fd, st1
 
 
+def _open_target(
+    target: FileTarget, st: os.stat_result
+) -> tuple[int, os.stat_result] | NotCaptured:
+    """Open a target as :func:`_open_checked` does; a failure becomes its recorded outcome."""
+    try:
+        return _open_checked(target.path, st)
+    except _Replaced as exc:
+        return NotCaptured(target, "error", str(exc), _source_meta(target.path, st))
+    except OSError as exc:
+        return NotCaptured(target, *_os_error(exc, "open the file"))
+
+
 # --------------------------------------------------------------------------- small files
 
 _ZEROS = bytes(BLOCK)
@@ -616,12 +628,10 @@ class _Batcher:
         path = target.path
         shrink = ""
         for _ in range(MAX_ATTEMPTS):
-            try:
-                fd, st1 = _open_checked(path, st)
-            except _Replaced as exc:
-                return NotCaptured(target, "error", str(exc), _source_meta(path, st))
-            except OSError as exc:
-                return NotCaptured(target, *_os_error(exc, "open the file"))
+            opened = _open_target(target, st)
+            if isinstance(opened, NotCaptured):
+                return opened
+            fd, st1 = opened
             try:
                 size = st1.st_size
                 if size > SMALL_LIMIT:
@@ -736,12 +746,10 @@ def _capture_large(
     path = target.path
     shrink = ""
     for _ in range(MAX_ATTEMPTS):
-        try:
-            fd, st1 = _open_checked(path, st)
-        except _Replaced as exc:
-            return NotCaptured(target, "error", str(exc), _source_meta(path, st))
-        except OSError as exc:
-            return NotCaptured(target, *_os_error(exc, "open the file"))
+        opened = _open_target(target, st)
+        if isinstance(opened, NotCaptured):
+            return opened
+        fd, st1 = opened
         try:
             xattrs, xerrors = _read_xattrs(fd)
             stored = _storable(xattrs, xerrors)
