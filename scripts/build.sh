@@ -43,6 +43,8 @@ fi
 # PyInstaller orders some archive members by set iteration: a fixed hash seed makes two builds
 # from the same tree and environment byte-identical (the same SHA-256).
 export PYTHONHASHSEED=0
+# PyInstaller compresses the Python modules (PYZ) at zlib level 6 by default, the rest at 9.
+export PYINSTALLER_ZLIB_COMPRESSION_LEVEL=9
 start=$(date +%s)
 "$PY" -m PyInstaller --noconfirm --log-level WARN "$@" build.spec
 seconds=$(( $(date +%s) - start ))

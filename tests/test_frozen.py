@@ -39,6 +39,8 @@ SOURCES = (
     "scripts/build.sh",
     "scripts/frozen_main.py",
     "scripts/pyi_rth_qt.py",
+    "scripts/prune_icu.py",
+    "scripts/elf.py",
     "pyproject.toml",
 )
 LINUX = sys.platform.startswith("linux")
