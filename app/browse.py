@@ -21,8 +21,10 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.cases import CaseHandle
+from app.journal import record_access
 from custody.db import wrap_db_errors
 from custody.errors import CaseError
+from custody.keys import Identity
 from custody.ledger import BULK_EVENTS, SIGNED_EVENTS, head
 from custody.models import Artifact, CollectionError, Examiner, LedgerEntry, Run
 
@@ -278,6 +280,33 @@ def artifact_details(case: CaseHandle, key: int) -> dict[str, Any]:
     }
 
 
+#: The purpose of the ``accessed`` entry recorded when the desktop app shows evidence contents.
+VIEW_PURPOSE = "viewed the contents in the desktop app (text and hex preview)"
+
+
+def view_artifact_bytes(
+    case: CaseHandle, identity: Identity, key: int, *, record: bool = True
+) -> tuple[bytes, int | None]:
+    """An artifact's first bytes for an examiner to look at, the access recorded first.
+
+    With ``record`` the signed ``accessed`` entry naming the member is written before any
+    byte is read, so the contents are never shown unrecorded. Returns the bytes and that
+    entry's seq (``None`` when ``record`` is false: the caller recorded this view already).
+    """
+    with case.sessions() as s:
+        member = s.scalar(
+            select(Artifact.member_name)
+            .join(Run, Run.id == Artifact.run_id)
+            .where(Artifact.id == key, Run.case_id == case.case_id)
+        )
+    if member is None:
+        raise CaseError(f"artifact {key} is not in this case")
+    seq = (
+        record_access(case, identity, purpose=VIEW_PURPOSE, artifacts=[member]) if record else None
+    )
+    return read_artifact_bytes(case, key), seq
+
+
 def read_artifact_bytes(case: CaseHandle, key: int, limit: int = PREVIEW_LIMIT) -> bytes:
     """The first ``limit`` bytes of an artifact, read from its run archive at ``data_offset``."""
     with case.sessions() as s:
@@ -401,6 +430,17 @@ def describe_entry(event: str, p: dict[str, Any], names: dict[str, str] | None =
         return f"verification {p.get('result')}: {p.get('findings')} findings"
     if event == "exported":
         return f"exported {p.get('bundle') or p.get('path') or ''}".strip()
+    if event == "accessed":
+        members = p.get("artifacts") or []
+        if not members:
+            what = "the whole case"
+        elif len(members) == 1:
+            what = str(members[0]).rstrip("/").rsplit("/", 1)[-1]
+        else:
+            what = f"{len(members)} artifacts"
+        return f"accessed {what}: {p.get('purpose', '')}"
+    if event == "sealed":
+        return f"sealed after entry {p.get('ledger_entries')}: {p.get('reason', '')}"
     keys = ", ".join(f"{k}={v}" for k, v in list(p.items())[:3])
     return keys
 

@@ -208,6 +208,7 @@ def main() -> int:
         if av.model.data(av.model.index(r, 0)) == target:
             av.select_row(r)
             break
+    av.details.show_contents_button.click()  # recorded in the ledger as a signed access
     save(window, "04-artifacts")
     av.search.clear()
     av._apply_filter()
@@ -218,6 +219,7 @@ def main() -> int:
         if str(av.model.data(av.model.index(r, 0))).endswith("logo.png")
     )
     av.select_row(row)
+    av.details.show_contents_button.click()
     av.table.scrollTo(av.model.index(row, 0))
     save(window, "04b-artifacts-hex")
 

@@ -59,11 +59,22 @@ def text_preview(data: bytes) -> str:
 
 
 class ArtifactDetails(QWidget):
-    """Metadata, hashes (with copy buttons), signature status and a text/hex preview."""
+    """Metadata, hashes (with copy buttons), signature status and a text/hex preview.
+
+    The evidence contents are shown only on request (``contents_requested``): the window
+    records a signed access in the ledger first, then calls :meth:`show_contents`. Contents
+    this examiner already opened in this session are shown again at once, unrecorded.
+    """
+
+    #: The examiner asks to see the contents of the artifact with this key.
+    contents_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.case: CaseHandle | None = None
+        self.key: int | None = None
+        #: Artifact keys whose contents were opened (and recorded) in this session.
+        self.viewed: set[int] = set()
         self.details: dict[str, Any] = {}
         self.verification: dict[int, list[str]] | None = None  # seq -> findings
         layout = QVBoxLayout(self)
@@ -131,15 +142,29 @@ class ArtifactDetails(QWidget):
         self.hex_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.preview_tabs.addTab(self.text_view, "Text")
         self.preview_tabs.addTab(self.hex_view, "Hex")
+        self.show_contents_button = QPushButton("Show contents")
+        self.show_contents_button.setObjectName("show_contents")
+        self.show_contents_button.setAccessibleName("show the contents; recorded in the ledger")
+        self.show_contents_button.setToolTip(
+            "Reading the evidence is recorded in the custody ledger as an access, signed by you."
+        )
+        self.show_contents_button.clicked.connect(self._request_contents)
+        self.show_contents_button.setEnabled(False)
         self.preview_note = QLabel()
         self.preview_note.setObjectName("muted")
+        self.preview_note.setWordWrap(True)
+        note_row = QHBoxLayout()
+        note_row.addWidget(self.show_contents_button)
+        note_row.addWidget(self.preview_note, 1)
         layout.addWidget(self.preview_tabs, 4)
-        layout.addWidget(self.preview_note)
+        layout.addLayout(note_row)
 
     def _copy(self, field: QLineEdit) -> None:
         QGuiApplication.clipboard().setText(field.text())
 
     def clear(self) -> None:
+        self.key = None
+        self.show_contents_button.setEnabled(False)
         self.details = {}
         self.title.setText("Select an artifact")
         self.meta.clear()
@@ -154,11 +179,13 @@ class ArtifactDetails(QWidget):
         assert self.case is not None
         try:
             d = browse.artifact_details(self.case, key)
-            data = browse.read_artifact_bytes(self.case, key) if d["type"] == "artifact" else b""
+            seen = d["type"] == "artifact" and key in self.viewed
+            data = browse.read_artifact_bytes(self.case, key) if seen else None
         except Exception as exc:  # noqa: BLE001 - e.g. archive missing: shown, pane cleared
             self.clear()
             show_error(self, exc)
             return
+        self.key = key
         self.details = d
         if d["type"] == "error":
             self._show_error(d)
@@ -188,12 +215,32 @@ class ArtifactDetails(QWidget):
             field.setText(d[algo])
             field.setCursorPosition(0)
         self._show_signature(d)
+        if data is not None:
+            self.show_contents(key, data)
+        else:
+            self.text_view.clear()
+            self.hex_view.clear()
+            self.show_contents_button.setEnabled(True)
+            self.preview_note.setText(
+                "Contents not shown. Showing them records a signed access in the custody ledger."
+            )
+
+    def _request_contents(self) -> None:
+        if self.key is not None and self.details.get("type") == "artifact":
+            self.contents_requested.emit(self.key)
+
+    def show_contents(self, key: int, data: bytes) -> None:
+        """Show ``data``, the first bytes of artifact ``key`` (its access already recorded)."""
+        self.viewed.add(key)
+        if key != self.key:
+            return  # the examiner moved on while the access was being recorded
+        self.show_contents_button.setEnabled(False)
         self.text_view.setPlainText(text_preview(data))
         self.hex_view.setPlainText(hex_dump(data))
-        shown = len(data)
+        shown, size = len(data), self.details["size"]
         self.preview_note.setText(
-            f"Preview of the first {shown:,} of {d['size']:,} bytes, read from the archive."
-            if shown < d["size"]
+            f"Preview of the first {shown:,} of {size:,} bytes, read from the archive."
+            if shown < size
             else f"All {shown:,} bytes, read from the archive."
         )
 
@@ -236,6 +283,7 @@ class ArtifactDetails(QWidget):
             "What was not collected, and why, is recorded in the ledger as evidence too."
         )
         self.signature.setStyleSheet("")
+        self.show_contents_button.setEnabled(False)
         self.text_view.clear()
         self.hex_view.clear()
         self.preview_note.clear()
@@ -331,6 +379,7 @@ class ArtifactView(QWidget):
     def set_case(self, case: CaseHandle | None) -> None:
         self.case = case
         self.details.case = case
+        self.details.viewed.clear()
         self.details.verification = None
         self.details.clear()
         self.refresh()

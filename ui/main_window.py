@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.collect_view.run_failed.connect(lambda _e: self._refresh_case_views())
         self.collect_view.snapshot_shown.connect(lambda _snap: self._refresh_head(throttle=1.0))
         self.custody_view.journal_requested.connect(self._journal)
+        self.artifact_view.details.contents_requested.connect(self._view_contents)
         self.custody_view.transfer_requested.connect(self.transfer)
         self.custody_view.export_requested.connect(self.export)
         self.verify_view.verify_requested.connect(self._verify)
@@ -325,6 +326,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ identity
     def set_identity(self, identity: Identity | None) -> None:
+        if (
+            identity is None
+            or self.identity is None
+            or (identity.fingerprint != self.identity.fingerprint)
+        ):
+            self.artifact_view.details.viewed.clear()  # another examiner's views are not theirs
         self.identity = identity
         self._update_status()
         if identity is not None:
@@ -427,6 +434,24 @@ class MainWindow(QMainWindow):
                 self._update_status()
 
         self.with_identity(record)
+
+    def _view_contents(self, key: int) -> None:
+        """Record the examiner's access to an artifact's contents (signed), then show them."""
+        case = self.case
+        if case is None:
+            return
+
+        def view(identity: Identity) -> None:
+            try:
+                data, _seq = browse.view_artifact_bytes(case, identity, key)
+            except Exception as exc:  # noqa: BLE001 - nothing recorded, nothing shown: say why
+                show_error(self, exc)
+                return
+            self.artifact_view.details.show_contents(key, data)
+            self._stale.setdefault(3, "data")
+            self._update_status()
+
+        self.with_identity(view)
 
     def transfer(self) -> None:
         if self.case is None:

@@ -15,8 +15,10 @@ from sqlalchemy import insert
 
 from app import browse
 from custody.models import Artifact, Run
+from tests.conftest import PASSPHRASE
 from tests.ui.helpers import collect
 from ui.artifact_model import ArtifactTableModel
+from ui.wizards import PassphraseDialog
 
 
 def _rows(view: Any) -> int:
@@ -61,11 +63,14 @@ def test_filters_details_hashes_and_previews(qtbot: Any, opened: Any, make_tree:
     assert view.model.row_at(0).kind == "skipped"
     qtbot.mouseClick(view.errors_only, Qt.MouseButton.LeftButton)
 
-    # details: hashes equal hashlib's of the source, hex preview shows its first bytes
+    # details: hashes equal hashlib's of the source; the contents only once asked for
     view.select_row(_row_of(view, str(special)))
     details = view.details
     assert details.hash_fields["sha256"].text() == hashlib.sha256(special.read_bytes()).hexdigest()
     assert details.hash_fields["md5"].text() == hashlib.md5(special.read_bytes()).hexdigest()
+    assert details.hex_view.toPlainText() == "" and details.text_view.toPlainText() == ""
+    assert "records a signed access" in details.preview_note.text()
+    qtbot.mouseClick(details.show_contents_button, Qt.MouseButton.LeftButton)
     first = details.hex_view.toPlainText().splitlines()[0]
     assert first.startswith("00000000  43 68 61 69 6e 70 72 6f 6f 66 20 70 72 65 76 69")
     assert details.text_view.toPlainText().startswith("Chainproof preview ␀")
@@ -165,3 +170,97 @@ def test_ctrl_f_focuses_the_filter(qtbot: Any, opened: Any) -> None:
     opened.filter_action.trigger()
     assert opened.nav.currentRow() == 2
     qtbot.waitUntil(lambda: opened.artifact_view.search.hasFocus(), timeout=3000)
+
+
+def _accesses(case: Any) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from custody.models import LedgerEntry
+
+    with case.sessions() as s:
+        rows = s.execute(
+            select(LedgerEntry.payload, LedgerEntry.actor, LedgerEntry.signatures)
+            .where(LedgerEntry.event == "accessed")
+            .order_by(LedgerEntry.seq)
+        ).all()
+    import json
+
+    return [{**json.loads(p), "actor": a, "signed": bool(sig)} for p, a, sig in rows]
+
+
+def test_viewing_contents_is_recorded_once_per_session(
+    qtbot: Any, opened: Any, make_tree: Any, alice: Any
+) -> None:
+    tree = make_tree(3)
+    secret = tree / "secret.txt"
+    secret.write_bytes(b"the evidence itself\n")
+    collect(qtbot, opened, [f"{tree}/**"])
+    opened.show_page(2)
+    view, details, case = opened.artifact_view, opened.artifact_view.details, opened.case
+    assert _accesses(case) == []
+
+    view.select_row(_row_of(view, str(secret)))
+    member = details.details["member"]
+    assert _accesses(case) == []  # selecting shows metadata and hashes only
+    assert details.show_contents_button.isEnabled()
+    qtbot.mouseClick(details.show_contents_button, Qt.MouseButton.LeftButton)
+    assert details.text_view.toPlainText() == "the evidence itself\n"
+    accesses = _accesses(case)
+    assert accesses == [
+        {
+            "purpose": browse.VIEW_PURPOSE,
+            "by": alice.fingerprint,
+            "artifacts": [member],
+            "actor": alice.fingerprint,
+            "signed": True,
+        }
+    ]
+    assert not details.show_contents_button.isEnabled()
+
+    # another artifact, then back: shown at once, not recorded twice in this session
+    view.select_row(_row_of(view, str(tree / "d0" / "f00000.txt")))
+    assert details.text_view.toPlainText() == "" and details.show_contents_button.isEnabled()
+    view.select_row(_row_of(view, str(secret)))
+    assert details.text_view.toPlainText() == "the evidence itself\n"
+    assert len(_accesses(case)) == 1
+
+    # the custody timeline lists the access
+    opened.show_page(3)
+    summaries = {
+        opened.custody_view.model.row_at(r).event: opened.custody_view.model.row_at(r).summary
+        for r in range(opened.custody_view.model.rowCount())
+    }
+    assert summaries["accessed"] == f"accessed secret.txt: {browse.VIEW_PURPOSE}"
+
+    # locked: asking for contents asks for the passphrase first; nothing shown before
+    opened.set_identity(None)
+    opened.show_page(2)
+    view.select_row(_row_of(view, str(tree / "d0" / "f00000.txt")))
+    view.select_row(_row_of(view, str(secret)))
+    assert details.text_view.toPlainText() == ""  # a new session for the new unlock
+    qtbot.mouseClick(details.show_contents_button, Qt.MouseButton.LeftButton)
+    dialog = opened.dialog
+    assert isinstance(dialog, PassphraseDialog) and dialog.isVisible()
+    assert details.text_view.toPlainText() == "" and len(_accesses(case)) == 1
+    qtbot.keyClicks(dialog.passphrase, PASSPHRASE)
+    qtbot.keyClick(dialog.passphrase, Qt.Key.Key_Return)
+    assert details.text_view.toPlainText() == "the evidence itself\n"
+    assert len(_accesses(case)) == 2
+
+
+def test_failed_recording_shows_nothing(
+    qtbot: Any, opened: Any, make_tree: Any, message_boxes: Any
+) -> None:
+    """If the access cannot be recorded (the archive's row is gone), no byte is shown."""
+    tree = make_tree(2)
+    collect(qtbot, opened, [f"{tree}/**"])
+    opened.show_page(2)
+    view, details = opened.artifact_view, opened.artifact_view.details
+    view.select_row(_row_of(view, str(tree / "d0" / "f00000.txt")))
+    key = details.key
+    with opened.case.sessions.begin() as s:
+        s.query(Artifact).filter(Artifact.id == key).delete()
+    qtbot.mouseClick(details.show_contents_button, Qt.MouseButton.LeftButton)
+    assert len(message_boxes) == 1 and "not in this case" in message_boxes.texts()[0]
+    assert details.text_view.toPlainText() == "" and _accesses(opened.case) == []
+    message_boxes.clear()
