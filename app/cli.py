@@ -420,6 +420,21 @@ def _install_cancel(cancel: threading.Event) -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGINT, previous)
 
 
+def _warn_unpacked_on_disk() -> None:
+    """Tell the examiner when a one-file binary unpacked itself onto a disk (it is recorded)."""
+    from collectors.system import tool_footprint
+
+    footprint = tool_footprint()
+    if footprint is None or footprint["in_memory"]:
+        return
+    sys.stderr.write(
+        f"chainproof: note: this binary unpacked itself ({footprint['bytes'] / 1e6:.0f} MB) "
+        f"into {footprint['unpacked_to']} on {footprint['filesystem'] or 'a file system'} "
+        "that is not in memory; the run records it. To leave the examined disk untouched, "
+        "start the binary with TMPDIR on the evidence drive (docs/BUILD.md).\n"
+    )
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from app.cases import open_case
     from app.collection import CollectionRun
@@ -431,6 +446,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.path:
         profile = profile.with_paths(list(args.path))
     identity = unlock_identity(args)
+    _warn_unpacked_on_disk()
     cancel = threading.Event()
     restore = _install_cancel(cancel)
     show = not args.no_progress and not args.json and sys.stderr.isatty()

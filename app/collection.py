@@ -107,7 +107,7 @@ class CollectionRun:
     def execute(self) -> RunSummary:
         """Run every collector of the profile; always seal the run, whatever stops it."""
         from app.journal import is_sealed
-        from collectors.system import tool_sha256
+        from collectors.system import tool_footprint, tool_sha256
 
         if is_sealed(self.case):
             raise CaseError(
@@ -121,6 +121,7 @@ class CollectionRun:
         writer = self._writer = self.case.writer(self.identity)
         writer.before_write = archive.flush
         tool_path, tool_hash = tool_sha256()
+        footprint = tool_footprint()
         started = dt.datetime.now(dt.UTC)
         hostname = socket.gethostname()
         collector_names = self._collector_names()
@@ -156,6 +157,7 @@ class CollectionRun:
                 "tool_version": __version__,
                 "tool_path": tool_path,
                 "tool_sha256": tool_hash,
+                **({"tool_unpacked": footprint} if footprint else {}),
                 "pid": os.getpid(),
                 "examiner": self.identity.fingerprint,
             },

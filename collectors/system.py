@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import socket
 import sys
 import time
@@ -57,6 +58,65 @@ def tool_sha256() -> tuple[str, str]:
         content = read_bytes(os.fsencode(path))
         digest.update(rel.encode() + b"\0" + str(len(content)).encode() + b"\0" + content)
     return str(root), digest.hexdigest()
+
+
+#: File systems that live in memory: unpacking there leaves nothing on a disk.
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def filesystem_of(path: str) -> str | None:
+    """The type of the file system holding ``path`` (Linux: /proc/self/mountinfo), or None."""
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best, fstype = "", None
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        try:
+            dash = fields.index("-")
+        except ValueError:
+            continue
+        # Mount points escape space, tab, newline and backslash as octal (\040 ...).
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4])
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, fstype = point, fields[dash + 1]
+    return fstype
+
+
+def tool_footprint(unpack_dir: str | None = None) -> dict[str, Any] | None:
+    """Where a one-file binary unpacked itself on this system, and how much it wrote there.
+
+    A PyInstaller one-file binary writes its libraries into ``$TMPDIR`` (default /tmp) at
+    every start: a change to the system examined unless that is in memory (tmpfs) or on the
+    examiner's drive. ``None`` when not running from such a binary.
+    """
+    if unpack_dir is None:
+        meipass = getattr(sys, "_MEIPASS", None) if getattr(sys, "frozen", False) else None
+        # One-file builds unpack into a fresh _MEIxxxxxx directory; one-folder builds do not.
+        if meipass is None or not Path(meipass).name.startswith("_MEI"):
+            return None
+        unpack_dir = meipass
+    if not Path(unpack_dir).is_dir():
+        return None
+    files = size = 0
+    for top, _dirs, names in os.walk(unpack_dir):
+        for name in names:
+            try:
+                size += (Path(top) / name).lstat().st_size
+            except OSError:
+                continue
+            files += 1
+    fstype = filesystem_of(unpack_dir)
+    return {
+        "unpacked_to": unpack_dir,
+        "bytes": size,
+        "files": files,
+        "filesystem": fstype,
+        "in_memory": fstype in MEMORY_FILESYSTEMS if fstype is not None else None,
+    }
 
 
 def _timezone() -> dict[str, Any]:
@@ -166,6 +226,8 @@ class System(Collector):
                 "to the system examined"
             ),
         }
+        if tool["frozen"]:
+            tool["unpacked"] = tool_footprint()
         try:
             tool["hashed_path"], tool["sha256"] = tool_sha256()
             tool["sha256_of"] = "executable" if tool["frozen"] else "source files (.py)"

@@ -697,11 +697,20 @@ def _details(model: ReportModel, e: Entry) -> str:
             f"(certificate {fp[:SHORT_HASH]}...)"
         )
     if ev == "run_started":
-        return (
+        text = (
             f"Collection run {str(p.get('run_id', ''))[:8]} started on host "
             f"{_text(p.get('host'))}, profile {_text(p.get('profile'))}, "
             f"tool {_text(p.get('tool'))} {_text(p.get('tool_version'))}"
         )
+        unpacked = p.get("tool_unpacked")
+        if isinstance(unpacked, Mapping):
+            where = "in memory" if unpacked.get("in_memory") else "on disk"
+            text += (
+                f"; the one-file binary unpacked {_int(unpacked.get('bytes')):,} bytes into "
+                f"{_text(unpacked.get('unpacked_to'))} ({_text(unpacked.get('filesystem'))}, "
+                f"{where})"
+            )
+        return text
     if ev == "run_finished":
         text = (
             f"Run {str(p.get('run_id', ''))[:8]} {_text(p.get('status'))}: "

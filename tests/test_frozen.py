@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 from app.version import __version__
+from collectors.system import MEMORY_FILESYSTEMS, filesystem_of
 from tests.conftest import PASSPHRASE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +144,7 @@ def frozen_case(
     )
     run([binary, "case", "new", case, "--title", "Frozen build"], frozen_env)
     collected = run([binary, "collect", case, "--profile", "minimal", "--json"], frozen_env)
-    return {"case": case, "run": json.loads(collected.stdout)}
+    return {"case": case, "run": json.loads(collected.stdout), "stderr": collected.stderr}
 
 
 def _sha256(path: Path) -> str:
@@ -197,6 +199,44 @@ def test_run_records_the_binarys_own_sha256(binary: Path, frozen_case: dict[str,
     assert started["tool_sha256"] == digest
     assert Path(started["tool_path"]).resolve() == binary.resolve()
     assert started["tool_version"] == __version__
+
+    # Its footprint on the system examined: where it unpacked itself, how much, on what.
+    tmp = tempfile.gettempdir()
+    fstype = filesystem_of(tmp)
+    for unpacked in (tool["unpacked"], started["tool_unpacked"]):
+        assert unpacked["unpacked_to"].startswith(os.path.join(tmp, "_MEI"))
+        assert not Path(unpacked["unpacked_to"]).exists()  # removed when the binary exited
+        assert 50_000_000 < unpacked["bytes"] < 200_000_000 and unpacked["files"] > 100
+        assert unpacked["filesystem"] == fstype
+        assert unpacked["in_memory"] is (fstype in MEMORY_FILESYSTEMS)
+    assert tool["unpacked"]["bytes"] == started["tool_unpacked"]["bytes"]
+    if fstype not in MEMORY_FILESYSTEMS:
+        assert "unpacked itself" in frozen_case["stderr"]
+        assert tool["unpacked"]["unpacked_to"] in frozen_case["stderr"]
+
+
+@pytest.mark.skipif(not LINUX, reason="tmpfs")
+def test_unpacking_into_memory_is_recorded_without_a_note(
+    binary: Path, frozen_env: dict[str, str], tmp_path: Path
+) -> None:
+    if filesystem_of("/dev/shm") != "tmpfs":
+        pytest.skip("/dev/shm is not a tmpfs here")
+    shm = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        env = {**frozen_env, "TMPDIR": str(shm)}
+        case = tmp_path / "case"
+        run([binary, "case", "new", case, "--title", "tmpfs"], env)
+        collected = run([binary, "collect", case, "--profile", "none", "--json"], env)
+        assert "unpacked itself" not in collected.stderr
+        archive = json.loads(collected.stdout)["archive"]
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("volatile/system.json")
+            assert member is not None
+            unpacked = json.load(member)["tool"]["unpacked"]
+        assert unpacked["unpacked_to"].startswith(str(shm / "_MEI"))
+        assert unpacked["filesystem"] == "tmpfs" and unpacked["in_memory"] is True
+    finally:
+        shutil.rmtree(shm)
 
 
 def test_frozen_case_verifies_with_binary_and_package(

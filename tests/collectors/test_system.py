@@ -6,11 +6,21 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from app.version import __version__
-from collectors.system import SOURCE_PACKAGES, tool_sha256
+from collectors.system import (
+    MEMORY_FILESYSTEMS,
+    SOURCE_PACKAGES,
+    filesystem_of,
+    tool_footprint,
+    tool_sha256,
+)
 from tests.collectors.helpers import member
 
 
@@ -56,3 +66,34 @@ def test_tool_sha256_follows_the_documented_recipe() -> None:
         expected.update(rel.encode() + b"\0" + str(len(content)).encode() + b"\0" + content)
     assert digest == expected.hexdigest()
     assert tool_sha256() == (path, digest)  # stable
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/mountinfo")
+def test_filesystem_of_reads_mountinfo(tmp_path: Path) -> None:
+    assert filesystem_of("/proc/self/status") == "proc"
+    odd = tmp_path / "mount point with spaces\tand a tab"
+    odd.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(odd)], check=True)
+    try:
+        (odd / "sub").mkdir()
+        assert filesystem_of(str(odd / "sub")) == "tmpfs"  # escaped \\040 and \\011 decoded
+        assert filesystem_of(str(tmp_path)) != "tmpfs" or filesystem_of("/") == "tmpfs"
+    finally:
+        subprocess.run(["umount", str(odd)], check=True)
+
+
+def test_tool_footprint_counts_what_was_unpacked(tmp_path: Path) -> None:
+    assert tool_footprint() is None  # from source: nothing unpacked
+    unpack = tmp_path / "_MEI12345"
+    (unpack / "lib").mkdir(parents=True)
+    (unpack / "lib" / "a.so").write_bytes(b"x" * 1000)
+    (unpack / "base_library.zip").write_bytes(b"y" * 234)
+    footprint = tool_footprint(str(unpack))
+    assert footprint is not None
+    assert footprint["unpacked_to"] == str(unpack)
+    assert (footprint["bytes"], footprint["files"]) == (1234, 2)
+    assert footprint["filesystem"] == filesystem_of(str(tmp_path))
+    assert footprint["in_memory"] is (footprint["filesystem"] in MEMORY_FILESYSTEMS)
+    assert tool_footprint(str(tmp_path / "gone")) is None
