@@ -284,46 +284,43 @@ def artifact_details(case: CaseHandle, key: int) -> dict[str, Any]:
 VIEW_PURPOSE = "viewed the contents in the desktop app (text and hex preview)"
 
 
-def view_artifact_bytes(
-    case: CaseHandle, identity: Identity, key: int, *, record: bool = True
-) -> tuple[bytes, int | None]:
+def view_artifact_bytes(case: CaseHandle, identity: Identity, key: int) -> bytes:
     """An artifact's first bytes for an examiner to look at, the access recorded first.
 
-    With ``record`` the signed ``accessed`` entry naming the member is written before any
-    byte is read, so the contents are never shown unrecorded. Returns the bytes and that
-    entry's seq (``None`` when ``record`` is false: the caller recorded this view already).
+    The signed ``accessed`` entry naming the member is written before any byte is read, so
+    the contents are never shown unrecorded.
     """
-    with case.sessions() as s:
-        member = s.scalar(
-            select(Artifact.member_name)
-            .join(Run, Run.id == Artifact.run_id)
-            .where(Artifact.id == key, Run.case_id == case.case_id)
-        )
-    if member is None:
-        raise CaseError(f"artifact {key} is not in this case")
-    seq = (
-        record_access(case, identity, purpose=VIEW_PURPOSE, artifacts=[member]) if record else None
-    )
-    return read_artifact_bytes(case, key), seq
+    where = _artifact_location(case, key)
+    record_access(case, identity, purpose=VIEW_PURPOSE, artifacts=[where.member_name])
+    return _read_at(case, where)
 
 
 def read_artifact_bytes(case: CaseHandle, key: int, limit: int = PREVIEW_LIMIT) -> bytes:
     """The first ``limit`` bytes of an artifact, read from its run archive at ``data_offset``."""
+    return _read_at(case, _artifact_location(case, key), limit)
+
+
+def _artifact_location(case: CaseHandle, key: int) -> Any:
+    """The artifact's member name, data offset, size and run archive name."""
     with case.sessions() as s:
         row = s.execute(
-            select(Artifact.data_offset, Artifact.size, Run.archive_name)
+            select(Artifact.member_name, Artifact.data_offset, Artifact.size, Run.archive_name)
             .join(Run, Run.id == Artifact.run_id)
             .where(Artifact.id == key, Run.case_id == case.case_id)
         ).first()
     if row is None:
         raise CaseError(f"artifact {key} is not in this case")
-    path = case.evidence_dir / row.archive_name
+    return row
+
+
+def _read_at(case: CaseHandle, where: Any, limit: int = PREVIEW_LIMIT) -> bytes:
+    path = case.evidence_dir / where.archive_name
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise CaseError(f"cannot read the evidence archive {path}: {exc.strerror}") from exc
     try:
-        return os.pread(fd, min(row.size, limit), row.data_offset)
+        return os.pread(fd, min(where.size, limit), where.data_offset)
     finally:
         os.close(fd)
 

@@ -443,7 +443,7 @@ class MainWindow(QMainWindow):
 
         def view(identity: Identity) -> None:
             try:
-                data, _seq = browse.view_artifact_bytes(case, identity, key)
+                data = browse.view_artifact_bytes(case, identity, key)
             except Exception as exc:  # noqa: BLE001 - nothing recorded, nothing shown: say why
                 show_error(self, exc)
                 return
