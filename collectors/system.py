@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -86,19 +87,24 @@ def filesystem_of(path: str) -> str | None:
     return fstype
 
 
-def tool_footprint(unpack_dir: str | None = None) -> dict[str, Any] | None:
-    """Where a one-file binary unpacked itself on this system, and how much it wrote there.
+@functools.cache
+def tool_footprint() -> dict[str, Any] | None:
+    """Where this one-file binary unpacked itself on this system, and how much it wrote there.
 
     A PyInstaller one-file binary writes its libraries into ``$TMPDIR`` (default /tmp) at
     every start: a change to the system examined unless that is in memory (tmpfs) or on the
-    examiner's drive. ``None`` when not running from such a binary.
+    examiner's drive. ``None`` when not running from such a binary. Measured once a process:
+    the CLI's note, the system record and the run's first ledger entry all report it.
     """
-    if unpack_dir is None:
-        meipass = getattr(sys, "_MEIPASS", None) if getattr(sys, "frozen", False) else None
-        # One-file builds unpack into a fresh _MEIxxxxxx directory; one-folder builds do not.
-        if meipass is None or not Path(meipass).name.startswith("_MEI"):
-            return None
-        unpack_dir = meipass
+    meipass = getattr(sys, "_MEIPASS", None) if getattr(sys, "frozen", False) else None
+    # One-file builds unpack into a fresh _MEIxxxxxx directory; one-folder builds do not.
+    if meipass is None or not Path(meipass).name.startswith("_MEI"):
+        return None
+    return footprint_of(meipass)
+
+
+def footprint_of(unpack_dir: str) -> dict[str, Any] | None:
+    """Bytes, files and file system of the directory ``unpack_dir``; None if it is not one."""
     if not Path(unpack_dir).is_dir():
         return None
     files = size = 0

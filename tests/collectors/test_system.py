@@ -18,6 +18,7 @@ from collectors.system import (
     MEMORY_FILESYSTEMS,
     SOURCE_PACKAGES,
     filesystem_of,
+    footprint_of,
     tool_footprint,
     tool_sha256,
 )
@@ -90,10 +91,10 @@ def test_tool_footprint_counts_what_was_unpacked(tmp_path: Path) -> None:
     (unpack / "lib").mkdir(parents=True)
     (unpack / "lib" / "a.so").write_bytes(b"x" * 1000)
     (unpack / "base_library.zip").write_bytes(b"y" * 234)
-    footprint = tool_footprint(str(unpack))
+    footprint = footprint_of(str(unpack))
     assert footprint is not None
     assert footprint["unpacked_to"] == str(unpack)
     assert (footprint["bytes"], footprint["files"]) == (1234, 2)
     assert footprint["filesystem"] == filesystem_of(str(tmp_path))
     assert footprint["in_memory"] is (footprint["filesystem"] in MEMORY_FILESYSTEMS)
-    assert tool_footprint(str(tmp_path / "gone")) is None
+    assert footprint_of(str(tmp_path / "gone")) is None
