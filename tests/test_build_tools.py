@@ -67,9 +67,9 @@ def test_not_elf_is_refused(tmp_path: Path) -> None:
         prune_icu.prune_library(_qt_lib_dir() / "libQt6DBus.so.6", tmp_path / "out.so")
 
 
-def test_keep_rules() -> None:
-    single_byte = _package_item("ibm-5348_P100-1997.cnv")  # windows-1252
-    multi_byte = _package_item("ibm-943_P15A-2003.cnv")  # Shift-JIS
+def test_keep_rules(icu_library: Path) -> None:
+    single_byte = _package_item(icu_library, "ibm-5348_P100-1997.cnv")  # windows-1252
+    multi_byte = _package_item(icu_library, "ibm-943_P15A-2003.cnv")  # Shift-JIS
     keep = prune_icu.keep_item
     assert keep(*single_byte) and not keep(*multi_byte)
     assert keep("icudt73l/coll/root.res", b"") and keep("icudt73l/coll/ucadata.icu", b"")
@@ -81,9 +81,8 @@ def test_keep_rules() -> None:
     assert not keep("icudt73l/translit/root.res", b"") and not keep("icudt73l/ja.res", b"")
 
 
-def _package_item(leaf: str) -> tuple[str, bytes]:
-    found = sorted(_qt_lib_dir().glob("libicudata.so.*[0-9]"))
-    for name, data in _package(found[0]).items:
+def _package_item(library: Path, leaf: str) -> tuple[str, bytes]:
+    for name, data in _package(library).items:
         if name.endswith("/" + leaf):
             return name, data
     raise AssertionError(f"{leaf} not in the wheel's ICU data")
