@@ -22,11 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.cases import CaseHandle
 from app.journal import record_access
-from custody.db import wrap_db_errors
+from custody.db.engine import wrap_db_errors
+from custody.db.ledger import BULK_EVENTS, SIGNED_EVENTS, head
+from custody.db.models import Artifact, CollectionError, Examiner, LedgerEntry, Run
 from custody.errors import CaseError
-from custody.keys import Identity
-from custody.ledger import BULK_EVENTS, SIGNED_EVENTS, head
-from custody.models import Artifact, CollectionError, Examiner, LedgerEntry, Run
+from custody.record.keys import Identity
 
 PREVIEW_LIMIT = 64 * 1024
 

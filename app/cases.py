@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from custody.db import open_database, sqlite_url, wrap_db_errors
+from custody.db.engine import open_database, sqlite_url, wrap_db_errors
+from custody.db.ledger import LedgerWriter
+from custody.db.models import Artifact, Case, CollectionError, Examiner, LedgerEntry, Run
 from custody.errors import CaseError, DatabaseError
-from custody.keys import Identity
-from custody.ledger import LedgerWriter
-from custody.models import Artifact, Case, CollectionError, Examiner, LedgerEntry, Run
+from custody.record.keys import Identity
 
 CASE_FILE = "case.json"
 CASE_FORMAT = "chainproof-case/1"

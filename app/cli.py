@@ -195,7 +195,7 @@ def unlock_identity(args: argparse.Namespace) -> Any:
     """The examiner's identity, unlocked with the passphrase from fd, env or prompt."""
     from app.passphrase import read_passphrase
     from app.paths import identity_file
-    from custody.keys import load_identity
+    from custody.record.keys import load_identity
 
     path = identity_file()
     if not path.exists():
@@ -218,7 +218,7 @@ def _print_json(value: Any) -> None:
 def cmd_keys_init(args: argparse.Namespace) -> int:
     from app.passphrase import read_passphrase
     from app.paths import identity_file
-    from custody.keys import create_identity, save_identity
+    from custody.record.keys import create_identity, save_identity
 
     path = identity_file()
     if path.exists() and not args.force:
@@ -233,7 +233,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 
 def _identity_info(cert: Any) -> dict[str, Any]:
-    from custody.keys import certificate_pem, fingerprint
+    from custody.record.keys import certificate_pem, fingerprint
 
     def attr(oid: Any) -> str | None:
         v = cert.subject.get_attributes_for_oid(oid)
@@ -278,7 +278,7 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 def cmd_keys_import(args: argparse.Namespace) -> int:
     from app.passphrase import read_passphrase
     from app.paths import identity_file
-    from custody.keys import import_identity
+    from custody.record.keys import import_identity
 
     path = identity_file()
     if path.exists() and not args.force:
@@ -526,7 +526,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     from app.cases import open_case
     from app.journal import record_transfer
     from app.passphrase import read_passphrase
-    from custody.keys import load_certificate_pem, load_identity
+    from custody.record.keys import load_certificate_pem, load_identity
 
     handle = open_case(args.case_dir)
     releasing = unlock_identity(args)

@@ -36,20 +36,20 @@ from collectors.base import (
     VolatileRecord,
 )
 from collectors.profiles import Profile
-from custody.archive import Member, RunArchive
-from custody.canonical import canonical_json, sha256_hex
-from custody.capture import (
+from custody.db.ledger import LedgerWriter, utc_now_text
+from custody.db.models import Artifact, CollectionError, Run
+from custody.errors import Cancelled, CaseError, ChainproofError, StoreError
+from custody.record.canonical import canonical_json, sha256_hex
+from custody.record.keys import Identity
+from custody.record.names import to_text
+from custody.store.archive import Member, RunArchive
+from custody.store.capture import (
     Captured,
     CommandNotCaptured,
     capture_command,
     capture_files,
 )
-from custody.errors import Cancelled, CaseError, ChainproofError, StoreError
-from custody.keys import Identity
-from custody.ledger import LedgerWriter, utc_now_text
-from custody.models import Artifact, CollectionError, Run
-from custody.names import to_text
-from custody.sources import ns_text
+from custody.store.sources import ns_text
 
 _ = collectors  # importing the package registers every collector
 

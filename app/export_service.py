@@ -20,11 +20,11 @@ from typing import Any
 from app.cases import CASE_FIELDS, CaseHandle
 from app.verification import verify_case
 from app.version import __version__
+from custody.bundle.safezip import write_zip
+from custody.bundle.writer import BundleResult, time_text, write_bundle
+from custody.db.ledger import Entry, read_entries
 from custody.errors import ExportError
-from custody.export import BundleResult, time_text, write_bundle
-from custody.keys import Identity
-from custody.ledger import Entry, read_entries
-from custody.safezip import write_zip
+from custody.record.keys import Identity
 
 Progress = Callable[[str], None]
 MAX_FINDINGS_SHOWN = 20

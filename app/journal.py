@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from app.cases import CaseHandle, ensure_examiner
 from app.journal_kinds import JOURNAL_KINDS
+from custody.db.ledger import head
+from custody.db.models import LedgerEntry
 from custody.errors import CaseError, UsageError
-from custody.keys import Identity
-from custody.ledger import head
-from custody.models import LedgerEntry
+from custody.record.keys import Identity
 
 
 def add_journal_entry(

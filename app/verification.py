@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import select
 
-from app.bundle_checks import check_bundle_files
 from app.cases import CASE_FILE, CaseHandle, open_case
+from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
+from custody.bundle.writer import LEDGER
+from custody.db.ledger import read_entries
+from custody.db.models import Artifact, Run
 from custody.errors import UsageError
-from custody.keys import Identity, load_certificate_pem
-from custody.ledger import Entry, read_entries
-from custody.models import Artifact, Run
-from custody.verify import Report, verify
-
-LEDGER_FILE = "ledger.jsonl"
+from custody.record.keys import Identity, load_certificate_pem
+from custody.verify.case import Report, verify
 
 
 def verify_target(
@@ -28,14 +26,12 @@ def verify_target(
         return verify_case(open_case(target), trusted=trusted, sign_with=sign_with)
     if sign_with is not None:
         raise UsageError("--sign records the verification in a case; a bundle is read-only")
-    if target.is_dir() and (target / LEDGER_FILE).exists():
+    if target.is_dir() and (target / LEDGER).exists():
         return verify_bundle_dir(target, trusted=trusted)
     if target.is_file() and target.suffix.lower() == ".zip":
-        from app.bundle_zip import verify_bundle_zip
-
         return verify_bundle_zip(target, trusted=trusted)
     raise UsageError(
-        f"{target} is neither a case directory ({CASE_FILE}) nor a bundle ({LEDGER_FILE} or .zip)"
+        f"{target} is neither a case directory ({CASE_FILE}) nor a bundle ({LEDGER} or .zip)"
     )
 
 
@@ -99,33 +95,3 @@ def _check_index(case: CaseHandle, report: Report) -> None:
                     "the database's artifact index disagrees with the ledger entry it was made from",
                     seq,
                 )
-
-
-def read_ledger_jsonl(path: Path, report: Report) -> Iterator[Entry]:
-    """Entries of a ``ledger.jsonl``; a malformed line becomes a finding."""
-    with path.open("rb") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Entry.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError) as exc:
-                report.add(
-                    "ledger.malformed", f"{path.name} line {lineno}", f"not a ledger entry: {exc}"
-                )
-
-
-def verify_bundle_dir(root: Path, *, trusted: Sequence[object] = ()) -> Report:
-    """Verify an exported bundle directory from its files alone (no database)."""
-    probe = Report(str(root))
-    entries = list(read_ledger_jsonl(root / LEDGER_FILE, probe))
-    report = verify(
-        str(root),
-        entries,
-        evidence_dir=root / "evidence",
-        certificate_files=sorted((root / "certs").glob("*.pem")),
-        trusted=trusted,  # type: ignore[arg-type]
-    )
-    report.findings[:0] = probe.findings
-    check_bundle_files(root, entries, report)
-    return report

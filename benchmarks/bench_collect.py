@@ -53,8 +53,8 @@ def engine_only(archive_path: str, source: str) -> None:
     import threading
 
     from collectors.base import FileTarget
-    from custody.archive import RunArchive
-    from custody.capture import Captured, capture_files
+    from custody.store.archive import RunArchive
+    from custody.store.capture import Captured, capture_files
 
     root = os.fsencode(source)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.cases import create_case
-from custody.keys import create_identity
-from custody.ledger import read_entries
-from custody.verify import verify
+from custody.db.ledger import read_entries
+from custody.record.keys import create_identity
+from custody.verify.case import verify
 
 
 def main() -> None:

@@ -23,12 +23,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from custody.archive import RunArchive
-from custody.canonical import sha256_hex
-from custody.keys import Identity, create_identity
-from custody.ledger import CHECKPOINT_EVERY, GENESIS_HASH, Entry, make_entry
-from custody.report import build_signed_report
-from custody.verify import verify
+from custody.db.ledger import CHECKPOINT_EVERY, GENESIS_HASH, Entry, make_entry
+from custody.record.canonical import sha256_hex
+from custody.record.keys import Identity, create_identity
+from custody.report.build import build_signed_report
+from custody.store.archive import RunArchive
+from custody.verify.case import verify
 
 TARGET_SECONDS = 10.0
 

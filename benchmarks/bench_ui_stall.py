@@ -44,7 +44,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.cases import create_case
-    from custody.keys import create_identity
+    from custody.record.keys import create_identity
     from ui.main_window import MainWindow
     from ui.workers import wait_for_workers
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collectors.base import Problem
-from custody.sources import open_source
+from custody.store.sources import open_source
 
 _CHUNK = 1 << 20
 
@@ -32,7 +32,7 @@ class Opt(enum.Enum):
 
 
 def sha256_file(path: bytes | str, *, follow: bool = False) -> str:
-    """SHA-256 (hex) of a file's content, read through :func:`custody.sources.open_source`."""
+    """SHA-256 (hex) of a file's content, read through :func:`custody.store.sources.open_source`."""
     fd = open_source(path, follow=follow)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -46,7 +46,7 @@ def sha256_file(path: bytes | str, *, follow: bool = False) -> str:
 
 
 def read_bytes(path: bytes | str, *, follow: bool = False, limit: int | None = None) -> bytes:
-    """A file's content (up to ``limit`` bytes), read through :func:`custody.sources.open_source`."""
+    """A file's content (up to ``limit`` bytes), read through :func:`custody.store.sources.open_source`."""
     fd = open_source(path, follow=follow)
     try:
         parts: list[bytes] = []

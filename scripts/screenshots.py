@@ -67,7 +67,7 @@ def main() -> int:
     from app.cases import create_case
     from app.journal import add_journal_entry
     from app.paths import identity_file
-    from custody.keys import create_identity, save_identity
+    from custody.record.keys import create_identity, save_identity
     from ui.main_window import MainWindow
     from ui.wizards import NewCaseWizard
     from ui.workers import wait_for_workers
@@ -238,7 +238,7 @@ def main() -> int:
     with handle.sessions() as s:
         from sqlalchemy import select
 
-        from custody.models import Artifact
+        from custody.db.models import Artifact
 
         art = s.scalars(select(Artifact).where(Artifact.source_path == target)).one()
     archive = tampered / "evidence" / f"{art.run_id}.tar"

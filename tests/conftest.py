@@ -11,7 +11,7 @@ import pytest
 # Qt aborts the whole process without a display; offscreen needs no X server.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from custody.keys import Identity, create_identity, save_identity
+from custody.record.keys import Identity, create_identity, save_identity
 
 PASSPHRASE = "correct horse battery staple"
 

@@ -33,7 +33,7 @@ from app.cases import CaseHandle
 from app.collection import CollectionRun, RunSummary
 from collectors.base import ordered
 from collectors.profiles import BUILTIN_PROFILES, Profile, load_profile
-from custody.keys import Identity
+from custody.record.keys import Identity
 from ui import screenshot_collector
 from ui.errors import show_error
 from ui.workers import CollectionWorker, Snapshot

@@ -50,9 +50,9 @@ from app.journal import add_journal_entry, record_transfer
 from app.journal_kinds import JOURNAL_KINDS
 from app.paths import identity_file
 from app.verification import verify_case
-from custody.keys import Identity, load_identity
-from custody.ledger import parse_time
-from custody.verify import Report
+from custody.db.ledger import parse_time
+from custody.record.keys import Identity, load_identity
+from custody.verify.case import Report
 from ui.artifact_model import BAD_COLOUR, OK_COLOUR, ArtifactTableModel, LedgerTableModel
 from ui.errors import show_error
 from ui.workers import Worker

@@ -24,8 +24,8 @@ from app import browse
 from app.cases import CaseHandle, open_case
 from app.collection import RunSummary
 from app.paths import identity_file
-from custody.keys import Identity
-from custody.verify import Report
+from custody.record.keys import Identity
+from custody.verify.case import Report
 from ui.artifact_view import ArtifactView
 from ui.case_list import CaseListView
 from ui.collection_view import CollectionView

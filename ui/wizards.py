@@ -26,7 +26,7 @@ from app.cases import INCIDENT_STATUSES, SEVERITIES, CaseHandle, create_case
 from app.passphrase import strength_hint
 from app.paths import identity_file
 from custody.errors import UsageError
-from custody.keys import Identity, create_identity, load_identity, save_identity
+from custody.record.keys import Identity, create_identity, load_identity, save_identity
 from ui.errors import show_error
 
 

@@ -11,7 +11,7 @@ import pytest
 from app.cases import CaseHandle, create_case
 from app.collection import CollectionRun, RunSummary
 from collectors.profiles import load_profile
-from custody.keys import Identity
+from custody.record.keys import Identity
 
 
 def make_tree(root: Path, spec: dict[str, bytes]) -> Path:

@@ -45,9 +45,9 @@ PREIMPORT = (
     "app.progress",
     "collectors",
     "collectors.profiles",
-    "custody.archive",
-    "custody.capture",
-    "custody.verify",
+    "custody.store.archive",
+    "custody.store.capture",
+    "custody.verify.case",
     "platformdirs",
     "psutil",
     "yaml",
@@ -166,7 +166,7 @@ def test_collect_show_verify(cli_home: Path, tmp_path: Path) -> None:
 
 
 def test_transfer_signed_by_both(cli_home: Path, tmp_path: Path, bob_identity) -> None:
-    from custody.keys import save_identity
+    from custody.record.keys import save_identity
 
     case = tmp_path / "case"
     run("case", "new", str(case), "--title", "Transfer")
@@ -486,7 +486,7 @@ def test_access_and_seal(cli_home: Path, tmp_path: Path) -> None:
     report = json.loads(run("verify", str(case), "--json").stdout)
     assert report["ok"], report["findings"]
     from app.cases import open_case
-    from custody.ledger import read_entries
+    from custody.db.ledger import read_entries
 
     handle = open_case(case)
     events = list(read_entries(handle.sessions, handle.case_id))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from custody.canonical import canonical_json
-from custody.caseuco import check_case_uco
-from custody.keys import create_identity
+from custody.record.canonical import canonical_json
+from custody.record.keys import create_identity
+from custody.report.caseuco import check_case_uco
 
 BIN = Path(sys.executable).parent
 ODD_TREE: dict[bytes, bytes] = {
@@ -180,7 +180,7 @@ def test_directory_and_zip_bundles_verify(
     assert r.returncode == 0, r.stdout
     assert cli("case", "show", collected, "--json", env=env).returncode == 0
     from app.cases import open_case
-    from custody.ledger import read_entries
+    from custody.db.ledger import read_entries
 
     handle = open_case(collected)
     exported = [e for e in read_entries(handle.sessions, handle.case_id) if e.event == "exported"]

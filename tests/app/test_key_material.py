@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.export_service import export_case
 from app.journal import add_journal_entry, record_transfer
 from app.verification import verify_case
-from custody.keys import Identity
+from custody.record.keys import Identity
 
 
 def _needles(identity: Identity) -> list[bytes]:

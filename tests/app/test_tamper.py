@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 from app.cases import CaseHandle
 from app.verification import verify_case
-from custody.keys import certificate_pem, create_identity
-from custody.ledger import drop_guards_for_tests, make_entry, read_entries
-from custody.verify import Report
+from custody.db.ledger import drop_guards_for_tests, make_entry, read_entries
+from custody.record.keys import certificate_pem, create_identity
+from custody.verify.case import Report
 
 
 def _codes(report: Report) -> set[str]:

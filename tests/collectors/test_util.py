@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collectors._util import parse_size, sha256_file, to_json, to_jsonl
-from custody.sources import open_source
+from custody.store.sources import open_source
 from tests.collectors.helpers import as_nobody
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from custody.archive import RunArchive
+from custody.store.archive import RunArchive
 
 TAR_ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
 

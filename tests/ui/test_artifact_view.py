@@ -14,7 +14,7 @@ from PySide6.QtGui import QGuiApplication
 from sqlalchemy import insert
 
 from app import browse
-from custody.models import Artifact, Run
+from custody.db.models import Artifact, Run
 from tests.conftest import PASSPHRASE
 from tests.ui.helpers import collect
 from ui.artifact_model import ArtifactTableModel
@@ -175,7 +175,7 @@ def test_ctrl_f_focuses_the_filter(qtbot: Any, opened: Any) -> None:
 def _accesses(case: Any) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from custody.models import LedgerEntry
+    from custody.db.models import LedgerEntry
 
     with case.sessions() as s:
         rows = s.execute(

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from sqlalchemy import select
 
-from custody.models import Artifact, Run
+from custody.db.models import Artifact, Run
 from tests.ui.helpers import collect
 from ui.workers import ProgressCoalescer, Snapshot
 

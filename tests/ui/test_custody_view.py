@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from app.paths import config_dir
-from custody.keys import save_identity
-from custody.models import Artifact, LedgerEntry
+from custody.db.models import Artifact, LedgerEntry
+from custody.record.keys import save_identity
 from tests.conftest import PASSPHRASE
 from tests.ui.helpers import collect
 from ui.custody_view import ExportDialog, TransferDialog

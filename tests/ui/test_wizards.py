@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QWizard
 
 from app.cases import open_case, summary
 from app.paths import identity_file
-from custody.keys import load_identity
+from custody.record.keys import load_identity
 from tests.conftest import PASSPHRASE
 from ui.wizards import IdentityWizard, NewCaseWizard, PassphraseDialog
 

@@ -1,0 +1,1 @@
+"""The export bundle: writing it and checking it from its files alone."""

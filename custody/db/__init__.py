@@ -1,0 +1,1 @@
+"""The case database: the ledger table, its writer, and the index tables beside it."""

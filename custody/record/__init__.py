@@ -1,0 +1,1 @@
+"""The signed record: canonical JSON, keys, entries, typed events and the fold."""

@@ -1,0 +1,1 @@
+"""The signed PDF custody report and the CASE/UCO document."""

@@ -1,0 +1,153 @@
+"""Signing the custody report: PAdES B-B with the examiner's key, through pyHanko.
+
+The key goes from ``cryptography`` to pyHanko as DER in memory (never to disk). P-256 keys
+sign ECDSA with SHA-256, RSA keys PKCS#1 v1.5 with SHA-256; poppler's ``pdfsig`` validates
+both ("Signature is Valid.") and reports "Digest Mismatch." after any changed byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.model import DocumentMetadata
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.sign import fields, signers
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from custody.errors import SignatureError
+from custody.record.keys import Identity
+
+FIELD_NAME = "ExaminerSignature"
+#: The visible signature: plain text on white (pyHanko's default draws its own logo behind).
+STAMP_STYLE = TextStampStyle(
+    stamp_text="Digitally signed by %(signer)s\nSigning time: %(ts)s",
+    background=None,
+    border_width=0,
+    text_box_style=TextBoxStyle(font_size=8),
+)
+
+
+@dataclass(frozen=True)
+class SignatureBox:
+    """Where the visible signature goes: 0-based page index and a box in PDF points."""
+
+    page: int
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class _IdentitySigner(signers.Signer):
+    """Signs through :meth:`Identity.sign`: one signing path, deterministic ECDSA (RFC 6979).
+
+    The private key never leaves the :class:`Identity` object: pyHanko sees only the
+    certificate and the signatures.
+    """
+
+    def __init__(self, identity: Identity, cert: asn1_x509.Certificate) -> None:
+        super().__init__(
+            signing_cert=cert,
+            cert_registry=SimpleCertificateStore.from_certs([cert]),  # type: ignore[no-untyped-call]
+        )
+        self.identity = identity
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        if digest_algorithm.lower() != "sha256":
+            raise SignatureError(f"the report is signed with SHA-256, not {digest_algorithm}")
+        return self.identity.sign(data)
+
+
+@dataclass
+class _PinnedTimeMeta(DocumentMetadata):
+    """Document metadata whose modification time stays the signing time.
+
+    pyHanko sets ``last_modified = "now"`` as it writes, into both the Info dictionary and
+    the XMP packet; two exports of one bundle would then differ when they straddle a second.
+    """
+
+    pinned: dt.datetime | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "last_modified" and value == "now" and self.pinned is not None:
+            value = self.pinned
+        super().__setattr__(name, value)
+
+
+class _TimedPdfSigner(signers.PdfSigner):
+    """A PdfSigner whose signing time is given (the bundle's time), so a re-export is identical."""
+
+    signing_time: dt.datetime | None = None
+
+    def init_signing_session(self, pdf_out: Any, existing_fields_only: bool = False) -> Any:
+        session = super().init_signing_session(pdf_out, existing_fields_only)
+        if self.signing_time is not None:
+            session.system_time = self.signing_time
+        return session
+
+
+def signer_for(identity: Identity) -> signers.Signer:
+    """A pyHanko signer for ``identity``."""
+    cert_der = identity.certificate.public_bytes(serialization.Encoding.DER)
+    return _IdentitySigner(identity, asn1_x509.Certificate.load(cert_der))
+
+
+def sign_pdf(
+    pdf: bytes,
+    identity: Identity,
+    *,
+    box: SignatureBox | None = None,
+    reason: str = "Examiner's attestation of this chain of custody report",
+    location: str | None = None,
+    signing_time: dt.datetime | None = None,
+) -> bytes:
+    """Sign ``pdf`` (PAdES B-B, SHA-256) as ``identity``; visible in ``box`` when given.
+
+    ``signing_time`` (default: now) is the time the signature states; the export passes the
+    bundle's time, so exporting the same case at the same time gives the same bytes.
+    """
+    signer = signer_for(identity)
+    meta = signers.PdfSignatureMetadata(
+        field_name=FIELD_NAME,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        reason=reason,
+        location=location,
+        name=identity.name,
+        contact_info=identity.email,
+    )
+    spec = None
+    if box is not None:
+        spec = fields.SigFieldSpec(
+            sig_field_name=FIELD_NAME,
+            on_page=box.page,
+            box=(round(box.x1), round(box.y1), round(box.x2), round(box.y2)),
+        )
+    out = io.BytesIO()
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        if signing_time is not None:
+            writer._meta = _PinnedTimeMeta(pinned=signing_time)
+            # pyHanko draws the update's document ID at random; derive it from the content.
+            first_id = writer._document_id[0]
+            seed = hashlib.sha256(pdf + signing_time.isoformat().encode("ascii")).digest()[:16]
+            writer._document_id = generic.ArrayObject([first_id, generic.ByteStringObject(seed)])
+        pdf_signer = _TimedPdfSigner(meta, signer, stamp_style=STAMP_STYLE, new_field_spec=spec)
+        pdf_signer.signing_time = signing_time
+        pdf_signer.sign_pdf(writer, output=out)
+    except Exception as exc:  # pyHanko raises many types; each means "not signed"
+        raise SignatureError(
+            f"signing the custody report as {identity.name} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return out.getvalue()

@@ -1,0 +1,1 @@
+"""Verification: the chain, the signatures, the archives and the index."""

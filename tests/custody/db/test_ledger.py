@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from app.cases import CaseHandle
+from custody.db.ledger import (
+    CHECKPOINT_EVERY,
+    GENESIS_HASH,
+    SIGNED_EVENTS,
+    Entry,
+    LedgerWriter,
+    read_entries,
+)
+from custody.record.canonical import canonical_json, sha256_hex
+from custody.record.keys import Identity
+from custody.verify.case import verify
+
+
+def _bulk(writer: LedgerWriter, n: int) -> None:
+    for i in range(n):
+        writer.append("collection_error", {"run_id": "r", "kind": "skipped", "reason": f"item {i}"})
+    writer.flush("run end")
+
+
+def test_chain_links_and_checkpoints_cover_every_entry(make_case, alice: Identity) -> None:
+    case: CaseHandle = make_case()
+    writer = case.writer(alice)
+    _bulk(writer, 2500)
+    entries = list(read_entries(case.sessions, case.case_id))
+    prev = GENESIS_HASH
+    unsigned_run = 0
+    for i, e in enumerate(entries, 1):
+        assert e.seq == i
+        assert e.prev_hash == prev
+        assert e.entry_hash == sha256_hex(canonical_json(e.body()))
+        prev = e.entry_hash
+        if e.event in SIGNED_EVENTS:
+            assert e.signatures and e.signatures[0].by == alice.fingerprint
+            unsigned_run = 0
+        else:
+            assert not e.signatures
+            unsigned_run += 1
+            assert unsigned_run <= CHECKPOINT_EVERY
+    assert entries[-1].event == "checkpoint"
+    assert entries[-1].payload["head"] == entries[-2].entry_hash
+    assert entries[0].event == "case_opened" and entries[1].event == "identity_added"
+    report = verify("case", entries, evidence_dir=case.evidence_dir, case_id=case.case_id)
+    assert report.ok, report.render()
+    assert report.signers == {alice.fingerprint: "Alice Examiner"}
+
+
+def test_database_refuses_update_and_delete(make_case) -> None:
+    case: CaseHandle = make_case()
+    with case.sessions() as s:
+        with pytest.raises(IntegrityError, match="append-only: UPDATE refused"):
+            s.execute(text("UPDATE ledger_entries SET event = 'note'"))
+        s.rollback()
+        with pytest.raises(IntegrityError, match="append-only: DELETE refused"):
+            s.execute(text("DELETE FROM ledger_entries"))
+
+
+def test_concurrent_writers_keep_one_linear_chain(
+    make_case, alice: Identity, bob_identity: Identity
+) -> None:
+    case: CaseHandle = make_case()
+    w1 = case.writer(alice)
+    w2 = case.writer(bob_identity)
+    errors: list[BaseException] = []
+
+    def work(w: LedgerWriter, who: str) -> None:
+        try:
+            for i in range(60):
+                w.append("note", {"kind": "note", "text": f"{who} {i}"})
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(w1, "a")),
+        threading.Thread(target=work, args=(w2, "b")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    entries = list(read_entries(case.sessions, case.case_id))
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    report = verify("case", entries, evidence_dir=case.evidence_dir, case_id=case.case_id)
+    assert report.ok, report.render()
+    assert len([e for e in entries if e.event == "note"]) == 120
+
+
+def test_openssl_verifies_an_entry_signature_from_exported_files(
+    make_case, alice: Identity, tmp_path: Path
+) -> None:
+    case: CaseHandle = make_case()
+    entry = case.writer(alice).append("note", {"kind": "note", "text": "seized laptop, serial X1"})
+    assert entry is not None
+    line = json.loads(json.dumps(entry.to_json()))  # as in ledger.jsonl
+    body = {k: v for k, v in line.items() if k not in ("entry_hash", "signatures")}
+    (tmp_path / "entry.json").write_bytes(rfc8785.dumps(body))
+    (tmp_path / "entry.sig").write_bytes(base64.b64decode(line["signatures"][0]["sig"]))
+    (tmp_path / "cert.pem").write_text(alice.certificate_pem())
+    subprocess.run(
+        f"openssl x509 -in {tmp_path}/cert.pem -pubkey -noout > {tmp_path}/pub.pem",
+        shell=True,
+        check=True,
+    )
+    out = subprocess.run(
+        [
+            "openssl",
+            "dgst",
+            "-sha256",
+            "-verify",
+            f"{tmp_path}/pub.pem",
+            "-signature",
+            f"{tmp_path}/entry.sig",
+            f"{tmp_path}/entry.json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.strip() == "Verified OK"
+    assert sha256_hex((tmp_path / "entry.json").read_bytes()) == line["entry_hash"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_canonical_json_is_stable_and_round_trips(value: object) -> None:
+    data = canonical_json(value)
+    assert canonical_json(json.loads(data)) == data
+    assert data == rfc8785.dumps(value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=12),
+    victim=st.integers(min_value=0),
+    tamper=st.sampled_from(["edit", "delete", "swap", "insert"]),
+)
+def test_any_tampering_of_a_signed_chain_is_detected(
+    alice_identity: Identity, texts: list[str], victim: int, tamper: str
+) -> None:
+    from custody.db.ledger import make_entry
+
+    entries: list[Entry] = []
+    prev = GENESIS_HASH
+    cert_payload = {
+        "fingerprint": alice_identity.fingerprint,
+        "certificate_pem": alice_identity.certificate_pem(),
+        "name": alice_identity.name,
+        "organisation": None,
+        "email": None,
+        "role": "examiner",
+    }
+    for i, (event, payload) in enumerate(
+        [("identity_added", cert_payload)]
+        + [("collection_error", {"run_id": "r", "kind": "error", "reason": t}) for t in texts]
+        + [("checkpoint", {})],
+        1,
+    ):
+        if event == "checkpoint":
+            payload = {"covers_from": 2, "covers_to": i - 1, "head": prev, "reason": "end"}
+        signers = (alice_identity,) if event in SIGNED_EVENTS else ()
+        e = make_entry(
+            "c",
+            i,
+            "2026-01-01T00:00:00.000000Z",
+            alice_identity.fingerprint,
+            event,
+            payload,
+            prev,
+            signers,
+        )
+        entries.append(e)
+        prev = e.entry_hash
+    assert verify("x", entries, evidence_dir=Path("/nonexistent")).ok
+    k = 1 + victim % len(texts)  # a bulk entry
+    forged = list(entries)
+    if tamper == "edit":
+        e = forged[k]
+        forged[k] = Entry(
+            e.case_id,
+            e.seq,
+            e.at,
+            e.actor,
+            e.event,
+            {**e.payload, "reason": "x" + e.payload["reason"]},
+            e.prev_hash,
+            e.entry_hash,
+        )
+    elif tamper == "delete":
+        del forged[k]
+    elif tamper == "swap":
+        if len(texts) < 2:
+            return
+        j = k + 1 if k + 1 < len(forged) - 1 else k - 1
+        forged[k], forged[j] = forged[j], forged[k]
+    else:
+        e = forged[k]
+        forged.insert(
+            k,
+            make_entry(
+                "c",
+                e.seq,
+                e.at,
+                e.actor,
+                e.event,
+                {"run_id": "r", "kind": "error", "reason": "forged"},
+                e.prev_hash,
+            ),
+        )
+    assert not verify("x", forged, evidence_dir=Path("/nonexistent")).ok
+
+
+@given(
+    case_id=st.one_of(st.uuids().map(str), st.text(max_size=12)),
+    seq=st.integers(1, 2**40),
+    at=st.one_of(st.just("2026-11-23T09:39:17.180465Z"), st.text(max_size=12)),
+    actor=st.one_of(st.text("0123456789abcdef", min_size=64, max_size=64), st.text(max_size=8)),
+    event=st.sampled_from(sorted(SIGNED_EVENTS)),
+    payload=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+    prev=st.text("0123456789abcdef", min_size=64, max_size=64),
+)
+def test_composed_entry_body_is_the_canonical_body(
+    case_id, seq, at, actor, event, payload, prev
+) -> None:
+    from custody.db.ledger import _body_bytes, entry_body
+
+    composed = _body_bytes(case_id, seq, at, actor, event, canonical_json(payload), prev)
+    assert composed == rfc8785.dumps(entry_body(case_id, seq, at, actor, event, payload, prev))
