@@ -23,9 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.cases import CaseHandle
 from app.journal import record_access
 from custody.db.engine import wrap_db_errors
-from custody.db.ledger import BULK_EVENTS, SIGNED_EVENTS, head
+from custody.db.ledger import head
 from custody.db.models import Artifact, CollectionError, Examiner, LedgerEntry, Run
 from custody.errors import CaseError
+from custody.record.events import BULK_EVENTS, SIGNED_EVENTS
 from custody.record.keys import Identity
 
 PREVIEW_LIMIT = 64 * 1024

@@ -3,6 +3,8 @@
 A case directory holds ``case.json`` (which database, which case id), ``case.db`` (SQLite,
 the default), ``evidence/`` (one tar per run), ``identities/`` (examiner certificates) and
 ``exports/``. In team mode the database is a PostgreSQL URL and ``case.db`` is absent.
+What a case *says* (title, examiners, runs, custody) is folded from its ledger
+(:meth:`CaseHandle.state`); the database's other tables are an index over it.
 """
 
 from __future__ import annotations
@@ -11,36 +13,33 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from custody.db.engine import open_database, sqlite_url, wrap_db_errors
-from custody.db.ledger import LedgerWriter
-from custody.db.models import Artifact, Case, CollectionError, Examiner, LedgerEntry, Run
+from custody.db.ledger import LedgerWriter, read_entries
+from custody.db.models import Case
 from custody.errors import CaseError, DatabaseError
+from custody.record.events import (
+    CASE_FIELDS,
+    INCIDENT_STATUSES,
+    SEVERITIES,
+    CaseFields,
+    CaseOpened,
+    IdentityAdded,
+)
+from custody.record.fold import CaseState, Folder
 from custody.record.keys import Identity
+from custody.record.times import utc_text
+
+__all__ = ["CASE_FIELDS", "INCIDENT_STATUSES", "SEVERITIES"]
 
 CASE_FILE = "case.json"
 CASE_FORMAT = "chainproof-case/1"
-INCIDENT_STATUSES = ("reported", "assessed", "contained", "eradicated", "recovered", "closed")
-SEVERITIES = ("low", "medium", "high", "critical")
-CASE_FIELDS = (
-    "title",
-    "incident_ref",
-    "severity",
-    "status",
-    "organisation",
-    "legal_basis",
-    "requesting_party",
-    "scope",
-    "responsible",
-    "description",
-)
 
 
 @dataclass
@@ -51,6 +50,7 @@ class CaseHandle:
     case_id: str
     url: str
     sessions: sessionmaker[Session]
+    _folder: Folder = field(default_factory=Folder, repr=False, compare=False)
 
     @property
     def evidence_dir(self) -> Path:
@@ -64,12 +64,15 @@ class CaseHandle:
     def exports_dir(self) -> Path:
         return self.root / "exports"
 
-    def case(self) -> Case:
-        with self.sessions() as s:
-            case = s.get(Case, self.case_id)
-        if case is None:
-            raise CaseError(f"case {self.case_id} is missing from its database {self.url}")
-        return case
+    def state(self) -> CaseState:
+        """The case as its ledger tells it, up to the newest entry (folded incrementally)."""
+        done = self._folder.state.head_seq
+        try:
+            for entry in read_entries(self.sessions, self.case_id, after=done):
+                self._folder.apply(entry)
+        except SQLAlchemyError as exc:
+            raise wrap_db_errors(exc, self.sessions.kw["bind"]) from exc
+        return self._folder.state
 
     def writer(self, identity: Identity) -> LedgerWriter:
         """A ledger writer for ``identity``; records the identity in the case first if new."""
@@ -107,19 +110,18 @@ def create_case(
     now = dt.datetime.now(dt.UTC)
     values = {k: v for k, v in fields.items() if v is not None}
     values.setdefault("status", "reported")
+    case_fields = CaseFields(title=title, **values)
     try:
         with sessions.begin() as s:
-            s.add(Case(id=case_id, title=title, created_at=now, **values))
+            # The row the ledger locks on; its values are written from case_opened below.
+            s.add(Case(id=case_id, title=title, created_at=now))
     except SQLAlchemyError as exc:
         raise wrap_db_errors(exc, sessions.kw["bind"]) from exc
     pointer = {"format": CASE_FORMAT, "case_id": case_id, "database": db_url or "case.db"}
     (root / CASE_FILE).write_text(json.dumps(pointer, indent=2) + "\n", encoding="utf-8")
     handle = CaseHandle(root, case_id, url, sessions)
     writer = LedgerWriter(sessions, case_id, identity)
-    writer.append(
-        "case_opened",
-        {"case": {"id": case_id, "title": title, **values}, "created_at": _iso(now)},
-    )
+    writer.append(CaseOpened(case_id=case_id, fields=case_fields, created_at=utc_text(now)))
     ensure_examiner(handle, writer, identity, role="case opener")
     return handle
 
@@ -129,43 +131,25 @@ def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> Non
         raise CaseError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def ensure_examiner(
     handle: CaseHandle, writer: LedgerWriter, identity: Identity, role: str = "examiner"
 ) -> None:
     """Record ``identity`` in the case (table, ledger, identities/) the first time it acts."""
     fp = identity.fingerprint
-    with handle.sessions() as s:
-        if s.get(Examiner, fp) is not None:
-            return
+    if fp in handle.state().examiners:
+        return
     pem = identity.certificate_pem()
-    with handle.sessions.begin() as s:
-        s.add(
-            Examiner(
-                fingerprint=fp,
-                case_id=handle.case_id,
-                name=identity.name,
-                organisation=identity.organisation,
-                email=identity.email,
-                certificate_pem=pem,
-                added_at=dt.datetime.now(dt.UTC),
-            )
-        )
     handle.identities_dir.mkdir(exist_ok=True)
     (handle.identities_dir / f"{fp}.pem").write_text(pem, encoding="ascii")
     writer.append(
-        "identity_added",
-        {
-            "fingerprint": fp,
-            "name": identity.name,
-            "organisation": identity.organisation,
-            "email": identity.email,
-            "role": role,
-            "certificate_pem": pem,
-        },
+        IdentityAdded(
+            fingerprint=fp,
+            name=identity.name,
+            organisation=identity.organisation,
+            email=identity.email,
+            role=role,
+            certificate_pem=pem,
+        )
     )
 
 
@@ -189,7 +173,8 @@ def open_case(root: Path) -> CaseHandle:
         raise DatabaseError(f"the case database {root / db} is missing")
     sessions = open_database(url)
     handle = CaseHandle(root, str(pointer["case_id"]), url, sessions)
-    handle.case()
+    if handle.state().opened is None:
+        raise CaseError(f"case {handle.case_id} has no case_opened entry in its database {url}")
     return handle
 
 
@@ -201,78 +186,58 @@ def find_cases(root: Path) -> Iterator[Path]:
 
 
 def summary(handle: CaseHandle) -> dict[str, Any]:
-    """What ``case show`` prints: the case, its examiners, runs and counts."""
-    try:
-        with handle.sessions() as s:
-            case = s.get(Case, handle.case_id)
-            assert case is not None
-            runs = s.scalars(
-                select(Run).where(Run.case_id == handle.case_id).order_by(Run.started_at)
-            ).all()
-            examiners = s.scalars(select(Examiner).where(Examiner.case_id == handle.case_id)).all()
-            entries = s.scalar(
-                select(func.count())
-                .select_from(LedgerEntry)
-                .where(LedgerEntry.case_id == handle.case_id)
-            )
-            run_ids = [r.id for r in runs]
-            artifacts = (
-                s.scalar(
-                    select(func.count()).select_from(Artifact).where(Artifact.run_id.in_(run_ids))
-                )
-                if run_ids
-                else 0
-            )
-            errors = (
-                s.scalar(
-                    select(func.count())
-                    .select_from(CollectionError)
-                    .where(CollectionError.run_id.in_(run_ids))
-                )
-                if run_ids
-                else 0
-            )
-    except SQLAlchemyError as exc:
-        raise wrap_db_errors(exc, handle.sessions.kw["bind"]) from exc
-    from app.journal import is_sealed
-
+    """What ``case show`` prints: the case, its examiners, runs and counts, from the ledger."""
+    s = handle.state()
+    fields = s.fields.to_json() if s.fields else {}
     return {
-        "case_id": case.id,
-        "sealed": is_sealed(handle),
+        "case_id": handle.case_id,
+        "sealed": s.sealed,
         "path": str(handle.root),
         "database": handle.url
         if "://" in handle.url and not handle.url.startswith("sqlite")
         else "case.db",
-        "title": case.title,
-        **{f: getattr(case, f) for f in CASE_FIELDS if f != "title"},
-        "created_at": _iso(case.created_at),
+        "title": s.title,
+        **{f: fields.get(f) for f in CASE_FIELDS if f != "title"},
+        "created_at": s.created_at,
+        "custodian": s.custodian,
         "examiners": [
             {
-                "fingerprint": e.fingerprint,
-                "name": e.name,
-                "organisation": e.organisation,
-                "email": e.email,
+                "fingerprint": x.fingerprint,
+                "name": x.name,
+                "organisation": x.organisation,
+                "email": x.email,
+                "role": x.role,
             }
-            for e in examiners
+            for x in s.examiners.values()
         ],
         "runs": [
             {
-                "id": r.id,
-                "profile": r.profile,
+                "id": r.run_id,
+                "profile": r.started.event.profile,
                 "status": r.status,
-                "host": r.hostname,
-                "started_at": _iso(r.started_at),
-                "finished_at": _iso(r.finished_at) if r.finished_at else None,
-                "artifacts": r.artifact_count,
-                "errors": r.error_count,
-                "skipped": r.skipped_count,
-                "bytes": r.bytes_collected,
-                "archive": f"evidence/{r.archive_name}",
-                "archive_size": r.archive_size,
+                "host": r.started.event.host,
+                "started_at": r.started.at,
+                "finished_at": r.finished.at if r.finished else None,
+                "artifacts": r.artifacts,
+                "errors": r.errors,
+                "skipped": r.skipped,
+                "bytes": r.bytes,
+                "archive": r.archive,
+                "archive_size": r.finished.event.archive_size if r.finished else None,
+                "archive_sha256": r.finished.event.archive_sha256 if r.finished else None,
             }
-            for r in runs
+            for r in s.runs.values()
         ],
-        "ledger_entries": entries,
-        "artifacts": artifacts,
-        "collection_errors": errors,
+        "ledger_entries": s.entries,
+        "ledger_head": s.head,
+        "artifacts": s.artifacts,
+        "collection_errors": s.collection_problems,
+        "last_verification": {
+            "at": s.last_verification.at,
+            "result": s.last_verification.event.result,
+            "findings": s.last_verification.event.findings,
+            "ledger_head": s.last_verification.event.ledger_head,
+        }
+        if s.last_verification
+        else None,
     }

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from app import export_cli
-from app.journal_kinds import JOURNAL_KINDS
 from app.version import __version__
 from custody.errors import ChainproofError, UsageError
+from custody.record.events import JOURNAL_KINDS
 
 
 def _parser() -> argparse.ArgumentParser:

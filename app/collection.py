@@ -7,19 +7,15 @@ the database or signing stops the run loudly, after sealing what was collected.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select, update
 
 import collectors
 from app.cases import CaseHandle
@@ -36,12 +32,22 @@ from collectors.base import (
     VolatileRecord,
 )
 from collectors.profiles import Profile
-from custody.db.ledger import LedgerWriter, utc_now_text
-from custody.db.models import Artifact, CollectionError, Run
+from custody.db.ledger import LedgerWriter
 from custody.errors import Cancelled, CaseError, ChainproofError, StoreError
 from custody.record.canonical import canonical_json, sha256_hex
+from custody.record.digests import Digests
+from custody.record.events import (
+    ArtifactCollected,
+    CollectionProblem,
+    CommandFacts,
+    MemberRef,
+    RunFinished,
+    RunStarted,
+    SourceFacts,
+)
 from custody.record.keys import Identity
 from custody.record.names import to_text
+from custody.record.times import utc_now_text
 from custody.store.archive import Member, RunArchive
 from custody.store.capture import (
     Captured,
@@ -106,10 +112,9 @@ class CollectionRun:
 
     def execute(self) -> RunSummary:
         """Run every collector of the profile; always seal the run, whatever stops it."""
-        from app.journal import is_sealed
         from collectors.system import tool_footprint, tool_sha256
 
-        if is_sealed(self.case):
+        if self.case.state().sealed:
             raise CaseError(
                 f"case {self.case.case_id} is sealed: no evidence can be added to it; "
                 "collect into a new case"
@@ -122,45 +127,25 @@ class CollectionRun:
         writer.before_write = archive.flush
         tool_path, tool_hash = tool_sha256()
         footprint = tool_footprint()
-        started = dt.datetime.now(dt.UTC)
-        hostname = socket.gethostname()
         collector_names = self._collector_names()
-        with self.case.sessions.begin() as s:
-            s.add(
-                Run(
-                    id=self.run_id,
-                    case_id=self.case.case_id,
-                    profile=self.profile.name,
-                    status="running",
-                    started_at=started,
-                    examiner=self.identity.fingerprint,
-                    hostname=hostname,
-                    command_line=" ".join(self.command_line),
-                    tool_version=__version__,
-                    tool_sha256=tool_hash,
-                    archive_name=archive_path.name,
-                    pid=os.getpid(),
-                )
-            )
         writer.append(
-            "run_started",
-            {
-                "run_id": self.run_id,
-                "host": hostname,
-                "profile": self.profile.name,
-                "profile_sha256": sha256_hex(canonical_json(self.profile.collectors)),
-                "profile_collectors": self.profile.collectors,
-                "collectors": collector_names,
-                "archive": f"evidence/{archive_path.name}",
-                "command_line": self.command_line,
-                "tool": "chainproof",
-                "tool_version": __version__,
-                "tool_path": tool_path,
-                "tool_sha256": tool_hash,
-                **({"tool_unpacked": footprint} if footprint else {}),
-                "pid": os.getpid(),
-                "examiner": self.identity.fingerprint,
-            },
+            RunStarted(
+                run_id=self.run_id,
+                host=socket.gethostname(),
+                profile=self.profile.name,
+                profile_sha256=sha256_hex(canonical_json(self.profile.collectors)),
+                profile_collectors=self.profile.collectors,
+                collectors=tuple(collector_names),
+                archive=f"evidence/{archive_path.name}",
+                command_line=tuple(self.command_line),
+                tool="chainproof",
+                tool_version=__version__,
+                tool_path=tool_path,
+                tool_sha256=tool_hash,
+                tool_unpacked=footprint or None,
+                pid=os.getpid(),
+                examiner=self.identity.fingerprint,
+            )
         )
         self._summary = summary = RunSummary(self.run_id, "running", archive_path)
         self.progress(ProgressEvent("started", message=f"run {self.run_id}"))
@@ -232,8 +217,10 @@ class CollectionRun:
 
     def _volatile(self, collector: str, rec: VolatileRecord) -> None:
         assert self._archive is not None
-        member = self._archive.add_bytes(rec.member, rec.data, mtime_ns=time.time_ns())
-        self._artifact(collector, "volatile", member, {"description": rec.description})
+        mtime_ns = time.time_ns()
+        member = self._archive.add_bytes(rec.member, rec.data, mtime_ns=mtime_ns)
+        ref = _member_ref(member, mtime=ns_text(mtime_ns), mode=0o444, uid=0, gid=0)
+        self._artifact(collector, "volatile", member, ref, description=rec.description)
 
     def _command(self, collector: str, rec: CommandRecord) -> None:
         assert self._archive is not None
@@ -244,15 +231,28 @@ class CollectionRun:
                 collector, result.kind, f"{' '.join(rec.argv)}: {result.reason}", None
             )
             return
-        extra: dict[str, Any] = {
-            "description": rec.description,
-            "argv": list(rec.argv),
-            "exit_code": result.exit_code,
-            "note": result.note,
-            "started": ns_text(result.started_ns),
-            "finished": ns_text(result.finished_ns),
-        }
-        self._artifact(collector, "command", result.member, extra)
+        ref = _member_ref(  # XXX-STORE: take these from the capture's header meta
+            result.member,
+            mtime=ns_text(result.finished_ns),
+            mode=0o444,
+            uid=os.getuid() if hasattr(os, "getuid") else 0,
+            gid=os.getgid() if hasattr(os, "getgid") else 0,
+        )
+        command = CommandFacts(
+            argv=tuple(rec.argv),
+            exit_code=result.exit_code,
+            started=ns_text(result.started_ns),
+            finished=ns_text(result.finished_ns),
+        )
+        self._artifact(
+            collector,
+            "command",
+            result.member,
+            ref,
+            command=command,
+            description=rec.description,
+            note=result.note,
+        )
 
     def _files(self, collector: str, targets: list[FileTarget]) -> None:
         assert self._archive is not None
@@ -281,20 +281,35 @@ class CollectionRun:
     def _captured(self, collector: str, c: Captured) -> None:
         meta = c.meta
         path, path_b64 = _display(meta.path)
-        extra: dict[str, Any] = {
-            "path": path,
-            "path_b64": path_b64,
-            "rule": c.target.rule,
-            "mode": meta.mode,
-            "uid": meta.uid,
-            "gid": meta.gid,
-            **meta.times,
-            "symlink_target": _display(meta.symlink_target)[0] if meta.symlink_target else None,
-            "xattrs": meta.xattrs,
-            "changed": c.changed,
-            "note": c.note,
-        }
-        self._artifact(collector, meta.kind, c.member, extra, source_bytes=meta.path)
+        link, link_b64 = _display(meta.symlink_target) if meta.symlink_target else (None, None)
+        source = SourceFacts(
+            path=path,
+            path_b64=path_b64,
+            rule=c.target.rule,
+            mode=meta.mode,
+            uid=meta.uid,
+            gid=meta.gid,
+            uname=getattr(meta, "uname", None),  # XXX-STORE
+            gname=getattr(meta, "gname", None),
+            mtime=meta.times.get("mtime"),
+            atime=meta.times.get("atime"),
+            ctime=meta.times.get("ctime"),
+            birthtime=meta.times.get("birthtime"),
+            symlink_target=link,
+            symlink_target_b64=link_b64,
+            xattrs=meta.xattrs,
+            inode=meta.inode,
+            device=meta.device,
+        )
+        self._artifact(
+            collector,
+            meta.kind,
+            c.member,
+            _member_ref(c.member),
+            source=source,
+            changed=c.changed,
+            note=c.note,
+        )
         if c.changed:
             self._not_captured(collector, "changed", f"changed while read: {c.changed}", meta.path)
 
@@ -303,60 +318,29 @@ class CollectionRun:
         collector: str,
         kind: str,
         member: Member,
-        extra: dict[str, Any],
-        source_bytes: bytes | None = None,
+        ref: MemberRef,
+        *,
+        source: SourceFacts | None = None,
+        command: CommandFacts | None = None,
+        description: str | None = None,
+        changed: str | None = None,
+        note: str | None = None,
     ) -> None:
         assert self._writer is not None and self._summary is not None
-        name, name_b64 = to_text(member.name)
-        payload = {
-            "run_id": self.run_id,
-            "collector": collector,
-            "kind": kind,
-            "member": name,
-            "member_b64": name_b64,
-            "header_offset": member.header_offset,
-            "data_offset": member.data_offset,
-            "size": member.size,
-            "sha256": member.digests.sha256,
-            "sha1": member.digests.sha1,
-            "md5": member.digests.md5,
-            **extra,
-        }
-        payload = {k: v for k, v in payload.items() if v is not None}
-        collected_at = dt.datetime.now(dt.UTC)
-        run_id = self.run_id
-
-        def rows(seq: int) -> Iterable[tuple[Any, dict[str, Any]]]:
-            yield (
-                Artifact,
-                {
-                    "run_id": run_id,
-                    "ledger_seq": seq,
-                    "collector": collector,
-                    "kind": kind,
-                    "member_name": name,
-                    "header_offset": member.header_offset,
-                    "data_offset": member.data_offset,
-                    "size": member.size,
-                    "sha256": member.digests.sha256,
-                    "sha1": member.digests.sha1,
-                    "md5": member.digests.md5,
-                    "source_path": payload.get("path"),
-                    "source_path_bytes": source_bytes,
-                    "mode": payload.get("mode"),
-                    "uid": payload.get("uid"),
-                    "gid": payload.get("gid"),
-                    "mtime": payload.get("mtime"),
-                    "atime": payload.get("atime"),
-                    "ctime": payload.get("ctime"),
-                    "birthtime": payload.get("birthtime"),
-                    "symlink_target": payload.get("symlink_target"),
-                    "changed_while_read": bool(payload.get("changed")),
-                    "collected_at": collected_at,
-                },
-            )
-
-        self._writer.append("artifact_collected", payload, rows=rows)
+        d = member.digests
+        event = ArtifactCollected(
+            run_id=self.run_id,
+            collector=collector,
+            kind=kind,
+            member=ref,
+            digests=Digests(d.sha256, d.sha1, d.md5),
+            source=source,
+            command=command,
+            description=description,
+            changed=changed,
+            note=note,
+        )
+        self._writer.append(event)
         self._summary.artifacts += 1
         self._summary.bytes += member.size
 
@@ -366,33 +350,16 @@ class CollectionRun:
     def _not_captured(self, collector: str, kind: str, reason: str, path: bytes | None) -> None:
         assert self._writer is not None and self._summary is not None
         text, b64 = _display(path) if path is not None else (None, None)
-        payload = {
-            "run_id": self.run_id,
-            "collector": collector,
-            "kind": kind,
-            "reason": reason,
-            "path": text,
-            "path_b64": b64,
-        }
-        payload = {k: v for k, v in payload.items() if v is not None}
-        at = dt.datetime.now(dt.UTC)
-        run_id = self.run_id
-
-        def rows(seq: int) -> Iterable[tuple[Any, dict[str, Any]]]:
-            yield (
-                CollectionError,
-                {
-                    "run_id": run_id,
-                    "ledger_seq": seq,
-                    "collector": collector,
-                    "kind": kind,
-                    "path": text,
-                    "reason": reason,
-                    "at": at,
-                },
+        self._writer.append(
+            CollectionProblem(
+                run_id=self.run_id,
+                collector=collector,
+                kind=kind,
+                reason=reason,
+                path=text,
+                path_b64=b64,
             )
-
-        self._writer.append("collection_error", payload, rows=rows)
+        )
         if kind == "skipped":
             self._summary.skipped += 1
         elif kind == "error":
@@ -415,38 +382,24 @@ class CollectionRun:
         writer.before_write = None
         try:
             size = self._archive.close()
+            archive_sha256 = getattr(self._archive, "sha256", None)  # XXX-STORE
         except StoreError as exc:
             summary.status, summary.reason = "failed", exc.diagnostics()
-            size = self._archive.offset
-        finished = dt.datetime.now(dt.UTC)
-        with self.case.sessions.begin() as s:
-            s.execute(
-                update(Run)
-                .where(Run.id == self.run_id)
-                .values(
-                    status=summary.status,
-                    finished_at=finished,
-                    archive_size=size,
-                    artifact_count=summary.artifacts,
-                    error_count=summary.errors,
-                    skipped_count=summary.skipped,
-                    bytes_collected=summary.bytes,
-                )
-            )
+            size, archive_sha256 = self._archive.offset, None
         writer.append(
-            "run_finished",
-            {
-                "run_id": self.run_id,
-                "status": summary.status,
-                "reason": summary.reason,
-                "artifacts": summary.artifacts,
-                "errors": summary.errors,
-                "skipped": summary.skipped,
-                "bytes": summary.bytes,
-                "archive": f"evidence/{summary.archive.name}",
-                "archive_size": size,
-                "finished_at": utc_now_text(),
-            },
+            RunFinished(
+                run_id=self.run_id,
+                status=summary.status,
+                reason=summary.reason,
+                artifacts=summary.artifacts,
+                errors=summary.errors,
+                skipped=summary.skipped,
+                bytes=summary.bytes,
+                archive=f"evidence/{summary.archive.name}",
+                archive_size=size,
+                archive_sha256=archive_sha256,
+                finished_at=utc_now_text(),
+            )
         )
         self.progress(ProgressEvent("finished", message=summary.status, errors=summary.errors))
 
@@ -471,61 +424,73 @@ def _guarded(observations: Iterator[Observation]) -> Iterator[Observation]:
         raise _CollectorFailed(f"{type(exc).__name__}: {exc}", seen) from exc
 
 
+def _member_ref(
+    member: Member,
+    *,
+    mtime: str | None = None,
+    mode: int | None = None,
+    uid: int | None = None,
+    gid: int | None = None,
+) -> MemberRef:
+    name, name_b64 = to_text(member.name)
+    return MemberRef(
+        name=name,
+        name_b64=name_b64,
+        header_offset=member.header_offset,
+        data_offset=member.data_offset,
+        size=member.size,
+        header_sha256=getattr(member, "header_sha256", None),  # XXX-STORE
+        mtime=mtime,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+    )
+
+
 def recover_unfinished_runs(case: CaseHandle, identity: Identity) -> list[str]:
     """Seal runs left 'running' by a crashed process: cut the torn tail, record what is kept."""
     recovered: list[str] = []
-    with case.sessions() as s:
-        runs = s.scalars(
-            select(Run).where(Run.case_id == case.case_id, Run.status == "running")
-        ).all()
-    for run in runs:
-        if run.pid is not None and _pid_alive(run.pid) and run.hostname == socket.gethostname():
+    for run in list(case.state().runs.values()):
+        if run.finished is not None:
+            continue
+        started = run.started.event
+        if (
+            started.pid is not None
+            and _pid_alive(started.pid)
+            and started.host == socket.gethostname()
+        ):
             continue  # still running in another process
-        with case.sessions() as s:
-            arts = s.execute(
-                select(Artifact.data_offset, Artifact.size).where(Artifact.run_id == run.id)
-            ).all()
-        end = max((_block_end(off, size) for off, size in arts), default=0)
-        path = case.evidence_dir / run.archive_name
+        path = case.evidence_dir / Path(run.archive).name
+        end = run.recorded_end
         before = path.stat().st_size if path.exists() else 0
+        sha256: str | None = None
         if path.exists():
             archive = RunArchive(path, resume_at=end)
             size = archive.close()
+            sha256 = getattr(archive, "sha256", None)  # XXX-STORE
         else:
             size = 0
         writer = case.writer(identity)
         writer.checkpoint("recovered")
-        with case.sessions.begin() as s:
-            s.execute(
-                update(Run)
-                .where(Run.id == run.id)
-                .values(
-                    status="recovered",
-                    finished_at=dt.datetime.now(dt.UTC),
-                    archive_size=size,
-                    artifact_count=len(arts),
-                )
-            )
         writer.append(
-            "run_finished",
-            {
-                "run_id": run.id,
-                "status": "recovered",
-                "reason": "the collecting process stopped without sealing the run; "
-                f"{len(arts)} recorded artifacts kept, {max(0, before - end)} unrecorded "
+            RunFinished(
+                run_id=run.run_id,
+                status="recovered",
+                reason="the collecting process stopped without sealing the run; "
+                f"{run.artifacts} recorded artifacts kept, {max(0, before - end)} unrecorded "
                 "bytes after the last recorded member cut off",
-                "artifacts": len(arts),
-                "archive": f"evidence/{run.archive_name}",
-                "archive_size": size,
-                "finished_at": utc_now_text(),
-            },
+                artifacts=run.artifacts,
+                errors=run.errors,
+                skipped=run.skipped,
+                bytes=run.bytes,
+                archive=run.archive,
+                archive_size=size,
+                archive_sha256=sha256,
+                finished_at=utc_now_text(),
+            )
         )
-        recovered.append(run.id)
+        recovered.append(run.run_id)
     return recovered
-
-
-def _block_end(data_offset: int, size: int) -> int:
-    return data_offset + (size + 511) // 512 * 512
 
 
 def _pid_alive(pid: int) -> bool:

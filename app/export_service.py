@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.cases import CASE_FIELDS, CaseHandle
+from app.cases import CaseHandle
 from app.verification import verify_case
 from app.version import __version__
 from custody.bundle.safezip import write_zip
 from custody.bundle.writer import BundleResult, time_text, write_bundle
-from custody.db.ledger import Entry, read_entries
+from custody.db.ledger import read_entries
 from custody.errors import ExportError
+from custody.record.entry import Entry
+from custody.record.events import Exported
+from custody.record.fold import fold
 from custody.record.keys import Identity
 
 Progress = Callable[[str], None]
@@ -57,18 +60,13 @@ def _check_out(out: Path, as_zip: bool) -> None:
         raise ExportError(f"{out.parent} does not exist: create it first")
 
 
-def _case_fields(case: CaseHandle, entries: list[Entry]) -> dict[str, Any]:
-    """The case as ``case_opened`` recorded it, updated by the case table's current fields."""
-    opened = next((e for e in entries if e.event == "case_opened"), None)
-    fields: dict[str, Any] = dict(opened.payload.get("case", {})) if opened else {}
-    if opened is not None and "created_at" in opened.payload:
-        fields["created_at"] = opened.payload["created_at"]
-    row = case.case()
-    fields["id"] = row.id
-    for name in CASE_FIELDS:
-        value = getattr(row, name)
-        if value is not None:
-            fields[name] = value
+def _case_fields(entries: list[Entry]) -> dict[str, Any]:
+    """The case as its ledger records it: ``case_opened`` with later ``case_updated`` changes."""
+    state = fold(entries)
+    fields: dict[str, Any] = state.fields.to_json() if state.fields else {}
+    if state.created_at:
+        fields["created_at"] = state.created_at
+    fields["id"] = state.case_id
     return fields
 
 
@@ -130,7 +128,7 @@ def export_case(
         bundle = write_bundle(
             staging,
             entries=entries,
-            case=_case_fields(case, entries),
+            case=_case_fields(entries),
             evidence_dir=case.evidence_dir,
             verification=report,
             identity=identity,
@@ -157,23 +155,23 @@ def export_case(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     bundle = BundleResult(**{**bundle.__dict__, "root": out})
-    payload: dict[str, Any] = {
-        "bundle_id": bundle_id,
-        "generated_at": time_text(generated_at),
-        "path": str(out),
-        "format": "zip" if as_zip else "directory",
-        "manifest_sha256": bundle.manifest_sha256,
-        "sha256sums_sha256": bundle.sha256sums_sha256,
-        "ledger_entries": bundle.ledger_entries,
-        "ledger_head": bundle.ledger_head,
-        "files": bundle.files,
-        "bytes": bundle.bytes,
-        "verification": "verified" if report.ok else "failed",
-        "findings": len(report.findings),
-    }
-    if zip_sha256:
-        payload["zip_sha256"] = zip_sha256
-    entry = writer.append("exported", payload)
+    entry = writer.append(
+        Exported(
+            bundle_id=bundle_id,
+            generated_at=time_text(generated_at),
+            path=str(out),
+            format="zip" if as_zip else "directory",
+            manifest_sha256=bundle.manifest_sha256,
+            sha256sums_sha256=bundle.sha256sums_sha256,
+            ledger_entries=bundle.ledger_entries,
+            ledger_head=bundle.ledger_head,
+            files=bundle.files,
+            bytes=bundle.bytes,
+            verification="verified" if report.ok else "failed",
+            findings=len(report.findings),
+            zip_sha256=zip_sha256,
+        )
+    )
     assert entry is not None
     return ExportResult(
         path=out,

@@ -1,17 +1,22 @@
-"""The incident journal and custody transfers: signed acts of people."""
+"""The incident journal, custody transfers, access records and the seal: signed acts of people."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
-
 from app.cases import CaseHandle, ensure_examiner
-from app.journal_kinds import JOURNAL_KINDS
-from custody.db.ledger import head
-from custody.db.models import LedgerEntry
 from custody.errors import CaseError, UsageError
+from custody.record.events import (
+    JOURNAL_KINDS,
+    Accessed,
+    Decision,
+    Note,
+    Sealed,
+    Transferred,
+)
 from custody.record.keys import Identity
+
+__all__ = ["JOURNAL_KINDS"]
 
 
 def add_journal_entry(
@@ -24,11 +29,8 @@ def add_journal_entry(
         raise UsageError("a journal entry needs text")
     if kind == "decision" and not reason:
         raise UsageError("a decision needs its reason (--reason)")
-    writer = case.writer(identity)
-    payload = {"kind": kind, "text": text}
-    if reason:
-        payload["reason"] = reason
-    entry = writer.append("decision" if kind == "decision" else "note", payload)
+    cls = Decision if kind == "decision" else Note
+    entry = case.writer(identity).append(cls(journal_kind=kind, text=text, reason=reason or None))
     assert entry is not None
     return entry.seq
 
@@ -44,15 +46,14 @@ def record_transfer(
     writer = case.writer(releasing)
     ensure_examiner(case, writer, receiving, role="receiving examiner")
     entry = writer.append(
-        "transferred",
-        {
-            "from": releasing.fingerprint,
-            "from_name": releasing.name,
-            "to": receiving.fingerprint,
-            "to_name": receiving.name,
-            "reason": reason,
-            "location": location,
-        },
+        Transferred(
+            from_fp=releasing.fingerprint,
+            from_name=releasing.name,
+            to_fp=receiving.fingerprint,
+            to_name=receiving.name,
+            reason=reason,
+            location=location,
+        ),
         cosigners=(receiving,),
     )
     assert entry is not None
@@ -65,10 +66,8 @@ def record_access(
     """Record that ``identity`` accessed the evidence (all of it, or the named members), and why."""
     if not purpose.strip():
         raise UsageError("an access record needs its purpose")
-    payload: dict[str, object] = {"purpose": purpose, "by": identity.fingerprint}
-    if artifacts:
-        payload["artifacts"] = list(artifacts)
-    entry = case.writer(identity).append("accessed", payload)
+    event = Accessed(purpose=purpose, by=identity.fingerprint, artifacts=tuple(artifacts))
+    entry = case.writer(identity).append(event)
     assert entry is not None
     return entry.seq
 
@@ -80,9 +79,9 @@ def seal_case(case: CaseHandle, identity: Identity, *, reason: str) -> int:
     if is_sealed(case):
         raise CaseError(f"case {case.case_id} is already sealed")
     writer = case.writer(identity)
-    head_seq, head_hash = head(case.sessions, case.case_id)
+    state = case.state()
     entry = writer.append(
-        "sealed", {"reason": reason, "ledger_head": head_hash, "ledger_entries": head_seq}
+        Sealed(reason=reason, ledger_head=state.head, ledger_entries=state.head_seq)
     )
     assert entry is not None
     return entry.seq
@@ -90,12 +89,4 @@ def seal_case(case: CaseHandle, identity: Identity, *, reason: str) -> int:
 
 def is_sealed(case: CaseHandle) -> bool:
     """True once a ``sealed`` entry is in the case's ledger."""
-    with case.sessions() as s:
-        return (
-            s.scalar(
-                select(func.count())
-                .select_from(LedgerEntry)
-                .where(LedgerEntry.case_id == case.case_id, LedgerEntry.event == "sealed")
-            )
-            or 0
-        ) > 0
+    return case.state().sealed

@@ -12,7 +12,8 @@ from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
 from custody.bundle.writer import LEDGER
 from custody.db.ledger import read_entries
 from custody.db.models import Artifact, Run
-from custody.errors import UsageError
+from custody.errors import MalformedEvent, UsageError
+from custody.record.events import ArtifactCollected, Verified, parse
 from custody.record.keys import Identity, load_certificate_pem
 from custody.verify.case import Report, verify
 
@@ -51,14 +52,13 @@ def verify_case(
     if sign_with is not None:
         writer = case.writer(sign_with)
         writer.append(
-            "verified",
-            {
-                "result": "verified" if report.ok else "failed",
-                "findings": len(report.findings),
-                "entries": report.entries,
-                "artifacts": report.artifacts,
-                "ledger_head": report.head,
-            },
+            Verified(
+                result="verified" if report.ok else "failed",
+                findings=len(report.findings),
+                entries=report.entries,
+                artifacts=report.artifacts,
+                ledger_head=report.head,
+            )
         )
     return report
 
@@ -68,9 +68,7 @@ def _check_index(case: CaseHandle, report: Report) -> None:
 
     Both are read in ``seq`` order and merged, so memory stays flat for any case size.
     """
-    entries = (
-        e for e in read_entries(case.sessions, case.case_id) if e.event == "artifact_collected"
-    )
+    entries = read_entries(case.sessions, case.case_id, events=[ArtifactCollected.EVENT])
     entry = next(entries, None)
     query = (
         select(Artifact.ledger_seq, Artifact.sha256, Artifact.size, Artifact.data_offset)
@@ -83,12 +81,15 @@ def _check_index(case: CaseHandle, report: Report) -> None:
         for seq, sha256, size, offset in s.execute(query):
             while entry is not None and entry.seq < seq:
                 entry = next(entries, None)
-            p = entry.payload if entry is not None and entry.seq == seq else None
-            if p is None or (p.get("sha256"), p.get("size"), p.get("data_offset")) != (
-                sha256,
-                size,
-                offset,
-            ):
+            try:
+                a = parse(entry) if entry is not None and entry.seq == seq else None
+            except MalformedEvent:
+                a = None
+            if not isinstance(a, ArtifactCollected) or (
+                a.digests.sha256,
+                a.member.size,
+                a.member.data_offset,
+            ) != (sha256, size, offset):
                 report.add(
                     "index.mismatch",
                     f"entry {seq}",

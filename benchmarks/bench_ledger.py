@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.cases import create_case
 from custody.db.ledger import read_entries
+from custody.record.events import parse_payload
 from custody.record.keys import create_identity
 from custody.verify.case import verify
 
@@ -33,24 +34,26 @@ def main() -> None:
         for i in range(n):
             h = hashlib.sha256(str(i).encode()).hexdigest()
             writer.append(
-                "artifact_collected",
-                {
-                    "run_id": "bench",
-                    "collector": "files",
-                    "kind": "file",
-                    "member": f"files/data/f{i:06d}",
-                    "header_offset": i * 1024,
-                    "data_offset": i * 1024 + 512,
-                    "size": 100,
-                    "sha256": h,
-                    "sha1": h[:40],
-                    "md5": h[:32],
-                    "path": f"/data/f{i:06d}",
-                    "mode": 0o100644,
-                    "uid": 0,
-                    "gid": 0,
-                    "mtime": "1700000000.123456789",
-                },
+                parse_payload(
+                    "artifact_collected",
+                    {
+                        "run_id": "bench",
+                        "collector": "files",
+                        "kind": "file",
+                        "member": f"files/data/f{i:06d}",
+                        "header_offset": i * 1024,
+                        "data_offset": i * 1024 + 512,
+                        "size": 100,
+                        "sha256": h,
+                        "sha1": h[:40],
+                        "md5": h[:32],
+                        "path": f"/data/f{i:06d}",
+                        "mode": 0o100644,
+                        "uid": 0,
+                        "gid": 0,
+                        "mtime": "1700000000.123456789",
+                    },
+                )
             )
         writer.flush("run end")
         append_s = time.perf_counter() - t0

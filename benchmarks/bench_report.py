@@ -23,8 +23,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from custody.db.ledger import CHECKPOINT_EVERY, GENESIS_HASH, Entry, make_entry
+from custody.db.ledger import CHECKPOINT_EVERY
 from custody.record.canonical import sha256_hex
+from custody.record.entry import GENESIS_HASH, Entry, make_entry
 from custody.record.keys import Identity, create_identity
 from custody.report.build import build_signed_report
 from custody.store.archive import RunArchive

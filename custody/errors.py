@@ -90,6 +90,16 @@ class VerificationError(ChainproofError):
     exit_code = 6
 
 
+class MalformedEvent(VerificationError):
+    """A ledger entry's payload does not have the shape its event kind declares; the message
+    names the entry, the event and the field."""
+
+    def __init__(self, message: str, *, seq: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+        self.field = field
+
+
 class ExportError(ChainproofError):
     """A bundle cannot be written or read (including unsafe names in a zip)."""
 

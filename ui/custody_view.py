@@ -46,13 +46,11 @@ from PySide6.QtWidgets import (
 
 from app import browse
 from app.cases import CaseHandle
-from app.journal import add_journal_entry, record_transfer
-from app.journal_kinds import JOURNAL_KINDS
+from app.identity import Identity, load_identity
+from app.journal import JOURNAL_KINDS, add_journal_entry, record_transfer
 from app.paths import identity_file
-from app.verification import verify_case
-from custody.db.ledger import parse_time
-from custody.record.keys import Identity, load_identity
-from custody.verify.case import Report
+from app.times import parse_utc
+from app.verification import Report, verify_case
 from ui.artifact_model import BAD_COLOUR, OK_COLOUR, ArtifactTableModel, LedgerTableModel
 from ui.errors import show_error
 from ui.workers import Worker
@@ -145,10 +143,10 @@ class TimelineChart(QChartView):
         series: dict[str, QScatterSeries] = {}
         times = []
         for p in points:
-            ms = int(parse_time(p.at).timestamp() * 1000)
+            ms = int(parse_utc(p.at).timestamp() * 1000)
             times.append(ms)
-            lane = lane_of.get(p.event, len(LANES) - 1)
-            path.append(ms, lane)
+            row = lane_of.get(p.event, len(LANES) - 1)
+            path.append(ms, row)
             s = series.get(p.event)
             if s is None:
                 s = series[p.event] = QScatterSeries()
@@ -157,7 +155,7 @@ class TimelineChart(QChartView):
                 colour = QColor(EVENT_COLOURS.get(p.event, "#444444"))
                 s.setColor(colour)
                 s.setBorderColor(colour.darker(130))
-            s.append(ms, lane)
+            s.append(ms, row)
         chart.addSeries(path)
         path.attachAxis(x_axis)
         path.attachAxis(y_axis)
@@ -430,11 +428,11 @@ class CustodyView(QWidget):
         table_box = QWidget()
         tl = QVBoxLayout(table_box)
         tl.setContentsMargins(0, 0, 0, 0)
+        self.model = LedgerTableModel(self)
         self.show_bulk = QCheckBox("Show artifact and error entries")
         self.show_bulk.setAccessibleName("show artifact and error entries")
-        self.show_bulk.toggled.connect(lambda on: self.model.set_include_bulk(on))
+        self.show_bulk.toggled.connect(self.model.set_include_bulk)
         tl.addWidget(self.show_bulk)
-        self.model = LedgerTableModel(self)
         self.table = _table_view("ledger_table")
         self.table.setModel(self.model)
         h = self.table.horizontalHeader()

@@ -283,11 +283,12 @@ class MainWindow(QMainWindow):
             self.head_label.setText("")
             self.setWindowTitle("Chainproof")
         else:
-            c = self.case.case()
-            ref = f"{c.incident_ref} · " if c.incident_ref else ""
-            self.case_label.setText(f"{ref}{c.title} · case {self.case.case_id}")
+            state = self.case.state()
+            incident = state.fields.incident_ref if state.fields else None
+            ref = f"{incident} · " if incident else ""
+            self.case_label.setText(f"{ref}{state.title} · case {self.case.case_id}")
             self._refresh_head()
-            self.setWindowTitle(f"Chainproof — {c.title}")
+            self.setWindowTitle(f"Chainproof — {state.title}")
         if self.identity is None:
             self.examiner_label.setText("Examiner: locked")
         else:

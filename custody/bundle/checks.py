@@ -36,8 +36,8 @@ from custody.bundle.writer import (
     regular_members,
     run_json,
 )
-from custody.db.ledger import Entry
 from custody.errors import ChainproofError
+from custody.record.entry import Entry
 from custody.record.keys import fingerprint, load_certificate_pem, verify_signature
 from custody.verify.case import Report
 

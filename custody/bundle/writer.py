@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from custody.bundle.sha256sums import format_sums
-from custody.db.ledger import Entry
 from custody.errors import ExportError
 from custody.record.canonical import canonical_json, sha256_hex
+from custody.record.entry import Entry
+from custody.record.events import ArtifactCollected, parse
 from custody.record.keys import Identity
 from custody.record.names import from_text
 from custody.report.caseuco import case_uco_chunks
@@ -104,7 +105,24 @@ class RunRecord:
 
 def artifact_record(e: Entry) -> dict[str, Any]:
     """The manifest's view of one ``artifact_collected`` entry."""
-    return {"seq": e.seq, **{k: e.payload[k] for k in ARTIFACT_FIELDS if k in e.payload}}
+    a = parse(e)
+    assert isinstance(a, ArtifactCollected)
+    flat = {
+        "run_id": a.run_id,
+        "collector": a.collector,
+        "kind": a.kind,
+        "member": a.member.name,
+        "member_b64": a.member.name_b64,
+        "path": a.source.path if a.source else None,
+        "path_b64": a.source.path_b64 if a.source else None,
+        "size": a.member.size,
+        "sha256": a.digests.sha256,
+        "sha1": a.digests.sha1,
+        "md5": a.digests.md5,
+        "header_offset": a.member.header_offset,
+        "data_offset": a.member.data_offset,
+    }
+    return {"seq": e.seq, **{k: v for k, v in flat.items() if v is not None}}
 
 
 def ledger_runs(entries: Sequence[Entry]) -> list[RunRecord]:

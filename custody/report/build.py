@@ -14,8 +14,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from custody.db.ledger import Entry
 from custody.errors import ExportError
+from custody.record.entry import Entry
 from custody.record.keys import Identity
 from custody.report.data import Examiner, ReportModel, build_model
 from custody.report.pdf import render_model

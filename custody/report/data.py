@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custody.db.ledger import SIGNED_EVENTS, Entry, parse_time
+from custody.record.entry import Entry
+from custody.record.events import ArtifactCollected, is_signed_kind, parse
+from custody.record.times import parse_utc as parse_time
 from custody.verify.case import Finding, Report
 
 SHORT_HASH = 16
@@ -312,7 +314,7 @@ def signature_status(entry: Entry, findings: Sequence[Finding]) -> str:
     if any(c.startswith(("chain.", "checkpoint.")) for c in codes):
         return "FAILED"
     if not entry.signatures:
-        return "unsigned" if entry.event in SIGNED_EVENTS else "by checkpoint"
+        return "unsigned" if is_signed_kind(entry.event) else "by checkpoint"
     n = len(entry.signatures)
     return "valid" if n == 1 else f"valid ({n})"
 
@@ -436,22 +438,22 @@ def _changes(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _artifact(e: Entry) -> ArtifactRow:
-    p = e.payload
-    changed = p.get("changed")
+    a = parse(e)
+    assert isinstance(a, ArtifactCollected)
     return ArtifactRow(
         seq=e.seq,
         at=e.at,
-        run_id=str(p.get("run_id", "")),
-        collector=str(p.get("collector", "")),
-        kind=str(p.get("kind", "")),
-        member=str(p.get("member", "")),
-        path=_opt(p.get("path")),
-        size=_int(p.get("size")),
-        data_offset=_int(p.get("data_offset"), -1),
-        sha256=str(p.get("sha256", "")),
-        sha1=str(p.get("sha1", "")),
-        md5=str(p.get("md5", "")),
-        changed=str(changed) if changed else None,
+        run_id=a.run_id,
+        collector=a.collector,
+        kind=a.kind,
+        member=a.member.name,
+        path=a.source.path if a.source else None,
+        size=a.member.size,
+        data_offset=a.member.data_offset,
+        sha256=a.digests.sha256,
+        sha1=a.digests.sha1,
+        md5=a.digests.md5,
+        changed=a.changed,
     )
 
 

@@ -36,7 +36,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from custody.db.ledger import CHECKPOINT_EVERY, CHECKPOINT_SECONDS, GENESIS_HASH
+from custody.db.ledger import CHECKPOINT_EVERY, CHECKPOINT_SECONDS
+from custody.record.entry import GENESIS_HASH
 from custody.report.data import (
     NOT_RECORDED,
     SHORT_HASH,

@@ -24,9 +24,11 @@ from typing import Any, NamedTuple
 
 from cryptography import x509
 
-from custody.db.ledger import EVENTS, GENESIS_HASH, SIGNED_EVENTS, Entry
 from custody.errors import ChainproofError
 from custody.record.canonical import canonical_json, sha256_hex
+from custody.record.entry import GENESIS_HASH, Entry
+from custody.record.events import REGISTRY, ArtifactCollected, is_signed_kind
+from custody.record.fold import Folder, RunState
 from custody.record.keys import fingerprint, load_certificate_pem, verify_signature
 
 _CHUNK = 1 << 20
@@ -139,6 +141,31 @@ class _Run:
     finished: Mapping[str, Any] | None = None
     artifacts: list[_Art] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, state: RunState, artifacts: list[_Art]) -> _Run:
+        f = state.finished
+        finished = (
+            {"archive_size": f.event.archive_size, "archive_sha256": f.event.archive_sha256}
+            if f is not None
+            else None
+        )
+        return cls(state.run_id, state.started.seq, state.archive, finished, artifacts)
+
+
+def _art(seq: int, a: ArtifactCollected) -> _Art:
+    m, d = a.member, a.digests
+    return _Art(
+        seq,
+        m.name,
+        m.header_offset,
+        m.data_offset,
+        m.size,
+        d.sha256,
+        d.sha1,
+        d.md5,
+        a.source.mtime if a.source else None,
+    )
+
 
 def verify(
     subject: str,
@@ -156,11 +183,23 @@ def verify(
     """
     report = Report(subject)
     chain = _Chain(report, case_id)
-    runs: dict[str, _Run] = {}
+    folder = Folder()
+    members: dict[str, list[_Art]] = {}
     for e in entries:
         chain.feed(e)
-        _track_run(e, runs, report)
+        event = folder.apply(e)
+        if isinstance(event, ArtifactCollected) and event.run_id in folder.state.runs:
+            members.setdefault(event.run_id, []).append(_art(e.seq, event))
     chain.finish()
+    state = folder.state
+    for problem in state.problems:
+        where = (
+            f"run {problem.run_id}" if problem.code.startswith("run.") else f"entry {problem.seq}"
+        )
+        report.add(problem.code, where, problem.message, problem.seq, problem.run_id)
+    runs = {rid: _Run.of(r, members.get(rid, [])) for rid, r in state.runs.items()}
+    for r in state.runs.values():
+        _check_run_counts(r, report)
     _check_certificate_files(certificate_files, chain.certs, report)
     trusted_fps = {fingerprint(c) for c in trusted}
     if trusted_fps:
@@ -264,7 +303,7 @@ class _Chain:
                 f"content does not match its entry_hash: the {e.event} entry was edited",
                 e.seq,
             )
-        if e.event not in EVENTS:
+        if e.event not in REGISTRY:
             report.add("chain.event", where, f"unknown event {e.event!r}", e.seq)
         if e.event == "identity_added":
             self._add_identity(e)
@@ -275,7 +314,7 @@ class _Chain:
             report.add(
                 "checkpoint.head", where, "checkpoint does not name the head it follows", e.seq
             )
-        if e.signatures or e.event in SIGNED_EVENTS:
+        if e.signatures or is_signed_kind(e.event):
             if all(s.by in self.certs for s in e.signatures):
                 self._signed(e, body)
             else:
@@ -368,7 +407,7 @@ def _check_signatures(
 
 def _check_required_signers(e: Entry, valid_by: set[str], report: Report) -> None:
     where = f"entry {e.seq}"
-    if e.event in SIGNED_EVENTS and e.actor not in valid_by:
+    if is_signed_kind(e.event) and e.actor not in valid_by:
         report.add(
             "signature.missing",
             where,
@@ -392,41 +431,27 @@ def _cn(cert: x509.Certificate) -> str:
     return str(attrs[0].value) if attrs else fingerprint(cert)[:16]
 
 
-def _track_run(e: Entry, runs: dict[str, _Run], report: Report) -> None:
-    if e.event not in ("run_started", "artifact_collected", "run_finished"):
+def _check_run_counts(run: RunState, report: Report) -> None:
+    """A run's end must claim what its entries show: artifacts, errors, skips and bytes."""
+    if run.finished is None:
         return
-    p = e.payload
-    run_id = str(p.get("run_id", ""))
-    if e.event == "run_started":
-        runs[run_id] = _Run(run_id, e.seq, str(p.get("archive", "")))
-        return
-    run = runs.get(run_id)
-    if run is None:
-        report.add(
-            "run.unknown",
-            f"entry {e.seq}",
-            f"{e.event} for run {run_id}, which has no run_started entry",
-            e.seq,
-        )
-    elif e.event == "run_finished":
-        run.finished = p
-    else:
-        try:
-            run.artifacts.append(
-                _Art(
-                    e.seq,
-                    str(p.get("member", "?")),
-                    int(p["header_offset"]),
-                    int(p["data_offset"]),
-                    int(p["size"]),
-                    str(p.get("sha256")),
-                    str(p.get("sha1")),
-                    str(p.get("md5")),
-                    p.get("mtime"),
-                )
+    f = run.finished.event
+    claims = {
+        "artifacts": (f.artifacts, run.artifacts),
+        "errors": (f.errors, run.errors),
+        "skipped": (f.skipped, run.skipped),
+        "bytes": (f.bytes, run.bytes),
+    }
+    for name, (claimed, counted) in claims.items():
+        if claimed is not None and claimed != counted:
+            report.add(
+                "run.counts",
+                f"run {run.run_id}",
+                f"run_finished (entry {run.finished.seq}) says {claimed} {name}; the ledger's "
+                f"entries for the run give {counted}",
+                run.finished.seq,
+                run.run_id,
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            report.add("artifact.malformed", f"entry {e.seq}", f"artifact entry lacks {exc}", e.seq)
 
 
 def _check_run(run: _Run, root: Path, report: Report) -> None:

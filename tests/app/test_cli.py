@@ -48,6 +48,10 @@ PREIMPORT = (
     "custody.store.archive",
     "custody.store.capture",
     "custody.verify.case",
+    "custody.record.events",
+    "custody.record.fold",
+    "custody.db.projection",
+    "_strptime",
     "platformdirs",
     "psutil",
     "yaml",
@@ -338,7 +342,7 @@ def test_permission_denied_is_recorded(tmp_path: Path) -> None:
 
     for mod in PREIMPORT:
         importlib.import_module(mod)
-    for name in ("ascii", "utf-8", "latin-1", "idna"):
+    for name in ("ascii", "utf-8", "latin-1", "idna", "utf-16-be"):
         codecs.lookup(name)  # the codec registry caches a lookup, not an import
 
     def as_nobody(*args: str) -> subprocess.CompletedProcess:

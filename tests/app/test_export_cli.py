@@ -218,7 +218,7 @@ def _edit_ledger(b: Path) -> str:
     lines = path.read_bytes().splitlines(keepends=True)
     i = next(i for i, x in enumerate(lines) if b'"artifact_collected"' in x)
     obj = json.loads(lines[i])
-    obj["payload"]["size"] += 1
+    obj["payload"]["member"]["size"] += 1
     lines[i] = canonical_json(obj) + b"\n"
     path.write_bytes(b"".join(lines))
     return f"entry {obj['seq']}: content does not match its entry_hash"

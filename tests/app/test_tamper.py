@@ -14,7 +14,9 @@ from sqlalchemy import text
 
 from app.cases import CaseHandle
 from app.verification import verify_case
-from custody.db.ledger import drop_guards_for_tests, make_entry, read_entries
+from custody.db.ledger import drop_guards_for_tests, read_entries
+from custody.record.entry import make_entry
+from custody.record.events import ArtifactCollected, parse
 from custody.record.keys import certificate_pem, create_identity
 from custody.verify.case import Report
 
@@ -24,9 +26,21 @@ def _codes(report: Report) -> set[str]:
 
 
 def _artifact(case: CaseHandle, member_suffix: str) -> dict:
-    for e in read_entries(case.sessions, case.case_id):
-        if e.event == "artifact_collected" and e.payload["member"].endswith(member_suffix):
-            return {"seq": e.seq, **e.payload}
+    """The artifact entry whose member name ends with ``member_suffix``: its seq, its stored
+    payload, and where its member lies."""
+    for e in read_entries(case.sessions, case.case_id, events=["artifact_collected"]):
+        a = parse(e)
+        assert isinstance(a, ArtifactCollected)
+        if a.member.name.endswith(member_suffix):
+            m = a.member
+            return {
+                "seq": e.seq,
+                "payload": dict(e.payload),
+                "member": m.name,
+                "header_offset": m.header_offset,
+                "data_offset": m.data_offset,
+                "size": m.size,
+            }
     raise AssertionError(member_suffix)
 
 
@@ -105,8 +119,8 @@ def test_member_added_to_archive(collected_case) -> None:
 def test_ledger_entry_edited(collected_case) -> None:
     case, _, _ = collected_case()
     art = _artifact(case, "/e.txt")
-    payload = {k: v for k, v in art.items() if k != "seq"}
-    payload["path"] = "/somewhere/else.txt"
+    payload = art["payload"]
+    payload["source"] = {**payload["source"], "path": "/somewhere/else.txt"}
     body = json.dumps(payload).replace("'", "''")
     _raw(case, f"UPDATE ledger_entries SET payload = '{body}' WHERE seq = {art['seq']}")
     report = verify_case(case)

@@ -29,6 +29,7 @@ from custody.bundle.verify import verify_bundle_dir
 from custody.db.ledger import read_entries
 from custody.errors import ExportError
 from custody.record.canonical import canonical_json
+from custody.record.events import ArtifactCollected, parse, parse_payload
 from custody.record.keys import Identity, create_identity, verify_signature
 from custody.record.names import to_text
 from custody.verify.case import Report
@@ -51,16 +52,18 @@ def add_run(case: CaseHandle, identity: Identity, files: dict[str, bytes]) -> st
     archive = case.evidence_dir / f"{run_id}.tar"
     writer = case.writer(identity)
     writer.append(
-        "run_started",
-        {
-            "run_id": run_id,
-            "host": "testhost",
-            "profile": "none",
-            "archive": f"evidence/{run_id}.tar",
-            "tool": "chainproof",
-            "tool_version": "test",
-            "examiner": identity.fingerprint,
-        },
+        parse_payload(
+            "run_started",
+            {
+                "run_id": run_id,
+                "host": "testhost",
+                "profile": "none",
+                "archive": f"evidence/{run_id}.tar",
+                "tool": "chainproof",
+                "tool_version": "test",
+                "examiner": identity.fingerprint,
+            },
+        )
     )
     with tarfile.open(
         archive, "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
@@ -89,17 +92,19 @@ def add_run(case: CaseHandle, identity: Identity, files: dict[str, bytes]) -> st
                 payload["member_b64"] = b64
             if text.startswith("files/"):
                 payload["path"] = "/" + text.removeprefix("files/")
-            writer.append("artifact_collected", payload)
+            writer.append(parse_payload("artifact_collected", payload))
     writer.append(
-        "run_finished",
-        {
-            "run_id": run_id,
-            "status": "finished",
-            "artifacts": len(files),
-            "archive": f"evidence/{run_id}.tar",
-            "archive_size": archive.stat().st_size,
-            "finished_at": "2024-05-01T11:00:00.000000Z",
-        },
+        parse_payload(
+            "run_finished",
+            {
+                "run_id": run_id,
+                "status": "finished",
+                "artifacts": len(files),
+                "archive": f"evidence/{run_id}.tar",
+                "archive_size": archive.stat().st_size,
+                "finished_at": "2024-05-01T11:00:00.000000Z",
+            },
+        )
     )
     return run_id
 
@@ -354,11 +359,11 @@ def test_failed_case_is_refused_unless_forced(
     tar.chmod(stat.S_IWUSR | stat.S_IRUSR)
     data = bytearray(tar.read_bytes())
     art = next(
-        e.payload
-        for e in read_entries(case.sessions, case.case_id)
-        if e.payload.get("member") == "files/etc/hostname"
+        a.member
+        for e in read_entries(case.sessions, case.case_id, events=["artifact_collected"])
+        if isinstance(a := parse(e), ArtifactCollected) and a.member.name == "files/etc/hostname"
     )
-    data[art["data_offset"]] ^= 0xFF
+    data[art.data_offset] ^= 0xFF
     tar.write_bytes(bytes(data))
     with pytest.raises(ExportError, match="fails verification") as info:
         export(case, alice, tmp_path / "b")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.cases import create_case, open_case
 from custody.db.ledger import read_entries
+from custody.record.events import CollectionProblem, Note, RunFinished, RunStarted
 from custody.record.keys import Identity, create_identity
 from custody.verify.case import verify
 from tests.pg_server import pg_bin, postgres_server
@@ -33,15 +34,20 @@ def pg_url() -> Iterator[str]:
 
 
 def _append_notes(case_dir: str, who: str, n: int) -> None:
+    """One examiner's run on a shared case: notes (signed) between skipped items (bulk)."""
     ident = create_identity(who, "Team", f"{who}@example.org")
     case = open_case(Path(case_dir))
+    archive = f"evidence/{who}.tar"
+    (case.root / archive).write_bytes(bytes(1024))  # an empty tar: its end blocks
     writer = case.writer(ident)
+    writer.append(RunStarted(run_id=who, host=who, profile="none", archive=archive))
     for i in range(n):
-        writer.append("note", {"kind": "note", "text": f"{who} note {i}"})
-        writer.append(
-            "collection_error", {"run_id": "-", "kind": "skipped", "reason": f"{who} {i}"}
-        )
+        writer.append(Note(journal_kind="note", text=f"{who} note {i}"))
+        writer.append(CollectionProblem(run_id=who, collector="x", kind="skipped", reason=str(i)))
     writer.flush()
+    writer.append(
+        RunFinished(run_id=who, status="finished", skipped=n, archive=archive, archive_size=1024)
+    )
 
 
 def test_team_case_on_postgres(pg_url: str, tmp_path: Path, alice: Identity) -> None:

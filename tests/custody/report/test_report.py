@@ -22,8 +22,10 @@ from cryptography.x509.oid import NameOID
 
 from app.cases import CaseHandle
 from app.journal import add_journal_entry, record_transfer
-from custody.db.ledger import Entry, read_entries
+from custody.db.ledger import read_entries
 from custody.record.canonical import canonical_json, sha256_hex
+from custody.record.entry import Entry
+from custody.record.events import parse_payload
 from custody.record.keys import Identity
 from custody.report.build import build_signed_report, render_report, sign_pdf
 from custody.store.archive import RunArchive
@@ -105,23 +107,25 @@ def add_run(
     writer.before_write = archive.flush
     profile = {"system": {}, "files": {"targets": ["/etc/**"]}}
     writer.append(
-        "run_started",
-        {
-            "run_id": run_id,
-            "host": host,
-            "profile": "triage",
-            "profile_sha256": sha256_hex(canonical_json(profile)),
-            "profile_collectors": profile,
-            "collectors": ["system", "processes", "files"],
-            "archive": f"evidence/{path.name}",
-            "command_line": ["chainproof", "collect", str(case.root), "--profile", "triage"],
-            "tool": "chainproof",
-            "tool_version": "0.1.0",
-            "tool_path": "/opt/chainproof",
-            "tool_sha256": "ab" * 32,
-            "pid": 4242,
-            "examiner": identity.fingerprint,
-        },
+        parse_payload(
+            "run_started",
+            {
+                "run_id": run_id,
+                "host": host,
+                "profile": "triage",
+                "profile_sha256": sha256_hex(canonical_json(profile)),
+                "profile_collectors": profile,
+                "collectors": ["system", "processes", "files"],
+                "archive": f"evidence/{path.name}",
+                "command_line": ["chainproof", "collect", str(case.root), "--profile", "triage"],
+                "tool": "chainproof",
+                "tool_version": "0.1.0",
+                "tool_path": "/opt/chainproof",
+                "tool_sha256": "ab" * 32,
+                "pid": 4242,
+                "examiner": identity.fingerprint,
+            },
+        )
     )
     recorded: list[dict[str, object]] = []
     members = [("volatile/system.json", system_facts(), "system", None)]
@@ -142,37 +146,43 @@ def add_run(
         }
         if source is not None:
             payload["path"] = source
-        writer.append("artifact_collected", payload)
+        writer.append(parse_payload("artifact_collected", payload))
         recorded.append(payload)
     for i in range(problems):
         kind = "error" if i % 2 == 0 else "skipped"
         writer.append(
-            "collection_error",
-            {
-                "run_id": run_id,
-                "collector": "files",
-                "kind": kind,
-                "reason": "permission denied" if kind == "error" else "FIFO: not a regular file",
-                "path": f"/var/lib/private/item{i}",
-            },
+            parse_payload(
+                "collection_error",
+                {
+                    "run_id": run_id,
+                    "collector": "files",
+                    "kind": kind,
+                    "reason": "permission denied"
+                    if kind == "error"
+                    else "FIFO: not a regular file",
+                    "path": f"/var/lib/private/item{i}",
+                },
+            )
         )
     writer.flush("run end")
     writer.before_write = None
     size = archive.close()
     writer.append(
-        "run_finished",
-        {
-            "run_id": run_id,
-            "status": "finished",
-            "reason": "",
-            "artifacts": len(members),
-            "errors": (problems + 1) // 2,
-            "skipped": problems // 2,
-            "bytes": sum(len(d) for _, d, _, _ in members),
-            "archive": f"evidence/{path.name}",
-            "archive_size": size,
-            "finished_at": "2025-03-14T15:00:00.000000Z",
-        },
+        parse_payload(
+            "run_finished",
+            {
+                "run_id": run_id,
+                "status": "finished",
+                "reason": "",
+                "artifacts": len(members),
+                "errors": (problems + 1) // 2,
+                "skipped": problems // 2,
+                "bytes": sum(len(d) for _, d, _, _ in members),
+                "archive": f"evidence/{path.name}",
+                "archive_size": size,
+                "finished_at": "2025-03-14T15:00:00.000000Z",
+            },
+        )
     )
     return recorded
 
