@@ -552,4 +552,4 @@ def file_time(ns_text: str | None) -> str | None:
 def _iso(t: Any) -> str:
     if t is None:
         return ""
-    return t.strftime("%Y-%m-%d %H:%M:%S")
+    return str(t.strftime("%Y-%m-%d %H:%M:%S"))

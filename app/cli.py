@@ -15,12 +15,15 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import export_cli
+from app.errors import ChainproofError, UsageError
 from app.version import __version__
-from custody.errors import ChainproofError, UsageError
 from custody.record.events import JOURNAL_KINDS
+
+if TYPE_CHECKING:
+    from app.identity import Identity
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -191,23 +194,6 @@ def _passphrase_fd(p: argparse.ArgumentParser) -> None:
 # --- helpers -------------------------------------------------------------------------
 
 
-def unlock_identity(args: argparse.Namespace) -> Any:
-    """The examiner's identity, unlocked with the passphrase from fd, env or prompt."""
-    from app.passphrase import read_passphrase
-    from app.paths import identity_file
-    from custody.record.keys import load_identity
-
-    path = identity_file()
-    if not path.exists():
-        from custody.errors import NoIdentity
-
-        raise NoIdentity(
-            f"no examiner identity at {path}: create one with "
-            "'chainproof keys init --name NAME --org ORG --email EMAIL'"
-        )
-    return load_identity(path, read_passphrase(fd=getattr(args, "passphrase_fd", None)))
-
-
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
@@ -216,9 +202,9 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
+    from app.identity import create_identity, save_identity
     from app.passphrase import read_passphrase
     from app.paths import identity_file
-    from custody.record.keys import create_identity, save_identity
 
     path = identity_file()
     if path.exists() and not args.force:
@@ -232,53 +218,48 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _identity_info(cert: Any) -> dict[str, Any]:
-    from custody.record.keys import certificate_pem, fingerprint
-
-    def attr(oid: Any) -> str | None:
-        v = cert.subject.get_attributes_for_oid(oid)
-        return str(v[0].value) if v else None
-
+def _identity_info(identity: Identity) -> dict[str, Any]:
     from cryptography.x509.oid import NameOID
 
+    from app.times import utc_text
+
+    cert = identity.certificate
+    common_name = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return {
-        "name": attr(NameOID.COMMON_NAME),
-        "organisation": attr(NameOID.ORGANIZATION_NAME),
-        "email": attr(NameOID.EMAIL_ADDRESS),
-        "fingerprint_sha256": fingerprint(cert),
-        "not_valid_before": cert.not_valid_before_utc.isoformat(),
-        "not_valid_after": cert.not_valid_after_utc.isoformat(),
+        "name": str(common_name[0].value) if common_name else None,
+        "organisation": identity.organisation,
+        "email": identity.email,
+        "fingerprint_sha256": identity.fingerprint,
+        "not_valid_before": utc_text(cert.not_valid_before_utc),
+        "not_valid_after": utc_text(cert.not_valid_after_utc),
         "key": type(cert.public_key()).__name__.lstrip("_"),
-        "certificate_pem": certificate_pem(cert),
+        "certificate_pem": identity.certificate_pem(),
     }
 
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
+    from app.identity import unlock_identity
     from app.paths import identity_file
+    from app.times import shown
 
-    identity = unlock_identity(args)
-    info = {**_identity_info(identity.certificate), "key_file": str(identity_file())}
+    identity = unlock_identity(args.passphrase_fd)
+    info = {**_identity_info(identity), "key_file": str(identity_file())}
     if args.json:
         _print_json(info)
     else:
-        for k in (
-            "name",
-            "organisation",
-            "email",
-            "fingerprint_sha256",
-            "not_valid_before",
-            "not_valid_after",
-            "key_file",
-        ):
+        for k in ("name", "organisation", "email", "fingerprint_sha256"):
             print(f"{k:20} {info[k]}")
+        for k in ("not_valid_before", "not_valid_after"):
+            print(f"{k:20} {shown(info[k])}")
+        print(f"{'key_file':20} {info['key_file']}")
         print(info["certificate_pem"], end="")
     return 0
 
 
 def cmd_keys_import(args: argparse.Namespace) -> int:
+    from app.identity import import_identity
     from app.passphrase import read_passphrase
     from app.paths import identity_file
-    from custody.record.keys import import_identity
 
     path = identity_file()
     if path.exists() and not args.force:
@@ -298,8 +279,9 @@ def cmd_keys_import(args: argparse.Namespace) -> int:
 
 def cmd_case_new(args: argparse.Namespace) -> int:
     from app.cases import create_case, summary
+    from app.identity import unlock_identity
 
-    identity = unlock_identity(args)
+    identity = unlock_identity(args.passphrase_fd)
     fields = {
         k: getattr(args, k)
         for k in (
@@ -417,12 +399,16 @@ def _install_cancel(cancel: threading.Event) -> Callable[[], None]:
         sys.stderr.write("\nStopping: sealing what was collected (Ctrl-C again to abort)...\n")
 
     signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return restore
 
 
 def _warn_unpacked_on_disk() -> None:
     """Tell the examiner when a one-file binary unpacked itself onto a disk (it is recorded)."""
-    from collectors.system import tool_footprint
+    from app.tool import tool_footprint
 
     footprint = tool_footprint()
     if footprint is None or footprint["in_memory"]:
@@ -438,14 +424,15 @@ def _warn_unpacked_on_disk() -> None:
 def cmd_collect(args: argparse.Namespace) -> int:
     from app.cases import open_case
     from app.collection import CollectionRun
+    from app.identity import unlock_identity
+    from app.profiles import load_profile
     from app.progress import TerminalProgress
-    from collectors.profiles import load_profile
 
     handle = open_case(args.case_dir)
     profile = load_profile(args.profile)
     if args.path:
         profile = profile.with_paths(list(args.path))
-    identity = unlock_identity(args)
+    identity = unlock_identity(args.passphrase_fd)
     _warn_unpacked_on_disk()
     cancel = threading.Event()
     restore = _install_cancel(cancel)
@@ -491,10 +478,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_note(args: argparse.Namespace) -> int:
     from app.cases import open_case
+    from app.identity import unlock_identity
     from app.journal import add_journal_entry
 
     handle = open_case(args.case_dir)
-    identity = unlock_identity(args)
+    identity = unlock_identity(args.passphrase_fd)
     seq = add_journal_entry(handle, identity, kind=args.kind, text=args.text, reason=args.reason)
     print(f"Recorded {args.kind} as ledger entry {seq}")
     return 0
@@ -502,11 +490,12 @@ def cmd_note(args: argparse.Namespace) -> int:
 
 def cmd_access(args: argparse.Namespace) -> int:
     from app.cases import open_case
+    from app.identity import unlock_identity
     from app.journal import record_access
 
     handle = open_case(args.case_dir)
     seq = record_access(
-        handle, unlock_identity(args), purpose=args.purpose, artifacts=args.artifact
+        handle, unlock_identity(args.passphrase_fd), purpose=args.purpose, artifacts=args.artifact
     )
     print(f"Recorded access as ledger entry {seq}")
     return 0
@@ -514,22 +503,23 @@ def cmd_access(args: argparse.Namespace) -> int:
 
 def cmd_seal(args: argparse.Namespace) -> int:
     from app.cases import open_case
+    from app.identity import unlock_identity
     from app.journal import seal_case
 
     handle = open_case(args.case_dir)
-    seq = seal_case(handle, unlock_identity(args), reason=args.reason)
+    seq = seal_case(handle, unlock_identity(args.passphrase_fd), reason=args.reason)
     print(f"Sealed case {handle.case_id} as ledger entry {seq}")
     return 0
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     from app.cases import open_case
+    from app.identity import load_certificate_pem, load_identity, unlock_identity
     from app.journal import record_transfer
     from app.passphrase import read_passphrase
-    from custody.record.keys import load_certificate_pem, load_identity
 
     handle = open_case(args.case_dir)
-    releasing = unlock_identity(args)
+    releasing = unlock_identity(args.passphrase_fd)
     key_file = args.to_key or (args.to if args.to.suffix.lower() in (".p12", ".pfx") else None)
     if key_file is None:
         raise UsageError(
@@ -556,10 +546,13 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from app.identity import unlock_identity
     from app.verification import verify_target
 
     report = verify_target(
-        args.target, trust=args.trust, sign_with=unlock_identity(args) if args.sign else None
+        args.target,
+        trust=args.trust,
+        sign_with=unlock_identity(args.passphrase_fd) if args.sign else None,
     )
     if args.json:
         _print_json(report.to_json())

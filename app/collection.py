@@ -19,6 +19,7 @@ from pathlib import Path
 
 import collectors
 from app.cases import CaseHandle
+from app.tool import tool_facts, tool_footprint, tool_sha256
 from app.version import __version__
 from collectors.base import (
     REGISTRY,
@@ -112,8 +113,6 @@ class CollectionRun:
 
     def execute(self) -> RunSummary:
         """Run every collector of the profile; always seal the run, whatever stops it."""
-        from collectors.system import tool_footprint, tool_sha256
-
         if self.case.state().sealed:
             raise CaseError(
                 f"case {self.case.case_id} is sealed: no evidence can be added to it; "
@@ -190,6 +189,7 @@ class CollectionRun:
             output_dir=self.case.root.resolve(),
             cancel=self.cancel,
             status=lambda m: self.progress(ProgressEvent("item", collector=name, message=m)),
+            tool=tool_facts(),
         )
         try:
             observations = list(_guarded(collector.collect(ctx)))

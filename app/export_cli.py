@@ -44,11 +44,12 @@ def register(sub: Any) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from app.cases import open_case
-    from app.cli import unlock_identity
     from app.export_service import export_case
+    from app.identity import unlock_identity
+    from app.times import utc_text
 
     handle = open_case(args.case_dir)
-    identity = unlock_identity(args)
+    identity = unlock_identity(args.passphrase_fd)
     quiet = args.json or not sys.stderr.isatty()
 
     def progress(message: str) -> None:
@@ -63,7 +64,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "bundle": str(result.path),
         "format": "zip" if result.zip else "directory",
         "bundle_id": b.bundle_id,
-        "generated_at": b.generated_at.isoformat(),
+        "generated_at": utc_text(b.generated_at),
         "manifest_sha256": b.manifest_sha256,
         "sha256sums_sha256": b.sha256sums_sha256,
         "zip_sha256": result.zip_sha256,

@@ -17,6 +17,8 @@ from custody.record.events import ArtifactCollected, Verified, parse
 from custody.record.keys import Identity, load_certificate_pem
 from custody.verify.case import Report, verify
 
+__all__ = ["Report", "verify_case", "verify_target"]
+
 
 def verify_target(
     target: Path, *, trust: Sequence[Path] = (), sign_with: Identity | None = None

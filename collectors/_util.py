@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collectors.base import Problem
+from custody.record.times import utc_text
 from custody.store.sources import open_source
 
 _CHUNK = 1 << 20
@@ -69,15 +70,8 @@ def read_text(path: bytes | str, *, follow: bool = True, limit: int = 16 << 20) 
 
 
 def iso_utc(timestamp: float) -> str:
-    """A POSIX timestamp as UTC ISO 8601 with ``Z``, microsecond precision."""
-    text = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
-    return text.replace("+00:00", "Z")
-
-
-def ns_string(ns: int) -> str:
-    """Nanoseconds since the epoch as a decimal string ``"seconds.nanoseconds"``."""
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return f"{seconds}.{rest:09d}"
+    """A POSIX timestamp (psutil's float seconds) as the ledger writes times (:func:`utc_text`)."""
+    return utc_text(datetime.fromtimestamp(timestamp, UTC))
 
 
 def _encode(obj: Any, *, indent: int | None) -> bytes:

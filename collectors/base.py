@@ -2,7 +2,8 @@
 
 A collector only *observes*: it yields :data:`Observation` values and never writes the
 evidence store or the ledger. The run (``app/collection.py``) hands each observation to
-the store, which copies and hashes, and records the outcome in the ledger.
+the store, which copies and hashes, and records the outcome in the ledger. The observation
+types live in :mod:`custody.observations` (shared with the store) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,24 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+
+from custody.observations import CommandRecord, FileTarget, Observation, Problem, VolatileRecord
+
+__all__ = [
+    "REGISTRY",
+    "CollectContext",
+    "Collector",
+    "CommandRecord",
+    "FileTarget",
+    "Host",
+    "NotCompatible",
+    "Observation",
+    "Problem",
+    "VolatileRecord",
+    "Volatility",
+    "ordered",
+    "register_collector",
+]
 
 
 class Volatility(enum.IntEnum):
@@ -29,53 +48,6 @@ class Volatility(enum.IntEnum):
 
 
 @dataclass(frozen=True)
-class VolatileRecord:
-    """A record set captured in memory, archived as one member (e.g. ``volatile/processes.jsonl``)."""
-
-    member: str
-    data: bytes
-    description: str
-
-
-@dataclass(frozen=True)
-class CommandRecord:
-    """The standard output of a command, streamed into one member (e.g. ``journalctl -o export``).
-
-    The store runs ``argv`` with no shell, spools its output inside the case directory,
-    archives it with its hashes and records the exit status.
-    """
-
-    member: str
-    argv: tuple[str, ...]
-    description: str
-    timeout_s: float = 600.0
-
-
-@dataclass(frozen=True)
-class FileTarget:
-    """A file-system entry to capture: a file is copied, a symlink recorded, anything else skipped.
-
-    ``path`` holds the exact bytes of the name (``os.fsencode``), so non-UTF-8 names survive.
-    ``rule`` says which profile rule selected it.
-    """
-
-    path: bytes
-    rule: str
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something that could not be observed, and why. ``kind`` is ``skipped`` or ``error``."""
-
-    kind: str
-    reason: str
-    path: bytes | None = None
-
-
-Observation = VolatileRecord | CommandRecord | FileTarget | Problem
-
-
-@dataclass(frozen=True)
 class Host:
     """The machine being examined."""
 
@@ -88,13 +60,19 @@ class Host:
 
 @dataclass
 class CollectContext:
-    """What a collector may know about the run it serves."""
+    """What a collector may know about the run it serves.
+
+    ``tool`` holds the facts the running program states about itself (name, version, the
+    SHA-256 of what runs, ...; see ``app/tool.py``), which the system collector records:
+    collectors never import the program that runs them.
+    """
 
     host: Host
     options: Mapping[str, Any]
     output_dir: Path  # never collect from here: it is our own output
     cancel: threading.Event = field(default_factory=threading.Event)
     status: Callable[[str], None] = lambda _message: None  # short progress text
+    tool: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def cancelled(self) -> bool:

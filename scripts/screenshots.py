@@ -132,7 +132,7 @@ def main() -> int:
     wizard = NewCaseWizard(identity, cases, window)
     wizard.created.connect(window._case_created)
     page = wizard.case_page
-    page.title.setText("Web shell on shop-web-01")
+    page.case_title.setText("Web shell on shop-web-01")
     page.incident_ref.setText("INC-2024-0042")
     page.directory.setText(str(cases / "shop-web-01"))
     wizard.show()

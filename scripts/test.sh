@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --dev
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy custody collectors
+.venv/bin/mypy custody collectors app ui
+.venv/bin/lint-imports
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from app.tool import MEMORY_FILESYSTEMS, filesystem_of
 from app.version import __version__
-from collectors.system import MEMORY_FILESYSTEMS, filesystem_of
 from tests.conftest import PASSPHRASE
 
 ROOT = Path(__file__).resolve().parent.parent

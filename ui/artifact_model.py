@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from app import browse
 from app.cases import CaseHandle
+from app.times import shown
 
 PAGE = 256
 CACHE_PAGES = 64
@@ -197,7 +198,7 @@ class LedgerTableModel(WindowedModel):
 
     columns = (
         ("seq", "Seq"),
-        ("at", "Time (UTC)"),
+        ("at", "Time"),
         ("event", "Event"),
         ("actor", "Actor"),
         ("summary", "Summary"),
@@ -228,7 +229,7 @@ class LedgerTableModel(WindowedModel):
 
     def _display(self, row: browse.LedgerRow, column: str) -> Any:
         if column == "at":
-            return row.at.replace("T", " ").rstrip("Z")[:23]
+            return shown(row.at, micro=True)
         if column == "entry_hash":
             return row.entry_hash[:16] + "…"
         if column == "signatures":

@@ -20,9 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.cases import find_cases, open_case, summary
-from custody.errors import ChainproofError
+from app.errors import ChainproofError
+from app.times import shown
 
-COLUMNS = ("Title", "Incident", "Severity", "Status", "Created (UTC)", "Runs", "Artifacts", "Path")
+COLUMNS = ("Title", "Incident", "Severity", "Status", "Created", "Runs", "Artifacts", "Path")
 
 
 class CaseListView(QWidget):
@@ -131,7 +132,7 @@ class CaseListView(QWidget):
                 s.get("incident_ref") or "",
                 s.get("severity") or "",
                 s.get("status") or "",
-                s["created_at"][:19].replace("T", " "),
+                shown(s["created_at"]),
                 str(len(s["runs"])),
                 f"{s['artifacts']:,}",
                 str(path),

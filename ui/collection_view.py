@@ -31,9 +31,8 @@ from PySide6.QtWidgets import (
 from app.browse import same_filesystem
 from app.cases import CaseHandle
 from app.collection import CollectionRun, RunSummary
-from collectors.base import ordered
-from collectors.profiles import BUILTIN_PROFILES, Profile, load_profile
-from custody.record.keys import Identity
+from app.identity import Identity
+from app.profiles import BUILTIN_PROFILES, Profile, load_profile, ordered
 from ui import screenshot_collector
 from ui.errors import show_error
 from ui.workers import CollectionWorker, Snapshot
@@ -342,10 +341,11 @@ class CollectionView(QWidget):
         files = self._collector_items.get("files")
         if files is None or files.checkState(0) != Qt.CheckState.Checked:
             return []
+        children = (files.child(i) for i in range(files.childCount()))
         return [
-            files.child(i).data(0, _TARGET)
-            for i in range(files.childCount())
-            if files.child(i).checkState(0) == Qt.CheckState.Checked
+            child.data(0, _TARGET)
+            for child in children
+            if child is not None and child.checkState(0) == Qt.CheckState.Checked
         ]
 
     def chosen_collectors(self) -> list[str]:

@@ -436,7 +436,7 @@ class CustodyView(QWidget):
         self.table = _table_view("ledger_table")
         self.table.setModel(self.model)
         h = self.table.horizontalHeader()
-        for col, width in enumerate((55, 180, 105, 110, 300, 75, 0, 140)):
+        for col, width in enumerate((55, 215, 105, 110, 300, 75, 0, 140)):
             h.resizeSection(col, width)
         h.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         h.setStretchLastSection(False)

@@ -6,7 +6,7 @@ import traceback
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from custody.errors import ChainproofError
+from app.errors import ChainproofError
 
 
 def error_text(exc: BaseException) -> tuple[str, str | None]:

@@ -3,6 +3,7 @@ shortcuts and a status bar with the case, the examiner and the ledger head."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,9 @@ from PySide6.QtWidgets import (
 from app import browse
 from app.cases import CaseHandle, open_case
 from app.collection import RunSummary
+from app.identity import Identity
 from app.paths import identity_file
-from custody.record.keys import Identity
-from custody.verify.case import Report
+from app.verification import Report
 from ui.artifact_view import ArtifactView
 from ui.case_list import CaseListView
 from ui.collection_view import CollectionView
@@ -127,7 +128,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ actions
     def _action(
-        self, text: str, shortcut: QKeySequence | str | None, slot: Callable[[], object]
+        self,
+        text: str,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+        slot: Callable[[], object],
     ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
@@ -157,7 +161,7 @@ class MainWindow(QMainWindow):
         )
         self.note_action = a("Add &journal entry", "Ctrl+J", self.focus_journal)
         self.page_actions = [
-            a(f"Go to {name}", f"Ctrl+{i}", lambda i=i: self.show_page(i - 1))
+            a(f"Go to {name}", f"Ctrl+{i}", functools.partial(self.show_page, i - 1))
             for i, name in enumerate(PAGES, start=1)
         ]
         menu = self.menuBar()

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import ClassVar
 
-from collectors.base import (
+from app.profiles import (
     REGISTRY,
     CollectContext,
     Collector,

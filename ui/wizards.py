@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.cases import INCIDENT_STATUSES, SEVERITIES, CaseHandle, create_case
+from app.errors import UsageError
+from app.identity import Identity, create_identity, load_identity, save_identity
 from app.passphrase import strength_hint
 from app.paths import identity_file
-from custody.errors import UsageError
-from custody.record.keys import Identity, create_identity, load_identity, save_identity
 from ui.errors import show_error
 
 
@@ -199,7 +199,7 @@ class _CasePage(QWizardPage):
             "disk."
         )
         form = QFormLayout(self)
-        self.title = _line("case_title", "Suspicious logins on web-01")
+        self.case_title = _line("case_title", "Suspicious logins on web-01")
         self.incident_ref = _line("incident_reference", "INC-2024-0042")
         self.directory = _line("case_directory")
         self.directory.setText(str(default_root / "new-case"))
@@ -209,22 +209,24 @@ class _CasePage(QWizardPage):
         row = QHBoxLayout()
         row.addWidget(self.directory, 1)
         row.addWidget(browse)
-        form.addRow("&Title", self.title)
+        form.addRow("&Title", self.case_title)
         form.addRow("&Incident reference", self.incident_ref)
         label = QLabel("&Directory")
         label.setBuddy(self.directory)
         form.addRow(label, row)
-        self.title.textChanged.connect(self.completeChanged)
+        self.case_title.textChanged.connect(self.completeChanged)
         self.directory.textChanged.connect(self.completeChanged)
 
     def _browse(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Parent directory for the case")
         if chosen:
-            slug = "".join(c if c.isalnum() else "-" for c in self.title.text().strip()) or "case"
+            slug = (
+                "".join(c if c.isalnum() else "-" for c in self.case_title.text().strip()) or "case"
+            )
             self.directory.setText(str(Path(chosen) / slug.lower()))
 
     def isComplete(self) -> bool:
-        return bool(self.title.text().strip() and self.directory.text().strip())
+        return bool(self.case_title.text().strip() and self.directory.text().strip())
 
 
 class _IncidentPage(QWizardPage):
@@ -304,7 +306,7 @@ class NewCaseWizard(QWizard):
             if not root.is_absolute():
                 raise UsageError(f"choose an absolute directory for the case, not {root}")
             handle = create_case(
-                root, self.identity, title=self.case_page.title.text().strip(), **self.fields()
+                root, self.identity, title=self.case_page.case_title.text().strip(), **self.fields()
             )
         except Exception as exc:  # noqa: BLE001 - shown; the wizard stays open to fix the input
             show_error(self, exc)

@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from app.collection import CollectionRun, ProgressEvent, RunSummary
+from app.profiles import REGISTRY
 
 _POOL: QThreadPool | None = None
 _LIVE: set[Worker] = set()
@@ -246,7 +247,5 @@ class CollectionWorker(Worker):
 
 
 def _volatility(name: str) -> int:
-    from collectors.base import REGISTRY
-
     cls = REGISTRY.get(name)
     return int(cls.volatility) if cls is not None else 999

@@ -43,8 +43,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collectors.base import CommandRecord, FileTarget
 from custody.errors import Cancelled
+from custody.observations import CommandRecord, FileTarget
 from custody.record import names
 from custody.store.archive import (
     BLOCK,

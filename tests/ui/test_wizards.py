@@ -74,8 +74,8 @@ def test_new_case_wizard_creates_the_incident_record(
     assert isinstance(wizard, NewCaseWizard)
 
     page = wizard.case_page
-    page.title.clear()
-    qtbot.keyClicks(page.title, "Suspicious logins on web-01")
+    page.case_title.clear()
+    qtbot.keyClicks(page.case_title, "Suspicious logins on web-01")
     qtbot.keyClicks(page.incident_ref, "INC-2024-0042")
     page.directory.setText(str(tmp_path / "cases" / "web-01"))
     _next(qtbot, wizard)
@@ -117,7 +117,7 @@ def test_new_case_in_a_non_empty_directory_is_refused_with_a_dialog(
     window.set_identity(alice)
     window.new_case()
     wizard = window.dialog
-    qtbot.keyClicks(wizard.case_page.title, "x")
+    qtbot.keyClicks(wizard.case_page.case_title, "x")
     wizard.case_page.directory.setText(str(busy))
     _next(qtbot, wizard)
     _finish(qtbot, wizard)

@@ -1,0 +1,57 @@
+"""What a collector observes and the evidence store takes: the types both sides share.
+
+Collectors (``collectors/``) yield these values; the run hands each to the store
+(``custody/store``), which copies and hashes what they name. They live here, at the bottom
+of ``custody``, so that neither side imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VolatileRecord:
+    """A record set captured in memory, archived as one member (e.g. ``volatile/processes.jsonl``)."""
+
+    member: str
+    data: bytes
+    description: str
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """The standard output of a command, streamed into one member (e.g. ``journalctl -o export``).
+
+    The store runs ``argv`` with no shell, spools its output inside the case directory,
+    archives it with its hashes and records the exit status.
+    """
+
+    member: str
+    argv: tuple[str, ...]
+    description: str
+    timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class FileTarget:
+    """A file-system entry to capture: a file is copied, a symlink recorded, anything else skipped.
+
+    ``path`` holds the exact bytes of the name (``os.fsencode``), so non-UTF-8 names survive.
+    ``rule`` says which profile rule selected it.
+    """
+
+    path: bytes
+    rule: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that could not be observed, and why. ``kind`` is ``skipped`` or ``error``."""
+
+    kind: str
+    reason: str
+    path: bytes | None = None
+
+
+Observation = VolatileRecord | CommandRecord | FileTarget | Problem
