@@ -21,13 +21,12 @@ from app.cases import CaseHandle
 from app.verification import verify_case
 from app.version import __version__
 from custody.bundle.safezip import write_zip
-from custody.bundle.writer import BundleResult, time_text, write_bundle
+from custody.bundle.writer import BundleResult, write_bundle
 from custody.db.ledger import read_entries
 from custody.errors import ExportError
-from custody.record.entry import Entry
 from custody.record.events import Exported
-from custody.record.fold import fold
 from custody.record.keys import Identity
+from custody.record.times import utc_text
 
 Progress = Callable[[str], None]
 MAX_FINDINGS_SHOWN = 20
@@ -58,16 +57,6 @@ def _check_out(out: Path, as_zip: bool) -> None:
         raise ExportError(f"{out} exists and is not an empty directory: choose a new bundle path")
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent} does not exist: create it first")
-
-
-def _case_fields(entries: list[Entry]) -> dict[str, Any]:
-    """The case as its ledger records it: ``case_opened`` with later ``case_updated`` changes."""
-    state = fold(entries)
-    fields: dict[str, Any] = state.fields.to_json() if state.fields else {}
-    if state.created_at:
-        fields["created_at"] = state.created_at
-    fields["id"] = state.case_id
-    return fields
 
 
 def _describe(findings: list[Any]) -> str:
@@ -128,7 +117,6 @@ def export_case(
         bundle = write_bundle(
             staging,
             entries=entries,
-            case=_case_fields(entries),
             evidence_dir=case.evidence_dir,
             verification=report,
             identity=identity,
@@ -158,7 +146,7 @@ def export_case(
     entry = writer.append(
         Exported(
             bundle_id=bundle_id,
-            generated_at=time_text(generated_at),
+            generated_at=utc_text(generated_at),
             path=str(out),
             format="zip" if as_zip else "directory",
             manifest_sha256=bundle.manifest_sha256,

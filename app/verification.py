@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.cases import CASE_FILE, CaseHandle, open_case
 from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
-from custody.bundle.writer import LEDGER
+from custody.bundle.layout import LEDGER
 from custody.db.ledger import read_entries
 from custody.db.models import Artifact, Run
 from custody.errors import MalformedEvent, UsageError

@@ -4,17 +4,17 @@
   or deleted files); files present but not listed (added files);
 - ``SHA256SUMS.sig`` and ``manifest.json.sig``: verify with the certificate of an examiner
   the ledger introduces, the one the manifest names as exporter;
-- ``manifest.json``: its ledger head and count are the ledger's; its artifacts are the
-  ledger's ``artifact_collected`` entries; its archive sizes and hashes are the files';
+- ``manifest.json`` and ``case.jsonld``: say what the ledger says, field by field
+  (:mod:`custody.bundle.manifest_check`, :mod:`custody.bundle.uco_check`);
 - ``evidence/<run>.sha256``: exactly the ledger's member hashes of that run;
 - ``signatures/``: exactly the signed bodies and signatures of the ledger;
 - ``certs/``: a certificate for every examiner; ``custody-report.pdf`` present.
+
+Every fact of the ledger comes from one fold of it (:func:`custody.bundle.facts.read_facts`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,34 +22,31 @@ from typing import Any
 
 from cryptography import x509
 
-from custody.bundle.sha256sums import parse_sums
-from custody.bundle.writer import (
+from custody.bundle.facts import LedgerFacts, MemberSums, read_facts
+from custody.bundle.files import sha256_file, verify_digest
+from custody.bundle.layout import (
+    LATE_FILES,
     LEDGER,
     MANIFEST,
     MANIFEST_SIG,
     REPORT_PDF,
     SUMS,
     SUMS_SIG,
-    artifact_record,
-    ledger_examiners,
-    ledger_runs,
-    regular_members,
-    run_json,
+    archive_file,
+    certificate_file,
+    is_older_format,
+    member_sums_file,
+    signature_file,
+    signed_body_file,
 )
+from custody.bundle.manifest_check import check_manifest
+from custody.bundle.sha256sums import parse_sums
+from custody.bundle.uco_check import check_case_uco
 from custody.errors import ChainproofError
 from custody.record.entry import Entry
-from custody.record.keys import fingerprint, load_certificate_pem, verify_signature
+from custody.record.keys import fingerprint, load_certificate_pem
+from custody.report.caseuco import ArchiveCopy
 from custody.verify.case import Report
-
-_CHUNK = 4 << 20
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _files(root: Path) -> set[str]:
@@ -61,11 +58,12 @@ def _safe_relative(name: str) -> bool:
     return bool(name) and not name.startswith("/") and all(p not in ("", ".", "..") for p in parts)
 
 
-def _check_sums(root: Path, report: Report) -> dict[str, str]:
-    """Re-hash every file SHA256SUMS lists; report changed, deleted and added files."""
-    path = root / SUMS
+def _check_sums(root: Path, present: set[str], report: Report) -> dict[str, str]:
+    """Re-hash every file SHA256SUMS lists; report changed, deleted and added files.
+
+    Returns the SHA-256 each listed file really has."""
     try:
-        data = path.read_bytes()
+        data = (root / SUMS).read_bytes()
     except OSError:
         report.add("bundle.sums_missing", SUMS, "is missing: the bundle's file list was deleted")
         return {}
@@ -74,16 +72,17 @@ def _check_sums(root: Path, report: Report) -> dict[str, str]:
     except ValueError as exc:
         report.add("bundle.sums_malformed", SUMS, f"is not a sha256sum file: {exc}")
         return {}
-    sums: dict[str, str] = {}
+    seen: set[str] = set()
+    actual: dict[str, str] = {}
     for raw, digest in listed:
         name = os.fsdecode(raw)
         if not _safe_relative(name) or name in (SUMS, SUMS_SIG):
             report.add("bundle.sums_name", SUMS, f"lists an unsafe or invalid name {name!r}")
             continue
-        if name in sums:
+        if name in seen:
             report.add("bundle.sums_name", SUMS, f"lists {name!r} twice")
             continue
-        sums[name] = digest
+        seen.add(name)
         file = root.joinpath(*name.split("/"))
         if not file.is_file():
             report.add(
@@ -92,32 +91,30 @@ def _check_sums(root: Path, report: Report) -> dict[str, str]:
                 f"is listed in {SUMS} but missing from the bundle: the file was deleted",
             )
             continue
-        actual = _sha256(file)
-        if actual != digest:
+        actual[name] = sha256_file(file)
+        if actual[name] != digest:
             report.add(
                 "bundle.altered",
                 name,
-                f"SHA-256 is {actual}; {SUMS} records {digest}: the file was changed",
+                f"SHA-256 is {actual[name]}; {SUMS} records {digest}: the file was changed",
             )
-    present = _files(root) - {SUMS, SUMS_SIG}
-    for name in sorted(present - set(sums)):
+    for name in sorted(present - seen - {SUMS, SUMS_SIG}):
         report.add(
             "bundle.added", name, f"is in the bundle but not listed in {SUMS}: the file was added"
         )
-    return sums
+    return actual
 
 
-def _ledger_certs(entries: Sequence[Entry]) -> dict[str, x509.Certificate]:
+def _ledger_certs(facts: LedgerFacts) -> dict[str, x509.Certificate]:
+    """Each examiner's certificate, when it matches the fingerprint it is introduced by."""
     certs: dict[str, x509.Certificate] = {}
-    for e in entries:
-        if e.event != "identity_added":
-            continue
+    for fp, x in facts.state.examiners.items():
         try:
-            cert = load_certificate_pem(str(e.payload.get("certificate_pem", "")))
+            cert = load_certificate_pem(x.certificate_pem)
         except ChainproofError:
             continue  # verify() reports it
-        if fingerprint(cert) == e.payload.get("fingerprint"):
-            certs.setdefault(fingerprint(cert), cert)
+        if fingerprint(cert) == fp:
+            certs[fp] = cert
     return certs
 
 
@@ -125,17 +122,18 @@ def _check_detached(
     root: Path,
     name: str,
     sig_name: str,
+    digest: str | None,
     certs: Mapping[str, x509.Certificate],
     expected_signer: str | None,
     report: Report,
 ) -> None:
     try:
-        data = (root / name).read_bytes()
         sig = (root / sig_name).read_bytes()
+        digest = digest or sha256_file(root / name)
     except OSError as exc:
         report.add("bundle.signature_missing", sig_name, f"cannot be read: {exc.strerror}")
         return
-    signers = [fp for fp, cert in certs.items() if verify_signature(cert, data, sig)]
+    signers = [fp for fp, cert in certs.items() if verify_digest(cert, digest, sig)]
     if not signers:
         report.add(
             "bundle.signature",
@@ -152,109 +150,39 @@ def _check_detached(
         )
 
 
-def _load_manifest(root: Path, report: Report) -> dict[str, Any] | None:
-    try:
-        manifest = json.loads((root / MANIFEST).read_bytes())
-    except OSError:
-        report.add("manifest.missing", MANIFEST, "is missing")
-        return None
-    except ValueError as exc:
-        report.add("manifest.malformed", MANIFEST, f"is not JSON: {exc}")
-        return None
-    if not isinstance(manifest, dict):
-        report.add("manifest.malformed", MANIFEST, "is not a JSON object")
-        return None
-    return manifest
+def _archives(
+    root: Path, facts: LedgerFacts, actual: Mapping[str, str]
+) -> dict[str, ArchiveCopy | None]:
+    """Each run archive's size and SHA-256 as the ledger recorded them when the run was
+    sealed, else as the bundle's copy has them; None when neither says."""
+    copies: dict[str, ArchiveCopy | None] = {}
+    for run_id, run in facts.state.runs.items():
+        f = run.finished.event if run.finished else None
+        size, digest = (f.archive_size, f.archive_sha256) if f else (None, None)
+        name = archive_file(run.archive)
+        path = root / name
+        if (size is None or digest is None) and path.is_file():
+            size = path.stat().st_size if size is None else size
+            digest = digest or actual.get(name) or sha256_file(path)
+        copies[run_id] = None if size is None and digest is None else ArchiveCopy(size, digest)
+    return copies
 
 
-def _check_manifest(
-    manifest: Mapping[str, Any],
-    entries: Sequence[Entry],
-    sums: Mapping[str, str],
-    root: Path,
-    report: Report,
-) -> None:
-    ledger = manifest.get("ledger") or {}
-    head = entries[-1].entry_hash if entries else None
-    if ledger.get("entries") != len(entries):
-        report.add(
-            "manifest.ledger",
-            MANIFEST,
-            f"says the ledger has {ledger.get('entries')} entries; {LEDGER} has {len(entries)}",
-        )
-    if ledger.get("head") != head:
-        report.add(
-            "manifest.ledger",
-            MANIFEST,
-            f"says the ledger head is {ledger.get('head')}; {LEDGER} ends with {head}",
-        )
-    recorded = [artifact_record(e) for e in entries if e.event == "artifact_collected"]
-    listed = manifest.get("artifacts")
-    if not isinstance(listed, list):
-        report.add("manifest.artifacts", MANIFEST, "has no artifact list")
-    elif listed != recorded:
-        by_seq = {a.get("seq"): a for a in listed if isinstance(a, dict)}
-        rec_seqs = {a["seq"] for a in recorded}
-        for art in recorded:
-            got = by_seq.get(art["seq"])
-            if got != art:
-                what = "is missing" if got is None else "differs from the ledger entry"
-                report.add(
-                    "manifest.artifacts",
-                    f"{MANIFEST} artifact {art.get('member')} (entry {art['seq']})",
-                    what,
-                    art["seq"],
-                )
-        for seq in sorted(s for s in by_seq if s not in rec_seqs and isinstance(s, int)):
-            report.add(
-                "manifest.artifacts",
-                f"{MANIFEST} artifact entry {seq}",
-                "is not an artifact_collected entry of the ledger",
-            )
-        if len(listed) != len(by_seq):
-            report.add("manifest.artifacts", MANIFEST, "lists an artifact more than once")
-    listed_runs = {str(r.get("id")): r for r in manifest.get("runs") or [] if isinstance(r, dict)}
-    ledger_run_ids = set()
-    for run in ledger_runs(entries):
-        ledger_run_ids.add(run.run_id)
-        got = listed_runs.get(run.run_id)
-        if got is None:
-            report.add("manifest.runs", f"{MANIFEST} run {run.run_id}", "is missing")
-            continue
-        archive = root / run.archive
-        size = archive.stat().st_size if archive.is_file() else None
-        expected = run_json(run, size, sums.get(run.archive))
-        for key in sorted(set(expected) | set(got)):
-            if expected.get(key) != got.get(key):
-                report.add(
-                    "manifest.runs",
-                    f"{MANIFEST} run {run.run_id}",
-                    f"{key} is {got.get(key)!r}; the ledger and the bundle's files give "
-                    f"{expected.get(key)!r}",
-                )
-    for run_id in sorted(set(listed_runs) - ledger_run_ids):
-        report.add("manifest.runs", f"{MANIFEST} run {run_id}", "is not a run of the ledger")
-    examiners = ledger_examiners(entries)
-    for x in examiners:
-        x.pop("_pem")
-    if manifest.get("examiners") != examiners:
-        report.add(
-            "manifest.examiners",
-            MANIFEST,
-            "its examiners differ from the identity_added entries of the ledger",
-        )
-    files = manifest.get("files")
-    if isinstance(files, list):
-        present = _files(root)
-        for name in sorted(set(files) - present):
-            report.add("manifest.files", name, f"is named in {MANIFEST} but missing")
-        for name in sorted(present - set(files)):
-            report.add("manifest.files", name, f"is in the bundle but not named in {MANIFEST}")
+def _contents(root: Path, present: set[str], actual: Mapping[str, str]) -> list[dict[str, Any]]:
+    """What the manifest's ``contents`` must list: every regular file written before it
+    (anything else in the bundle is reported by the SHA256SUMS check)."""
+    items = []
+    for name in sorted(present - set(LATE_FILES)):
+        path = root / name
+        if path.is_file() and not path.is_symlink():
+            digest = actual.get(name) or sha256_file(path)
+            items.append({"name": name, "size": path.stat().st_size, "sha256": digest})
+    return items
 
 
-def _check_member_sums(root: Path, entries: Sequence[Entry], report: Report) -> None:
-    for run in ledger_runs(entries):
-        name = f"evidence/{Path(run.archive).stem}.sha256"
+def _check_member_sums(root: Path, facts: LedgerFacts, sums: MemberSums, report: Report) -> None:
+    for run in facts.state.runs.values():
+        name = member_sums_file(run.archive)
         try:
             data = (root / name).read_bytes()
         except OSError:
@@ -265,7 +193,7 @@ def _check_member_sums(root: Path, entries: Sequence[Entry], report: Report) -> 
         except ValueError as exc:
             report.add("bundle.member_sums", name, f"is not a sha256sum file: {exc}")
             continue
-        expected = dict(regular_members(run.artifacts))
+        expected = dict(sums.pop(run.run_id, []))
         got: dict[bytes, str] = {}
         for member, digest in listed:
             shown = os.fsdecode(member)
@@ -293,19 +221,21 @@ def _check_member_sums(root: Path, entries: Sequence[Entry], report: Report) -> 
             )
 
 
-def _check_signature_files(root: Path, entries: Sequence[Entry], report: Report) -> None:
+def _check_signature_files(
+    root: Path, present: set[str], entries: Sequence[Entry], report: Report
+) -> None:
     expected: dict[str, bytes] = {}
     for e in entries:
         if e.signatures:
-            expected[f"signatures/{e.seq}.json"] = e.signed_bytes()
+            expected[signed_body_file(e.seq)] = e.signed_bytes()
             for n, s in enumerate(e.signatures, 1):
                 try:
-                    expected[f"signatures/{e.seq}-{n}.sig"] = s.der
+                    expected[signature_file(e.seq, n)] = s.der
                 except ValueError:
-                    expected[f"signatures/{e.seq}-{n}.sig"] = b""
-    present = {n for n in _files(root) if n.startswith("signatures/")}
+                    expected[signature_file(e.seq, n)] = b""
+    found = {n for n in present if n.startswith("signatures/")}
     for name in sorted(expected):
-        if name not in present:
+        if name not in found:
             seq = name.split("/")[1].split("-")[0].split(".")[0]
             report.add(
                 "bundle.signature_file",
@@ -313,41 +243,54 @@ def _check_signature_files(root: Path, entries: Sequence[Entry], report: Report)
                 f"is missing: the ledger's entry {seq} is signed, so this file belongs in the bundle",
             )
         elif (root / name).read_bytes() != expected[name]:
-            report.add(
-                "bundle.signature_file",
-                name,
-                f"differs from the signed entry in {LEDGER}",
-            )
-    for name in sorted(present - set(expected)):
+            report.add("bundle.signature_file", name, f"differs from the signed entry in {LEDGER}")
+    for name in sorted(found - set(expected)):
         report.add("bundle.signature_file", name, f"belongs to no signed entry of {LEDGER}")
 
 
-def check_bundle_files(root: Path, entries: list[Entry], report: Report) -> None:
-    """Add to ``report`` every way the bundle's files disagree with SHA256SUMS and the ledger."""
-    sums = _check_sums(root, report)
-    certs = _ledger_certs(entries)
-    for fp in sorted(certs):
-        if not (root / "certs" / f"{fp}.pem").is_file():
-            report.add(
-                "bundle.cert_missing",
-                f"certs/{fp}.pem",
-                "is missing: the ledger introduces this examiner",
-            )
-    manifest = _load_manifest(root, report)
-    exporter = None
-    if manifest is not None:
-        exporter = (manifest.get("exported_by") or {}).get("fingerprint")
-        _check_manifest(manifest, entries, sums, root, report)
-    _check_detached(root, SUMS, SUMS_SIG, certs, exporter, report)
-    _check_detached(root, MANIFEST, MANIFEST_SIG, certs, exporter, report)
-    _check_member_sums(root, entries, report)
-    _check_signature_files(root, entries, report)
-    pdf = root / REPORT_PDF
+def _check_report_pdf(root: Path, report: Report) -> None:
     try:
-        with open(pdf, "rb") as f:
+        with open(root / REPORT_PDF, "rb") as f:
             magic = f.read(5)
     except OSError:
         report.add("bundle.report_missing", REPORT_PDF, "is missing")
-    else:
-        if magic != b"%PDF-":
-            report.add("bundle.report", REPORT_PDF, "is not a PDF file")
+        return
+    if magic != b"%PDF-":
+        report.add("bundle.report", REPORT_PDF, "is not a PDF file")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def check_bundle_files(root: Path, entries: Sequence[Entry], report: Report) -> None:
+    """Add to ``report`` every way the bundle's files disagree with SHA256SUMS and the ledger."""
+    sums: MemberSums = {}
+    facts = read_facts(entries, sums)
+    present = _files(root)
+    actual = _check_sums(root, present, report)
+    certs = _ledger_certs(facts)
+    for fp in sorted(certs):
+        if certificate_file(fp) not in present:
+            report.add(
+                "bundle.cert_missing",
+                certificate_file(fp),
+                "is missing: the ledger introduces this examiner",
+            )
+    archives = _archives(root, facts, actual)
+    contents = _contents(root, present, actual)
+    members = check_manifest(root, entries, facts, archives, contents, present, report)
+    exporter = None
+    if members is not None:
+        by = members.get("exported_by")
+        exporter = _text(by.get("fingerprint")) if isinstance(by, dict) else None
+        tool = members.get("tool")
+        version = _text(tool.get("version")) if isinstance(tool, dict) else None
+        if version is not None:
+            older = is_older_format(members.get("format"))
+            check_case_uco(root, entries, facts, archives, version, report, older=older)
+    _check_detached(root, SUMS, SUMS_SIG, None, certs, exporter, report)
+    _check_detached(root, MANIFEST, MANIFEST_SIG, actual.get(MANIFEST), certs, exporter, report)
+    _check_member_sums(root, facts, sums, report)
+    _check_signature_files(root, present, entries, report)
+    _check_report_pdf(root, report)

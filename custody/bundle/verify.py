@@ -11,8 +11,8 @@ from pathlib import Path
 from cryptography import x509
 
 from custody.bundle.checks import check_bundle_files
+from custody.bundle.layout import LEDGER
 from custody.bundle.safezip import safe_extract
-from custody.bundle.writer import LEDGER
 from custody.errors import ExportError
 from custody.record.entry import Entry
 from custody.verify.case import Report, verify

@@ -13,12 +13,14 @@ import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from custody.record.canonical import canonical_json
-from custody.record.keys import create_identity
+from custody.record.keys import create_identity, load_identity
 from custody.report.caseuco import check_case_uco
+from tests.custody.bundle.helpers import Edit, resign, set_field
 
 BIN = Path(sys.executable).parent
 ODD_TREE: dict[bytes, bytes] = {
@@ -302,3 +304,42 @@ def test_real_export_passes_case_validate(bundle: Path) -> None:
     manifest = json.loads((bundle / "manifest.json").read_bytes())
     files = [n for n in doc["@graph"] if n["@type"] == "uco-observable:File"]
     assert len(files) == len(manifest["artifacts"]) + len(manifest["runs"])
+
+
+def _artifact_path(m: dict[str, Any]) -> None:
+    next(a for a in m["artifacts"] if a.get("path", "").endswith("notes.txt"))["path"] = "/etc/x"
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (set_field("case.title", "Some other case"), "case.title says 'Some other case'"),
+        (set_field("examiners.0.name", "Mallory"), "examiners[0].name says 'Mallory'"),
+        (set_field("runs.0.host", "elsewhere"), "runs[0].host says 'elsewhere'"),
+        (set_field("artifacts.0.sha256", "0" * 64), "artifacts[0].sha256 says '000"),
+        (_artifact_path, "].path says '/etc/x'; the ledger says '/"),
+    ],
+    ids=["case-title", "examiner-name", "run-host", "artifact-sha256", "artifact-path"],
+)
+def test_manifest_resigned_with_the_examiners_key_still_fails(
+    pristine: tuple[dict[str, str], Path, Path],
+    bundle: Path,
+    env: dict[str, str],
+    edit: Edit,
+    named: str,
+) -> None:
+    """The examiner edits manifest.json, signs it with their own key (made by `keys init`)
+    and writes and signs SHA256SUMS anew: every signature holds, and verify still fails."""
+    home = Path(env["CHAINPROOF_HOME"])
+    identity = load_identity(home / "identity.p12", env["CHAINPROOF_PASSPHRASE"].encode())
+    for p in bundle.rglob("*"):
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    resign(bundle, identity, manifest=edit)
+    r = cli("verify", bundle, env=env)
+    assert r.returncode == 6, r.stdout + r.stderr
+    assert "RESULT: FAILED - 1 problem(s):" in r.stdout, r.stdout
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("  - ")]
+    assert line.startswith("  - manifest.json: ") and named in line, line
+    assert "; the ledger says " in line
+    doc = json.loads(cli("verify", bundle, "--json", env=env).stdout)
+    assert [f["code"] for f in doc["findings"]] == ["manifest.mismatch"]

@@ -4,15 +4,12 @@ the real tools a legal team would use: sha256sum, tar, openssl, and our verifier
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
-import io
 import json
 import os
 import shutil
 import stat
 import subprocess
-import tarfile
 import time
 import uuid
 import zipfile
@@ -22,118 +19,17 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from app.cases import CaseHandle, create_case
+from app.cases import CaseHandle
 from app.verification import verify_target
 from custody.bundle.safezip import MAX_RATIO, safe_extract, write_zip
 from custody.bundle.verify import verify_bundle_dir
 from custody.db.ledger import read_entries
 from custody.errors import ExportError
 from custody.record.canonical import canonical_json
-from custody.record.events import ArtifactCollected, parse, parse_payload
+from custody.record.events import ArtifactCollected, parse
 from custody.record.keys import Identity, create_identity, verify_signature
-from custody.record.names import to_text
 from custody.verify.case import Report
-
-ODD_FILES: dict[str, bytes] = {
-    "files/etc/hostname": b"box\n",
-    "files/tmp/sp ace": b"space\n",
-    "files/tmp/back\\slash": b"backslash\n",
-    "files/tmp/new\nline": b"newline\n",
-    "files/tmp/cr\rname": b"carriage return\n",
-    "files/tmp/" + os.fsdecode(b"\xff\xfe-not-utf8"): b"bytes\n",
-    "volatile/system.json": b'{"hostname": "box"}\n',
-}
-WHEN = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
-
-
-def add_run(case: CaseHandle, identity: Identity, files: dict[str, bytes]) -> str:
-    """Append one finished run whose archive is a real pax tar of ``files``."""
-    run_id = str(uuid.uuid4())
-    archive = case.evidence_dir / f"{run_id}.tar"
-    writer = case.writer(identity)
-    writer.append(
-        parse_payload(
-            "run_started",
-            {
-                "run_id": run_id,
-                "host": "testhost",
-                "profile": "none",
-                "archive": f"evidence/{run_id}.tar",
-                "tool": "chainproof",
-                "tool_version": "test",
-                "examiner": identity.fingerprint,
-            },
-        )
-    )
-    with tarfile.open(
-        archive, "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
-    ) as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
-            tf.addfile(info, io.BytesIO(data))
-    with tarfile.open(archive, "r", encoding="utf-8", errors="surrogateescape") as tf:
-        for info in tf.getmembers():
-            data = files[info.name]
-            text, b64 = to_text(info.name)
-            payload: dict[str, Any] = {
-                "run_id": run_id,
-                "collector": "volatile" if text.startswith("volatile/") else "files",
-                "kind": "volatile" if text.startswith("volatile/") else "file",
-                "member": text,
-                "header_offset": info.offset,
-                "data_offset": info.offset_data,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "sha1": hashlib.sha1(data).hexdigest(),
-                "md5": hashlib.md5(data).hexdigest(),
-            }
-            if b64:
-                payload["member_b64"] = b64
-            if text.startswith("files/"):
-                payload["path"] = "/" + text.removeprefix("files/")
-            writer.append(parse_payload("artifact_collected", payload))
-    writer.append(
-        parse_payload(
-            "run_finished",
-            {
-                "run_id": run_id,
-                "status": "finished",
-                "artifacts": len(files),
-                "archive": f"evidence/{run_id}.tar",
-                "archive_size": archive.stat().st_size,
-                "finished_at": "2024-05-01T11:00:00.000000Z",
-            },
-        )
-    )
-    return run_id
-
-
-@pytest.fixture
-def report_module() -> None:
-    pytest.importorskip(
-        "custody.report.build", reason="custody/report/build.py (the PDF report) is not there yet"
-    )
-
-
-@pytest.fixture
-def case(tmp_path: Path, alice: Identity) -> CaseHandle:
-    handle = create_case(tmp_path / "case", alice, title="Export test", incident_ref="INC-42")
-    add_run(handle, alice, ODD_FILES)
-    return handle
-
-
-def export(case: CaseHandle, identity: Identity, out: Path, **kw: Any) -> Any:
-    from app.export_service import export_case
-
-    return export_case(case, identity, out, **kw)
-
-
-@pytest.fixture
-def bundle(report_module: None, case: CaseHandle, alice: Identity, tmp_path: Path) -> Path:
-    out = tmp_path / "bundle"
-    export(case, alice, out)
-    return out
+from tests.custody.bundle.helpers import ODD_FILES, WHEN, export
 
 
 def run(cmd: list[str] | str, cwd: Path, **kw: Any) -> subprocess.CompletedProcess[bytes]:
@@ -320,7 +216,7 @@ def _edit_manifest(root: Path) -> str:
         (_delete, {"bundle.deleted", "bundle.signature_file"}),
         (_add, {"bundle.added"}),
         (_swap_cert, {"bundle.altered", "certificate.swapped"}),
-        (_edit_manifest, {"bundle.altered", "bundle.signature", "manifest.artifacts"}),
+        (_edit_manifest, {"bundle.altered", "bundle.signature", "manifest.mismatch"}),
     ],
     ids=["evidence-byte", "ledger-line", "deleted-file", "added-file", "swapped-cert", "manifest"],
 )

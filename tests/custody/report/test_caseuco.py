@@ -1,4 +1,5 @@
-"""CASE/UCO JSON-LD: valid by case_validate, hashes on ContentDataFacet, non-empty records."""
+"""CASE/UCO JSON-LD from the fold of a ledger: valid by case_validate, hashes on
+ContentDataFacet, non-empty records, every fact from the typed events."""
 
 from __future__ import annotations
 
@@ -11,61 +12,91 @@ from typing import Any
 
 import pytest
 
-from custody.report.caseuco import build_case_uco, case_uco_bytes, check_case_uco
+from custody.record.digests import Digests
+from custody.record.entry import GENESIS_HASH, Entry, make_entry
+from custody.record.events import (
+    ArtifactCollected,
+    CaseFields,
+    CaseOpened,
+    Event,
+    IdentityAdded,
+    MemberRef,
+    RunFinished,
+    RunStarted,
+    SourceFacts,
+    parse,
+)
+from custody.record.fold import CaseState, fold
+from custody.report.caseuco import (
+    ArchiveCopy,
+    build_case_uco,
+    case_uco_chunks,
+    case_uco_nodes,
+    check_case_uco,
+)
 
 CASE_ID = "6f1c2a4e-8d1b-4b4e-9a31-2f4c6d7e8f90"
 RUN_ID = "11111111-2222-3333-4444-555555555555"
+RUN2 = "22222222-2222-3333-4444-555555555555"
 FP = "ab" * 32
 
 
-def _manifest(artifacts: int = 2) -> dict[str, Any]:
-    return {
-        "case": {
-            "id": CASE_ID,
-            "title": "Stolen laptop",
-            "status": "reported",
-            "incident_ref": "INC-1",
-        },
-        "tool": {"version": "0.1.0"},
-        "examiners": [{"fingerprint": FP, "name": "Alice Examiner"}],
-        "runs": [
-            {
-                "id": RUN_ID,
-                "archive": f"evidence/{RUN_ID}.tar",
-                "archive_size": 10240,
-                "archive_sha256": "c" * 64,
-                "host": "host1",
-                "profile": "none",
-                "status": "finished",
-                "started_at": "2024-01-01T00:00:00.000000Z",
-                "finished_at": "2024-01-01T00:00:01.000000Z",
-                "examiner": FP,
-            },
-            {  # a run with no artifacts still has a non-empty record: its archive
-                "id": "22222222-2222-3333-4444-555555555555",
-                "archive": "evidence/22222222-2222-3333-4444-555555555555.tar",
-                "archive_size": 1024,
-                "archive_sha256": "d" * 64,
-                "status": "finished",
-                "started_at": "2024-01-02T00:00:00.000000Z",
-                "examiner": FP,
-            },
-        ],
-        "artifacts": [
-            {
-                "run_id": RUN_ID,
-                "member": f"files/home/u/file {i}.txt",
-                "path": f"/home/u/file {i}.txt",
-                "size": i,
-                "sha256": "a" * 64,
-                "sha1": "b" * 40,
-                "md5": "e" * 32,
-                "kind": "file",
-                "collector": "files",
-            }
-            for i in range(artifacts)
-        ],
-    }
+def ledger(n_artifacts: int = 2) -> list[Entry]:
+    """A small ledger: a case, an examiner, a run with artifacts, a run without."""
+    events: list[Event] = [
+        CaseOpened(
+            case_id=CASE_ID,
+            fields=CaseFields(title="Stolen laptop", status="reported", incident_ref="INC-1"),
+            created_at="2024-01-01T00:00:00.000000Z",
+        ),
+        IdentityAdded(fingerprint=FP, name="Alice Examiner", certificate_pem="PEM"),
+        RunStarted(
+            run_id=RUN_ID,
+            host="host1",
+            profile="none",
+            archive=f"evidence/{RUN_ID}.tar",
+            examiner=FP,
+        ),
+    ]
+    for i in range(n_artifacts):
+        events.append(
+            ArtifactCollected(
+                run_id=RUN_ID,
+                collector="files",
+                kind="file",
+                member=MemberRef(
+                    name=f"files/home/u/file {i}.txt",
+                    header_offset=1024 * i,
+                    data_offset=1024 * i + 512,
+                    size=i,
+                ),
+                digests=Digests("a" * 64, "b" * 40, "e" * 32),
+                source=SourceFacts(path=f"/home/u/file {i}.txt"),
+            )
+        )
+    events += [
+        RunFinished(run_id=RUN_ID, status="finished", archive=f"evidence/{RUN_ID}.tar"),
+        RunStarted(run_id=RUN2, host="", profile="none", archive=f"evidence/{RUN2}.tar"),
+        RunFinished(run_id=RUN2, status="finished", archive=f"evidence/{RUN2}.tar"),
+    ]
+    entries: list[Entry] = []
+    prev = GENESIS_HASH
+    for seq, ev in enumerate(events, 1):
+        e = make_entry(
+            CASE_ID, seq, f"2024-01-01T00:00:{seq:02d}.000000Z", FP, ev.EVENT, ev.payload(), prev
+        )
+        entries.append(e)
+        prev = e.entry_hash
+    return entries
+
+
+ARCHIVES = {RUN_ID: ArchiveCopy(10240, "c" * 64), RUN2: ArchiveCopy(1024, "d" * 64)}
+
+
+def graph(entries: list[Entry]) -> dict[str, Any]:
+    state: CaseState = fold(entries)
+    arts = [(e.seq, ev) for e in entries if isinstance(ev := parse(e), ArtifactCollected)]
+    return build_case_uco(state, arts, ARCHIVES, "0.1.0")
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
@@ -80,7 +111,7 @@ def _validate(path: Path) -> subprocess.CompletedProcess[str]:
 
 def test_case_validate_conforms(tmp_path: Path) -> None:
     path = tmp_path / "case.jsonld"
-    path.write_bytes(case_uco_bytes(_manifest()))
+    path.write_bytes(b"".join(case_uco_chunks(graph(ledger())["@graph"])))
     result = _validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Conforms: True" in result.stdout
@@ -88,7 +119,7 @@ def test_case_validate_conforms(tmp_path: Path) -> None:
 
 def test_validator_is_really_checking(tmp_path: Path) -> None:
     """A wrong datatype makes case_validate fail: the test above is not vacuous."""
-    doc = build_case_uco(_manifest())
+    doc = graph(ledger())
     facet = next(n for n in doc["@graph"] if n["@type"] == "uco-observable:File")[
         "uco-core:hasFacet"
     ][0]
@@ -100,38 +131,60 @@ def test_validator_is_really_checking(tmp_path: Path) -> None:
     assert "Conforms: False" in result.stdout
 
 
-def test_structure_hashes_and_records() -> None:
-    doc = build_case_uco(_manifest(artifacts=3))
+def test_facts_come_from_the_ledger() -> None:
+    doc = graph(ledger(artifacts := 3))
     assert check_case_uco(doc) == []
-    graph = doc["@graph"]
     by_type: dict[str, list[dict[str, Any]]] = {}
-    for node in graph:
+    for node in doc["@graph"]:
         by_type.setdefault(node["@type"], []).append(node)
     (inv,) = by_type["case-investigation:Investigation"]
     assert inv["uco-core:name"] == "Stolen laptop"
+    assert inv["case-investigation:investigationStatus"] == "reported"
+    assert inv["uco-core:description"] == "incident reference INC-1"
     records = by_type["case-investigation:ProvenanceRecord"]
     assert len(records) == 2 and all(r["uco-core:object"] for r in records)
     actions = by_type["case-investigation:InvestigativeAction"]
     assert actions[0]["uco-action:performer"] == {"@id": by_type["uco-identity:Person"][0]["@id"]}
     assert actions[0]["uco-action:instrument"] == {"@id": by_type["uco-tool:Tool"][0]["@id"]}
+    assert "host host1" in actions[0]["uco-core:description"]
+    assert "host unknown" in actions[1]["uco-core:description"]
     assert by_type["uco-tool:Tool"][0]["uco-tool:version"] == "0.1.0"
-    for f in by_type["uco-observable:File"]:
+    files = by_type["uco-observable:File"]
+    assert len(files) == artifacts + 2  # every artifact and each run's archive
+    paths = set()
+    for f in files:
         facets = {x["@type"]: x for x in f["uco-core:hasFacet"]}
         assert "uco-observable:hash" not in facets["uco-observable:FileFacet"]
-        hashes = facets["uco-observable:ContentDataFacet"]["uco-observable:hash"]
-        for h in hashes:
+        paths.add(facets["uco-observable:FileFacet"]["uco-observable:filePath"])
+        for h in facets["uco-observable:ContentDataFacet"]["uco-observable:hash"]:
             assert h["uco-types:hashMethod"] in ("SHA256", "SHA1", "MD5")
             assert h["uco-types:hashValue"]["@type"] == "xsd:hexBinary"
-    ids = [n["@id"] for n in graph]
+    assert {f"/home/u/file {i}.txt" for i in range(artifacts)} <= paths
+    contained = [
+        r
+        for r in by_type["uco-core:Relationship"]
+        if r["uco-core:kindOfRelationship"] == "Contained_Within"
+    ]
+    assert len(contained) == artifacts
+    ids = [n["@id"] for n in doc["@graph"]]
     assert len(ids) == len(set(ids))
 
 
+def test_nodes_stay_small_and_come_one_by_one() -> None:
+    """No node grows with the case: records name the archive, artifacts link to it."""
+    entries = ledger(200)
+    state = fold(entries)
+    arts = ((e.seq, ev) for e in entries if isinstance(ev := parse(e), ArtifactCollected))
+    sizes = [len(json.dumps(n)) for n in case_uco_nodes(state, arts, ARCHIVES, "0.1.0")]
+    assert max(sizes) < 3000
+
+
 def test_deterministic_ids() -> None:
-    assert case_uco_bytes(_manifest()) == case_uco_bytes(_manifest())
+    assert graph(ledger()) == graph(ledger())
 
 
 def test_checker_catches_what_the_validator_does_not() -> None:
-    doc = build_case_uco(_manifest())
+    doc = graph(ledger())
     for node in doc["@graph"]:
         if node["@type"] == "case-investigation:ProvenanceRecord":
             node["uco-core:object"] = []

@@ -1,0 +1,142 @@
+"""Writing a bundle's files once each, hashing them as they go; detached signatures over a
+file's SHA-256, so a large file is never held in memory to be signed or checked.
+
+A signature made from the digest is the same as one made from the bytes (ECDSA here is
+deterministic, RFC 6979, and signs the SHA-256 of the message either way), so
+``openssl dgst -sha256 -verify pub.pem -signature F.sig F`` checks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
+from custody.errors import ExportError
+from custody.record.canonical import sha256_hex
+from custody.record.keys import Identity
+
+CHUNK = 4 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Lower-case hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sign_digest(identity: Identity, sha256_hex_digest: str) -> bytes:
+    """The DER signature ``identity.sign(data)`` would give, from ``data``'s SHA-256."""
+    digest = bytes.fromhex(sha256_hex_digest)
+    prehashed = utils.Prehashed(hashes.SHA256())
+    if isinstance(identity.key, ec.EllipticCurvePrivateKey):
+        return identity.key.sign(digest, ec.ECDSA(prehashed, deterministic_signing=True))
+    return identity.key.sign(digest, padding.PKCS1v15(), prehashed)
+
+
+def verify_digest(cert: x509.Certificate, sha256_hex_digest: str, signature: bytes) -> bool:
+    """True when ``signature`` over the data whose SHA-256 is given was made by ``cert``'s key."""
+    digest = bytes.fromhex(sha256_hex_digest)
+    prehashed = utils.Prehashed(hashes.SHA256())
+    public = cert.public_key()
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, digest, ec.ECDSA(prehashed))
+        elif isinstance(public, rsa.RSAPublicKey):
+            public.verify(signature, digest, padding.PKCS1v15(), prehashed)
+        else:
+            return False
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+class BundleFiles:
+    """Creates bundle files (never overwrites) and remembers each one's size and SHA-256."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, tuple[int, str]] = {}
+
+    def path(self, name: str) -> Path:
+        return self.root.joinpath(*name.split("/"))
+
+    def _new(self, name: str) -> Path:
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _failed(self, name: str, exc: OSError) -> ExportError:
+        return ExportError(f"cannot write {name} in {self.root}: {exc.strerror or exc}")
+
+    def put(self, name: str, data: bytes) -> str:
+        """Write a new file; returns its SHA-256."""
+        try:
+            with open(self._new(name), "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise self._failed(name, exc) from exc
+        digest = sha256_hex(data)
+        self.files[name] = (len(data), digest)
+        return digest
+
+    def put_stream(self, name: str, chunks: Iterable[bytes]) -> str:
+        """Write ``chunks`` to a new file as they come, hashing them; returns the SHA-256."""
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with open(self._new(name), "xb") as f:
+                for chunk in chunks:
+                    h.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise self._failed(name, exc) from exc
+        self.files[name] = (size, h.hexdigest())
+        return h.hexdigest()
+
+    def copy(self, name: str, src: Path, expected_size: int | None) -> tuple[int, str]:
+        """Stream ``src`` into a new file (a copy, never a link), hashing it; check the size."""
+        h = hashlib.sha256()
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        try:
+            with open(src, "rb") as fin, open(self._new(name), "xb") as fout:
+                source_size = os.fstat(fin.fileno()).st_size
+                while n := fin.readinto(buf):
+                    h.update(view[:n])
+                    fout.write(view[:n])
+                fout.flush()
+                os.fsync(fout.fileno())
+                size = os.fstat(fout.fileno()).st_size
+        except OSError as exc:
+            raise ExportError(
+                f"cannot copy {src} to {name} in {self.root}: {exc.strerror or exc}"
+            ) from exc
+        if size != source_size or (expected_size is not None and size != expected_size):
+            raise ExportError(
+                f"copy of {src} is {size} bytes; the source has {source_size} and the ledger "
+                f"recorded {expected_size}: the archive changed while it was copied"
+            )
+        self.files[name] = (size, h.hexdigest())
+        return size, h.hexdigest()
+
+    def add_existing(self, name: str) -> str:
+        """Hash a file written by someone else (the PDF report) into the list."""
+        path = self.path(name)
+        digest = sha256_file(path)
+        self.files[name] = (path.stat().st_size, digest)
+        return digest

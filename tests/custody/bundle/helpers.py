@@ -1,0 +1,151 @@
+"""Cases and bundles for the bundle tests: real pax tars, a real ledger, a real export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import tarfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.cases import CaseHandle
+from custody.bundle.layout import CASE_UCO, MANIFEST, MANIFEST_SIG, SUMS, SUMS_SIG
+from custody.bundle.sha256sums import format_sums
+from custody.record.canonical import canonical_json
+from custody.record.events import parse_payload
+from custody.record.keys import Identity
+from custody.record.names import to_text
+
+ODD_FILES: dict[str, bytes] = {
+    "files/etc/hostname": b"box\n",
+    "files/tmp/sp ace": b"space\n",
+    "files/tmp/back\\slash": b"backslash\n",
+    "files/tmp/new\nline": b"newline\n",
+    "files/tmp/cr\rname": b"carriage return\n",
+    "files/tmp/" + os.fsdecode(b"\xff\xfe-not-utf8"): b"bytes\n",
+    "volatile/system.json": b'{"hostname": "box"}\n',
+}
+WHEN = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
+
+
+def add_run(case: CaseHandle, identity: Identity, files: dict[str, bytes]) -> str:
+    """Append one finished run whose archive is a real pax tar of ``files``."""
+    run_id = str(uuid.uuid4())
+    archive = case.evidence_dir / f"{run_id}.tar"
+    writer = case.writer(identity)
+    writer.append(
+        parse_payload(
+            "run_started",
+            {
+                "run_id": run_id,
+                "host": "testhost",
+                "profile": "none",
+                "archive": f"evidence/{run_id}.tar",
+                "tool": "chainproof",
+                "tool_version": "test",
+                "examiner": identity.fingerprint,
+            },
+        )
+    )
+    with tarfile.open(
+        archive, "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+    ) as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
+            tf.addfile(info, io.BytesIO(data))
+    with tarfile.open(archive, "r", encoding="utf-8", errors="surrogateescape") as tf:
+        for info in tf.getmembers():
+            data = files[info.name]
+            text, b64 = to_text(info.name)
+            payload: dict[str, Any] = {
+                "run_id": run_id,
+                "collector": "volatile" if text.startswith("volatile/") else "files",
+                "kind": "volatile" if text.startswith("volatile/") else "file",
+                "member": text,
+                "header_offset": info.offset,
+                "data_offset": info.offset_data,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "sha1": hashlib.sha1(data).hexdigest(),
+                "md5": hashlib.md5(data).hexdigest(),
+            }
+            if b64:
+                payload["member_b64"] = b64
+            if text.startswith("files/"):
+                payload["path"] = "/" + text.removeprefix("files/")
+            writer.append(parse_payload("artifact_collected", payload))
+    writer.append(
+        parse_payload(
+            "run_finished",
+            {
+                "run_id": run_id,
+                "status": "finished",
+                "artifacts": len(files),
+                "archive": f"evidence/{run_id}.tar",
+                "archive_size": archive.stat().st_size,
+                "finished_at": "2024-05-01T11:00:00.000000Z",
+            },
+        )
+    )
+    return run_id
+
+
+def export(case: CaseHandle, identity: Identity, out: Path, **kw: Any) -> Any:
+    from app.export_service import export_case
+
+    return export_case(case, identity, out, **kw)
+
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def resign(
+    root: Path,
+    identity: Identity,
+    *,
+    manifest: Edit | None = None,
+    uco: Edit | None = None,
+) -> None:
+    """Edit manifest.json and/or case.jsonld, sign the manifest again, write SHA256SUMS anew
+    over every file and sign it: everything a dishonest signer can do."""
+    if uco is not None:
+        doc = json.loads((root / CASE_UCO).read_bytes())
+        uco(doc)
+        (root / CASE_UCO).write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    doc = json.loads((root / MANIFEST).read_bytes())
+    if manifest is not None:
+        manifest(doc)
+    for item in doc.get("contents", []):  # the manifest lists the edited case.jsonld
+        if item.get("name") == CASE_UCO:
+            item["size"] = (root / CASE_UCO).stat().st_size
+            item["sha256"] = hashlib.sha256((root / CASE_UCO).read_bytes()).hexdigest()
+    data = canonical_json(doc)
+    (root / MANIFEST).write_bytes(data)
+    (root / MANIFEST_SIG).write_bytes(identity.sign(data))
+    names = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.name not in (SUMS, SUMS_SIG)
+    ]
+    sums = format_sums((n, hashlib.sha256((root / n).read_bytes()).hexdigest()) for n in names)
+    (root / SUMS).write_bytes(sums)
+    (root / SUMS_SIG).write_bytes(identity.sign(sums))
+
+
+def set_field(path: str, value: Any) -> Edit:
+    """An edit of the JSON value at a dotted path (``runs.0.host``)."""
+
+    def edit(m: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = m
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        node[int(last) if last.isdigit() else last] = value
+
+    return edit
