@@ -1,32 +1,57 @@
 """Read-only queries for browsing a case: artifact and error listings, ledger rows, previews.
 
 Listings are split in two steps so that a view can stay smooth at 100,000 rows: ``*_keys``
-returns the ordered, filtered keys (one small SQL query, ``ORDER BY`` in the database) and
-``*_rows`` fetches the columns of one window of keys. Artifacts have positive keys (their id),
-collection errors negative keys (minus their id), so one listing holds both.
+returns the ordered, filtered keys (one small SQL query over the index tables, ``ORDER BY``
+in the database) and ``*_rows`` fetches the rows of one window of keys. Every value a row or
+a detail shows comes from the ledger: the window's entries are read by ``seq`` and parsed,
+so an edited index can change an order or a filter, never a value shown. Artifacts have
+positive keys (their ledger ``seq``), collection errors negative keys (minus their ``seq``),
+so one listing holds both.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import and_, func, literal, null, or_, select, union_all
 from sqlalchemy import case as sql_case
+from sqlalchemy import func, literal, null, or_, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.cases import CaseHandle
 from app.journal import record_access
+from app.times import file_time_shown, shown
 from custody.db.engine import wrap_db_errors
-from custody.db.ledger import head
-from custody.db.models import Artifact, CollectionError, Examiner, LedgerEntry, Run
-from custody.errors import CaseError
-from custody.record.events import BULK_EVENTS, SIGNED_EVENTS
+from custody.db.ledger import head, read_entries
+from custody.db.models import Artifact, CollectionError, LedgerEntry
+from custody.errors import CaseError, MalformedEvent
+from custody.record.entry import Entry
+from custody.record.events import (
+    BULK_EVENTS,
+    SIGNED_EVENTS,
+    Accessed,
+    ArtifactCollected,
+    CaseOpened,
+    CaseUpdated,
+    Checkpoint,
+    CollectionProblem,
+    Event,
+    Exported,
+    IdentityAdded,
+    IndexRebuilt,
+    JournalEvent,
+    RunFinished,
+    RunStarted,
+    Sealed,
+    Transferred,
+    Verified,
+    parse,
+    parse_payload,
+)
 from custody.record.keys import Identity
 
 PREVIEW_LIMIT = 64 * 1024
@@ -78,58 +103,52 @@ def _wrap(case: CaseHandle, exc: SQLAlchemyError) -> Exception:
 
 
 def _listing(case: CaseHandle, flt: ArtifactFilter) -> Any:
-    """The union of artifacts and errors as one selectable, filtered."""
-    runs = select(Run.id).where(Run.case_id == case.case_id)
-    if flt.run_id:
-        runs = runs.where(Run.id == flt.run_id)
-    a_status = sql_case(
-        (Artifact.changed_while_read.is_(True), "changed while read"), else_="collected"
-    )
+    """The union of the index's artifacts and errors as one selectable, filtered."""
+    a, e = Artifact, CollectionError
+    a_status = sql_case((a.changed.is_not(None), "changed while read"), else_="collected")
     arts = select(
-        Artifact.id.label("key"),
-        func.coalesce(Artifact.source_path, Artifact.member_name).label("name"),
-        Artifact.collector.label("collector"),
-        Artifact.kind.label("kind"),
-        Artifact.size.label("size"),
-        Artifact.sha256.label("sha256"),
-        Artifact.collected_at.label("at"),
+        a.seq.label("key"),
+        func.coalesce(a.source_path, a.member_name).label("name"),
+        a.collector.label("collector"),
+        a.kind.label("kind"),
+        a.size.label("size"),
+        a.sha256.label("sha256"),
+        a.collected_at.label("at"),
         a_status.label("status"),
-        Artifact.ledger_seq.label("ledger_seq"),
-    ).where(Artifact.run_id.in_(runs))
+        a.seq.label("ledger_seq"),
+    ).where(a.case_id == case.case_id)
     errs = select(
-        (-CollectionError.id).label("key"),
-        func.coalesce(CollectionError.path, "").label("name"),
-        CollectionError.collector.label("collector"),
-        CollectionError.kind.label("kind"),
+        (-e.seq).label("key"),
+        func.coalesce(e.path, "").label("name"),
+        e.collector.label("collector"),
+        e.kind.label("kind"),
         null().label("size"),
         literal("").label("sha256"),
-        CollectionError.at.label("at"),
-        CollectionError.reason.label("status"),
-        CollectionError.ledger_seq.label("ledger_seq"),
-    ).where(CollectionError.run_id.in_(runs))
+        e.at.label("at"),
+        e.reason.label("status"),
+        e.seq.label("ledger_seq"),
+    ).where(e.case_id == case.case_id)
+    if flt.run_id:
+        arts = arts.where(a.run_id == flt.run_id)
+        errs = errs.where(e.run_id == flt.run_id)
     if flt.collector:
-        arts = arts.where(Artifact.collector == flt.collector)
-        errs = errs.where(CollectionError.collector == flt.collector)
+        arts = arts.where(a.collector == flt.collector)
+        errs = errs.where(e.collector == flt.collector)
     if flt.errors_only:
-        arts = arts.where(Artifact.changed_while_read.is_(True))
+        arts = arts.where(a.changed.is_not(None))
     if flt.seqs is not None:
-        arts = arts.where(Artifact.ledger_seq.in_(sorted(flt.seqs)))
-        errs = errs.where(CollectionError.ledger_seq.in_([]))
+        arts = arts.where(a.seq.in_(sorted(flt.seqs)))
+        errs = errs.where(e.seq.in_([]))
     if flt.text:
         like = f"%{_escape_like(flt.text)}%"
         arts = arts.where(
             or_(
-                Artifact.source_path.ilike(like, escape="\\"),
-                Artifact.member_name.ilike(like, escape="\\"),
-                Artifact.sha256.ilike(like, escape="\\"),
+                a.source_path.ilike(like, escape="\\"),
+                a.member_name.ilike(like, escape="\\"),
+                a.sha256.ilike(like, escape="\\"),
             )
         )
-        errs = errs.where(
-            or_(
-                CollectionError.path.ilike(like, escape="\\"),
-                CollectionError.reason.ilike(like, escape="\\"),
-            )
-        )
+        errs = errs.where(or_(e.path.ilike(like, escape="\\"), e.reason.ilike(like, escape="\\")))
     return union_all(arts, errs).subquery("listing")
 
 
@@ -153,128 +172,139 @@ def artifact_keys(
         raise _wrap(case, exc) from exc
 
 
-def artifact_rows(case: CaseHandle, keys: Sequence[int]) -> dict[int, ArtifactRow]:
-    """The rows for ``keys`` (one window of a listing), by key."""
-    arts = [k for k in keys if k > 0]
-    errs = [-k for k in keys if k < 0]
-    out: dict[int, ArtifactRow] = {}
+def _events(case: CaseHandle, seqs: Iterable[int]) -> dict[int, tuple[Entry, Event | None]]:
+    """The ledger entries ``seqs`` with their typed events (None when unreadable), by seq."""
+    wanted = sorted(set(seqs))
+    if not wanted:
+        return {}
+    out: dict[int, tuple[Entry, Event | None]] = {}
     try:
-        with case.sessions() as s:
-            if arts:
-                for a in s.execute(
-                    select(
-                        Artifact.id,
-                        Artifact.source_path,
-                        Artifact.member_name,
-                        Artifact.collector,
-                        Artifact.kind,
-                        Artifact.size,
-                        Artifact.sha256,
-                        Artifact.collected_at,
-                        Artifact.changed_while_read,
-                        Artifact.ledger_seq,
-                    ).where(Artifact.id.in_(arts))
-                ):
-                    out[a.id] = ArtifactRow(
-                        a.id,
-                        a.source_path or a.member_name,
-                        a.collector,
-                        a.kind,
-                        a.size,
-                        a.sha256,
-                        _iso(a.collected_at),
-                        "changed while read" if a.changed_while_read else "collected",
-                        a.ledger_seq,
-                    )
-            if errs:
-                for e in s.execute(select(CollectionError).where(CollectionError.id.in_(errs))):
-                    err = e[0]
-                    out[-err.id] = ArtifactRow(
-                        -err.id,
-                        err.path or "",
-                        err.collector,
-                        err.kind,
-                        None,
-                        "",
-                        _iso(err.at),
-                        err.reason,
-                        err.ledger_seq,
-                    )
+        for entry in read_entries(case.sessions, case.case_id, seqs=wanted):
+            try:
+                out[entry.seq] = (entry, parse(entry))
+            except MalformedEvent:
+                out[entry.seq] = (entry, None)
     except SQLAlchemyError as exc:
         raise _wrap(case, exc) from exc
     return out
 
 
+def _not_in_ledger(key: int) -> ArtifactRow:
+    """What a row shows when the index names an entry the ledger does not hold as such."""
+    return ArtifactRow(
+        key, "(not in the ledger)", "", "", None, "", "", "not in the ledger", abs(key)
+    )
+
+
+def artifact_rows(case: CaseHandle, keys: Sequence[int]) -> dict[int, ArtifactRow]:
+    """The rows for ``keys`` (one window of a listing), by key, read from the ledger."""
+    found = _events(case, (abs(k) for k in keys))
+    out: dict[int, ArtifactRow] = {}
+    for key in keys:
+        entry, ev = found.get(abs(key), (None, None))
+        if entry is not None and key > 0 and isinstance(ev, ArtifactCollected):
+            out[key] = ArtifactRow(
+                key,
+                ev.shown_name,
+                ev.collector,
+                ev.kind,
+                ev.member.size,
+                ev.digests.sha256,
+                shown(entry.at),
+                "changed while read" if ev.changed else "collected",
+                entry.seq,
+            )
+        elif entry is not None and key < 0 and isinstance(ev, CollectionProblem):
+            out[key] = ArtifactRow(
+                key,
+                ev.path or "",
+                ev.collector,
+                ev.kind,
+                None,
+                "",
+                shown(entry.at),
+                ev.reason,
+                entry.seq,
+            )
+        else:
+            out[key] = _not_in_ledger(key)
+    return out
+
+
 def collectors_used(case: CaseHandle) -> list[str]:
     """Names of the collectors that produced an artifact or an error in this case."""
-    runs = select(Run.id).where(Run.case_id == case.case_id)
-    q = union_all(
-        select(Artifact.collector.label("c")).where(Artifact.run_id.in_(runs)).distinct(),
-        select(CollectionError.collector.label("c"))
-        .where(CollectionError.run_id.in_(runs))
-        .distinct(),
-    ).subquery()
-    with case.sessions() as s:
-        return sorted(set(s.scalars(select(q.c.c))))
+    return sorted({c for run in case.state().runs.values() for c in run.collectors})
+
+
+def _recorded(case: CaseHandle, key: int) -> tuple[Entry, Event]:
+    """The ledger entry of listing key ``key``, if it records that kind of thing."""
+    entry, ev = _events(case, [abs(key)]).get(abs(key), (None, None))
+    kind = CollectionProblem if key < 0 else ArtifactCollected
+    if entry is None or not isinstance(ev, kind):
+        what = "collection error" if key < 0 else "artifact"
+        raise CaseError(f"{what} {abs(key)} is not in this case's ledger")
+    return entry, ev
 
 
 def artifact_details(case: CaseHandle, key: int) -> dict[str, Any]:
-    """Every recorded field of an artifact (``key > 0``) or collection error (``key < 0``)."""
-    with case.sessions() as s:
-        if key < 0:
-            err = s.get(CollectionError, -key)
-            if err is None:
-                raise CaseError(f"collection error {-key} is not in this case")
-            return {
-                "type": "error",
-                "collector": err.collector,
-                "kind": err.kind,
-                "path": err.path,
-                "reason": err.reason,
-                "at": _iso(err.at),
-                "run_id": err.run_id,
-                "ledger_seq": err.ledger_seq,
-            }
-        art = s.get(Artifact, key)
-        if art is None:
-            raise CaseError(f"artifact {key} is not in this case")
-        run = s.get(Run, art.run_id)
-        signed = s.execute(
-            select(LedgerEntry.seq, LedgerEntry.at, LedgerEntry.event)
-            .where(
-                LedgerEntry.case_id == case.case_id,
-                LedgerEntry.seq >= art.ledger_seq,
-                LedgerEntry.event.in_(SIGNED_EVENTS),
-            )
-            .order_by(LedgerEntry.seq)
-            .limit(1)
-        ).first()
+    """Every recorded field of an artifact (``key > 0``) or collection error (``key < 0``),
+    from its ledger entry (and its run's entries)."""
+    entry, ev = _recorded(case, key)
+    if isinstance(ev, CollectionProblem):
+        return {
+            "type": "error",
+            "collector": ev.collector,
+            "kind": ev.kind,
+            "path": ev.path,
+            "reason": ev.reason,
+            "at": shown(entry.at),
+            "run_id": ev.run_id,
+            "ledger_seq": entry.seq,
+        }
+    assert isinstance(ev, ArtifactCollected)
+    run = case.state().runs.get(ev.run_id)
+    m, d, src = ev.member, ev.digests, ev.source
+    mode = src.mode if src else m.mode
+    try:
+        with case.sessions() as s:
+            signed = s.execute(
+                select(LedgerEntry.seq, LedgerEntry.at, LedgerEntry.event)
+                .where(
+                    LedgerEntry.case_id == case.case_id,
+                    LedgerEntry.seq >= entry.seq,
+                    LedgerEntry.event.in_(SIGNED_EVENTS),
+                )
+                .order_by(LedgerEntry.seq)
+                .limit(1)
+            ).first()
+    except SQLAlchemyError as exc:
+        raise _wrap(case, exc) from exc
     return {
         "type": "artifact",
-        "id": art.id,
-        "collector": art.collector,
-        "kind": art.kind,
-        "member": art.member_name,
-        "source_path": art.source_path,
-        "size": art.size,
-        "sha256": art.sha256,
-        "sha1": art.sha1,
-        "md5": art.md5,
-        "mode": f"{art.mode:o}" if art.mode is not None else None,
-        "uid": art.uid,
-        "gid": art.gid,
-        "mtime": file_time(art.mtime),
-        "atime": file_time(art.atime),
-        "ctime": file_time(art.ctime),
-        "birthtime": file_time(art.birthtime),
-        "symlink_target": art.symlink_target,
-        "changed_while_read": art.changed_while_read,
-        "collected_at": _iso(art.collected_at),
-        "run_id": art.run_id,
-        "archive": f"evidence/{run.archive_name}" if run else None,
-        "host": run.hostname if run else None,
-        "data_offset": art.data_offset,
-        "ledger_seq": art.ledger_seq,
+        "id": entry.seq,
+        "collector": ev.collector,
+        "kind": ev.kind,
+        "member": m.name,
+        "source_path": src.path if src else None,
+        "size": m.size,
+        "sha256": d.sha256,
+        "sha1": d.sha1,
+        "md5": d.md5,
+        "mode": f"{mode:o}" if mode is not None else None,
+        "uid": src.uid if src else m.uid,
+        "gid": src.gid if src else m.gid,
+        "mtime": file_time_shown(src.mtime if src else m.mtime),
+        "atime": file_time_shown(src.atime) if src else None,
+        "ctime": file_time_shown(src.ctime) if src else None,
+        "birthtime": file_time_shown(src.birthtime) if src else None,
+        "symlink_target": src.symlink_target if src else None,
+        "changed_while_read": bool(ev.changed),
+        "collected_at": shown(entry.at),
+        "run_id": ev.run_id,
+        "archive": run.archive if run else None,
+        "host": run.started.event.host if run else None,
+        "data_offset": m.data_offset,
+        "ledger_seq": entry.seq,
         "signed_by_seq": signed.seq if signed else None,
         "signed_by_event": signed.event if signed else None,
         "signed_at": signed.at if signed else None,
@@ -283,6 +313,14 @@ def artifact_details(case: CaseHandle, key: int) -> dict[str, Any]:
 
 #: The purpose of the ``accessed`` entry recorded when the desktop app shows evidence contents.
 VIEW_PURPOSE = "viewed the contents in the desktop app (text and hex preview)"
+
+
+@dataclass(frozen=True)
+class _Location:
+    member_name: str
+    data_offset: int
+    size: int
+    archive_name: str
 
 
 def view_artifact_bytes(case: CaseHandle, identity: Identity, key: int) -> bytes:
@@ -301,20 +339,23 @@ def read_artifact_bytes(case: CaseHandle, key: int, limit: int = PREVIEW_LIMIT) 
     return _read_at(case, _artifact_location(case, key), limit)
 
 
-def _artifact_location(case: CaseHandle, key: int) -> Any:
-    """The artifact's member name, data offset, size and run archive name."""
-    with case.sessions() as s:
-        row = s.execute(
-            select(Artifact.member_name, Artifact.data_offset, Artifact.size, Run.archive_name)
-            .join(Run, Run.id == Artifact.run_id)
-            .where(Artifact.id == key, Run.case_id == case.case_id)
-        ).first()
-    if row is None:
-        raise CaseError(f"artifact {key} is not in this case")
-    return row
+def _artifact_location(case: CaseHandle, key: int) -> _Location:
+    """Where the ledger says the artifact lies: member name, data offset, size, archive."""
+    if key <= 0:
+        raise CaseError(f"entry {abs(key)} records no artifact")
+    _entry, ev = _recorded(case, key)
+    assert isinstance(ev, ArtifactCollected)
+    run = case.state().runs.get(ev.run_id)
+    if run is None:
+        raise CaseError(
+            f"artifact {key} belongs to run {ev.run_id}, which the ledger never started"
+        )
+    m = ev.member
+    # Only the archive's name: a ledger cannot point the preview outside evidence/.
+    return _Location(m.name, m.data_offset, m.size, PurePosixPath(run.archive).name)
 
 
-def _read_at(case: CaseHandle, where: Any, limit: int = PREVIEW_LIMIT) -> bytes:
+def _read_at(case: CaseHandle, where: _Location, limit: int = PREVIEW_LIMIT) -> bytes:
     path = case.evidence_dir / where.archive_name
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -343,13 +384,8 @@ class LedgerRow:
 
 
 def examiner_names(case: CaseHandle) -> dict[str, str]:
-    """Certificate fingerprint -> examiner name."""
-    with case.sessions() as s:
-        return dict(
-            s.execute(
-                select(Examiner.fingerprint, Examiner.name).where(Examiner.case_id == case.case_id)
-            ).all()
-        )
+    """Certificate fingerprint -> examiner name, as the ledger introduced them."""
+    return {fp: x.name for fp, x in case.state().examiners.items()}
 
 
 def ledger_keys(
@@ -369,78 +405,81 @@ def ledger_rows(
 ) -> dict[int, LedgerRow]:
     """The rows of the ledger entries ``seqs``, by seq."""
     names = names if names is not None else examiner_names(case)
-    seqs = list(seqs)
+    seqs = sorted(set(seqs))
     if not seqs:
         return {}
-    with case.sessions() as s:
-        rows = s.scalars(
-            select(LedgerEntry).where(
-                and_(LedgerEntry.case_id == case.case_id, LedgerEntry.seq.in_(seqs))
-            )
-        ).all()
-    out: dict[int, LedgerRow] = {}
-    for r in rows:
-        payload = json.loads(r.payload)
-        sigs = json.loads(r.signatures) if r.signatures else []
-        out[r.seq] = LedgerRow(
-            r.seq,
-            r.at,
-            r.event,
-            names.get(r.actor, r.actor[:12]),
-            describe_entry(r.event, payload, names),
-            len(sigs),
-            r.entry_hash,
+    return {
+        e.seq: LedgerRow(
+            e.seq,
+            e.at,
+            e.event,
+            names.get(e.actor, e.actor[:12]),
+            describe_entry(e.event, e.payload, names),
+            len(e.signatures),
+            e.entry_hash,
         )
-    return out
+        for e in read_entries(case.sessions, case.case_id, seqs=seqs)
+    }
 
 
-def describe_entry(event: str, p: dict[str, Any], names: dict[str, str] | None = None) -> str:
-    """A one-line summary of a ledger entry's payload, for people."""
+def describe_entry(
+    event: str, payload: Mapping[str, Any], names: dict[str, str] | None = None
+) -> str:
+    """A one-line summary of a ledger entry, for people, from its typed event."""
     names = names or {}
-    if event in ("note", "decision"):
-        kind = str(p.get("kind", event)).replace("_", " ")
-        text = f"{kind}: {p.get('text', '')}"
-        return f"{text} (reason: {p['reason']})" if p.get("reason") else text
-    if event == "artifact_collected":
-        return f"{p.get('collector')}: {p.get('path') or p.get('member')} ({p.get('size')} bytes)"
-    if event == "collection_error":
-        return f"{p.get('collector')} {p.get('kind')}: {p.get('path') or ''} {p.get('reason')}"
-    if event == "run_started":
-        return f"run {str(p.get('run_id'))[:8]} on {p.get('host')}, profile {p.get('profile')}"
-    if event == "run_finished":
-        return (
-            f"run {str(p.get('run_id'))[:8]} {p.get('status')}: {p.get('artifacts')} artifacts, "
-            f"{p.get('errors', 0)} errors"
+    try:
+        ev = parse_payload(event, payload)
+    except MalformedEvent as exc:
+        return f"unreadable {event} entry: {exc}"
+    return _describe(ev, names)
+
+
+def _describe(ev: Event, names: dict[str, str]) -> str:
+    if isinstance(ev, JournalEvent):
+        text = f"{ev.journal_kind.replace('_', ' ')}: {ev.text}"
+        return f"{text} (reason: {ev.reason})" if ev.reason else text
+    if isinstance(ev, ArtifactCollected):
+        return f"{ev.collector}: {ev.shown_name} ({ev.member.size} bytes)"
+    if isinstance(ev, CollectionProblem):
+        return f"{ev.collector} {ev.kind}: {ev.path or ''} {ev.reason}"
+    if isinstance(ev, RunStarted):
+        return f"run {ev.run_id[:8]} on {ev.host}, profile {ev.profile}"
+    if isinstance(ev, RunFinished):
+        return f"run {ev.run_id[:8]} {ev.status}: {ev.artifacts} artifacts, {ev.errors or 0} errors"
+    if isinstance(ev, Checkpoint):
+        return f"checkpoint ({ev.reason}) covering entries {ev.covers_from}-{ev.covers_to}"
+    if isinstance(ev, CaseOpened):
+        return f"case opened: {ev.fields.title}"
+    if isinstance(ev, CaseUpdated):
+        return f"case updated: {', '.join(sorted(ev.changes))}" + (
+            f" (reason: {ev.reason})" if ev.reason else ""
         )
-    if event == "checkpoint":
-        return f"checkpoint ({p.get('reason', '')}) covering {p.get('count', '')} entries".replace(
-            "covering  entries", ""
-        ).strip()
-    if event == "case_opened":
-        return f"case opened: {p.get('case', {}).get('title', '')}"
-    if event == "identity_added":
-        return f"examiner {p.get('name')} ({p.get('role', 'examiner')})"
-    if event == "transferred":
-        return (
-            f"{p.get('from_name')} → {p.get('to_name')} at {p.get('location')}: {p.get('reason')}"
-        )
-    if event == "verified":
-        return f"verification {p.get('result')}: {p.get('findings')} findings"
-    if event == "exported":
-        return f"exported {p.get('bundle') or p.get('path') or ''}".strip()
-    if event == "accessed":
-        members = p.get("artifacts") or []
-        if not members:
+    if isinstance(ev, IdentityAdded):
+        return f"examiner {ev.name} ({ev.role})"
+    if isinstance(ev, Transferred):
+        giver = ev.from_name or names.get(ev.from_fp, ev.from_fp[:12])
+        taker = ev.to_name or names.get(ev.to_fp, ev.to_fp[:12])
+        return f"{giver} → {taker} at {ev.location}: {ev.reason}"
+    if isinstance(ev, Verified):
+        return f"verification {ev.result}: {ev.findings} findings"
+    if isinstance(ev, Exported):
+        return f"exported {ev.path}"
+    if isinstance(ev, Accessed):
+        if not ev.artifacts:
             what = "the whole case"
-        elif len(members) == 1:
-            what = str(members[0]).rstrip("/").rsplit("/", 1)[-1]
+        elif len(ev.artifacts) == 1:
+            what = ev.artifacts[0].rstrip("/").rsplit("/", 1)[-1]
         else:
-            what = f"{len(members)} artifacts"
-        return f"accessed {what}: {p.get('purpose', '')}"
-    if event == "sealed":
-        return f"sealed after entry {p.get('ledger_entries')}: {p.get('reason', '')}"
-    keys = ", ".join(f"{k}={v}" for k, v in list(p.items())[:3])
-    return keys
+            what = f"{len(ev.artifacts)} artifacts"
+        return f"accessed {what}: {ev.purpose}"
+    if isinstance(ev, Sealed):
+        return f"sealed after entry {ev.ledger_entries}: {ev.reason}"
+    if isinstance(ev, IndexRebuilt):
+        return (
+            f"index rebuilt from entries 1-{ev.ledger_entries} "
+            f"({ev.mismatches} differences before): {ev.reason}"
+        )
+    return ev.EVENT.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -473,20 +512,29 @@ def ledger_timeline(case: CaseHandle) -> list[TimelinePoint]:
             r.at,
             r.event,
             names.get(r.actor, r.actor[:12]),
-            describe_entry(r.event, json.loads(r.payload), names),
+            describe_entry(r.event, _object(r.payload), names),
         )
         for r in rows
     ]
 
 
+def _object(text: str | None) -> dict[str, Any]:
+    """A stored payload as an object; empty when it is not one any more (a damaged row)."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def artifact_seqs(case: CaseHandle, run_id: str) -> list[int]:
-    """The ledger entry numbers of every artifact of one run."""
+    """The ledger entry numbers of every artifact of one run (as the index lists them)."""
     with case.sessions() as s:
         return list(
             s.scalars(
-                select(Artifact.ledger_seq)
-                .where(Artifact.run_id == run_id)
-                .order_by(Artifact.ledger_seq)
+                select(Artifact.seq)
+                .where(Artifact.case_id == case.case_id, Artifact.run_id == run_id)
+                .order_by(Artifact.seq)
             )
         )
 
@@ -535,21 +583,3 @@ def same_filesystem(output: Path, patterns: Iterable[str]) -> list[str]:
         except OSError:
             continue
     return same
-
-
-def file_time(ns_text: str | None) -> str | None:
-    """A recorded file time (decimal seconds, nanoseconds kept) as UTC text for people."""
-    if not ns_text:
-        return None
-    whole, _, frac = ns_text.partition(".")
-    try:
-        t = dt.datetime.fromtimestamp(int(whole), dt.UTC)
-    except (ValueError, OverflowError, OSError):
-        return ns_text
-    return f"{t:%Y-%m-%d %H:%M:%S}.{(frac or '0').ljust(9, '0')[:9]} UTC"
-
-
-def _iso(t: Any) -> str:
-    if t is None:
-        return ""
-    return str(t.strftime("%Y-%m-%d %H:%M:%S"))

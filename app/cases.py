@@ -21,8 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from custody.db.engine import open_database, sqlite_url, wrap_db_errors
+from custody.db.index import catch_up
 from custody.db.ledger import LedgerWriter, read_entries
-from custody.db.models import Case
+from custody.db.projection import add_case
 from custody.errors import CaseError, DatabaseError
 from custody.record.events import (
     CASE_FIELDS,
@@ -114,7 +115,7 @@ def create_case(
     try:
         with sessions.begin() as s:
             # The row the ledger locks on; its values are written from case_opened below.
-            s.add(Case(id=case_id, title=title, created_at=now))
+            add_case(s, case_id)
     except SQLAlchemyError as exc:
         raise wrap_db_errors(exc, sessions.kw["bind"]) from exc
     pointer = {"format": CASE_FORMAT, "case_id": case_id, "database": db_url or "case.db"}
@@ -172,6 +173,7 @@ def open_case(root: Path) -> CaseHandle:
     if "://" not in db and not (root / db).is_file():
         raise DatabaseError(f"the case database {root / db} is missing")
     sessions = open_database(url)
+    catch_up(sessions, str(pointer["case_id"]))  # builds the index after a schema migration
     handle = CaseHandle(root, str(pointer["case_id"]), url, sessions)
     if handle.state().opened is None:
         raise CaseError(f"case {handle.case_id} has no case_opened entry in its database {url}")

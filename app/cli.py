@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import export_cli
+from app import export_cli, reindex_cli
 from app.errors import ChainproofError, UsageError
 from app.version import __version__
 from custody.record.events import JOURNAL_KINDS
@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_case_show)
+    reindex_cli.register(case)
 
     c = sub.add_parser("collect", help="collect evidence from this machine into a case")
     c.add_argument("case_dir", type=Path, metavar="CASE_DIR")

@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
-
 from app.cases import CASE_FILE, CaseHandle, open_case
-from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
 from custody.bundle.layout import LEDGER
+from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
 from custody.db.ledger import read_entries
-from custody.db.models import Artifact, Run
-from custody.errors import MalformedEvent, UsageError
-from custody.record.events import ArtifactCollected, Verified, parse
+from custody.errors import UsageError
+from custody.record.events import Verified
 from custody.record.keys import Identity, load_certificate_pem
 from custody.verify.case import Report, verify
+from custody.verify.index import check_index
 
 __all__ = ["Report", "verify_case", "verify_target"]
 
@@ -50,7 +48,7 @@ def verify_case(
         trusted=trusted,  # type: ignore[arg-type]
         case_id=case.case_id,
     )
-    _check_index(case, report)
+    check_index(case.sessions, case.case_id, report)
     if sign_with is not None:
         writer = case.writer(sign_with)
         writer.append(
@@ -63,38 +61,3 @@ def verify_case(
             )
         )
     return report
-
-
-def _check_index(case: CaseHandle, report: Report) -> None:
-    """The database's artifact index must agree with the ledger it was built from.
-
-    Both are read in ``seq`` order and merged, so memory stays flat for any case size.
-    """
-    entries = read_entries(case.sessions, case.case_id, events=[ArtifactCollected.EVENT])
-    entry = next(entries, None)
-    query = (
-        select(Artifact.ledger_seq, Artifact.sha256, Artifact.size, Artifact.data_offset)
-        .join(Run, Run.id == Artifact.run_id)
-        .where(Run.case_id == case.case_id)
-        .order_by(Artifact.ledger_seq)
-        .execution_options(yield_per=5000)
-    )
-    with case.sessions() as s:
-        for seq, sha256, size, offset in s.execute(query):
-            while entry is not None and entry.seq < seq:
-                entry = next(entries, None)
-            try:
-                a = parse(entry) if entry is not None and entry.seq == seq else None
-            except MalformedEvent:
-                a = None
-            if not isinstance(a, ArtifactCollected) or (
-                a.digests.sha256,
-                a.member.size,
-                a.member.data_offset,
-            ) != (sha256, size, offset):
-                report.add(
-                    "index.mismatch",
-                    f"entry {seq}",
-                    "the database's artifact index disagrees with the ledger entry it was made from",
-                    seq,
-                )

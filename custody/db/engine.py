@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from custody.errors import DatabaseError
 
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -90,6 +93,46 @@ def open_database(url: str) -> sessionmaker[Session]:
     engine = make_engine(url)
     migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys, in the same order) with the driver's own
+    ``executemany``: about half the cost per row of a Core insert, which matters on the
+    ledger writer's path (a ledger row and an index row per entry)."""
+    if not rows:
+        return
+    conn = session.connection()
+    sql = _insert_sql(table, tuple(rows[0]), conn.dialect.paramstyle)
+    conn.exec_driver_sql(sql, [tuple(r.values()) for r in rows])
+
+
+@functools.cache
+def _insert_sql(table: Table, cols: tuple[str, ...], paramstyle: str) -> str:
+    unknown = set(cols) - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+
+
+@contextmanager
+def snapshot(sessions: sessionmaker[Session]) -> Iterator[sessionmaker[Session]]:
+    """Sessions that all read one consistent state of the database, and write nothing.
+
+    Everything read through them sees the database as it was at their first read, even
+    while another process appends (SQLite: one read transaction; PostgreSQL: REPEATABLE
+    READ). Used to compare the index with the ledger without racing a writer.
+    """
+    engine: Engine = sessions.kw["bind"]
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")  # pysqlite would not begin for reads alone
+        else:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            yield sessionmaker(bind=conn, expire_on_commit=False)
+        finally:
+            conn.rollback()
 
 
 def wrap_db_errors(exc: SQLAlchemyError, engine: Engine) -> DatabaseError:

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, insert, select, text, update
+from sqlalchemy import CursorResult, Table, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from custody.db.engine import wrap_db_errors
+from custody.db.engine import insert_many, wrap_db_errors
 from custody.db.models import Case, LedgerEntry
 from custody.db.projection import project
 from custody.errors import DatabaseError
@@ -142,8 +142,8 @@ class LedgerWriter:
                 covers_from=first_unsigned, covers_to=seq - 1, head=prev, reason=reason
             )
             add(checkpoint, utc_now_text(), (self.identity,))
-        # Core inserts (executemany), not ORM bulk inserts: a third of the cost per entry.
-        session.execute(insert(_LEDGER_TABLE), ledger_rows)
+        # The driver's executemany, not ORM or Core inserts: a fraction of the cost per entry.
+        insert_many(session, _LEDGER_TABLE, ledger_rows)
         project(session, written)
         return written
 

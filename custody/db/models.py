@@ -1,49 +1,21 @@
-"""The case database: typed SQLAlchemy 2 models.
+"""The case database: typed SQLAlchemy 2 models (schema 2).
 
-The ledger (``ledger_entries``) is the record of truth; ``artifacts`` and
-``collection_errors`` are indexes over it that make browsing and re-hashing fast.
-Times are timezone-aware UTC; nanosecond file times are kept as decimal strings
-(``"1700000000.123456789"``) because they exceed the integer range of canonical JSON.
+The ledger (``ledger_entries``) is the record. Every other table is an *index* over it, for
+speed: each of its values is derived from the ledger alone by :mod:`custody.db.projection`,
+``verify`` recomputes and compares every column of every row
+(:mod:`custody.verify.index`), and ``chainproof case reindex`` rebuilds them. Index rows
+carry their case id, so several cases can share one PostgreSQL database.
+
+Values are kept as the ledger writes them: times as the ledger's text (ISO 8601 UTC with
+``Z``; nanosecond file times as decimal seconds), names as text plus ``*_b64`` for bytes
+that are not UTF-8, command lines as JSON. The migrations in ``migrations/versions`` are
+literal DDL; ``tests/custody/db/test_schema.py`` checks that these models match them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-)
-from sqlalchemy.engine import Dialect
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """A datetime stored without zone and always returned as aware UTC."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the case database")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-
-    def process_result_value(
-        self, value: dt.datetime | None, dialect: Dialect
-    ) -> dt.datetime | None:
-        return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -51,112 +23,148 @@ class Base(DeclarativeBase):
 
 
 class Case(Base):
-    """A case: the evidence of one incident, and the incident record itself."""
+    """A case as its ledger describes it (``case_opened`` with later ``case_updated``).
+
+    The row is also what the ledger writer locks before it appends (see
+    :func:`custody.db.ledger.lock_head`), so it exists from the case's creation on.
+    """
 
     __tablename__ = "cases"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    title: Mapped[str] = mapped_column(Text)
+    opened_seq: Mapped[int | None] = mapped_column(BigInteger)
+    title: Mapped[str | None] = mapped_column(Text)
     incident_ref: Mapped[str | None] = mapped_column(Text)
-    severity: Mapped[str | None] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="reported")
+    severity: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(Text)
     organisation: Mapped[str | None] = mapped_column(Text)
     legal_basis: Mapped[str | None] = mapped_column(Text)
     requesting_party: Mapped[str | None] = mapped_column(Text)
     scope: Mapped[str | None] = mapped_column(Text)
     responsible: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[str | None] = mapped_column(Text)
 
 
 class Examiner(Base):
-    """A person who acted on the case, known by certificate fingerprint (SHA-256 of DER)."""
+    """A person known to the case by certificate fingerprint: their first ``identity_added``."""
 
     __tablename__ = "examiners"
 
-    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(Text, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     organisation: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
     certificate_pem: Mapped[str] = mapped_column(Text)
-    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    added_seq: Mapped[int] = mapped_column(BigInteger)
+    added_at: Mapped[str] = mapped_column(Text)
 
 
 class Run(Base):
-    """One collection run: one archive, many artifacts."""
+    """One collection run: its ``run_started`` and ``run_finished`` entries and its counts.
+
+    The counts are the fold's (entries counted); the ledger writer keeps them current batch
+    by batch, so a running run shows live counts.
+    """
 
     __tablename__ = "runs"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    started_seq: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[str] = mapped_column(Text)
+    examiner: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(Text)
     profile: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # running | finished | interrupted | recovered
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    examiner: Mapped[str] = mapped_column(String(64))
-    hostname: Mapped[str] = mapped_column(Text)
-    command_line: Mapped[str] = mapped_column(Text)
-    tool_version: Mapped[str] = mapped_column(String(32))
-    tool_sha256: Mapped[str] = mapped_column(String(64))
-    archive_name: Mapped[str] = mapped_column(Text)
+    command_line: Mapped[str] = mapped_column(Text)  # JSON list of argv, exactly
+    tool_version: Mapped[str | None] = mapped_column(Text)
+    tool_sha256: Mapped[str | None] = mapped_column(Text)
+    archive: Mapped[str] = mapped_column(Text)  # evidence/<run>.tar, as recorded
+    pid: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(Text)  # running until run_finished says otherwise
+    finished_seq: Mapped[int | None] = mapped_column(BigInteger)
+    finished_at: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
     archive_size: Mapped[int | None] = mapped_column(BigInteger)
-    archive_sha256: Mapped[str | None] = mapped_column(String(64))
-    pid: Mapped[int | None] = mapped_column(Integer)
-    artifact_count: Mapped[int] = mapped_column(Integer, default=0)
-    error_count: Mapped[int] = mapped_column(Integer, default=0)
-    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
-    bytes_collected: Mapped[int] = mapped_column(BigInteger, default=0)
+    archive_sha256: Mapped[str | None] = mapped_column(Text)
+    artifacts: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    regular_files: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    skipped: Mapped[int] = mapped_column(BigInteger)
+    changed: Mapped[int] = mapped_column(BigInteger)
 
 
 class Artifact(Base):
-    """One archive member: a copied file or a volatile record set."""
+    """One ``artifact_collected`` entry: an archive member and what its source said."""
 
     __tablename__ = "artifacts"
-    __table_args__ = (
-        UniqueConstraint("run_id", "member_name"),
-        Index("ix_artifacts_run_collector", "run_id", "collector"),
-    )
+    __table_args__ = (Index("ix_artifacts_run_collector", "case_id", "run_id", "collector"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
-    ledger_seq: Mapped[int] = mapped_column(Integer)
-    collector: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16))  # file | symlink | directory | volatile
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[str] = mapped_column(Text)
+    collector: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)  # file | symlink | directory | volatile | command
     member_name: Mapped[str] = mapped_column(Text)
+    member_b64: Mapped[str | None] = mapped_column(Text)
     header_offset: Mapped[int] = mapped_column(BigInteger)
     data_offset: Mapped[int] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
-    sha1: Mapped[str] = mapped_column(String(40))
-    md5: Mapped[str] = mapped_column(String(32))
+    header_sha256: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(Text)
+    sha1: Mapped[str] = mapped_column(Text)
+    md5: Mapped[str] = mapped_column(Text)
     source_path: Mapped[str | None] = mapped_column(Text)
-    source_path_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
-    mode: Mapped[int | None] = mapped_column(Integer)
-    uid: Mapped[int | None] = mapped_column(Integer)
-    gid: Mapped[int | None] = mapped_column(Integer)
-    mtime: Mapped[str | None] = mapped_column(String(32))
-    atime: Mapped[str | None] = mapped_column(String(32))
-    ctime: Mapped[str | None] = mapped_column(String(32))
-    birthtime: Mapped[str | None] = mapped_column(String(32))
+    source_path_b64: Mapped[str | None] = mapped_column(Text)
+    mode: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    gid: Mapped[int | None] = mapped_column(BigInteger)
+    uname: Mapped[str | None] = mapped_column(Text)
+    gname: Mapped[str | None] = mapped_column(Text)
+    mtime: Mapped[str | None] = mapped_column(Text)
+    atime: Mapped[str | None] = mapped_column(Text)
+    ctime: Mapped[str | None] = mapped_column(Text)
+    birthtime: Mapped[str | None] = mapped_column(Text)
     symlink_target: Mapped[str | None] = mapped_column(Text)
-    changed_while_read: Mapped[bool] = mapped_column(Boolean, default=False)
-    collected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    symlink_target_b64: Mapped[str | None] = mapped_column(Text)
+    changed: Mapped[str | None] = mapped_column(Text)  # why the file changed while read
+    note: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    collected_at: Mapped[str] = mapped_column(Text)  # the entry's time
 
 
 class CollectionError(Base):
-    """Something that was not collected, and why: a skip or an error."""
+    """One ``collection_error`` entry: something not collected (skipped, error, changed)."""
 
     __tablename__ = "collection_errors"
+    __table_args__ = (Index("ix_collection_errors_run", "case_id", "run_id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
-    ledger_seq: Mapped[int] = mapped_column(Integer)
-    collector: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16))  # skipped | error | changed
-    path: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[str] = mapped_column(Text)
+    collector: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    path: Mapped[str | None] = mapped_column(Text)
+    path_b64: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[str] = mapped_column(Text)  # the entry's time
+
+
+class IndexState(Base):
+    """How far the index of a case is projected: the last ledger entry it includes.
+
+    ``ledger_seq`` :data:`UNBUILT` marks an index not built yet (a database just migrated):
+    opening the case builds it from the ledger. A missing row is a damaged index.
+    """
+
+    __tablename__ = "index_state"
+
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)
+    ledger_head: Mapped[str] = mapped_column(Text)
 
 
 class LedgerEntry(Base):
@@ -175,3 +183,10 @@ class LedgerEntry(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
     signatures: Mapped[str | None] = mapped_column(Text)  # JSON list of {"by", "sig"}
+
+
+#: ``index_state.ledger_seq`` of a case whose index was never built.
+UNBUILT = -1
+
+#: The index tables, in the order verification reports them.
+INDEX_TABLES = ("cases", "examiners", "runs", "artifacts", "collection_errors", "index_state")

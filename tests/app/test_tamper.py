@@ -245,9 +245,12 @@ def test_swapped_certificate(collected_case, alice) -> None:
 def test_index_disagrees_with_ledger(collected_case) -> None:
     case, _, _ = collected_case()
     art = _artifact(case, "/a.txt")
-    _raw(case, f"UPDATE artifacts SET sha256 = '{'0' * 64}' WHERE ledger_seq = {art['seq']}")
+    _raw(case, f"UPDATE artifacts SET sha256 = '{'0' * 64}' WHERE seq = {art['seq']}")
     report = verify_case(case)
-    assert [f.seq for f in report.findings if f.code == "index.mismatch"] == [art["seq"]]
+    [finding] = [f for f in report.findings if f.code == "index.mismatch"]
+    assert finding.seq == art["seq"]
+    assert finding.where == f"table artifacts, entry {art['seq']}"
+    assert finding.message.startswith("column sha256: the index says")
 
 
 @pytest.mark.parametrize("who", ["trusted", "untrusted"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -14,7 +15,11 @@ from PySide6.QtGui import QGuiApplication
 from sqlalchemy import insert
 
 from app import browse
-from custody.db.models import Artifact, Run
+from custody.db.models import Case, LedgerEntry
+from custody.db.projection import artifact_row, insert_rows
+from custody.record.digests import Digests
+from custody.record.events import ArtifactCollected, MemberRef, SourceFacts
+from custody.record.times import utc_text
 from tests.conftest import PASSPHRASE
 from tests.ui.helpers import collect
 from ui.artifact_model import ArtifactTableModel
@@ -92,47 +97,43 @@ def _copy(details: Any) -> Any:
 
 
 def test_model_stays_fast_at_100k_rows(opened: Any) -> None:
-    """100,000 indexed artifacts: listing, sorting and a far scroll take a fraction of a second."""
+    """100,000 recorded artifacts: listing, sorting and a far scroll take a fraction of a second."""
     case = opened.case
-    now = dt.datetime.now(dt.UTC)
+    at = utc_text(dt.datetime.now(dt.UTC))
     run_id = "00000000-0000-4000-8000-000000000000"
+    first = 1000
+    ledger, index = [], []
+    for i in range(100_000):
+        event = ArtifactCollected(
+            run_id=run_id,
+            collector="files" if i % 3 else "logs",
+            kind="file",
+            member=MemberRef(
+                name=f"m/{i:06d}",
+                header_offset=i * 1024,
+                data_offset=i * 1024 + 512,
+                size=(i * 7919) % 100_000,
+            ),
+            digests=Digests(hashlib.sha256(str(i).encode()).hexdigest(), "0" * 40, "0" * 32),
+            source=SourceFacts(path=f"/data/dir{i % 100}/file{i:06d}"),
+        )
+        # Rows as the ledger writer stores them; browsing does not check the chain.
+        ledger.append(
+            {
+                "case_id": case.case_id,
+                "seq": first + i,
+                "at": at,
+                "actor": "x" * 64,
+                "event": event.EVENT,
+                "payload": json.dumps(event.payload()),
+                "prev_hash": "0" * 64,
+                "entry_hash": "0" * 64,
+            }
+        )
+        index.append(artifact_row(case.case_id, first + i, at, event))
     with case.sessions.begin() as s:
-        s.add(
-            Run(
-                id=run_id,
-                case_id=case.case_id,
-                profile="bench",
-                status="finished",
-                started_at=now,
-                examiner="x" * 64,
-                hostname="h",
-                command_line="",
-                tool_version="0",
-                tool_sha256="0" * 64,
-                archive_name=f"{run_id}.tar",
-            )
-        )
-        s.execute(
-            insert(Artifact),
-            [
-                {
-                    "run_id": run_id,
-                    "ledger_seq": 1000 + i,
-                    "collector": "files" if i % 3 else "logs",
-                    "kind": "file",
-                    "member_name": f"m/{i:06d}",
-                    "header_offset": i * 1024,
-                    "data_offset": i * 1024 + 512,
-                    "size": (i * 7919) % 100_000,
-                    "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
-                    "sha1": "0" * 40,
-                    "md5": "0" * 32,
-                    "source_path": f"/data/dir{i % 100}/file{i:06d}",
-                    "collected_at": now,
-                }
-                for i in range(100_000)
-            ],
-        )
+        s.execute(insert(LedgerEntry), ledger)
+        insert_rows(s, "artifacts", index)
     model = ArtifactTableModel()
     t0 = time.perf_counter()
     model.set_case(case)
@@ -251,16 +252,17 @@ def test_viewing_contents_is_recorded_once_per_session(
 def test_failed_recording_shows_nothing(
     qtbot: Any, opened: Any, make_tree: Any, message_boxes: Any
 ) -> None:
-    """If the access cannot be recorded (the archive's row is gone), no byte is shown."""
+    """If the access cannot be recorded (the case's row is gone), no byte is shown."""
     tree = make_tree(2)
     collect(qtbot, opened, [f"{tree}/**"])
     opened.show_page(2)
     view, details = opened.artifact_view, opened.artifact_view.details
     view.select_row(_row_of(view, str(tree / "d0" / "f00000.txt")))
     key = details.key
+    assert key is not None
     with opened.case.sessions.begin() as s:
-        s.query(Artifact).filter(Artifact.id == key).delete()
+        s.query(Case).filter(Case.id == opened.case.case_id).delete()  # the ledger's lock row
     qtbot.mouseClick(details.show_contents_button, Qt.MouseButton.LeftButton)
-    assert len(message_boxes) == 1 and "not in this case" in message_boxes.texts()[0]
+    assert len(message_boxes) == 1 and "not in this database" in message_boxes.texts()[0]
     assert details.text_view.toPlainText() == "" and _accesses(opened.case) == []
     message_boxes.clear()

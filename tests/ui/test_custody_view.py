@@ -97,7 +97,7 @@ def test_verify_green_then_red_after_one_flipped_byte(
     with opened.case.sessions() as s:
         art = s.scalars(select(Artifact).where(Artifact.source_path == str(victim))).one()
         archive = opened.case.evidence_dir / f"{art.run_id}.tar"
-        seq = art.ledger_seq
+        seq = art.seq
         offset = art.data_offset
     archive.chmod(0o644)
     with archive.open("r+b") as f:
