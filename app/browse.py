@@ -29,26 +29,14 @@ from custody.db.engine import wrap_db_errors
 from custody.db.ledger import head, read_entries
 from custody.db.models import Artifact, CollectionError, LedgerEntry
 from custody.errors import CaseError, MalformedEvent
+from custody.record.describe import describe, describe_unreadable
 from custody.record.entry import Entry
 from custody.record.events import (
     BULK_EVENTS,
     SIGNED_EVENTS,
-    Accessed,
     ArtifactCollected,
-    CaseOpened,
-    CaseUpdated,
-    Checkpoint,
     CollectionProblem,
     Event,
-    Exported,
-    IdentityAdded,
-    IndexRebuilt,
-    JournalEvent,
-    RunFinished,
-    RunStarted,
-    Sealed,
-    Transferred,
-    Verified,
     parse,
     parse_payload,
 )
@@ -423,63 +411,14 @@ def ledger_rows(
 
 
 def describe_entry(
-    event: str, payload: Mapping[str, Any], names: dict[str, str] | None = None
+    event: str, payload: Mapping[str, Any], names: Mapping[str, str] | None = None
 ) -> str:
     """A one-line summary of a ledger entry, for people, from its typed event."""
-    names = names or {}
     try:
         ev = parse_payload(event, payload)
     except MalformedEvent as exc:
-        return f"unreadable {event} entry: {exc}"
-    return _describe(ev, names)
-
-
-def _describe(ev: Event, names: dict[str, str]) -> str:
-    if isinstance(ev, JournalEvent):
-        text = f"{ev.journal_kind.replace('_', ' ')}: {ev.text}"
-        return f"{text} (reason: {ev.reason})" if ev.reason else text
-    if isinstance(ev, ArtifactCollected):
-        return f"{ev.collector}: {ev.shown_name} ({ev.member.size} bytes)"
-    if isinstance(ev, CollectionProblem):
-        return f"{ev.collector} {ev.kind}: {ev.path or ''} {ev.reason}"
-    if isinstance(ev, RunStarted):
-        return f"run {ev.run_id[:8]} on {ev.host}, profile {ev.profile}"
-    if isinstance(ev, RunFinished):
-        return f"run {ev.run_id[:8]} {ev.status}: {ev.artifacts} artifacts, {ev.errors or 0} errors"
-    if isinstance(ev, Checkpoint):
-        return f"checkpoint ({ev.reason}) covering entries {ev.covers_from}-{ev.covers_to}"
-    if isinstance(ev, CaseOpened):
-        return f"case opened: {ev.fields.title}"
-    if isinstance(ev, CaseUpdated):
-        return f"case updated: {', '.join(sorted(ev.changes))}" + (
-            f" (reason: {ev.reason})" if ev.reason else ""
-        )
-    if isinstance(ev, IdentityAdded):
-        return f"examiner {ev.name} ({ev.role})"
-    if isinstance(ev, Transferred):
-        giver = ev.from_name or names.get(ev.from_fp, ev.from_fp[:12])
-        taker = ev.to_name or names.get(ev.to_fp, ev.to_fp[:12])
-        return f"{giver} → {taker} at {ev.location}: {ev.reason}"
-    if isinstance(ev, Verified):
-        return f"verification {ev.result}: {ev.findings} findings"
-    if isinstance(ev, Exported):
-        return f"exported {ev.path}"
-    if isinstance(ev, Accessed):
-        if not ev.artifacts:
-            what = "the whole case"
-        elif len(ev.artifacts) == 1:
-            what = ev.artifacts[0].rstrip("/").rsplit("/", 1)[-1]
-        else:
-            what = f"{len(ev.artifacts)} artifacts"
-        return f"accessed {what}: {ev.purpose}"
-    if isinstance(ev, Sealed):
-        return f"sealed after entry {ev.ledger_entries}: {ev.reason}"
-    if isinstance(ev, IndexRebuilt):
-        return (
-            f"index rebuilt from entries 1-{ev.ledger_entries} "
-            f"({ev.mismatches} differences before): {ev.reason}"
-        )
-    return ev.EVENT.replace("_", " ")
+        return describe_unreadable(event, str(exc))
+    return describe(ev, names)
 
 
 @dataclass(frozen=True)

@@ -89,3 +89,34 @@ def file_time_shown(text: str | None) -> str | None:
     except (ValueError, OverflowError, OSError):
         return text
     return f"{t:%Y-%m-%d %H:%M:%S}.{frac:09d} UTC"
+
+
+def shown_stacked(value: dt.datetime | str | None) -> str:
+    """A time for a narrow table cell: the date over the time to the second.
+
+    ``2026-12-01\\n04:07:15Z``; ``""`` for None, the text itself when it is not a time.
+    """
+    t = _as_utc(value)
+    if t is None:
+        return "" if value is None else str(value)
+    return f"{t:%Y-%m-%d}\n{t:%H:%M:%S}Z"
+
+
+def shown_date(value: dt.datetime | str | None) -> str:
+    """The UTC date of a time, for people: ``2026-12-01`` (``""`` for None)."""
+    t = _as_utc(value)
+    if t is None:
+        return "" if value is None else str(value)
+    return f"{t:%Y-%m-%d}"
+
+
+def _as_utc(value: dt.datetime | str | None) -> dt.datetime | None:
+    """``value`` as an aware UTC datetime; None when it is None, empty or not a time."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC)
+    try:
+        return parse_utc(value)
+    except ValueError:
+        return None

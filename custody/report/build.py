@@ -17,7 +17,8 @@ from pathlib import Path
 from custody.errors import ExportError
 from custody.record.entry import Entry
 from custody.record.keys import Identity
-from custody.report.data import Examiner, ReportModel, build_model
+from custody.report.data import build_model
+from custody.report.model import ReportModel, ReportSigner
 from custody.report.pdf import render_model
 from custody.report.sign import SignatureBox, sign_pdf
 from custody.verify.case import Report
@@ -44,7 +45,7 @@ def _model(
         bundle_id=bundle_id,
         generated_at=generated_at,
         evidence_dir=evidence_dir,
-        examiner=Examiner(
+        examiner=ReportSigner(
             name=identity.name,
             organisation=identity.organisation,
             email=identity.email,

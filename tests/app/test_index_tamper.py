@@ -329,11 +329,11 @@ def test_ledger_rows_describe_typed_events(case_dir: Path) -> None:
     art = _first_row(case_dir, "artifacts")
     rows = browse.ledger_rows(case, range(1, case.state().head_seq + 1))
     assert rows[art["seq"]].summary == f"files: {art['source_path']} ({art['size']} bytes)"
-    assert rows[1].summary == "case opened: Index tamper"
-    assert any(
-        r.summary.startswith("checkpoint (run end) covering entries ") for r in rows.values()
-    )
+    assert rows[1].summary == "Case opened: Index tamper"
+    assert any(r.summary.startswith("Checkpoint (run end) over entries ") for r in rows.values())
+    alice = next(iter(case.state().examiners.values()))
     assert [p.summary for p in browse.ledger_timeline(case)][:2] == [
-        "case opened: Index tamper",
-        "examiner Alice Examiner (case opener)",
+        "Case opened: Index tamper",
+        f"Alice Examiner, Example Forensics recorded as case opener "
+        f"(certificate {alice.fingerprint[:16]}...)",
     ]

@@ -231,7 +231,10 @@ def test_viewing_contents_is_recorded_once_per_session(
         opened.custody_view.model.row_at(r).event: opened.custody_view.model.row_at(r).summary
         for r in range(opened.custody_view.model.rowCount())
     }
-    assert summaries["accessed"] == f"accessed secret.txt: {browse.VIEW_PURPOSE}"
+    assert summaries["accessed"] == (
+        f"Evidence accessed by Alice Examiner, 1 artifact: files{secret}. "
+        f"Purpose: {browse.VIEW_PURPOSE}"
+    )
 
     # locked: asking for contents asks for the passphrase first; nothing shown before
     opened.set_identity(None)

@@ -55,7 +55,7 @@ def test_journal_note_appears_in_the_ledger_and_timeline(qtbot: Any, opened: Any
     qtbot.keyClicks(view.text, "Took the web server off the load balancer.")
     view.kind.setCurrentIndex(view.kind.findData("action"))
     qtbot.mouseClick(view.add_button, Qt.MouseButton.LeftButton)
-    assert ("note", "action: Took the web server off the load balancer.") in _ledger_events(opened)
+    assert ("note", "[action] Took the web server off the load balancer.") in _ledger_events(opened)
     assert view.chart.points == before + 1
     assert view.text.toPlainText() == ""
 
@@ -72,7 +72,7 @@ def test_decision_needs_a_reason(qtbot: Any, opened: Any, message_boxes: Any) ->
     qtbot.mouseClick(view.add_button, Qt.MouseButton.LeftButton)
     assert (
         "decision",
-        "decision: Isolate web-01 (reason: active attacker session)",
+        "Decision: Isolate web-01. Reason: active attacker session",
     ) in _ledger_events(opened)
 
 

@@ -1,0 +1,249 @@
+"""What the custody report shows, in plain values: the case as folded from its ledger, the
+per-artifact facts streamed from the same entries, the verification, and what was found of
+the run archives at report time. :mod:`custody.report.data` builds it; the PDF only lays it
+out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from custody.record.describe import name_of
+from custody.record.entry import Entry
+from custody.record.events import (
+    ArtifactCollected,
+    CollectionProblem,
+    Event,
+    JournalEvent,
+    RunFinished,
+    RunStarted,
+    Transferred,
+)
+from custody.record.fold import CaseState, Examiner, Recorded, RunState
+from custody.verify.case import Finding, Report
+
+SHORT_HASH = 16
+NOT_RECORDED = "not recorded"
+SYSTEM_MEMBER = "volatile/system.json"
+
+E = TypeVar("E", bound=Event)
+
+
+def text_or_not_recorded(value: object) -> str:
+    """``value`` as text, or "not recorded" when it is absent or empty."""
+    return NOT_RECORDED if value is None or value == "" else str(value)
+
+
+@dataclass(frozen=True)
+class ArchiveFacts:
+    """The run archive file as found at report time."""
+
+    name: str
+    exists: bool
+    size: int | None = None
+    sha256: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class CollectorCount:
+    """What one collector of a run recorded: artifacts and their bytes, errors and skips."""
+
+    artifacts: int = 0
+    bytes: int = 0
+    errors: int = 0
+    skipped: int = 0
+    other: int = 0
+
+
+@dataclass
+class RunReport:
+    """One collection run: the fold's :class:`RunState` and the run's bulk entries."""
+
+    state: RunState
+    artifacts: list[Recorded[ArtifactCollected]] = field(default_factory=list)
+    problems: list[Recorded[CollectionProblem]] = field(default_factory=list)
+    #: The first signed entry after the run's last bulk entry: its signature covers them.
+    covered_by: Entry | None = None
+    #: The entry hash of the last checkpoint that closed a batch of the run's bulk entries.
+    last_checkpoint_hash: str = ""
+    system: dict[str, Any] | None = None
+    system_note: str = ""
+    archive: ArchiveFacts | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    @property
+    def short_id(self) -> str:
+        return self.run_id[:8]
+
+    @property
+    def started(self) -> RunStarted:
+        return self.state.started.event
+
+    @property
+    def finished(self) -> RunFinished | None:
+        return self.state.finished.event if self.state.finished else None
+
+    @property
+    def started_at(self) -> str:
+        return self.state.started.at
+
+    @property
+    def finished_at(self) -> str | None:
+        return self.state.finished.at if self.state.finished else None
+
+    @property
+    def actor(self) -> str:
+        return self.state.started.actor
+
+    @property
+    def host(self) -> str:
+        return text_or_not_recorded(self.started.host)
+
+    @property
+    def profile(self) -> str:
+        return text_or_not_recorded(self.started.profile)
+
+    @property
+    def status(self) -> str:
+        return self.state.status if self.state.finished else "not finished"
+
+    @property
+    def archive_name(self) -> str:
+        return text_or_not_recorded(self.started.archive)
+
+    @property
+    def collectors(self) -> list[str]:
+        """The run's collectors in the order it ran them (most volatile first)."""
+        return list(self.started.collectors) or list(self.state.collectors)
+
+    @property
+    def bulk_seqs(self) -> list[int]:
+        return sorted([a.seq for a in self.artifacts] + [p.seq for p in self.problems])
+
+    @property
+    def system_member(self) -> Recorded[ArtifactCollected] | None:
+        """The artifact entry of the run's system facts (``volatile/system.json``)."""
+        return next((a for a in self.artifacts if a.event.member.name == SYSTEM_MEMBER), None)
+
+    def collector_counts(self) -> dict[str, CollectorCount]:
+        counts: dict[str, CollectorCount] = {name: CollectorCount() for name in self.collectors}
+        for a in self.artifacts:
+            c = counts.setdefault(a.event.collector, CollectorCount())
+            c.artifacts += 1
+            c.bytes += a.event.member.size
+        for p in self.problems:
+            c = counts.setdefault(p.event.collector, CollectorCount())
+            if p.event.kind == "skipped":
+                c.skipped += 1
+            elif p.event.kind == "changed":
+                c.other += 1
+            else:  # as the fold counts them: any other kind is an error
+                c.errors += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One row of the custody log: a signed act, or the summary of a run's bulk entries."""
+
+    seq: str
+    at: str
+    event: str
+    actors: str
+    details: str
+    signature: str
+    entry_hash: str
+    bulk: bool = False
+    problem: bool = False
+
+
+@dataclass(frozen=True)
+class Act(Generic[E]):
+    """An act of a person as recorded, with what the verification says of its signatures."""
+
+    recorded: Recorded[E]
+    signature: str
+
+    @property
+    def event(self) -> E:
+        return self.recorded.event
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """A dated act for the timeline chart; ``kind`` is None for an unreadable entry."""
+
+    at: dt.datetime
+    kind: type[Event] | None
+    seq: int
+
+
+@dataclass(frozen=True)
+class ReportSigner:
+    """Who makes (and signs) the report."""
+
+    name: str
+    organisation: str | None
+    email: str | None
+    fingerprint: str
+    certificate_pem: str
+
+
+@dataclass
+class ReportModel:
+    """Everything the PDF shows."""
+
+    entries: Sequence[Entry]
+    state: CaseState
+    verification: Report
+    manifest_sha256: str
+    bundle_id: str
+    generated_at: dt.datetime
+    examiner: ReportSigner
+    runs: list[RunReport] = field(default_factory=list)
+    log: list[LogRow] = field(default_factory=list)
+    journal: list[Act[JournalEvent]] = field(default_factory=list)
+    transfers: list[Act[Transferred]] = field(default_factory=list)
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    loose_bulk: list[Entry] = field(default_factory=list)
+    findings_by_seq: dict[int, list[Finding]] = field(default_factory=dict)
+    #: Examiners' names by certificate fingerprint (the ledger's, then the verification's).
+    names: dict[str, str] = field(default_factory=dict)
+    #: Signed entries by signer fingerprint.
+    signed_by: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def case_id(self) -> str:
+        if self.state.case_id:
+            return self.state.case_id
+        return self.entries[0].case_id if self.entries else ""
+
+    @property
+    def people(self) -> list[Examiner]:
+        return list(self.state.examiners.values())
+
+    def name_of(self, fingerprint: str) -> str:
+        return name_of(fingerprint, self.names)
+
+    def case_field(self, name: str) -> str:
+        fields = self.state.fields
+        return text_or_not_recorded(getattr(fields, name) if fields is not None else None)
+
+    @property
+    def artifact_count(self) -> int:
+        return self.state.artifacts
+
+    @property
+    def artifact_bytes(self) -> int:
+        return self.state.bytes
+
+    @property
+    def problem_count(self) -> int:
+        return self.state.collection_problems
