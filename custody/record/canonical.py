@@ -21,13 +21,10 @@ def _plain(value: Any) -> bool:
     (for which UTF-16 key order, as RFC 8785 sorts, equals code-point order, as Python sorts).
     String escaping is the same in both: short escapes for \\b \\t \\n \\f \\r, lower-case
     \\u00xx for other control characters, everything else raw UTF-8. Exact types only: a
-    subclass (an enum, say) takes the rfc8785 path.
+    subclass (an enum, say) takes the rfc8785 path. Leaves are checked inline: this runs for
+    every ledger entry written and verified.
     """
     t = type(value)
-    if t is str or t is bool or value is None:
-        return True
-    if t is int:
-        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
     if t is dict:
         for k, v in value.items():
             if type(k) is not str or not k.isascii():
@@ -35,9 +32,16 @@ def _plain(value: Any) -> bool:
             tv = type(v)
             if tv is str or v is None or tv is bool:
                 continue
-            if not _plain(v):
+            if tv is int:
+                if not -_MAX_SAFE <= v <= _MAX_SAFE:
+                    return False
+            elif not _plain(v):
                 return False
         return True
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
     if t is list or t is tuple:
         return all(_plain(v) for v in value)
     return False
