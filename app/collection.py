@@ -7,6 +7,7 @@ the database or signing stops the run loudly, after sealing what was collected.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -231,12 +232,10 @@ class CollectionRun:
                 collector, result.kind, f"{' '.join(rec.argv)}: {result.reason}", None
             )
             return
-        ref = _member_ref(  # XXX-STORE: take these from the capture's header meta
-            result.member,
-            mtime=ns_text(result.finished_ns),
-            mode=0o444,
-            uid=os.getuid() if hasattr(os, "getuid") else 0,
-            gid=os.getgid() if hasattr(os, "getgid") else 0,
+        meta = result.meta
+        assert meta is not None, "capture_command states the header it wrote"
+        ref = _member_ref(
+            result.member, mtime=ns_text(meta.mtime_ns), mode=meta.mode, uid=meta.uid, gid=meta.gid
         )
         command = CommandFacts(
             argv=tuple(rec.argv),
@@ -289,8 +288,8 @@ class CollectionRun:
             mode=meta.mode,
             uid=meta.uid,
             gid=meta.gid,
-            uname=getattr(meta, "uname", None),  # XXX-STORE
-            gname=getattr(meta, "gname", None),
+            uname=meta.uname,
+            gname=meta.gname,
             mtime=meta.times.get("mtime"),
             atime=meta.times.get("atime"),
             ctime=meta.times.get("ctime"),
@@ -380,12 +379,15 @@ class CollectionRun:
         writer = self._writer
         writer.checkpoint("run end")  # flushes the archive first, then signs the head
         writer.before_write = None
+        end_marker = True
         try:
             size = self._archive.close()
-            archive_sha256 = getattr(self._archive, "sha256", None)  # XXX-STORE
         except StoreError as exc:
             summary.status, summary.reason = "failed", exc.diagnostics()
-            size, archive_sha256 = self._archive.offset, None
+            with contextlib.suppress(StoreError):  # the reason above is what is recorded
+                self._archive.abandon()  # the archive then ends after its last whole member
+            size, end_marker = self._archive.offset, False
+        archive_sha256 = self._archive.sha256
         writer.append(
             RunFinished(
                 run_id=self.run_id,
@@ -398,6 +400,7 @@ class CollectionRun:
                 archive=f"evidence/{summary.archive.name}",
                 archive_size=size,
                 archive_sha256=archive_sha256,
+                end_marker=end_marker,
                 finished_at=utc_now_text(),
             )
         )
@@ -439,7 +442,7 @@ def _member_ref(
         header_offset=member.header_offset,
         data_offset=member.data_offset,
         size=member.size,
-        header_sha256=getattr(member, "header_sha256", None),  # XXX-STORE
+        header_sha256=member.header_sha256,
         mtime=mtime,
         mode=mode,
         uid=uid,
@@ -467,7 +470,7 @@ def recover_unfinished_runs(case: CaseHandle, identity: Identity) -> list[str]:
         if path.exists():
             archive = RunArchive(path, resume_at=end)
             size = archive.close()
-            sha256 = getattr(archive, "sha256", None)  # XXX-STORE
+            sha256 = archive.sha256
         else:
             size = 0
         writer = case.writer(identity)

@@ -10,9 +10,7 @@ how many index differences there were before.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from app.cases import CaseHandle
 from custody.db.index import rebuild_index
@@ -20,12 +18,12 @@ from custody.db.ledger import read_entries
 from custody.errors import VerificationError
 from custody.record.events import IndexRebuilt
 from custody.record.keys import Identity
-from custody.verify.case import Finding, Report, verify
+from custody.verify.case import verify
+from custody.verify.findings import Finding, Report
 from custody.verify.index import check_index
 
 DEFAULT_REASON = "the index was rebuilt from the verified ledger on request"
 #: Findings about the evidence archives: they do not concern the ledger the index comes from.
-_NOT_LEDGER = ("archive.", "artifact.")
 MAX_SHOWN = 20
 
 
@@ -43,19 +41,16 @@ class ReindexResult:
 def verify_ledger(case: CaseHandle) -> Report:
     """Check the case's ledger alone: chain, signatures, coverage, the fold's problems.
 
-    The archives are left out (they are checked by ``verify``, and the index does not
-    describe their bytes): the check runs against an empty evidence folder and drops the
-    findings about archives and artifact bytes.
+    The archives are left out: they are checked by ``verify``, and the index does not
+    describe their bytes.
     """
-    with tempfile.TemporaryDirectory(prefix="chainproof-reindex-") as empty:
-        report = verify(
-            str(case.root),
-            read_entries(case.sessions, case.case_id),
-            evidence_dir=Path(empty) / "evidence",
-            case_id=case.case_id,
-        )
-    report.findings = [f for f in report.findings if not f.code.startswith(_NOT_LEDGER)]
-    return report
+    return verify(
+        str(case.root),
+        lambda: read_entries(case.sessions, case.case_id),
+        evidence_dir=case.evidence_dir,
+        case_id=case.case_id,
+        archives=False,
+    )
 
 
 def _listed(findings: list[Finding]) -> str:

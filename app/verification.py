@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from cryptography import x509
+
 from app.cases import CASE_FILE, CaseHandle, open_case
 from custody.bundle.layout import LEDGER
 from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
@@ -12,7 +14,8 @@ from custody.db.ledger import read_entries
 from custody.errors import UsageError
 from custody.record.events import Verified
 from custody.record.keys import Identity, load_certificate_pem
-from custody.verify.case import Report, verify
+from custody.verify.case import verify
+from custody.verify.findings import Report
 from custody.verify.index import check_index
 
 __all__ = ["Report", "verify_case", "verify_target"]
@@ -37,15 +40,18 @@ def verify_target(
 
 
 def verify_case(
-    case: CaseHandle, *, trusted: Sequence[object] = (), sign_with: Identity | None = None
+    case: CaseHandle,
+    *,
+    trusted: Sequence[x509.Certificate] = (),
+    sign_with: Identity | None = None,
 ) -> Report:
     """Verify a case directory from its database, identities/ and evidence/."""
     report = verify(
         str(case.root),
-        read_entries(case.sessions, case.case_id),
+        lambda: read_entries(case.sessions, case.case_id),
         evidence_dir=case.evidence_dir,
         certificate_files=sorted(case.identities_dir.glob("*.pem")),
-        trusted=trusted,  # type: ignore[arg-type]
+        trusted=trusted,
         case_id=case.case_id,
     )
     check_index(case.sessions, case.case_id, report)

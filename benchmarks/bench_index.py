@@ -58,7 +58,7 @@ def make(root: Path, n: int) -> None:
 def phase(root: Path, what: str) -> None:
     from app.cases import open_case
     from custody.db.index import rebuild_index
-    from custody.verify.case import Report
+    from custody.verify.findings import Report
     from custody.verify.index import check_index
 
     case = open_case(root)

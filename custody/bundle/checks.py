@@ -46,7 +46,7 @@ from custody.errors import ChainproofError
 from custody.record.entry import Entry
 from custody.record.keys import fingerprint, load_certificate_pem
 from custody.report.caseuco import ArchiveCopy
-from custody.verify.case import Report
+from custody.verify.findings import Report
 
 
 def _files(root: Path) -> set[str]:

@@ -40,7 +40,7 @@ from custody.bundle.manifest import (
 )
 from custody.record.entry import Entry
 from custody.report.caseuco import ArchiveCopy
-from custody.verify.case import Report
+from custody.verify.findings import Report
 
 #: Top-level members of a manifest of this format; older formats lack ``custody``.
 MEMBERS = frozenset(

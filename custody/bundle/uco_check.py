@@ -29,7 +29,7 @@ from custody.bundle.jsonstream import ARRAY, scan
 from custody.bundle.layout import CASE_UCO
 from custody.record.entry import Entry
 from custody.report.caseuco import CONTEXT, LINK_LISTS, ArchiveCopy, case_uco_nodes, node_problems
-from custody.verify.case import Report
+from custody.verify.findings import Report
 
 GRAPH = "@graph"
 

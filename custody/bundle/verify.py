@@ -15,7 +15,8 @@ from custody.bundle.layout import LEDGER
 from custody.bundle.safezip import safe_extract
 from custody.errors import ExportError
 from custody.record.entry import Entry
-from custody.verify.case import Report, verify
+from custody.verify.case import verify
+from custody.verify.findings import Report
 
 
 def read_ledger_jsonl(path: Path, report: Report) -> Iterator[Entry]:

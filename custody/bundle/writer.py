@@ -50,7 +50,7 @@ from custody.record.entry import Entry
 from custody.record.keys import Identity
 from custody.record.times import utc_text
 from custody.report.caseuco import ArchiveCopy, case_uco_chunks, case_uco_nodes
-from custody.verify.case import Report
+from custody.verify.findings import Report
 
 __all__ = ["LEDGER", "BundleResult", "Progress", "write_bundle"]  # LEDGER: app/verification.py
 

@@ -720,6 +720,14 @@ class ArtifactCollected(Event):
         return self.source.path if self.source else self.member.name
 
 
+def run_of_artifact(payload: Mapping[str, Any]) -> str | None:
+    """The run an ``artifact_collected`` payload belongs to, without parsing the rest: for
+    passes over a ledger that look at one run's artifacts (``run_id`` is at the top in every
+    version)."""
+    run_id = payload.get("run_id")
+    return run_id if type(run_id) is str else None
+
+
 @ledger_event("collection_error", signed=False)
 @dataclass(frozen=True, kw_only=True)
 class CollectionProblem(Event):
@@ -760,7 +768,9 @@ class CollectionProblem(Event):
 @dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
     """A run ends (finished, interrupted, failed or recovered), with its counts and the size
-    of its archive; format 2 adds the SHA-256 of the whole sealed archive."""
+    of its archive; format 2 adds the SHA-256 of the whole sealed archive, and
+    ``end_marker`` False when the archive could not be closed (it then ends after its last
+    member, without the end-of-archive blocks)."""
 
     run_id: str
     status: str
@@ -772,6 +782,7 @@ class RunFinished(Event):
     archive: str
     archive_size: int | None = None
     archive_sha256: str | None = None
+    end_marker: bool = True
     finished_at: str | None = None
 
     def _fields(self) -> dict[str, Any]:
@@ -787,6 +798,7 @@ class RunFinished(Event):
                 "archive": self.archive,
                 "archive_size": self.archive_size,
                 "archive_sha256": self.archive_sha256,
+                "end_marker": None if self.end_marker else False,
                 "finished_at": self.finished_at,
             }
         )
@@ -804,6 +816,7 @@ class RunFinished(Event):
             "archive": r.text("archive"),
             "archive_size": r.opt_integer("archive_size"),
             "archive_sha256": r.opt_text("archive_sha256"),
+            "end_marker": r.flag("end_marker", default=True),
             "finished_at": r.opt_text("finished_at"),
         }
 

@@ -21,7 +21,7 @@ from custody.report.data import build_model
 from custody.report.model import ReportModel, ReportSigner
 from custody.report.pdf import render_model
 from custody.report.sign import SignatureBox, sign_pdf
-from custody.verify.case import Report
+from custody.verify.findings import Report
 
 __all__ = ["SignatureBox", "build_signed_report", "render_report", "sign_pdf"]
 

@@ -22,7 +22,7 @@ from custody.record.fold import Folder, Recorded
 from custody.report.archives import archive_facts, read_system_facts
 from custody.report.log import custody_log, status_of
 from custody.report.model import Act, ReportModel, ReportSigner, RunReport
-from custody.verify.case import Report
+from custody.verify.findings import Report
 
 E = TypeVar("E", bound=Event)
 

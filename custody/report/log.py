@@ -18,7 +18,7 @@ from custody.record.events import (
 )
 from custody.record.times import parse_utc
 from custody.report.model import SHORT_HASH, LogRow, ReportModel, RunReport, TimelineEvent
-from custody.verify.case import Finding
+from custody.verify.findings import Finding
 
 
 def signature_status(entry: Entry, findings: Sequence[Finding], signed: bool) -> str:

@@ -23,7 +23,7 @@ from custody.record.events import (
     Transferred,
 )
 from custody.record.fold import CaseState, Examiner, Recorded, RunState
-from custody.verify.case import Finding, Report
+from custody.verify.findings import Finding, Report
 
 SHORT_HASH = 16
 NOT_RECORDED = "not recorded"

@@ -2,14 +2,17 @@
 
 Every member is a pax extended header (exact name bytes, nanosecond ``mtime``/``atime``/
 ``ctime``, owner, ``SCHILY.xattr.*``) followed by a ustar header and the data, padded to
-512 bytes. Members are only ever appended; the end-of-archive marker (two zero blocks) is
-written by :meth:`RunArchive.close`. An archive that was never closed (a crash) is still
-read by any ``tar``: every complete member is there, and a torn last member is cut off
-when the run resumes (``RunArchive(path, resume_at=end_of_last_recorded_member)``).
+512 bytes (headers: :mod:`custody.store.tarheader`). Members are only ever appended; the
+end-of-archive marker (two zero blocks) is written by :meth:`RunArchive.close`. An archive
+that was never closed (a crash) is still read by any ``tar``: every complete member is
+there, and a torn last member is cut off when the run resumes
+(``RunArchive(path, resume_at=end_of_last_recorded_member)``).
 
 Bytes pass once: they are read into large reused buffers, written to the archive, and
-hashed with SHA-256, SHA-1 and MD5 on worker threads (hashlib releases the GIL), so
-reading, writing and the three digests overlap.
+hashed with SHA-256, SHA-1 and MD5 on worker threads (:mod:`custody.store.hashing`), so
+reading, writing and the digests overlap. Each :class:`Member` also carries the SHA-256 of
+its header bytes, and the archive keeps the SHA-256 of exactly the bytes its file holds
+(:attr:`RunArchive.sha256` once closed), also when members are cut back or a run resumes.
 
 Writing errors (disk full, I/O error, read-only file system) raise
 :class:`~custody.errors.StoreError` after the archive has been cut back to the end of its
@@ -25,78 +28,87 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import mmap
 import os
-import queue
-import struct
-import subprocess
-import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from custody.errors import ArchiveDamaged, Cancelled, StoreError
-from custody.store.sources import ns_text
+from custody.errors import ArchiveDamaged, StoreError
+from custody.store.hashing import (
+    CHUNK,
+    EMPTY_DIGESTS,
+    STREAM_BUFFERS,
+    ArchiveDigest,
+    DigestPiece,
+    Digests,
+    HashPipeline,
+    ReadInto,
+    RingHasher,
+    SourceShrank,
+)
+from custody.store.tarheader import (
+    BLOCK,
+    END_OF_ARCHIVE,
+    REGTYPE,
+    SYMTYPE,
+    XHDTYPE,
+    MemberMeta,
+    build_header,
+    encode_header,
+    padded,
+)
 
 if TYPE_CHECKING:
     import tarfile  # the verifier only: kept out of start-up
 
-BLOCK = 512
-END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
-CHUNK = 1 << 20  # bytes per read when streaming a large source
-STREAM_BUFFERS = 8  # chunks in flight between the reader, the writer and the hashers
+__all__ = [
+    "BLOCK",
+    "CHUNK",
+    "EMPTY_DIGESTS",
+    "END_OF_ARCHIVE",
+    "INLINE_LIMIT",
+    "REGTYPE",
+    "RING_HALF",
+    "STREAM_BUFFERS",
+    "SYMTYPE",
+    "WRITEBACK_STEP",
+    "WRITE_BUFFER",
+    "XHDTYPE",
+    "Digests",
+    "HashPipeline",
+    "Member",
+    "MemberMeta",
+    "ReadInto",
+    "RegionTicket",
+    "RingHasher",
+    "RunArchive",
+    "Sealed",
+    "SourceShrank",
+    "build_header",
+    "encode_header",
+    "read_members",
+]
+
 INLINE_LIMIT = 256 << 10  # sources up to this size are read whole and hashed inline
 WRITE_BUFFER = 1 << 20  # small members are gathered up to this size before a write
 RING_HALF = 8 << 20  # each half of the shared ring that small members are laid out in
 WRITEBACK_STEP = 32 << 20  # start writing back to disk every this many bytes (Linux)
-
-REGTYPE = b"0"
-SYMTYPE = b"2"
-XHDTYPE = b"x"
-_PAX_HEADER_NAME = b"././@PaxHeader"
-_MAX_OCTAL_7 = 8**7
-_MAX_OCTAL_11 = 8**11
-
-ReadInto = Callable[[memoryview], int]
-"""A source: fills the start of the buffer, returns the number of bytes (0 at end)."""
 
 
 # --------------------------------------------------------------------------- values
 
 
 @dataclass(frozen=True)
-class Digests:
-    """The three digests of one byte stream, lower-case hex; prints as ``sha256:<hex>``."""
-
-    sha256: str
-    sha1: str
-    md5: str
-
-    def __str__(self) -> str:
-        return f"sha256:{self.sha256}"
-
-    @classmethod
-    def of(cls, data: bytes | bytearray | memoryview) -> Digests:
-        """Digests of bytes in memory."""
-        return cls(
-            hashlib.sha256(data).hexdigest(),
-            hashlib.sha1(data).hexdigest(),
-            hashlib.md5(data).hexdigest(),
-        )
-
-
-EMPTY_DIGESTS = Digests.of(b"")
-
-
-@dataclass(frozen=True)
 class Member:
-    """Where one member lies in the archive and what its data hashes to.
+    """Where one member lies in the archive and what its header and data hash to.
 
     ``header_offset`` is the start of its pax extended header, ``data_offset`` the start of
     its data, ``size`` the data length; :attr:`end` is where the next member starts.
+    ``header_sha256`` is the SHA-256 (hex) of the header bytes
+    ``[header_offset, data_offset)``.
     """
 
     name: str
@@ -104,552 +116,33 @@ class Member:
     data_offset: int
     size: int
     digests: Digests
+    header_sha256: str
 
     @property
     def end(self) -> int:
-        return self.data_offset + _padded(self.size)
+        return self.data_offset + padded(self.size)
 
 
 @dataclass(frozen=True)
-class MemberMeta:
-    """The metadata written in a member's headers.
+class Sealed:
+    """A closed archive: its size and the SHA-256 (hex) of all its bytes (None when it
+    could not be known: the archive could not be read back after a failed cut)."""
 
-    Times are nanoseconds since the epoch (``atime``/``ctime`` are left out when None);
-    ``mode`` holds the permission bits; ``xattrs`` maps attribute names (surrogate-escaped
-    str) to their raw values, written as ``SCHILY.xattr.<name>`` records.
-    """
-
-    mtime_ns: int
-    mode: int = 0o444
-    uid: int = 0
-    gid: int = 0
-    uname: str = ""
-    gname: str = ""
-    atime_ns: int | None = None
-    ctime_ns: int | None = None
-    xattrs: Mapping[str, bytes] = field(default_factory=dict)
+    size: int
+    sha256: str | None
 
 
-class SourceShrank(Exception):
-    """The source ended before the size given in the header; the member was cut off."""
+@dataclass(frozen=True)
+class RegionTicket:
+    """A region whose archive digest is being computed ahead of its write
+    (:meth:`RunArchive.stage_region`)."""
 
-    def __init__(self, got: int, expected: int) -> None:
-        super().__init__(f"source ended after {got} of {expected} bytes")
-        self.got = got
-        self.expected = expected
-
-
-# --------------------------------------------------------------------------- headers
+    piece: DigestPiece
+    length: int
 
 
-def _padded(size: int) -> int:
-    return (size + BLOCK - 1) // BLOCK * BLOCK
-
-
-def _pax_record(key: bytes, value: bytes) -> bytes:
-    n = len(key) + len(value) + 3  # " " "=" "\n"
-    if n <= 97:  # the usual case: the length has two digits
-        return b"%d %s=%s\n" % (n + 2, key, value)
-    digits = len(str(n))
-    while len(str(n + digits)) != digits:
-        digits += 1
-    return b"%d %s=%s\n" % (n + digits, key, value)
-
-
-_USTAR_CONSTANT = 8 * 0x20 + sum(b"ustar\x0000") + sum(b"0000000\x000000000\x00")
-
-
-def _ustar(
-    name: bytes,
-    mode: int,
-    uid: int,
-    gid: int,
-    size: int,
-    mtime: int,
-    typeflag: bytes,
-    linkname: bytes,
-    uname: bytes,
-    gname: bytes,
-) -> bytes:
-    name = name[:100]
-    linkname = linkname[:100]
-    uname = uname[:32]
-    gname = gname[:32]
-    numbers = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (
-        mode & 0o7777,
-        uid if 0 <= uid < _MAX_OCTAL_7 else 0,
-        gid if 0 <= gid < _MAX_OCTAL_7 else 0,
-        size if size < _MAX_OCTAL_11 else 0,
-        mtime if 0 <= mtime < _MAX_OCTAL_11 else 0,
-    )
-    checksum = (
-        sum(name) + sum(numbers) + typeflag[0] + sum(linkname) + sum(uname) + sum(gname)
-    ) + _USTAR_CONSTANT
-    return b"%s%s%s%06o\0 %s%s%sustar\x0000%s%s%s0000000\x000000000\x00%s" % (
-        name,
-        _ZEROS[: 100 - len(name)],
-        numbers,
-        checksum,
-        typeflag,
-        linkname,
-        _ZEROS[: 100 - len(linkname)],
-        uname,
-        _ZEROS[: 32 - len(uname)],
-        gname + _ZEROS[: 32 - len(gname)],
-        _ZEROS[:167],
-    )
-
-
-_ZEROS = bytes(BLOCK)
-
-
-def _is_utf8(raw: bytes) -> bool:
-    if raw.isascii():
-        return True
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-_xheaders: dict[int, bytes] = {}
-
-
-def _xheader(pax_size: int) -> bytes:
-    """The ustar header of a pax extended header (it depends only on the records' size)."""
-    hdr = _xheaders.get(pax_size)
-    if hdr is None:
-        hdr = _ustar(_PAX_HEADER_NAME, 0o644, 0, 0, pax_size, 0, XHDTYPE, b"", b"", b"")
-        if len(_xheaders) < 4096:
-            _xheaders[pax_size] = hdr
-    return hdr
-
-
-def encode_header(
-    name: bytes,
-    size: int,
-    *,
-    mode: int,
-    uid: int,
-    gid: int,
-    uname: bytes,
-    gname: bytes,
-    mtime: str,
-    atime: str | None,
-    ctime: str | None,
-    xattrs: Mapping[str, bytes],
-    typeflag: bytes = REGTYPE,
-    linkname: bytes = b"",
-) -> bytes:
-    """The headers of one member from encoded values (see :func:`build_header`); times are
-    :func:`~custody.store.sources.ns_text` strings. The fast path for many small files."""
-    binary = not name.isascii() and not _is_utf8(name)
-    records = [_pax_record(b"path", name)]
-    if linkname:
-        binary = binary or not _is_utf8(linkname)
-        records.append(_pax_record(b"linkpath", linkname))
-    if atime is not None and ctime is not None and len(mtime) == len(atime) == len(ctime) == 20:
-        # 2001-2286 with nanoseconds: each record is 30 bytes long
-        records.append(
-            b"30 mtime=%s\n30 atime=%s\n30 ctime=%s\n"
-            % (mtime.encode(), atime.encode(), ctime.encode())
-        )
-    else:
-        records.append(_pax_record(b"mtime", mtime.encode()))
-        if atime is not None:
-            records.append(_pax_record(b"atime", atime.encode()))
-        if ctime is not None:
-            records.append(_pax_record(b"ctime", ctime.encode()))
-    if size >= _MAX_OCTAL_11:
-        records.append(_pax_record(b"size", b"%d" % size))
-    if not 0 <= uid < _MAX_OCTAL_7:
-        records.append(_pax_record(b"uid", b"%d" % uid))
-    if not 0 <= gid < _MAX_OCTAL_7:
-        records.append(_pax_record(b"gid", b"%d" % gid))
-    if len(uname) > 32 or not uname.isascii():
-        binary = binary or not _is_utf8(uname)
-        records.append(_pax_record(b"uname", uname))
-    if len(gname) > 32 or not gname.isascii():
-        binary = binary or not _is_utf8(gname)
-        records.append(_pax_record(b"gname", gname))
-    for key, value in xattrs.items():
-        key_b = _encode(key)
-        if b"=" in key_b or b"\n" in key_b or b"\0" in key_b:
-            raise ValueError(f"extended attribute name cannot be stored in pax: {key!r}")
-        records.append(_pax_record(b"SCHILY.xattr." + key_b, bytes(value)))
-    if binary:
-        records.insert(0, b"21 hdrcharset=BINARY\n")
-    pax = b"".join(records)
-    return b"%s%s%s%s" % (
-        _xheader(len(pax)),
-        pax,
-        _ZEROS[: (-len(pax)) % BLOCK],
-        _ustar(
-            name,
-            mode,
-            uid,
-            gid,
-            size,
-            int(mtime.partition(".")[0]),
-            typeflag,
-            linkname,
-            uname,
-            gname,
-        ),
-    )
-
-
-def build_header(
-    name: str, size: int, meta: MemberMeta, *, typeflag: bytes = REGTYPE, linkname: str = ""
-) -> bytes:
-    """The pax extended header and the ustar header of one member (a multiple of 512 bytes).
-
-    The pax header always carries ``path`` and the times; ``linkpath``, ``size``, ``uid``,
-    ``gid``, ``uname``, ``gname`` when the ustar fields cannot hold them; and
-    ``hdrcharset=BINARY`` when a name is not UTF-8, so readers keep its exact bytes.
-    Extended attributes whose names contain ``=``, a newline or NUL cannot be written and
-    raise :class:`ValueError` (the capture leaves them out and records why).
-    """
-    return encode_header(
-        _encode(name),
-        size,
-        mode=meta.mode,
-        uid=meta.uid,
-        gid=meta.gid,
-        uname=_encode(meta.uname),
-        gname=_encode(meta.gname),
-        mtime=ns_text(meta.mtime_ns),
-        atime=None if meta.atime_ns is None else ns_text(meta.atime_ns),
-        ctime=None if meta.ctime_ns is None else ns_text(meta.ctime_ns),
-        xattrs=meta.xattrs,
-        typeflag=typeflag,
-        linkname=_encode(linkname),
-    )
-
-
-# --------------------------------------------------------------------------- hashing
-
-
-class _HashWorker(threading.Thread):
-    """Applies the hashers it is given to each chunk, in order; reports each chunk done."""
-
-    def __init__(self) -> None:
-        super().__init__(name="chainproof-hash", daemon=True)
-        self.inbox: queue.SimpleQueue[tuple[tuple[hashlib._Hash, ...], memoryview] | None] = (
-            queue.SimpleQueue()
-        )
-        self.done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
-
-    def run(self) -> None:
-        while (item := self.inbox.get()) is not None:
-            hashers, chunk = item
-            try:
-                for h in hashers:
-                    h.update(chunk)
-            except Exception as exc:  # noqa: BLE001 (re-raised by the streaming thread)
-                self.done.put(exc)
-            else:
-                self.done.put(None)
-
-
-class HashPipeline:
-    """Streams a source through reused buffers: each chunk is handed to a sink (the archive
-    write) on the calling thread and hashed on worker threads meanwhile.
-
-    MD5, the slowest, has a thread of its own; SHA-256 and SHA-1 one each. Threads start on
-    first use and stop with :meth:`close`.
-    """
-
-    def __init__(self, *, chunk: int = CHUNK, buffers: int = STREAM_BUFFERS) -> None:
-        self._chunk = chunk
-        self._count = buffers
-        self._buffers: list[memoryview] = []
-        self._workers: list[_HashWorker] = []
-
-    def _start(self) -> None:
-        if not self._workers:
-            self._workers = [_HashWorker() for _ in range(3)]
-            for w in self._workers:
-                w.start()
-        if not self._buffers:
-            self._buffers = [memoryview(bytearray(self._chunk)) for _ in range(self._count)]
-
-    def close(self) -> None:
-        for w in self._workers:
-            w.inbox.put(None)
-        for w in self._workers:
-            w.join()
-        self._workers = []
-        self._buffers = []
-
-    def run(
-        self,
-        readinto: ReadInto,
-        size: int,
-        sink: Callable[[memoryview], None] | None = None,
-        *,
-        cancel: threading.Event | None = None,
-    ) -> Digests:
-        """Read exactly ``size`` bytes from ``readinto``, pass them to ``sink``, hash them.
-
-        Raises :class:`SourceShrank` if the source ends early, :class:`Cancelled` if
-        ``cancel`` is set between chunks, and whatever ``readinto`` or ``sink`` raise; in
-        every case the workers are idle again when it returns or raises.
-        """
-        self._start()
-        md5, sha256, sha1 = hashlib.md5(), hashlib.sha256(), hashlib.sha1()
-        groups = ((md5,), (sha256,), (sha1,))
-        workers = self._workers
-        buffers = self._buffers
-        count = len(buffers)
-        outstanding = 0  # chunks given to every worker and not yet reported done
-        done = 0
-        slot = 0
-        failure: BaseException | None = None
-        try:
-            while done < size:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("capture cancelled")
-                if outstanding == count:
-                    outstanding -= 1
-                    for w in workers:
-                        if (exc := w.done.get()) is not None:
-                            failure = exc
-                    if failure is not None:
-                        raise failure
-                buf = buffers[slot]
-                slot = (slot + 1) % count
-                want = min(self._chunk, size - done)
-                view = buf[:want]
-                got = 0
-                while got < want:
-                    n = readinto(view[got:])
-                    if not n:
-                        break
-                    got += n
-                if got == 0:
-                    raise SourceShrank(done, size)
-                chunk = view[:got]
-                if sink is not None:
-                    sink(chunk)
-                for w, g in zip(workers, groups, strict=True):
-                    w.inbox.put((g, chunk))
-                outstanding += 1
-                done += got
-                if got < want:
-                    raise SourceShrank(done, size)
-        finally:
-            for _ in range(outstanding):
-                for w in workers:
-                    if (exc := w.done.get()) is not None and failure is None:
-                        failure = exc
-        if failure is not None:
-            raise failure
-        return Digests(sha256.hexdigest(), sha1.hexdigest(), md5.hexdigest())
-
-
-# The helper process of RingHasher: it maps the shared ring and hashes the ranges it is
-# sent, in its own interpreter (its own GIL, so it runs on another core). Requests on
-# stdin: "<II" (batch number, count), then count * "<QQ" (offset, length); count 0 ends
-# it. Replies on stdout: "<I" batch number, then per range the raw SHA-256, SHA-1 and MD5
-# digests (68 bytes). The batch number keeps both sides in step.
-_HELPER = """
-import hashlib, mmap, os, struct, sys
-fd, size = int(sys.argv[1]), int(sys.argv[2])
-ring = memoryview(mmap.mmap(fd, size))
-os.close(fd)
-sha256, sha1, md5 = hashlib.sha256, hashlib.sha1, hashlib.md5
-def read(n):
-    parts = []
-    while n:
-        b = os.read(0, n)
-        if not b:
-            sys.exit(0)
-        parts.append(b)
-        n -= len(b)
-    return b"".join(parts)
-while True:
-    seq, count = struct.unpack("<II", read(8))
-    if not count:
-        break
-    out = [struct.pack("<I", seq)]
-    for off, ln in struct.iter_unpack("<QQ", read(16 * count)):
-        d = ring[off:off + ln]
-        out.append(sha256(d).digest() + sha1(d).digest() + md5(d).digest())
-    view = memoryview(b"".join(out))
-    while view:
-        view = view[os.write(1, view):]
-"""
-_REPLY = 32 + 20 + 16
-
-
-class RingHasher:
-    """A shared memory ring for small members, and hashing of its ranges off the GIL.
-
-    Small files are read straight into the ring, laid out exactly as their archive members
-    (headers, data, padding); the ranges holding data are hashed by a helper process (its
-    own interpreter and GIL: the second core) while this process reads the next files,
-    and the ring is then written to the archive as it is. With threads, hashing many small
-    buffers is slower than doing it serially, because of the GIL hand-offs.
-
-    Where a helper cannot run (no ``memfd_create``: macOS, Windows; a frozen build; the
-    helper failed to start or died) the ranges are hashed in the calling thread, from the
-    same memory: the results are the same, only slower.
-    """
-
-    def __init__(self, size: int, *, helper: bool = True) -> None:
-        self.size = size
-        self._map: mmap.mmap | bytearray | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._want_helper = helper
-        self._fd = -1
-        self._outstanding: deque[tuple[list[tuple[int, int]], list[Digests] | None]] = deque()
-        self._seq = 0
-        self._seqs: deque[int] = deque()  # batch numbers sent to the helper, unanswered
-        if helper and hasattr(os, "memfd_create") and not getattr(sys, "frozen", False):
-            try:
-                self._fd = os.memfd_create("chainproof-ring", os.MFD_CLOEXEC)
-                os.ftruncate(self._fd, size)
-                self._map = mmap.mmap(self._fd, size)
-            except OSError:
-                self._close_memfd()
-                self._map = None
-        if self._map is None:
-            self._map = bytearray(size)
-        self.view = memoryview(self._map)
-
-    def _close_memfd(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def _start(self) -> bool:
-        if self._proc is not None:
-            return True
-        if self._fd < 0 or not sys.executable:
-            return False
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _HELPER, str(self._fd), str(self.size)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                pass_fds=(self._fd,),
-                close_fds=True,
-            )
-        except OSError:
-            self._close_memfd()
-            return False
-        self._close_memfd()  # the helper has its own copy; ours is no longer needed
-        return True
-
-    @staticmethod
-    def _inline(view: memoryview, ranges: list[tuple[int, int]]) -> list[Digests]:
-        out = []
-        for off, length in ranges:
-            d = view[off : off + length]
-            out.append(
-                Digests(
-                    hashlib.sha256(d).hexdigest(),
-                    hashlib.sha1(d).hexdigest(),
-                    hashlib.md5(d).hexdigest(),
-                )
-            )
-        return out
-
-    def submit(self, ranges: list[tuple[int, int]]) -> None:
-        """Start hashing ``ranges`` (ring offset, length); at most two batches outstanding.
-
-        Small batches are hashed at once in this thread: a helper is started only for
-        batches worth it.
-        """
-        if len(ranges) < 16 and self._proc is None:
-            self._outstanding.append((ranges, self._inline(self.view, ranges)))
-            return
-        if self._start() and self._proc is not None and self._proc.stdin is not None:
-            self._seq = (self._seq + 1) & 0xFFFFFFFF
-            message = struct.pack("<II", self._seq, len(ranges)) + b"".join(
-                struct.pack("<QQ", off, length) for off, length in ranges
-            )
-            try:
-                self._proc.stdin.write(message)
-                self._proc.stdin.flush()
-            except OSError:
-                self._helper_died()
-            else:
-                self._outstanding.append((ranges, None))
-                self._seqs.append(self._seq)
-                return
-        self._outstanding.append((ranges, self._inline(self.view, ranges)))
-
-    def collect(self) -> list[Digests]:
-        """The digests of the oldest submitted batch, in its order."""
-        ranges, done = self._outstanding.popleft()
-        if done is not None:
-            return done
-        proc = self._proc
-        seq = self._seqs.popleft()
-        if proc is not None and proc.stdout is not None:
-            try:
-                raw = proc.stdout.read(4 + _REPLY * len(ranges))
-            except OSError:
-                raw = b""
-            if len(raw) == 4 + _REPLY * len(ranges) and raw[:4] == struct.pack("<I", seq):
-                raw = raw[4:]
-                return [
-                    Digests(
-                        raw[i + 0 : i + 32].hex(),
-                        raw[i + 32 : i + 52].hex(),
-                        raw[i + 52 : i + 68].hex(),
-                    )
-                    for i in range(0, len(raw), _REPLY)
-                ]
-        self._helper_died()
-        return self._inline(self.view, ranges)
-
-    def _helper_died(self) -> None:
-        """Hash what was sent to a failed helper here instead (the ring still holds it)."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    try:
-                        stream.close()
-                    except OSError:  # unflushed bytes to a dead process
-                        pass
-        self._outstanding = deque(
-            (r, d if d is not None else self._inline(self.view, r)) for r, d in self._outstanding
-        )
-        self._seqs.clear()
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                if proc.stdin is not None:
-                    proc.stdin.write(struct.pack("<II", 0, 0))
-                    proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-        self._outstanding.clear()
-        self._seqs.clear()
-        self._close_memfd()
-        self.view.release()
-        if isinstance(self._map, mmap.mmap):
-            self._map.close()
+def _header_digest(header: bytes) -> str:
+    return hashlib.sha256(header).hexdigest()
 
 
 # --------------------------------------------------------------------------- archive
@@ -676,13 +169,40 @@ def _what(exc: OSError) -> str:
     return f"cannot write evidence ({exc.strerror or exc})"
 
 
+def _read_at(fd: int, offset: int, n: int) -> bytes:
+    """``n`` bytes at ``offset`` of ``fd`` (fewer only at end of file)."""
+    parts: list[bytes] = []
+    got = 0
+    if hasattr(os, "pread"):
+        while got < n:
+            chunk = os.pread(fd, n - got, offset + got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+    here = os.lseek(fd, 0, os.SEEK_CUR)  # Windows: no pread
+    try:
+        os.lseek(fd, offset, os.SEEK_SET)
+        while got < n:
+            chunk = os.read(fd, n - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+    finally:
+        os.lseek(fd, here, os.SEEK_SET)
+    return b"".join(parts)
+
+
 class RunArchive:
     """The append-only pax tar of one run (see the module docstring).
 
     ``RunArchive(path)`` creates a new archive and fails with :class:`StoreError` if the file
     exists. ``RunArchive(path, resume_at=n)`` reopens an unfinished archive and cuts it at
-    ``n``, the end of the last member the ledger recorded, dropping a torn last member.
-    Not thread-safe: one thread adds members.
+    ``n``, the end of the last member the ledger recorded, dropping a torn last member (the
+    archive digest then starts from the ``n`` bytes read back). Not thread-safe: one thread
+    adds members.
     """
 
     def __init__(self, path: Path, *, resume_at: int | None = None) -> None:
@@ -692,8 +212,13 @@ class RunArchive:
         self._pipeline: HashPipeline | None = None
         self._ring: RingHasher | None = None
         self._closed = False
+        self._digest = ArchiveDigest()
+        self._digest_ok = True  # False once the digest could not follow a cut
+        self._staged: deque[RegionTicket] = deque()  # regions hashed ahead of their write
+        self._sealed: Sealed | None = None
+        self._final_sha256: str | None = None
         if resume_at is None:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_BINARY
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_BINARY
             try:
                 self._fd = os.open(self.path, flags, 0o644)
             except FileExistsError:
@@ -709,7 +234,7 @@ class RunArchive:
             if resume_at < 0 or resume_at % BLOCK:
                 raise StoreError(f"cannot resume {self.path} at {resume_at}: not a member boundary")
             try:
-                self._fd = os.open(self.path, os.O_WRONLY | _O_CLOEXEC | _O_BINARY)
+                self._fd = os.open(self.path, os.O_RDWR | _O_CLOEXEC | _O_BINARY)
                 size = os.fstat(self._fd).st_size
                 if resume_at > size:
                     raise StoreError(
@@ -718,13 +243,14 @@ class RunArchive:
                     )
                 os.ftruncate(self._fd, resume_at)
                 os.lseek(self._fd, resume_at, os.SEEK_SET)
+                self._digest.rewind(resume_at, self._read_at)
             except StoreError:
                 self._close_fd()
                 raise
             except OSError as exc:
                 self._close_fd()
                 raise StoreError(
-                    f"cannot resume evidence archive {self.path}: {exc.strerror}"
+                    f"cannot resume evidence archive {self.path}: {exc.strerror or exc}"
                 ) from exc
             self._pos = resume_at
         self._kept = self._pos  # end of the last member known complete in the file
@@ -742,6 +268,17 @@ class RunArchive:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def sealed(self) -> Sealed | None:
+        """Size and SHA-256 of the archive once :meth:`close` wrote its end (else None)."""
+        return self._sealed
+
+    @property
+    def sha256(self) -> str | None:
+        """SHA-256 (hex) of exactly the bytes the file holds, once closed or abandoned;
+        None while it is open, or if it could not be known."""
+        return self._final_sha256
+
     def __enter__(self) -> RunArchive:
         return self
 
@@ -758,6 +295,19 @@ class RunArchive:
         if self._closed:
             raise StoreError(f"evidence archive {self.path} is already closed")
 
+    def _read_at(self, offset: int, n: int) -> bytes:
+        return _read_at(self._fd, offset, n)
+
+    def _rewind_digest(self, pos: int) -> None:
+        """Make the archive digest cover exactly the first ``pos`` bytes of the file."""
+        self._staged.clear()
+        if not self._digest_ok:
+            return
+        try:
+            self._digest.rewind(pos, self._read_at)
+        except OSError:
+            self._digest_ok = False
+
     def _fail(self, exc: OSError, written: int) -> StoreError:
         """Cut the file back to the end of its last complete member; the error to raise."""
         keep = self._kept
@@ -771,6 +321,7 @@ class RunArchive:
             os.lseek(self._fd, keep, os.SEEK_SET)
             cut = f"the archive was cut back to {keep} bytes, the end of its last complete member"
         except OSError as exc2:
+            self._digest_ok = False
             cut = (
                 f"cutting it back to {keep} bytes failed too ({exc2.strerror}); "
                 "resuming the run will cut it"
@@ -778,10 +329,16 @@ class RunArchive:
         self._pos = keep
         self._kept = keep
         self._advised = min(self._advised, keep)
+        self._rewind_digest(keep)
         return StoreError(f"{_what(exc)}: {self.path} (wrote {written} bytes; {cut})")
 
-    def _write(self, data: bytes | bytearray | memoryview) -> None:
-        """Write ``data`` at the current file position (after the buffer was drained)."""
+    def _write(
+        self, data: bytes | bytearray | memoryview, *, feed: bool = True, stable: bool = True
+    ) -> None:
+        """Write ``data`` at the current file position (after the buffer was drained) and
+        feed it to the archive digest (``stable``: it stays unchanged until hashed)."""
+        if feed and self._staged:
+            self.unstage()
         total = len(data)
         done = 0
         error: OSError | None = None
@@ -793,6 +350,8 @@ class RunArchive:
                 error = exc
         if error is not None:
             raise self._fail(error, self._pos + done) from error
+        if feed and self._digest_ok:
+            self._digest.feed(data, stable=stable)
         self._pos += total
         if self._pos - self._advised >= WRITEBACK_STEP and _FADV_DONTNEED is not None:
             # Start writing these pages to disk now, in the background, and let the page cache
@@ -804,13 +363,25 @@ class RunArchive:
                 pass
             self._advised = self._pos
 
+    def _write_hashed(self, data: memoryview) -> None:
+        """A chunk the pipeline feeds to the borrowed archive digest itself."""
+        self._write(data, feed=False)
+
+    def _settled(self) -> None:
+        """Everything written so far is complete members."""
+        self._kept = self._pos
+        if self._digest_ok:
+            self._digest.forget_before(self._kept)
+
     def _drain(self) -> None:
         if self._buf:
-            self._write(self._buf)
-            self._buf.clear()
+            buf, self._buf = self._buf, bytearray()  # the digest may hash it later
+            self._write(buf)
         if self._ends:
             self._kept = self._ends[-1]
             self._ends.clear()
+            if self._digest_ok:
+                self._digest.forget_before(self._kept)
 
     def _cut(self, start: int) -> None:
         """Drop everything from ``start`` on (a member that could not be completed)."""
@@ -828,17 +399,20 @@ class RunArchive:
         self._pos = start
         self._kept = min(self._kept, start)
         self._advised = min(self._advised, start)
+        self._rewind_digest(start)
 
     def _append_member(self, header: bytes, data: bytes | bytearray | memoryview, size: int) -> int:
         """Buffer a whole member; returns its data offset."""
+        if self._staged:
+            self.unstage()
         start = self.offset
         pad = (-size) % BLOCK
         if size >= WRITE_BUFFER:
             self._drain()
             self._write(header)
-            self._write(data)
+            self._write(data, stable=isinstance(data, bytes))
             self._write(b"\0" * pad)
-            self._kept = self._pos
+            self._settled()
         else:
             buf = self._buf
             buf += header
@@ -869,7 +443,7 @@ class RunArchive:
             digests = Digests.of(data)
         start = self.offset
         data_offset = self._append_member(header, data, size)
-        return Member(name, start, data_offset, size, digests)
+        return Member(name, start, data_offset, size, digests, _header_digest(header))
 
     def ring(self) -> RingHasher:
         """The shared ring small members are laid out in (made on first use, two halves of
@@ -879,22 +453,55 @@ class RunArchive:
             self._ring = RingHasher(2 * RING_HALF)
         return self._ring
 
-    def append_region(self, data: memoryview, ends: list[int]) -> int:
+    def stage_region(self, data: memoryview) -> RegionTicket:
+        """Start hashing, into the archive digest, a region that :meth:`append_region` will
+        append next (regions are appended in the order they are staged). ``data`` must stay
+        unchanged until :meth:`wait_region` returns for its ticket. Anything else written
+        first drops the head start (:meth:`unstage`); the result is the same."""
+        self._check_open()
+        self._drain()
+        if not self._digest_ok:
+            piece = DigestPiece(None, self._pos)
+            piece.done.set()
+            return RegionTicket(piece, -1)
+        ticket = RegionTicket(self._digest.feed(data), len(data))
+        self._staged.append(ticket)
+        return ticket
+
+    def wait_region(self, ticket: RegionTicket) -> None:
+        """Return once the region of ``ticket`` is hashed (its memory may then be reused)."""
+        self._digest.wait(ticket.piece)
+
+    def unstage(self) -> None:
+        """Forget the head start of staged regions not yet appended (the digest goes back
+        to the end of the file; they are hashed again if appended after all)."""
+        if self._staged:
+            self._rewind_digest(self._pos)
+
+    def append_region(
+        self, data: memoryview, ends: list[int], *, ticket: RegionTicket | None = None
+    ) -> int:
         """Append complete members laid out back to back in ``data`` (headers, data and
         padding, as :func:`build_header` and :class:`Member` describe them); ``ends`` holds
         the end of each member relative to ``data``. Returns the archive offset of ``data``.
-        On a write error the complete members that reached the disk are kept."""
+        ``ticket``: the region was staged (:meth:`stage_region`). On a write error the
+        complete members that reached the disk are kept."""
         self._check_open()
         base = self.offset
         if not data:
             return base
         if len(data) % BLOCK or not ends or ends[-1] != len(data):
             raise ValueError("a region must hold whole members")
+        staged = bool(self._staged) and self._staged[0] is ticket and ticket.length == len(data)
+        if staged:
+            self._staged.popleft()
+        elif self._staged:
+            self.unstage()
         self._drain()
         self._ends = [base + e for e in ends]
-        self._write(data)
-        self._kept = self._pos
+        self._write(data, feed=not staged, stable=False)
         self._ends.clear()
+        self._settled()
         return base
 
     def add_bytes(
@@ -939,6 +546,7 @@ class RunArchive:
         """
         self._check_open()
         header = build_header(name, size, meta)
+        header_sha256 = _header_digest(header)
         start = self.offset
         if size <= INLINE_LIMIT:
             buf = bytearray(size)
@@ -951,27 +559,36 @@ class RunArchive:
                 got += n
             view.release()
             data_offset = self._append_member(header, buf, size)
-            return Member(name, start, data_offset, size, Digests.of(buf))
+            return Member(name, start, data_offset, size, Digests.of(buf), header_sha256)
+        if self._staged:
+            self.unstage()
         self._drain()
         self._write(header)
         try:
             if self._pipeline is None:
                 self._pipeline = HashPipeline()
-            digests = self._pipeline.run(readinto, size, self._write, cancel=cancel)
+            also = self._digest.borrow() if self._digest_ok else None
+            digests = self._pipeline.run(
+                readinto, size, self._write_hashed, cancel=cancel, also=also
+            )
+            if also is not None and self._digest_ok:
+                self._digest.advance(size)
             self._write(b"\0" * ((-size) % BLOCK))
         except StoreError:
             raise
         except BaseException:
             self._cut(start)
             raise
-        self._kept = self._pos
-        return Member(name, start, start + len(header), size, digests)
+        self._settled()
+        return Member(name, start, start + len(header), size, digests, header_sha256)
 
     def truncate(self, offset: int) -> None:
         """Cut the archive back to ``offset``, the end of a member (drops later members)."""
         self._check_open()
         if offset % BLOCK or offset > self.offset:
             raise ValueError(f"cannot cut the archive at {offset}")
+        if self._staged:
+            self.unstage()
         self._cut(offset)
 
     def flush(self, *, sync: bool = True) -> None:
@@ -986,8 +603,17 @@ class RunArchive:
                     f"{_what(exc)}: {self.path} (sync failed: {exc.strerror})"
                 ) from exc
 
+    def _final_digest(self) -> str | None:
+        if not self._digest_ok:
+            return None
+        self.unstage()
+        if self._digest.pos != self._pos:
+            self._rewind_digest(self._pos)
+        return self._digest.hexdigest() if self._digest_ok else None
+
     def close(self) -> int:
-        """Write the end-of-archive marker, sync, make the file read-only; the final size."""
+        """Write the end-of-archive marker, sync, make the file read-only; the final size.
+        :attr:`sealed` and :attr:`sha256` then give the size and digest of the whole file."""
         if self._closed:
             return self._pos
         self._drain()
@@ -998,32 +624,40 @@ class RunArchive:
                 os.fchmod(self._fd, 0o444)
         except OSError as exc:
             raise StoreError(f"{_what(exc)}: {self.path} (closing failed: {exc.strerror})") from exc
+        self._final_sha256 = self._final_digest()
         self._close_fd()
         if not hasattr(os, "fchmod"):
             self.path.chmod(0o444)
         self._closed = True
+        self._sealed = Sealed(self._pos, self._final_sha256)
         return self._pos
 
     def abandon(self) -> None:
-        """Stop without an end marker (after a crash-like failure); complete members stay."""
+        """Stop without an end marker (after a crash-like failure); complete members stay.
+        :attr:`sha256` then gives the digest of what the file holds."""
         if self._closed:
             return
         try:
             self._drain()
+            self._final_sha256 = self._final_digest()
         finally:
             self._close_fd()
             self._closed = True
 
     def _close_fd(self) -> None:
-        if self._ring is not None:
-            self._ring.close()
-            self._ring = None
-        if self._pipeline is not None:
-            self._pipeline.close()
-            self._pipeline = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._staged.clear()
+        try:
+            self._digest.close()
+        finally:
+            if self._ring is not None:
+                self._ring.close()
+                self._ring = None
+            if self._pipeline is not None:
+                self._pipeline.close()
+                self._pipeline = None
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 # --------------------------------------------------------------------------- reading
@@ -1060,7 +694,7 @@ def read_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, int, int]]:
                     f"{path}: member {info.name!r} at offset {info.offset} is torn: "
                     f"{info.size} bytes of data expected, {max(0, size - info.offset_data)} present"
                 )
-            end = info.offset_data + _padded(info.size)
+            end = info.offset_data + padded(info.size)
             # TarFile keeps every header it reads (not in its typed API): drop them as we go.
             tf.members.clear()  # type: ignore[attr-defined]
             yield info, info.offset, info.offset_data

@@ -18,7 +18,7 @@ outcome per target, in order, writing the archive members in that same order:
 Small files are read by the calling thread straight into a shared memory ring, laid out
 as their archive members; a helper process (its own interpreter, so the second core)
 hashes one half of the ring while the next files are read into the other, and each half
-is then written to the archive in one write (see :class:`~custody.store.archive.RingHasher`).
+is then written to the archive in one write (see :class:`~custody.store.hashing.RingHasher`).
 Threads cannot do this: hashing many small buffers on threads is slower than serially,
 because of the GIL hand-offs. Large files are streamed by the calling thread through
 the archive's hash pipeline (one thread per digest). Errors of the store itself
@@ -46,18 +46,17 @@ from pathlib import Path
 from custody.errors import Cancelled
 from custody.observations import CommandRecord, FileTarget
 from custody.record import names
-from custody.store.archive import (
+from custody.store.archive import Member, RegionTicket, RunArchive
+from custody.store.hashing import EMPTY_DIGESTS, SourceShrank
+from custody.store.sources import open_source, stat_times
+from custody.store.tarheader import (
     BLOCK,
-    EMPTY_DIGESTS,
     REGTYPE,
     SYMTYPE,
-    Member,
     MemberMeta,
-    RunArchive,
-    SourceShrank,
     encode_header,
+    pax_storable,
 )
-from custody.store.sources import open_source, stat_times
 
 MAX_ATTEMPTS = 3  # reads of a file that keeps shrinking before it is given up
 SMALL_LIMIT = 256 << 10  # files up to this size are laid out in the ring; larger ones stream
@@ -77,8 +76,11 @@ class SourceMeta:
     """What the source file system said about an entry when it was captured.
 
     ``times`` maps ``mtime``, ``atime``, ``ctime``, ``birthtime`` to exact decimal seconds
-    (or None); ``xattrs`` maps attribute names to base64 values; ``xattr_errors`` maps
-    attribute names (``*`` for the listing) to why they could not be read or stored.
+    (or None); ``xattrs`` maps attribute names to base64 values (those whose names a pax
+    header cannot carry are in ``xattr_errors`` too, and not in the member's header);
+    ``xattr_errors`` maps attribute names (``*`` for the listing) to why they could not be
+    read or stored. ``uname`` and ``gname`` are the owner names written into the member's
+    header (this host's names for ``uid`` and ``gid``, "" when it has none; surrogate-escaped).
     """
 
     path: bytes
@@ -93,6 +95,8 @@ class SourceMeta:
     inode: int
     device: int
     xattr_errors: dict[str, str] = field(default_factory=dict)
+    uname: str = ""
+    gname: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,8 @@ class NotCaptured:
 class CommandCaptured:
     """A command's standard output, archived. ``exit_code`` is None when the command was
     stopped at its timeout (negative: killed by that signal); ``note`` gives a non-zero exit
-    status, a timeout, and the tail of standard error."""
+    status, a timeout, and the tail of standard error. ``meta`` is what the member's header
+    says (mode, owner, ``mtime`` = ``finished_ns``)."""
 
     record: CommandRecord
     member: Member
@@ -134,6 +139,7 @@ class CommandCaptured:
     note: str | None
     started_ns: int
     finished_ns: int
+    meta: MemberMeta | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +271,8 @@ def _source_meta(
         inode=st.st_ino,
         device=st.st_dev,
         xattr_errors=xattr_errors or {},
+        uname=_uname(st.st_uid),
+        gname=_gname(st.st_gid),
     )
 
 
@@ -309,7 +317,7 @@ def _read_xattrs(
 
 def _storable(xattrs: dict[str, bytes], errors: dict[str, str]) -> dict[str, bytes]:
     """The attributes a pax header can carry; the others are noted in ``errors``."""
-    bad = [k for k in xattrs if "=" in k or "\n" in k or "\0" in k]
+    bad = [k for k in xattrs if not pax_storable(k)]
     if not bad:
         return xattrs
     for k in bad:
@@ -517,12 +525,18 @@ class _Batch:
     used: int = 0
     items: list[_Placed | NotCaptured] = field(default_factory=list)
     ranges: list[tuple[int, int]] = field(default_factory=list)  # data to hash (ring offsets)
+    headers: list[tuple[int, int]] = field(default_factory=list)  # headers to hash (SHA-256)
     ends: list[int] = field(default_factory=list)  # member ends, relative to ``half``
+    ticket: RegionTicket | None = None  # the archive digest of the laid out region
 
 
 class _Batcher:
     """Lays small members out in one half of the archive's ring while the other half is
-    hashed (by the ring's helper process) and then written, in order."""
+    hashed (by the ring's helper process) and then written, in order.
+
+    A half is staged for the archive digest when it is complete (hashed on the archive's
+    digest thread while the next half is laid out) and reused only once that is done.
+    """
 
     def __init__(self, archive: RunArchive, member_name: Callable[[bytes], str]) -> None:
         self.archive = archive
@@ -545,7 +559,11 @@ class _Batcher:
         batch = self.current
         if not batch.items:
             return
-        self.ring.submit(batch.ranges)
+        self.ring.submit(batch.ranges, batch.headers)
+        if batch.used:
+            batch.ticket = self.archive.stage_region(
+                self.view[batch.half : batch.half + batch.used]
+            )
         previous, self.sent = self.sent, batch
         self.current = _Batch(self.half_size - batch.half)
         if previous is not None:
@@ -564,19 +582,29 @@ class _Batcher:
             self.sent = None
             self.ring.collect()
         self.current = _Batch(self.current.half)
+        if not self.archive.closed:
+            self.archive.unstage()
 
     def _write(self, batch: _Batch) -> Iterator[Captured | NotCaptured]:
-        digests = iter(self.ring.collect())
+        data_digests, header_digests = self.ring.collect_all()
+        digests, headers = iter(data_digests), iter(header_digests)
         if batch.used:
             region = self.view[batch.half : batch.half + batch.used]
-            base = self.archive.append_region(region, batch.ends)
+            try:
+                base = self.archive.append_region(region, batch.ends, ticket=batch.ticket)
+            finally:
+                region.release()  # a traceback must not keep the ring's memory exported
+            if batch.ticket is not None:
+                self.archive.wait_region(batch.ticket)  # its half is laid out in next
         for item in batch.items:
             if isinstance(item, NotCaptured):
                 yield item
                 continue
             d = EMPTY_DIGESTS if isinstance(item, _PlacedLink) else next(digests)
             header = base + item.start
-            member = Member(item.name, header, header + item.header_len, item.size, d)
+            member = Member(
+                item.name, header, header + item.header_len, item.size, d, next(headers)
+            )
             yield Captured(item.target, member, item.meta, item.changed, item.note)
 
     def _lay_out(self, header: bytes, size: int) -> tuple[int, int] | None:
@@ -599,6 +627,7 @@ class _Batcher:
             view[data + size : data + size + pad] = _ZEROS[:pad]
         if hashed:
             b.ranges.append((data, size))
+        b.headers.append((pos, len(header)))
         start = b.used
         b.used = data + size + pad - b.half
         b.ends.append(b.used)
@@ -920,7 +949,8 @@ def capture_command(
         )
         with spool.open("rb", buffering=0) as src:
             member = archive.add_stream(record.member, size, src.readinto, meta)
-        return CommandCaptured(record, member, code, "; ".join(notes) or None, started, finished)
+        note = "; ".join(notes) or None
+        return CommandCaptured(record, member, code, note, started, finished, meta)
     finally:
         spool.unlink(missing_ok=True)
         err_spool.unlink(missing_ok=True)

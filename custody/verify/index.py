@@ -29,7 +29,7 @@ from custody.db.engine import snapshot
 from custody.db.ledger import read_entries
 from custody.db.models import INDEX_TABLES
 from custody.db.projection import ROW_KEYS, ExpectedIndex, Row, case_column, index_table
-from custody.verify.case import Report
+from custody.verify.findings import Report
 
 #: Findings listed per table and code; the rest are counted in one closing finding.
 MAX_LISTED = 100

@@ -23,7 +23,7 @@ from custody.db.models import INDEX_TABLES
 from custody.db.projection import ROW_KEYS, index_table
 from custody.record.events import ArtifactCollected, IndexRebuilt, parse
 from custody.record.keys import Identity
-from custody.verify.case import Report
+from custody.verify.findings import Report
 from custody.verify.index import check_index
 
 #: The row of each table that the tests edit is named like this in findings.

@@ -18,7 +18,7 @@ from custody.db.ledger import drop_guards_for_tests, read_entries
 from custody.record.entry import make_entry
 from custody.record.events import ArtifactCollected, parse
 from custody.record.keys import certificate_pem, create_identity
-from custody.verify.case import Report
+from custody.verify.findings import Report
 
 
 def _codes(report: Report) -> set[str]:

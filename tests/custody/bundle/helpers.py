@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import os
-import tarfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +15,18 @@ from app.cases import CaseHandle
 from custody.bundle.layout import CASE_UCO, MANIFEST, MANIFEST_SIG, SUMS, SUMS_SIG
 from custody.bundle.sha256sums import format_sums
 from custody.record.canonical import canonical_json
-from custody.record.events import parse_payload
+from custody.record.digests import Digests
+from custody.record.events import (
+    ArtifactCollected,
+    MemberRef,
+    RunFinished,
+    RunStarted,
+    SourceFacts,
+)
 from custody.record.keys import Identity
 from custody.record.names import to_text
+from custody.record.times import ns_text
+from custody.store.archive import MemberMeta, RunArchive
 
 ODD_FILES: dict[str, bytes] = {
     "files/etc/hostname": b"box\n",
@@ -34,63 +41,79 @@ WHEN = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def add_run(case: CaseHandle, identity: Identity, files: dict[str, bytes]) -> str:
-    """Append one finished run whose archive is a real pax tar of ``files``."""
+    """Append one finished run whose archive holds ``files``, written as a run writes it."""
     run_id = str(uuid.uuid4())
-    archive = case.evidence_dir / f"{run_id}.tar"
+    archive = RunArchive(case.evidence_dir / f"{run_id}.tar")
     writer = case.writer(identity)
+    writer.before_write = archive.flush
     writer.append(
-        parse_payload(
-            "run_started",
-            {
-                "run_id": run_id,
-                "host": "testhost",
-                "profile": "none",
-                "archive": f"evidence/{run_id}.tar",
-                "tool": "chainproof",
-                "tool_version": "test",
-                "examiner": identity.fingerprint,
-            },
+        RunStarted(
+            run_id=run_id,
+            host="testhost",
+            profile="none",
+            archive=f"evidence/{run_id}.tar",
+            tool_version="test",
+            examiner=identity.fingerprint,
         )
     )
-    with tarfile.open(
-        archive, "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
-    ) as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
-            tf.addfile(info, io.BytesIO(data))
-    with tarfile.open(archive, "r", encoding="utf-8", errors="surrogateescape") as tf:
-        for info in tf.getmembers():
-            data = files[info.name]
-            text, b64 = to_text(info.name)
-            payload: dict[str, Any] = {
-                "run_id": run_id,
-                "collector": "volatile" if text.startswith("volatile/") else "files",
-                "kind": "volatile" if text.startswith("volatile/") else "file",
-                "member": text,
-                "header_offset": info.offset,
-                "data_offset": info.offset_data,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "sha1": hashlib.sha1(data).hexdigest(),
-                "md5": hashlib.md5(data).hexdigest(),
-            }
-            if b64:
-                payload["member_b64"] = b64
-            if text.startswith("files/"):
-                payload["path"] = "/" + text.removeprefix("files/")
-            writer.append(parse_payload("artifact_collected", payload))
+    mtime = 1_700_000_000 * 10**9
+    for name, data in files.items():
+        member = archive.add_member(name, data, MemberMeta(mtime_ns=mtime, mode=0o644))
+        text, b64 = to_text(name)
+        volatile = text.startswith("volatile/")
+        source = None
+        if not volatile:
+            path, path_b64 = to_text("/" + name.removeprefix("files/"))
+            source = SourceFacts(
+                path=path,
+                path_b64=path_b64,
+                mode=0o644,
+                uid=0,
+                gid=0,
+                uname="",
+                gname="",
+                mtime=ns_text(mtime),
+            )
+        writer.append(
+            ArtifactCollected(
+                run_id=run_id,
+                collector="volatile" if volatile else "files",
+                kind="volatile" if volatile else "file",
+                member=MemberRef(
+                    name=text,
+                    name_b64=b64,
+                    header_offset=member.header_offset,
+                    data_offset=member.data_offset,
+                    size=member.size,
+                    header_sha256=member.header_sha256,
+                    mtime=ns_text(mtime) if volatile else None,
+                    mode=0o644 if volatile else None,
+                    uid=0 if volatile else None,
+                    gid=0 if volatile else None,
+                ),
+                digests=Digests(
+                    hashlib.sha256(data).hexdigest(),
+                    hashlib.sha1(data).hexdigest(),
+                    hashlib.md5(data).hexdigest(),
+                ),
+                source=source,
+            )
+        )
+    writer.flush("run end")
+    writer.before_write = None
+    size = archive.close()
     writer.append(
-        parse_payload(
-            "run_finished",
-            {
-                "run_id": run_id,
-                "status": "finished",
-                "artifacts": len(files),
-                "archive": f"evidence/{run_id}.tar",
-                "archive_size": archive.stat().st_size,
-                "finished_at": "2024-05-01T11:00:00.000000Z",
-            },
+        RunFinished(
+            run_id=run_id,
+            status="finished",
+            artifacts=len(files),
+            errors=0,
+            skipped=0,
+            bytes=sum(len(d) for d in files.values()),
+            archive=f"evidence/{run_id}.tar",
+            archive_size=size,
+            archive_sha256=archive.sha256,
+            finished_at="2024-05-01T11:00:00.000000Z",
         )
     )
     return run_id

@@ -28,7 +28,7 @@ from custody.errors import ExportError
 from custody.record.canonical import canonical_json
 from custody.record.events import ArtifactCollected, parse
 from custody.record.keys import Identity, create_identity, verify_signature
-from custody.verify.case import Report
+from custody.verify.findings import Report
 from tests.custody.bundle.helpers import ODD_FILES, WHEN, export
 
 

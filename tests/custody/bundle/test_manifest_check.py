@@ -26,7 +26,7 @@ from custody.bundle.uco_check import check_case_uco
 from custody.bundle.verify import verify_bundle_dir
 from custody.record.keys import Identity, load_identity
 from custody.report.caseuco import case_uco_chunks, case_uco_nodes
-from custody.verify.case import Report
+from custody.verify.findings import Report
 from tests.custody.bundle.helpers import Edit, export, resign, set_field
 from tests.custody.report.test_caseuco import ARCHIVES, ledger
 
@@ -89,7 +89,7 @@ def _artifact_path(m: dict[str, Any]) -> None:
         (set_field("runs.0.archive_size", 512), "runs[0].archive_size says 512; the ledger says "),
         (
             set_field("runs.0.archive_sha256", "0" * 64),
-            f"runs[0].archive_sha256 says '{'0' * 64}'; the archive file has '",
+            f"runs[0].archive_sha256 says '{'0' * 64}'; the ledger says '",
         ),
     ],
     ids=[
@@ -141,9 +141,9 @@ def test_every_signature_still_verifies_after_the_resigning(bundle: Path, alice:
         (lambda m: m["runs"][0].pop("host"), "manifest.missing", "runs[0].host is missing"),
         (lambda m: m["case"].pop("title"), "manifest.missing", "case.title is missing"),
         (
-            lambda m: m["artifacts"][1].update(uname="root"),
+            lambda m: m["artifacts"][1].update(symlink_target="/etc/shadow"),
             "manifest.mismatch",
-            "artifacts[1].uname says 'root'; the ledger says nothing",
+            "artifacts[1].symlink_target says '/etc/shadow'; the ledger says nothing",
         ),
         (lambda m: m.update(format="chainproof-bundle/9"), "manifest.format", "format says"),
         (lambda m: m.update(remark="trust me"), "manifest.extra", "remark is not a member"),

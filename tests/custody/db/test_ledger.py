@@ -25,7 +25,8 @@ from custody.record.events import (
     parse_payload,
 )
 from custody.record.keys import Identity
-from custody.verify.case import Report, verify
+from custody.verify.case import verify
+from custody.verify.findings import Report
 
 
 def _bulk(case: CaseHandle, writer: LedgerWriter, n: int) -> None:

@@ -22,7 +22,7 @@ from app.verification import verify_case
 from collectors.profiles import load_profile
 from custody.db.models import Base
 from custody.record.keys import Identity
-from custody.verify.case import Report
+from custody.verify.findings import Report
 from custody.verify.index import check_index
 from tests.custody.db.test_schema import FIXTURE_DB, upgrade
 from tests.pg_server import pg_bin, postgres_server

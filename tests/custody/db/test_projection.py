@@ -25,7 +25,7 @@ from custody.record.events import (
     SourceFacts,
 )
 from custody.record.keys import Identity, certificate_pem
-from custody.verify.case import Report
+from custody.verify.findings import Report
 from custody.verify.index import check_index
 
 

@@ -20,7 +20,8 @@ from custody.report.build import build_signed_report, render_report
 from custody.report.data import build_model
 from custody.report.model import ReportModel, ReportSigner
 from custody.report.pdf.timeline import EVENT_COLOURS, LANES
-from custody.verify.case import Report, verify
+from custody.verify.case import verify
+from custody.verify.findings import Report
 from tests.custody.report.test_report import pdfsig, pdftext
 
 LEGACY = Path(__file__).parents[2] / "fixtures" / "legacy-v1"

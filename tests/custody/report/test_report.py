@@ -29,7 +29,8 @@ from custody.record.events import parse_payload
 from custody.record.keys import Identity
 from custody.report.build import build_signed_report, render_report, sign_pdf
 from custody.store.archive import RunArchive
-from custody.verify.case import Report, verify
+from custody.verify.case import verify
+from custody.verify.findings import Report
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdfsig") is None or shutil.which("pdftotext") is None,

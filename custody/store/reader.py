@@ -1,0 +1,119 @@
+"""Reading a run archive once, front to back, for verification.
+
+:class:`ArchiveReader` reads the file in 1 MiB blocks and hands out views of them, so a
+verifier walks headers, data and padding in one sequential pass with flat memory; every
+byte read passes, in order, through the SHA-256 of the whole file on a thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import queue
+import threading
+
+READ_BLOCK = 1 << 20  # bytes per read of the archive
+_QUEUED = 16  # blocks waiting for the whole-file digest thread (bounds memory)
+
+
+class ArchiveReader:
+    """Reads the archive once, front to back, in 1 MiB blocks, feeding every byte in order
+    to the whole-archive SHA-256 on a thread. Blocks before :meth:`release` are dropped;
+    reading them again goes back to the file (only after tampering)."""
+
+    def __init__(self, f: io.BufferedReader | io.FileIO, size: int, whole: bool) -> None:
+        self.f = f
+        self.size = size
+        self.blocks: dict[int, bytes] = {}
+        self.loaded = 0
+        self._digest = hashlib.sha256() if whole else None
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUED)
+        self._thread: threading.Thread | None = None
+        if whole:
+            self._thread = threading.Thread(
+                target=self._hash, name="chainproof-verify-archive", daemon=True
+            )
+            self._thread.start()
+
+    def _hash(self) -> None:
+        assert self._digest is not None
+        while (block := self._queue.get()) is not None:
+            self._digest.update(block)
+
+    def _load_to(self, end: int) -> None:
+        end = min(end, self.size)
+        while self.loaded < end:
+            want = min(READ_BLOCK, self.size - self.loaded)
+            parts = []
+            got = 0
+            while got < want and (part := self.f.read(want - got)):
+                parts.append(part)
+                got += len(part)
+            block = b"".join(parts)
+            if got < want:  # the file shrank while read
+                self.size = self.loaded + got
+            if not block:
+                break
+            self.blocks[self.loaded // READ_BLOCK] = block
+            if self._thread is not None:
+                self._queue.put(block)
+            self.loaded += len(block)
+
+    def view(self, offset: int, n: int) -> bytes | memoryview:
+        """Up to ``n`` bytes at ``offset`` (fewer at the end of the file)."""
+        n = max(0, min(n, self.size - offset))
+        if n == 0:
+            return b""
+        self._load_to(offset + n)
+        first, last = offset // READ_BLOCK, (offset + n - 1) // READ_BLOCK
+        if first == last and first in self.blocks:
+            start = offset - first * READ_BLOCK
+            return memoryview(self.blocks[first])[start : start + n]
+        parts = []
+        for i in range(first, last + 1):
+            block = self.blocks.get(i)
+            if block is None:  # released: read it again
+                here = self.f.tell()
+                self.f.seek(i * READ_BLOCK)
+                block = self.f.read(READ_BLOCK)
+                self.f.seek(here)
+            parts.append(block)
+        joined = b"".join(parts)
+        start = offset - first * READ_BLOCK
+        return joined[start : start + n]
+
+    def readinto(self, offset: int, buf: memoryview) -> int:
+        """Copy the bytes at ``offset`` into ``buf`` block by block; how many (0 at the end)."""
+        n = max(0, min(len(buf), self.size - offset))
+        self._load_to(offset + n)
+        done = 0
+        while done < n:
+            index, start = divmod(offset + done, READ_BLOCK)
+            block = self.blocks.get(index)
+            if block is None:  # released: the general path
+                chunk = self.view(offset + done, n - done)
+                buf[done : done + len(chunk)] = chunk
+                return done + len(chunk)
+            take = min(n - done, len(block) - start)
+            buf[done : done + take] = memoryview(block)[start : start + take]
+            done += take
+        return n
+
+    def release(self, before: int) -> None:
+        """Blocks wholly before ``before`` are not needed any more."""
+        for i in [i for i in self.blocks if (i + 1) * READ_BLOCK <= before]:
+            del self.blocks[i]
+
+    def finish(self) -> str | None:
+        """Read to the end; the SHA-256 of the whole file (None if not asked for)."""
+        self._load_to(self.size)
+        self.blocks.clear()
+        return self.close()
+
+    def close(self) -> str | None:
+        if self._thread is None or self._digest is None:
+            return None
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+        return self._digest.hexdigest()

@@ -1,0 +1,93 @@
+"""What a verification found: findings with stable codes, and the report that holds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from custody.record.entry import GENESIS_HASH
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing that does not hold. ``code`` is stable for machines; ``message`` is for people."""
+
+    code: str
+    where: str
+    message: str
+    seq: int | None = None
+    run_id: str | None = None  # set when the finding concerns a whole run or its archive
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class Report:
+    """The outcome of a verification."""
+
+    subject: str
+    findings: list[Finding] = field(default_factory=list)
+    entries: int = 0
+    signatures: int = 0
+    artifacts: int = 0
+    bytes_hashed: int = 0
+    runs: int = 0
+    head: str = GENESIS_HASH
+    signers: dict[str, str] = field(default_factory=dict)  # fingerprint -> name
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(
+        self,
+        code: str,
+        where: str,
+        message: str,
+        seq: int | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.findings.append(Finding(code, where, message, seq, run_id))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "ok": self.ok,
+            "entries": self.entries,
+            "signatures_verified": self.signatures,
+            "artifacts": self.artifacts,
+            "bytes_hashed": self.bytes_hashed,
+            "runs": self.runs,
+            "ledger_head": self.head,
+            "signers": self.signers,
+            "findings": [
+                {
+                    "code": f.code,
+                    "where": f.where,
+                    "message": f.message,
+                    "seq": f.seq,
+                    "run_id": f.run_id,
+                }
+                for f in self.findings
+            ],
+        }
+
+    def render(self) -> str:
+        lines = [f"Verification of {self.subject}"]
+        lines.append(
+            f"  ledger: {self.entries} entries, {self.signatures} signatures verified, "
+            f"head {self.head}"
+        )
+        lines.append(
+            f"  evidence: {self.runs} runs, {self.artifacts} artifacts re-hashed "
+            f"({self.bytes_hashed} bytes)"
+        )
+        for fp, name in sorted(self.signers.items(), key=lambda kv: kv[1]):
+            lines.append(f"  signer: {name} (certificate SHA-256 {fp})")
+        if self.ok:
+            lines.append("RESULT: VERIFIED - every check holds.")
+        else:
+            lines.append(f"RESULT: FAILED - {len(self.findings)} problem(s):")
+            lines.extend(f"  - {f}" for f in self.findings)
+        return "\n".join(lines)
