@@ -154,8 +154,9 @@ def ensure_examiner(
     )
 
 
-def open_case(root: Path) -> CaseHandle:
-    """Open an existing case directory."""
+def open_case(root: Path, *, require_opened: bool = True) -> CaseHandle:
+    """Open an existing case directory. ``require_opened=False`` opens a case whose ledger
+    cannot be read as a case (to verify it: the verifier says what is wrong)."""
     pointer_path = root / CASE_FILE
     try:
         pointer = json.loads(pointer_path.read_text(encoding="utf-8"))
@@ -173,9 +174,12 @@ def open_case(root: Path) -> CaseHandle:
     if "://" not in db and not (root / db).is_file():
         raise DatabaseError(f"the case database {root / db} is missing")
     sessions = open_database(url)
-    catch_up(sessions, str(pointer["case_id"]))  # builds the index after a schema migration
+    try:
+        catch_up(sessions, str(pointer["case_id"]))  # builds the index after a migration
+    except SQLAlchemyError as exc:
+        raise wrap_db_errors(exc, sessions.kw["bind"]) from exc
     handle = CaseHandle(root, str(pointer["case_id"]), url, sessions)
-    if handle.state().opened is None:
+    if require_opened and handle.state().opened is None:
         raise CaseError(f"case {handle.case_id} has no case_opened entry in its database {url}")
     return handle
 

@@ -412,11 +412,11 @@ def _warn_unpacked_on_disk() -> None:
     from app.tool import tool_footprint
 
     footprint = tool_footprint()
-    if footprint is None or footprint["in_memory"]:
+    if footprint is None or footprint.in_memory:
         return
     sys.stderr.write(
-        f"chainproof: note: this binary unpacked itself ({footprint['bytes'] / 1e6:.0f} MB) "
-        f"into {footprint['unpacked_to']} on {footprint['filesystem'] or 'a file system'} "
+        f"chainproof: note: this binary unpacked itself ({footprint.bytes / 1e6:.0f} MB) "
+        f"into {footprint.unpacked_to} on {footprint.filesystem or 'a file system'} "
         "that is not in memory; the run records it. To leave the examined disk untouched, "
         "start the binary with TMPDIR on the evidence drive (docs/BUILD.md).\n"
     )

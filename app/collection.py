@@ -142,7 +142,7 @@ class CollectionRun:
                 tool_version=__version__,
                 tool_path=tool_path,
                 tool_sha256=tool_hash,
-                tool_unpacked=footprint or None,
+                tool_unpacked=footprint,
                 pid=os.getpid(),
                 examiner=self.identity.fingerprint,
             )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.version import __version__
+from custody.record.events import ToolFootprint
 from custody.store.sources import open_source
 
 #: The packages whose ``.py`` files make up the tool when it runs from source.
@@ -95,7 +96,7 @@ def filesystem_of(path: str) -> str | None:
 
 
 @functools.cache
-def tool_footprint() -> dict[str, Any] | None:
+def tool_footprint() -> ToolFootprint | None:
     """Where this one-file binary unpacked itself on this system, and how much it wrote there.
 
     A PyInstaller one-file binary writes its libraries into ``$TMPDIR`` (default /tmp) at
@@ -110,7 +111,7 @@ def tool_footprint() -> dict[str, Any] | None:
     return footprint_of(meipass)
 
 
-def footprint_of(unpack_dir: str) -> dict[str, Any] | None:
+def footprint_of(unpack_dir: str) -> ToolFootprint | None:
     """Bytes, files and file system of the directory ``unpack_dir``; None if it is not one."""
     if not Path(unpack_dir).is_dir():
         return None
@@ -123,13 +124,13 @@ def footprint_of(unpack_dir: str) -> dict[str, Any] | None:
                 continue
             files += 1
     fstype = filesystem_of(unpack_dir)
-    return {
-        "unpacked_to": unpack_dir,
-        "bytes": size,
-        "files": files,
-        "filesystem": fstype,
-        "in_memory": fstype in MEMORY_FILESYSTEMS if fstype is not None else None,
-    }
+    return ToolFootprint(
+        unpacked_to=unpack_dir,
+        bytes=size,
+        files=files,
+        filesystem=fstype,
+        in_memory=fstype in MEMORY_FILESYSTEMS if fstype is not None else None,
+    )
 
 
 def tool_facts() -> dict[str, Any]:
@@ -139,7 +140,8 @@ def tool_facts() -> dict[str, Any]:
     frozen = bool(getattr(sys, "frozen", False))
     facts: dict[str, Any] = {"name": "chainproof", "version": __version__, "frozen": frozen}
     if frozen:
-        facts["unpacked"] = tool_footprint()
+        footprint = tool_footprint()
+        facts["unpacked"] = footprint.to_json() if footprint else None
     try:
         facts["hashed_path"], facts["sha256"] = tool_sha256()
         facts["sha256_of"] = "executable" if frozen else "source files (.py)"

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cases import CASE_FILE, CaseHandle, open_case
 from custody.bundle.layout import LEDGER
 from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
+from custody.db.engine import wrap_db_errors
 from custody.db.ledger import read_entries
-from custody.errors import UsageError
+from custody.errors import DatabaseError, UsageError
 from custody.record.events import Verified
 from custody.record.keys import Identity, load_certificate_pem
 from custody.verify.case import verify
@@ -27,7 +29,13 @@ def verify_target(
     """Verify ``target``: a case directory, a bundle directory, or a bundle zip."""
     trusted = [load_certificate_pem(p.read_bytes()) for p in trust]
     if target.is_dir() and (target / CASE_FILE).exists():
-        return verify_case(open_case(target), trusted=trusted, sign_with=sign_with)
+        try:
+            case = open_case(target, require_opened=False)
+        except DatabaseError as exc:
+            report = Report(str(target))
+            report.add("database.unreadable", "case database", exc.diagnostics())
+            return report
+        return verify_case(case, trusted=trusted, sign_with=sign_with)
     if sign_with is not None:
         raise UsageError("--sign records the verification in a case; a bundle is read-only")
     if target.is_dir() and (target / LEDGER).exists():
@@ -45,16 +53,28 @@ def verify_case(
     trusted: Sequence[x509.Certificate] = (),
     sign_with: Identity | None = None,
 ) -> Report:
-    """Verify a case directory from its database, identities/ and evidence/."""
-    report = verify(
-        str(case.root),
-        lambda: read_entries(case.sessions, case.case_id),
-        evidence_dir=case.evidence_dir,
-        certificate_files=sorted(case.identities_dir.glob("*.pem")),
-        trusted=trusted,
-        case_id=case.case_id,
-    )
-    check_index(case.sessions, case.case_id, report)
+    """Verify a case directory from its database, identities/ and evidence/.
+
+    A database that cannot be read (a damaged file) is a finding, as is every value in it
+    that differs from the record; verification then stops where the reading stopped.
+    """
+    try:
+        report = verify(
+            str(case.root),
+            lambda: read_entries(case.sessions, case.case_id),
+            evidence_dir=case.evidence_dir,
+            certificate_files=sorted(case.identities_dir.glob("*.pem")),
+            trusted=trusted,
+            case_id=case.case_id,
+        )
+    except SQLAlchemyError as exc:
+        report = Report(str(case.root))
+        report.add("database.unreadable", "ledger_entries", _db_error(case, exc))
+        return report
+    try:
+        check_index(case.sessions, case.case_id, report)
+    except SQLAlchemyError as exc:
+        report.add("index.unreadable", "index tables", _db_error(case, exc))
     if sign_with is not None:
         writer = case.writer(sign_with)
         writer.append(
@@ -67,3 +87,7 @@ def verify_case(
             )
         )
     return report
+
+
+def _db_error(case: CaseHandle, exc: SQLAlchemyError) -> str:
+    return f"the case database cannot be read: {wrap_db_errors(exc, case.sessions.kw['bind'])}"

@@ -20,6 +20,7 @@ from custody.db.ledger import read_entries
 from custody.record.digests import Digests
 from custody.record.events import (
     ArtifactCollected,
+    Checkpoint,
     MemberRef,
     RunFinished,
     RunStarted,
@@ -96,7 +97,7 @@ def main() -> None:
         # signatures and the fold are what is measured.
         report = verify("bench", entries, evidence_dir=Path(tmp) / "none", case_id=case.case_id)
         verify_s = time.perf_counter() - t0
-        checkpoints = sum(1 for e in entries if e.event == "checkpoint")
+        checkpoints = sum(1 for e in entries if e.event == Checkpoint.EVENT)
         bad = [f for f in report.findings if not f.code.startswith("archive.")]
         print(f"entries appended      {n:>10,}  (+{checkpoints} signed checkpoints)")
         print(

@@ -19,14 +19,29 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody.db.ledger import CHECKPOINT_EVERY
 from custody.record.canonical import sha256_hex
+from custody.record.digests import Digests
 from custody.record.entry import GENESIS_HASH, Entry, make_entry
+from custody.record.events import (
+    ArtifactCollected,
+    CaseFields,
+    CaseOpened,
+    Checkpoint,
+    CollectionProblem,
+    Event,
+    IdentityAdded,
+    MemberRef,
+    Note,
+    RunFinished,
+    RunStarted,
+    Transferred,
+)
 from custody.record.keys import Identity, create_identity
+from custody.record.times import ns_text, utc_text
 from custody.report.build import build_signed_report
 from custody.store.archive import RunArchive
 from custody.verify.case import verify
@@ -35,21 +50,24 @@ TARGET_SECONDS = 10.0
 
 
 class Ledger:
+    """A ledger built in memory, entry by entry, as the writer would chain and sign it."""
+
     def __init__(self, case_id: str, actor: Identity) -> None:
         self.case_id, self.actor = case_id, actor
         self.entries: list[Entry] = []
         self.t = dt.datetime(2025, 3, 14, 9, 0, tzinfo=dt.UTC)
 
-    def add(self, event: str, payload: dict[str, Any], *signers: Identity) -> Entry:
+    def add(self, event: Event, *cosigners: Identity) -> Entry:
         self.t += dt.timedelta(milliseconds=3)
         prev = self.entries[-1].entry_hash if self.entries else GENESIS_HASH
+        signers = (self.actor, *cosigners) if event.SIGNED else ()
         e = make_entry(
             self.case_id,
             len(self.entries) + 1,
-            self.t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            utc_text(self.t),
             self.actor.fingerprint,
-            event,
-            payload,
+            event.EVENT,
+            event.payload(),
             prev,
             signers,
         )
@@ -58,16 +76,7 @@ class Ledger:
 
     def checkpoint(self, first: int) -> None:
         last = self.entries[-1]
-        self.add(
-            "checkpoint",
-            {
-                "covers_from": first,
-                "covers_to": last.seq,
-                "head": last.entry_hash,
-                "reason": "periodic",
-            },
-            self.actor,
-        )
+        self.add(Checkpoint(covers_from=first, covers_to=last.seq, head=last.entry_hash))
 
 
 def build(root: Path, n: int) -> tuple[list[Entry], Path, Identity]:
@@ -76,53 +85,46 @@ def build(root: Path, n: int) -> tuple[list[Entry], Path, Identity]:
     case_id = str(uuid.uuid4())
     led = Ledger(case_id, alice)
     led.add(
-        "case_opened",
-        {
-            "case": {
-                "id": case_id,
-                "title": "Benchmark case",
-                "incident_ref": "INC-BENCH",
-                "severity": "high",
-                "status": "assessed",
-                "legal_basis": "Engagement letter",
-            },
-            "created_at": "2025-03-14T09:00:00.000000Z",
-        },
-        alice,
+        CaseOpened(
+            case_id=case_id,
+            fields=CaseFields(
+                title="Benchmark case",
+                incident_ref="INC-BENCH",
+                severity="high",
+                status="assessed",
+                legal_basis="Engagement letter",
+            ),
+            created_at="2025-03-14T09:00:00.000000Z",
+        )
     )
     for who, role in ((alice, "case opener"), (bob, "receiving examiner")):
         led.add(
-            "identity_added",
-            {
-                "fingerprint": who.fingerprint,
-                "name": who.name,
-                "organisation": who.organisation,
-                "email": who.email,
-                "role": role,
-                "certificate_pem": who.certificate_pem(),
-            },
-            alice,
+            IdentityAdded(
+                fingerprint=who.fingerprint,
+                name=who.name,
+                organisation=who.organisation,
+                email=who.email,
+                role=role,
+                certificate_pem=who.certificate_pem(),
+            )
         )
     evidence = root / "evidence"
     evidence.mkdir(parents=True)
     run_id = str(uuid.uuid4())
     archive = RunArchive(evidence / f"{run_id}.tar")
     led.add(
-        "run_started",
-        {
-            "run_id": run_id,
-            "host": "bench-host",
-            "profile": "triage",
-            "profile_sha256": "cd" * 32,
-            "collectors": ["system", "processes", "network", "files"],
-            "archive": f"evidence/{run_id}.tar",
-            "command_line": ["chainproof", "collect", "case", "--profile", "triage"],
-            "tool": "chainproof",
-            "tool_version": "0.1.0",
-            "tool_sha256": "ab" * 32,
-            "pid": 4242,
-        },
-        alice,
+        RunStarted(
+            run_id=run_id,
+            host="bench-host",
+            profile="triage",
+            profile_sha256="cd" * 32,
+            collectors=("system", "processes", "network", "files"),
+            archive=f"evidence/{run_id}.tar",
+            command_line=("chainproof", "collect", "case", "--profile", "triage"),
+            tool_version="0.1.0",
+            tool_sha256="ab" * 32,
+            pid=4242,
+        )
     )
     facts = {
         "clock": {"utc": "2025-03-14T09:00:00.010000Z", "monotonic_ns": "123456789"},
@@ -137,68 +139,68 @@ def build(root: Path, n: int) -> tuple[list[Entry], Path, Identity]:
         else:
             name = f"files/var/log/app/service-{i // 100:03d}/events-{i:05d}.log"
             data = f"line {i}\n".encode() * (1 + i % 7)
-        m = archive.add_bytes(name, data, mtime_ns=time.time_ns())
+        mtime = time.time_ns()
+        m = archive.add_bytes(name, data, mtime_ns=mtime)
         total += m.size
+        d = m.digests
         led.add(
-            "artifact_collected",
-            {
-                "run_id": run_id,
-                "collector": "system" if i == 0 else "files",
-                "kind": "volatile" if i == 0 else "file",
-                "member": m.name,
-                "header_offset": m.header_offset,
-                "data_offset": m.data_offset,
-                "size": m.size,
-                "sha256": m.digests.sha256,
-                "sha1": m.digests.sha1,
-                "md5": m.digests.md5,
-                **({} if i == 0 else {"path": "/" + name.removeprefix("files/")}),
-            },
+            ArtifactCollected(
+                run_id=run_id,
+                collector="system" if i == 0 else "files",
+                kind="volatile",
+                member=MemberRef(
+                    name=m.name,
+                    header_offset=m.header_offset,
+                    data_offset=m.data_offset,
+                    size=m.size,
+                    header_sha256=m.header_sha256,
+                    mtime=ns_text(mtime),
+                    mode=0o444,
+                    uid=0,
+                    gid=0,
+                ),
+                digests=Digests(d.sha256, d.sha1, d.md5),
+            )
         )
         if len(led.entries) - first + 1 >= CHECKPOINT_EVERY:
             led.checkpoint(first)
             first = len(led.entries) + 1
     for i in range(200):
         led.add(
-            "collection_error",
-            {
-                "run_id": run_id,
-                "collector": "files",
-                "kind": "error" if i % 2 else "skipped",
-                "reason": "permission denied" if i % 2 else "socket: not a regular file",
-                "path": f"/var/lib/private/{i}",
-            },
+            CollectionProblem(
+                run_id=run_id,
+                collector="files",
+                kind="error" if i % 2 else "skipped",
+                reason="permission denied" if i % 2 else "socket: not a regular file",
+                path=f"/var/lib/private/{i}",
+            )
         )
     led.checkpoint(first)
     size = archive.close()
     led.add(
-        "run_finished",
-        {
-            "run_id": run_id,
-            "status": "finished",
-            "reason": "",
-            "artifacts": n,
-            "errors": 100,
-            "skipped": 100,
-            "bytes": total,
-            "archive": f"evidence/{run_id}.tar",
-            "archive_size": size,
-            "finished_at": "2025-03-14T09:10:00.000000Z",
-        },
-        alice,
+        RunFinished(
+            run_id=run_id,
+            status="finished",
+            artifacts=n,
+            errors=100,
+            skipped=100,
+            bytes=total,
+            archive=f"evidence/{run_id}.tar",
+            archive_size=size,
+            archive_sha256=archive.sha256,
+            finished_at="2025-03-14T09:10:00.000000Z",
+        )
     )
-    led.add("note", {"kind": "assessment", "text": "Collection complete"}, alice)
+    led.add(Note(journal_kind="assessment", text="Collection complete"))
     led.add(
-        "transferred",
-        {
-            "from": alice.fingerprint,
-            "from_name": alice.name,
-            "to": bob.fingerprint,
-            "to_name": bob.name,
-            "reason": "handover",
-            "location": "lab",
-        },
-        alice,
+        Transferred(
+            from_fp=alice.fingerprint,
+            from_name=alice.name,
+            to_fp=bob.fingerprint,
+            to_name=bob.name,
+            reason="handover",
+            location="lab",
+        ),
         bob,
     )
     return led.entries, evidence, alice

@@ -46,6 +46,22 @@ from PySide6.QtWidgets import (
 
 from app import browse
 from app.cases import CaseHandle
+from app.events import (
+    Accessed,
+    CaseOpened,
+    CaseUpdated,
+    Checkpoint,
+    Decision,
+    Exported,
+    IdentityAdded,
+    IndexRebuilt,
+    Note,
+    RunFinished,
+    RunStarted,
+    Sealed,
+    Transferred,
+    Verified,
+)
 from app.identity import Identity, load_identity
 from app.journal import JOURNAL_KINDS, add_journal_entry, record_transfer
 from app.paths import identity_file
@@ -57,28 +73,29 @@ from ui.workers import Worker
 
 REPORT = "custody-report.pdf"
 
-#: Timeline lanes (y) and the events drawn in each.
+#: Timeline lanes (y) and the kinds of entry drawn in each.
 LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Case", ("case_opened", "case_updated", "identity_added")),
-    ("Collection", ("run_started", "run_finished", "checkpoint")),
-    ("Journal", ("note", "decision")),
-    ("Custody", ("transferred", "accessed", "exported", "sealed")),
-    ("Verification", ("verified",)),
+    ("Case", (CaseOpened.EVENT, CaseUpdated.EVENT, IdentityAdded.EVENT, IndexRebuilt.EVENT)),
+    ("Collection", (RunStarted.EVENT, RunFinished.EVENT, Checkpoint.EVENT)),
+    ("Journal", (Note.EVENT, Decision.EVENT)),
+    ("Custody", (Transferred.EVENT, Accessed.EVENT, Exported.EVENT, Sealed.EVENT)),
+    ("Verification", (Verified.EVENT,)),
 )
 EVENT_COLOURS = {
-    "case_opened": "#1f4e79",
-    "case_updated": "#2e75b6",
-    "identity_added": "#7f7f7f",
-    "run_started": "#548235",
-    "run_finished": "#375623",
-    "checkpoint": "#a9d18e",
-    "note": "#bf8f00",
-    "decision": "#c55a11",
-    "transferred": "#7030a0",
-    "accessed": "#8064a2",
-    "exported": "#00838f",
-    "sealed": "#3f3f3f",
-    "verified": "#2e7d32",
+    CaseOpened.EVENT: "#1f4e79",
+    CaseUpdated.EVENT: "#2e75b6",
+    IdentityAdded.EVENT: "#7f7f7f",
+    IndexRebuilt.EVENT: "#5b9bd5",
+    RunStarted.EVENT: "#548235",
+    RunFinished.EVENT: "#375623",
+    Checkpoint.EVENT: "#a9d18e",
+    Note.EVENT: "#bf8f00",
+    Decision.EVENT: "#c55a11",
+    Transferred.EVENT: "#7030a0",
+    Accessed.EVENT: "#8064a2",
+    Exported.EVENT: "#00838f",
+    Sealed.EVENT: "#3f3f3f",
+    Verified.EVENT: "#2e7d32",
 }
 
 

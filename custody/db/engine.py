@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,15 +23,28 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _text(raw: bytes) -> str:
+    """SQLite TEXT as str; bytes that are not UTF-8 (a damaged file) are kept as surrogates,
+    so a read never fails and the verifier reports the value as not the ledger's."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.text_factory = _text
     cur = dbapi_conn.cursor()
-    # WAL keeps readers (the GUI) working during a run; FULL makes each commit durable:
-    # a committed ledger entry survives a power cut.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+    try:
+        # WAL keeps readers (the GUI) working during a run; FULL makes each commit durable:
+        # a committed ledger entry survives a power cut.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+    except UnicodeDecodeError as exc:
+        # SQLite's message quotes the damaged schema, which the driver cannot decode.
+        text = exc.object.decode("utf-8", "backslashreplace")
+        raise sqlite3.DatabaseError(text) from exc
+    finally:
+        cur.close()
 
 
 def make_engine(url: str) -> Engine:
@@ -73,9 +87,17 @@ def migrate(engine: Engine) -> None:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
+        from alembic.util import CommandError
+
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            try:
+                command.upgrade(cfg, "head")
+            except CommandError as exc:  # e.g. a revision this version does not know
+                raise DatabaseError(
+                    f"the schema of the case database {redact(str(engine.url))} cannot be "
+                    f"brought up to date: {exc}"
+                ) from exc
     except DBAPIError as exc:
         raise DatabaseError(_explain(exc, engine)) from exc
 

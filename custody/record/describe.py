@@ -26,6 +26,7 @@ from custody.record.events import (
     RunFinished,
     RunStarted,
     Sealed,
+    ToolFootprint,
     Transferred,
     Verified,
 )
@@ -108,13 +109,12 @@ def _identity_added(ev: IdentityAdded, names: Names) -> str:
 # --------------------------------------------------------------------------- runs
 
 
-def _footprint(unpacked: Mapping[str, Any]) -> str:
+def _footprint(unpacked: ToolFootprint) -> str:
     """What the one-file binary unpacked on the examined host (``RunStarted.tool_unpacked``)."""
-    size = unpacked.get("bytes")
-    where = "in memory" if unpacked.get("in_memory") else "on disk"
+    where = "in memory" if unpacked.in_memory else "on disk"
     return (
-        f"; the one-file binary unpacked {size if isinstance(size, int) else 0:,} bytes into "
-        f"{_text(unpacked.get('unpacked_to'))} ({_text(unpacked.get('filesystem'))}, {where})"
+        f"; the one-file binary unpacked {unpacked.bytes:,} bytes into "
+        f"{_text(unpacked.unpacked_to)} ({_text(unpacked.filesystem)}, {where})"
     )
 
 

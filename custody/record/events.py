@@ -448,6 +448,40 @@ class CommandFacts:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ToolFootprint:
+    """What a one-file binary unpacked on the examined host before it could run: where,
+    how many bytes and files, on which file system, and whether that is in memory."""
+
+    unpacked_to: str
+    bytes: int
+    files: int
+    filesystem: str | None = None
+    in_memory: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "unpacked_to": self.unpacked_to,
+            "bytes": self.bytes,
+            "files": self.files,
+            "filesystem": self.filesystem,
+            "in_memory": self.in_memory,
+        }
+
+    @staticmethod
+    def read(r: _Reader) -> ToolFootprint:
+        in_memory = r._get("in_memory", False)
+        if in_memory is not None and type(in_memory) is not bool:
+            raise r._bad("in_memory", "is not true or false")
+        return ToolFootprint(
+            unpacked_to=r.text("unpacked_to"),
+            bytes=r.integer("bytes"),
+            files=r.integer("files"),
+            filesystem=r.opt_text("filesystem"),
+            in_memory=in_memory,
+        )
+
+
 # --------------------------------------------------------------------------- the case
 
 
@@ -554,7 +588,7 @@ class RunStarted(Event):
     tool_version: str | None = None
     tool_path: str | None = None
     tool_sha256: str | None = None
-    tool_unpacked: Mapping[str, Any] | None = None
+    tool_unpacked: ToolFootprint | None = None
     pid: int | None = None
     examiner: str | None = None
 
@@ -573,7 +607,7 @@ class RunStarted(Event):
                 "tool_version": self.tool_version,
                 "tool_path": self.tool_path,
                 "tool_sha256": self.tool_sha256,
-                "tool_unpacked": dict(self.tool_unpacked) if self.tool_unpacked else None,
+                "tool_unpacked": self.tool_unpacked.to_json() if self.tool_unpacked else None,
                 "pid": self.pid,
                 "examiner": self.examiner,
             }
@@ -581,6 +615,7 @@ class RunStarted(Event):
 
     @classmethod
     def _read(cls, r: _Reader, v: int) -> dict[str, Any]:
+        unpacked = r.part("tool_unpacked")
         return {
             "run_id": r.text("run_id"),
             "host": r.text("host"),
@@ -594,7 +629,7 @@ class RunStarted(Event):
             "tool_version": r.opt_text("tool_version"),
             "tool_path": r.opt_text("tool_path"),
             "tool_sha256": r.opt_text("tool_sha256"),
-            "tool_unpacked": r.obj("tool_unpacked"),
+            "tool_unpacked": ToolFootprint.read(unpacked) if unpacked else None,
             "pid": r.opt_integer("pid"),
             "examiner": r.opt_text("examiner"),
         }

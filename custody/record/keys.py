@@ -48,10 +48,11 @@ def certificate_pem(cert: x509.Certificate) -> str:
 
 
 def load_certificate_pem(pem: str | bytes) -> x509.Certificate:
-    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    """A certificate from its PEM text; :class:`CorruptKeyFile` if it is not one."""
     try:
+        data = pem.encode("ascii") if isinstance(pem, str) else pem
         return x509.load_pem_x509_certificate(data)
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeEncodeError included: PEM is ASCII
         raise CorruptKeyFile(f"not a PEM certificate: {exc}") from exc
 
 

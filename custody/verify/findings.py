@@ -48,7 +48,7 @@ class Report:
         seq: int | None = None,
         run_id: str | None = None,
     ) -> None:
-        self.findings.append(Finding(code, where, message, seq, run_id))
+        self.findings.append(Finding(code, _printable(where), _printable(message), seq, run_id))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,3 +91,9 @@ class Report:
             lines.append(f"RESULT: FAILED - {len(self.findings)} problem(s):")
             lines.extend(f"  - {f}" for f in self.findings)
         return "\n".join(lines)
+
+
+def _printable(text: str) -> str:
+    """``text`` without lone surrogates (bytes a damaged file could not decode), escaped as
+    ``\\udcxx`` so the finding can be printed, written as JSON and shown."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -65,10 +65,10 @@ def test_tool_footprint_counts_what_was_unpacked(tmp_path: Path) -> None:
     (unpack / "base_library.zip").write_bytes(b"y" * 234)
     footprint = footprint_of(str(unpack))
     assert footprint is not None
-    assert footprint["unpacked_to"] == str(unpack)
-    assert (footprint["bytes"], footprint["files"]) == (1234, 2)
-    assert footprint["filesystem"] == filesystem_of(str(tmp_path))
-    assert footprint["in_memory"] is (footprint["filesystem"] in MEMORY_FILESYSTEMS)
+    assert footprint.unpacked_to == str(unpack)
+    assert (footprint.bytes, footprint.files) == (1234, 2)
+    assert footprint.filesystem == filesystem_of(str(tmp_path))
+    assert footprint.in_memory is (footprint.filesystem in MEMORY_FILESYSTEMS)
     assert footprint_of(str(tmp_path / "gone")) is None
 
 

@@ -26,6 +26,7 @@ from custody.record.events import (
     RunStarted,
     Sealed,
     SourceFacts,
+    ToolFootprint,
     Transferred,
     Verified,
 )
@@ -68,12 +69,13 @@ SAMPLES: list[tuple[Event, str]] = [
             profile="triage",
             archive=f"evidence/{RUN}.tar",
             tool_version="0.2.0",
-            tool_unpacked={
-                "bytes": 61234567,
-                "unpacked_to": "/tmp/_MEI1",
-                "filesystem": "tmpfs",
-                "in_memory": True,
-            },
+            tool_unpacked=ToolFootprint(
+                unpacked_to="/tmp/_MEI1",
+                bytes=61234567,
+                files=812,
+                filesystem="tmpfs",
+                in_memory=True,
+            ),
         ),
         "Collection run 9fcc32c4 started on host ws-fin-042, profile triage, tool chainproof "
         "0.2.0; the one-file binary unpacked 61,234,567 bytes into /tmp/_MEI1 (tmpfs, in memory)",
