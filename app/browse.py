@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import case as sql_case
@@ -41,6 +41,7 @@ from custody.record.events import (
     parse_payload,
 )
 from custody.record.keys import Identity
+from custody.store.storage import archive_name
 
 PREVIEW_LIMIT = 64 * 1024
 
@@ -340,19 +341,23 @@ def _artifact_location(case: CaseHandle, key: int) -> _Location:
         )
     m = ev.member
     # Only the archive's name: a ledger cannot point the preview outside evidence/.
-    return _Location(m.name, m.data_offset, m.size, PurePosixPath(run.archive).name)
+    name = archive_name(run.archive)
+    if name is None:
+        raise CaseError(f"run {run.run_id} names no archive of this case: {run.archive!r}")
+    return _Location(m.name, m.data_offset, m.size, name)
 
 
 def _read_at(case: CaseHandle, where: _Location, limit: int = PREVIEW_LIMIT) -> bytes:
-    path = case.evidence_dir / where.archive_name
+    evidence = case.evidence
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise CaseError(f"cannot read the evidence archive {path}: {exc.strerror}") from exc
-    try:
-        return os.pread(fd, min(where.size, limit), where.data_offset)
-    finally:
-        os.close(fd)
+        with evidence.open(where.archive_name) as f:
+            f.seek(where.data_offset)
+            return f.read(min(where.size, limit))
+    except (OSError, ValueError) as exc:
+        raise CaseError(
+            f"cannot read the evidence archive {where.archive_name} in {evidence.location}: "
+            f"{getattr(exc, 'strerror', None) or exc}"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- ledger

@@ -36,6 +36,7 @@ from custody.record.events import (
 from custody.record.fold import CaseState, Folder
 from custody.record.keys import Identity
 from custody.record.times import utc_text
+from custody.store.storage import EVIDENCE, EvidenceStore, LocalEvidenceStore
 
 __all__ = ["CASE_FIELDS", "INCIDENT_STATUSES", "SEVERITIES"]
 
@@ -55,7 +56,13 @@ class CaseHandle:
 
     @property
     def evidence_dir(self) -> Path:
-        return self.root / "evidence"
+        """The local folder of the case's run archives (what people are shown)."""
+        return self.root / EVIDENCE
+
+    @property
+    def evidence(self) -> EvidenceStore:
+        """The case's run archives: everything reads and writes them through this."""
+        return LocalEvidenceStore(self.evidence_dir)
 
     @property
     def identities_dir(self) -> Path:

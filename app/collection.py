@@ -58,6 +58,7 @@ from custody.store.capture import (
     capture_files,
 )
 from custody.store.sources import ns_text
+from custody.store.storage import EVIDENCE, archive_name
 
 _ = collectors  # importing the package registers every collector
 
@@ -120,9 +121,8 @@ class CollectionRun:
                 "collect into a new case"
             )
         recover_unfinished_runs(self.case, self.identity)
-        archive_path = self.case.evidence_dir / f"{self.run_id}.tar"
-        self.case.evidence_dir.mkdir(parents=True, exist_ok=True)
-        self._archive = archive = RunArchive(archive_path)
+        name = f"{self.run_id}.tar"
+        self._archive = archive = self.case.evidence.create(name)
         writer = self._writer = self.case.writer(self.identity)
         writer.before_write = archive.flush
         tool_path, tool_hash = tool_sha256()
@@ -136,7 +136,7 @@ class CollectionRun:
                 profile_sha256=sha256_hex(canonical_json(self.profile.collectors)),
                 profile_collectors=self.profile.collectors,
                 collectors=tuple(collector_names),
-                archive=f"evidence/{archive_path.name}",
+                archive=f"{EVIDENCE}/{name}",
                 command_line=tuple(self.command_line),
                 tool="chainproof",
                 tool_version=__version__,
@@ -147,7 +147,7 @@ class CollectionRun:
                 examiner=self.identity.fingerprint,
             )
         )
-        self._summary = summary = RunSummary(self.run_id, "running", archive_path)
+        self._summary = summary = RunSummary(self.run_id, "running", archive.path)
         self.progress(ProgressEvent("started", message=f"run {self.run_id}"))
         failure: BaseException | None = None
         try:
@@ -226,7 +226,7 @@ class CollectionRun:
     def _command(self, collector: str, rec: CommandRecord) -> None:
         assert self._archive is not None
         self.progress(ProgressEvent("item", collector=collector, current=" ".join(rec.argv)))
-        result = capture_command(self._archive, rec, self.case.evidence_dir, self.cancel)
+        result = capture_command(self._archive, rec, self.case.evidence.spool(), self.cancel)
         if isinstance(result, CommandNotCaptured):
             self._not_captured(
                 collector, result.kind, f"{' '.join(rec.argv)}: {result.reason}", None
@@ -463,16 +463,14 @@ def recover_unfinished_runs(case: CaseHandle, identity: Identity) -> list[str]:
             and started.host == socket.gethostname()
         ):
             continue  # still running in another process
-        path = case.evidence_dir / Path(run.archive).name
+        evidence, name = case.evidence, archive_name(run.archive)
         end = run.recorded_end
-        before = path.stat().st_size if path.exists() else 0
-        sha256: str | None = None
-        if path.exists():
-            archive = RunArchive(path, resume_at=end)
+        before, size, sha256 = 0, 0, None
+        if name is not None and evidence.exists(name):
+            before = evidence.size(name)
+            archive = evidence.resume(name, end)
             size = archive.close()
             sha256 = archive.sha256
-        else:
-            size = 0
         writer = case.writer(identity)
         writer.checkpoint("recovered")
         writer.append(

@@ -117,7 +117,7 @@ def export_case(
         bundle = write_bundle(
             staging,
             entries=entries,
-            evidence_dir=case.evidence_dir,
+            evidence=case.evidence,
             verification=report,
             identity=identity,
             bundle_id=bundle_id,

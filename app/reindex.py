@@ -47,7 +47,7 @@ def verify_ledger(case: CaseHandle) -> Report:
     return verify(
         str(case.root),
         lambda: read_entries(case.sessions, case.case_id),
-        evidence_dir=case.evidence_dir,
+        evidence=case.evidence,
         case_id=case.case_id,
         archives=False,
     )

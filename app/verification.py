@@ -62,7 +62,7 @@ def verify_case(
         report = verify(
             str(case.root),
             lambda: read_entries(case.sessions, case.case_id),
-            evidence_dir=case.evidence_dir,
+            evidence=case.evidence,
             certificate_files=sorted(case.identities_dir.glob("*.pem")),
             trusted=trusted,
             case_id=case.case_id,

@@ -27,6 +27,7 @@ from custody.record.events import (
     SourceFacts,
 )
 from custody.record.keys import create_identity
+from custody.store.storage import LocalEvidenceStore
 from custody.verify.case import verify
 
 
@@ -95,7 +96,9 @@ def main() -> None:
         t0 = time.perf_counter()
         # No archive is written: the archive checks report it missing; the chain, the
         # signatures and the fold are what is measured.
-        report = verify("bench", entries, evidence_dir=Path(tmp) / "none", case_id=case.case_id)
+        report = verify(
+            "bench", entries, evidence=LocalEvidenceStore(Path(tmp) / "none"), case_id=case.case_id
+        )
         verify_s = time.perf_counter() - t0
         checkpoints = sum(1 for e in entries if e.event == Checkpoint.EVENT)
         bad = [f for f in report.findings if not f.code.startswith("archive.")]

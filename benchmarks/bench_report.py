@@ -44,6 +44,7 @@ from custody.record.keys import Identity, create_identity
 from custody.record.times import ns_text, utc_text
 from custody.report.build import build_signed_report
 from custody.store.archive import RunArchive
+from custody.store.storage import LocalEvidenceStore
 from custody.verify.case import verify
 
 TARGET_SECONDS = 10.0
@@ -211,7 +212,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         entries, evidence, alice = build(root, n)
-        report = verify("bench", entries, evidence_dir=evidence)
+        report = verify("bench", entries, evidence=LocalEvidenceStore(evidence))
         assert report.ok, report.render()
         out = root / "custody-report.pdf"
         t0 = time.perf_counter()
@@ -221,7 +222,7 @@ def main() -> None:
             manifest_sha256=sha256_hex(b"manifest"),
             bundle_id="bench",
             generated_at=dt.datetime.now(dt.UTC),
-            evidence_dir=evidence,
+            evidence=LocalEvidenceStore(evidence),
             identity=alice,
             out=out,
         )

@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -108,17 +109,19 @@ class BundleFiles:
         self.files[name] = (size, h.hexdigest())
         return h.hexdigest()
 
-    def copy(self, name: str, src: Path, expected_size: int | None) -> tuple[int, str]:
-        """Stream ``src`` into a new file (a copy, never a link), hashing it; check the size."""
+    def copy(
+        self, name: str, fin: BinaryIO, src: str, expected_size: int | None
+    ) -> tuple[int, str]:
+        """Stream the open source ``fin`` (``src``, for messages) into a new file (a copy,
+        never a link), hashing it; check the size."""
         h = hashlib.sha256()
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
         try:
-            with open(src, "rb") as fin, open(self._new(name), "xb") as fout:
-                source_size = os.fstat(fin.fileno()).st_size
-                while n := fin.readinto(buf):
-                    h.update(view[:n])
-                    fout.write(view[:n])
+            with open(self._new(name), "xb") as fout:
+                source_size = fin.seek(0, os.SEEK_END)
+                fin.seek(0)
+                while chunk := fin.read(CHUNK):
+                    h.update(chunk)
+                    fout.write(chunk)
                 fout.flush()
                 os.fsync(fout.fileno())
                 size = os.fstat(fout.fileno()).st_size

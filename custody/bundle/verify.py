@@ -15,6 +15,7 @@ from custody.bundle.layout import LEDGER
 from custody.bundle.safezip import safe_extract
 from custody.errors import ExportError
 from custody.record.entry import Entry
+from custody.store.storage import EVIDENCE, LocalEvidenceStore
 from custody.verify.case import verify
 from custody.verify.findings import Report
 
@@ -40,7 +41,7 @@ def verify_bundle_dir(root: Path, *, trusted: Sequence[x509.Certificate] = ()) -
     report = verify(
         str(root),
         entries,
-        evidence_dir=root / "evidence",
+        evidence=LocalEvidenceStore(root / EVIDENCE),
         certificate_files=sorted((root / "certs").glob("*.pem")),
         trusted=trusted,
     )

@@ -50,6 +50,7 @@ from custody.record.entry import Entry
 from custody.record.keys import Identity
 from custody.record.times import utc_text
 from custody.report.caseuco import ArchiveCopy, case_uco_chunks, case_uco_nodes
+from custody.store.storage import EVIDENCE, EvidenceStore, LocalEvidenceStore, archive_name
 from custody.verify.findings import Report
 
 __all__ = ["LEDGER", "BundleResult", "Progress", "write_bundle"]  # LEDGER: app/verification.py
@@ -76,7 +77,7 @@ def _copy_evidence(
     w: BundleFiles,
     facts: LedgerFacts,
     sums: MemberSums,
-    evidence_dir: Path,
+    evidence: EvidenceStore,
     forced: bool,
     say: Progress,
 ) -> dict[str, ArchiveCopy | None]:
@@ -85,10 +86,12 @@ def _copy_evidence(
     for run in facts.state.runs.values():
         name = archive_file(run.archive)
         say(f"copying {name}")
-        src = evidence_dir / Path(name).name
+        stored = archive_name(run.archive)
         f = run.finished.event if run.finished else None
-        if src.is_file():
-            size, digest = w.copy(name, src, f.archive_size if f else None)
+        if stored is not None and evidence.exists(stored):
+            src = f"{evidence.location}/{stored}"
+            with evidence.open(stored) as source:
+                size, digest = w.copy(name, source, src, f.archive_size if f else None)
             if f is not None and f.archive_sha256 not in (None, digest) and not forced:
                 raise ExportError(
                     f"the archive of run {run.run_id} ({src}) has SHA-256 {digest}; the ledger "
@@ -120,7 +123,7 @@ def write_bundle(
     out: Path,
     *,
     entries: Sequence[Entry],
-    evidence_dir: Path,
+    evidence: EvidenceStore,
     verification: Report,
     identity: Identity,
     bundle_id: str,
@@ -164,7 +167,7 @@ def write_bundle(
     w = BundleFiles(out)
 
     # 1. evidence; 2. ledger, certificates, signatures
-    archives = _copy_evidence(w, facts, members, evidence_dir, forced, say)
+    archives = _copy_evidence(w, facts, members, evidence, forced, say)
     say("writing the ledger")
     _write_ledger(w, facts, entries)
 
@@ -189,7 +192,7 @@ def write_bundle(
         manifest_sha256=manifest_sha256,
         bundle_id=bundle_id,
         generated_at=generated_at,
-        evidence_dir=out / "evidence",
+        evidence=LocalEvidenceStore(out / EVIDENCE),
         identity=identity,
         out=out / REPORT_PDF,
     )

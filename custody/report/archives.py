@@ -7,32 +7,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 
 from custody.report.model import ArchiveFacts, RunReport
+from custody.store.storage import EvidenceStore, archive_name
 
 _SYSTEM_MAX = 8 << 20  # a system facts member larger than this is not read
 _CHUNK = 1 << 20
 
 
-def archive_path(run: RunReport, evidence_dir: Path) -> Path | None:
-    """Where the run's archive is in ``evidence_dir`` (by its base name only)."""
-    base = Path(run.started.archive).name
-    if base in ("", ".", ".."):
-        return None
-    return evidence_dir / base
+def _name(run: RunReport) -> str | None:
+    return archive_name(run.started.archive)
 
 
-def read_system_facts(run: RunReport, evidence_dir: Path) -> None:
+def read_system_facts(run: RunReport, evidence: EvidenceStore) -> None:
     """Load ``volatile/system.json`` from the archive, if it is there and re-hashes correctly."""
     recorded = run.system_member
     if recorded is None:
         run.system_note = "the run recorded no system facts (no volatile/system.json member)"
         return
     member, digests = recorded.event.member, recorded.event.digests
-    path = archive_path(run, evidence_dir)
-    if path is None or not path.is_file():
+    name = _name(run)
+    if name is None or not evidence.exists(name):
         run.system_note = "the run archive is not available to read the system facts from"
         return
     if member.size > _SYSTEM_MAX:
@@ -42,7 +37,7 @@ def read_system_facts(run: RunReport, evidence_dir: Path) -> None:
         run.system_note = "the ledger entry of the system facts has no data offset"
         return
     try:
-        with path.open("rb") as f:
+        with evidence.open(name) as f:
             f.seek(member.data_offset)
             data = f.read(member.size)
     except OSError as exc:
@@ -62,26 +57,23 @@ def read_system_facts(run: RunReport, evidence_dir: Path) -> None:
     run.system = facts
 
 
-def archive_facts(run: RunReport, evidence_dir: Path, hash_archives: bool) -> ArchiveFacts:
+def archive_facts(run: RunReport, evidence: EvidenceStore, hash_archives: bool) -> ArchiveFacts:
     """The run archive's size and SHA-256 as found now (``hash_archives`` False: size only)."""
-    path = archive_path(run, evidence_dir)
+    stored = _name(run)
     name = run.archive_name
-    if path is None:
+    if stored is None:
         return ArchiveFacts(name, exists=False, error="the run names no archive")
     try:
-        size = path.stat().st_size
+        size = evidence.size(stored)
     except OSError as exc:
         return ArchiveFacts(name, exists=False, error=exc.strerror or str(exc))
     if not hash_archives:
         return ArchiveFacts(name, exists=True, size=size)
     digest = hashlib.sha256()
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        try:
-            while chunk := os.read(fd, _CHUNK):
+        with evidence.open(stored) as f:
+            while chunk := f.read(_CHUNK):
                 digest.update(chunk)
-        finally:
-            os.close(fd)
     except OSError as exc:
         return ArchiveFacts(name, exists=True, size=size, error=exc.strerror or str(exc))
     return ArchiveFacts(name, exists=True, size=size, sha256=digest.hexdigest())

@@ -21,6 +21,7 @@ from custody.report.data import build_model
 from custody.report.model import ReportModel, ReportSigner
 from custody.report.pdf import render_model
 from custody.report.sign import SignatureBox, sign_pdf
+from custody.store.storage import EvidenceStore
 from custody.verify.findings import Report
 
 __all__ = ["SignatureBox", "build_signed_report", "render_report", "sign_pdf"]
@@ -33,7 +34,7 @@ def _model(
     manifest_sha256: str,
     bundle_id: str,
     generated_at: dt.datetime,
-    evidence_dir: Path,
+    evidence: EvidenceStore,
     identity: Identity,
 ) -> ReportModel:
     if generated_at.tzinfo is None:
@@ -44,7 +45,7 @@ def _model(
         manifest_sha256=manifest_sha256,
         bundle_id=bundle_id,
         generated_at=generated_at,
-        evidence_dir=evidence_dir,
+        evidence=evidence,
         examiner=ReportSigner(
             name=identity.name,
             organisation=identity.organisation,
@@ -62,7 +63,7 @@ def render_report(
     manifest_sha256: str,
     bundle_id: str,
     generated_at: dt.datetime,
-    evidence_dir: Path,
+    evidence: EvidenceStore,
     identity: Identity,
 ) -> bytes:
     """The report as an unsigned PDF."""
@@ -73,7 +74,7 @@ def render_report(
             manifest_sha256=manifest_sha256,
             bundle_id=bundle_id,
             generated_at=generated_at,
-            evidence_dir=evidence_dir,
+            evidence=evidence,
             identity=identity,
         )
     )
@@ -87,7 +88,7 @@ def build_signed_report(
     manifest_sha256: str,
     bundle_id: str,
     generated_at: dt.datetime,
-    evidence_dir: Path,
+    evidence: EvidenceStore,
     identity: Identity,
     out: Path,
 ) -> None:
@@ -99,7 +100,7 @@ def build_signed_report(
             manifest_sha256=manifest_sha256,
             bundle_id=bundle_id,
             generated_at=generated_at,
-            evidence_dir=evidence_dir,
+            evidence=evidence,
             identity=identity,
         )
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 from custody.record.entry import Entry
@@ -22,6 +21,7 @@ from custody.record.fold import Folder, Recorded
 from custody.report.archives import archive_facts, read_system_facts
 from custody.report.log import custody_log, status_of
 from custody.report.model import Act, ReportModel, ReportSigner, RunReport
+from custody.store.storage import EvidenceStore
 from custody.verify.findings import Report
 
 E = TypeVar("E", bound=Event)
@@ -49,7 +49,7 @@ def build_model(
     manifest_sha256: str,
     bundle_id: str,
     generated_at: dt.datetime,
-    evidence_dir: Path,
+    evidence: EvidenceStore,
     examiner: ReportSigner,
     hash_archives: bool = True,
 ) -> ReportModel:
@@ -78,8 +78,8 @@ def build_model(
     for run in model.runs:
         if run.state.checkpoints:
             run.last_checkpoint_hash = stream.checkpoint_hashes.get(run.state.checkpoints[-1], "")
-        read_system_facts(run, evidence_dir)
-        run.archive = archive_facts(run, evidence_dir, hash_archives)
+        read_system_facts(run, evidence)
+        run.archive = archive_facts(run, evidence, hash_archives)
     model.journal = [_act(model, stream, r) for r in state.journal]
     model.transfers = [_act(model, stream, r) for r in state.transfers]
     unreadable = {p.seq: p.message for p in state.problems if p.code == "event.malformed"}

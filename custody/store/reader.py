@@ -8,9 +8,9 @@ byte read passes, in order, through the SHA-256 of the whole file on a thread.
 from __future__ import annotations
 
 import hashlib
-import io
 import queue
 import threading
+from typing import BinaryIO
 
 READ_BLOCK = 1 << 20  # bytes per read of the archive
 _QUEUED = 16  # blocks waiting for the whole-file digest thread (bounds memory)
@@ -21,7 +21,7 @@ class ArchiveReader:
     to the whole-archive SHA-256 on a thread. Blocks before :meth:`release` are dropped;
     reading them again goes back to the file (only after tampering)."""
 
-    def __init__(self, f: io.BufferedReader | io.FileIO, size: int, whole: bool) -> None:
+    def __init__(self, f: BinaryIO, size: int, whole: bool) -> None:
         self.f = f
         self.size = size
         self.blocks: dict[int, bytes] = {}

@@ -30,10 +30,10 @@ import io
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from custody.store.hashing import Digests, HashPipeline, SourceShrank
 from custody.store.reader import READ_BLOCK, ArchiveReader
+from custody.store.storage import EvidenceStore
 from custody.store.tarheader import (
     BLOCK,
     USTAR_FIELDS,
@@ -633,7 +633,8 @@ class _Check:
 
 
 def check_archive(
-    path: Path,
+    evidence: EvidenceStore,
+    name: str,
     members: Iterable[RecordedMember],
     report: Report,
     *,
@@ -641,7 +642,7 @@ def check_archive(
     run_id: str | None = None,
     seal: ArchiveSeal | None = None,
 ) -> None:
-    """Check the run archive at ``path`` against its recorded ``members`` (sorted by header
+    """Check the run archive ``name`` of ``evidence`` against its recorded ``members`` (sorted by header
     offset) and ``seal`` (None: the run recorded no end), in one sequential pass.
 
     Every finding goes to ``report`` (archive-wide ones under ``where`` with ``run_id``,
@@ -649,7 +650,7 @@ def check_archive(
     member counts in ``report.artifacts`` and its hashed bytes in ``report.bytes_hashed``.
     """
     try:
-        f = Path(path).open("rb", buffering=0)  # noqa: SIM115 (closed below)
+        f = evidence.open(name)
     except OSError as exc:
         report.add(
             "archive.missing",

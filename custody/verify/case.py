@@ -19,6 +19,7 @@ from custody.errors import ChainproofError
 from custody.record.entry import Entry
 from custody.record.fold import Folder
 from custody.record.keys import fingerprint, load_certificate_pem
+from custody.store.storage import EvidenceStore
 from custody.verify.chain import Chain
 from custody.verify.findings import Report
 from custody.verify.runs import check_orphan_archives, check_run
@@ -31,14 +32,14 @@ def verify(
     subject: str,
     entries: EntrySource,
     *,
-    evidence_dir: Path,
+    evidence: EvidenceStore,
     certificate_files: Iterable[Path] = (),
     trusted: Iterable[x509.Certificate] = (),
     case_id: str | None = None,
     archives: bool = True,
 ) -> Report:
     """Verify a whole case record: ledger entries, certificates and (with ``archives``) the
-    run archives in ``evidence_dir``."""
+    run archives in ``evidence``."""
     read: Callable[[], Iterable[Entry]] = entries if callable(entries) else (lambda: entries)
     report = Report(subject)
     chain = Chain(report, case_id)
@@ -55,8 +56,8 @@ def verify(
     report.runs = len(state.runs)
     if archives:
         for run in state.runs.values():
-            check_run(run, read, state.head_seq, evidence_dir.parent, report)
-        check_orphan_archives(state.runs, evidence_dir, report)
+            check_run(run, read, state.head_seq, evidence, report)
+        check_orphan_archives(state.runs, evidence, report)
     return report
 
 

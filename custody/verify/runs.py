@@ -14,7 +14,6 @@ import base64
 import binascii
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path, PurePosixPath
 
 from custody.errors import MalformedEvent
 from custody.record.canonical import canonical_json, sha256_hex
@@ -22,6 +21,7 @@ from custody.record.entry import Entry
 from custody.record.events import ArtifactCollected, parse, run_of_artifact
 from custody.record.fold import RunState
 from custody.record.names import from_text
+from custody.store.storage import EvidenceStore, archive_name
 from custody.store.tarheader import REGTYPE, SYMTYPE
 from custody.verify.archives import ArchiveSeal, HeaderFacts, RecordedMember, check_archive
 from custody.verify.findings import Report
@@ -138,7 +138,7 @@ def _members(
 
 
 def check_run(
-    run: RunState, entries: Entries, last_seq: int, evidence_root: Path, report: Report
+    run: RunState, entries: Entries, last_seq: int, evidence: EvidenceStore, report: Report
 ) -> None:
     """Check one run: its end, and its archive against every artifact entry it recorded."""
     if run.finished is None:
@@ -150,8 +150,8 @@ def check_run(
             run_id=run.run_id,
         )
     check_run_counts(run, report)
-    name = PurePosixPath(run.archive)
-    if name.parts[:1] != ("evidence",) or ".." in name.parts or len(name.parts) != 2:
+    name = archive_name(run.archive)
+    if name is None:
         report.add(
             "run.archive_name",
             f"run {run.run_id}",
@@ -165,7 +165,8 @@ def check_run(
         if f.archive_size is not None:
             seal = ArchiveSeal(f.archive_size, f.archive_sha256, f.end_marker)
     check_archive(
-        evidence_root / name,
+        evidence,
+        name,
         _members(entries, run, last_seq, report),
         report,
         where=f"archive {run.archive}",
@@ -174,16 +175,16 @@ def check_run(
     )
 
 
-def check_orphan_archives(runs: Mapping[str, RunState], evidence_dir: Path, report: Report) -> None:
-    """Every archive in the evidence folder belongs to a run of the ledger."""
-    known = {PurePosixPath(r.archive).name for r in runs.values()}
-    if not evidence_dir.is_dir():
-        return
-    for path in sorted(evidence_dir.glob("*.tar")):
-        if path.name not in known:
+def check_orphan_archives(
+    runs: Mapping[str, RunState], evidence: EvidenceStore, report: Report
+) -> None:
+    """Every archive in the evidence store belongs to a run of the ledger."""
+    known = {archive_name(r.archive) for r in runs.values()}
+    for name in evidence.names():
+        if name not in known:
             report.add(
                 "archive.orphan",
-                f"archive evidence/{path.name}",
+                f"archive evidence/{name}",
                 "no run in the ledger owns this archive: its run's entries were removed, or the "
                 "archive was added",
             )

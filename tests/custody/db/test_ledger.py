@@ -25,6 +25,7 @@ from custody.record.events import (
     parse_payload,
 )
 from custody.record.keys import Identity
+from custody.store.storage import LocalEvidenceStore
 from custody.verify.case import verify
 from custody.verify.findings import Report
 
@@ -75,7 +76,9 @@ def test_chain_links_and_checkpoints_cover_every_entry(make_case, alice: Identit
     assert entries[-2].event == "checkpoint" and entries[-1].event == "run_finished"
     assert entries[-2].payload["head"] == entries[-3].entry_hash
     assert entries[0].event == "case_opened" and entries[1].event == "identity_added"
-    report = verify("case", entries, evidence_dir=case.evidence_dir, case_id=case.case_id)
+    report = verify(
+        "case", entries, evidence=LocalEvidenceStore(case.evidence_dir), case_id=case.case_id
+    )
     assert report.ok, report.render()
     assert report.signers == {alice.fingerprint: "Alice Examiner"}
 
@@ -116,7 +119,9 @@ def test_concurrent_writers_keep_one_linear_chain(
     assert not errors
     entries = list(read_entries(case.sessions, case.case_id))
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
-    report = verify("case", entries, evidence_dir=case.evidence_dir, case_id=case.case_id)
+    report = verify(
+        "case", entries, evidence=LocalEvidenceStore(case.evidence_dir), case_id=case.case_id
+    )
     assert report.ok, report.render()
     assert len([e for e in entries if e.event == "note"]) == 120
 
@@ -219,7 +224,9 @@ def test_any_tampering_of_a_signed_chain_is_detected(
         entries.append(e)
         prev = e.entry_hash
     # A bare chain (no run around the bulk entries): only the chain's own findings count here.
-    assert not _chain_findings(verify("x", entries, evidence_dir=Path("/nonexistent")))
+    assert not _chain_findings(
+        verify("x", entries, evidence=LocalEvidenceStore(Path("/nonexistent")))
+    )
     k = 1 + victim % len(texts)  # a bulk entry
     forged = list(entries)
     if tamper == "edit":
@@ -255,7 +262,7 @@ def test_any_tampering_of_a_signed_chain_is_detected(
                 e.prev_hash,
             ),
         )
-    assert _chain_findings(verify("x", forged, evidence_dir=Path("/nonexistent")))
+    assert _chain_findings(verify("x", forged, evidence=LocalEvidenceStore(Path("/nonexistent"))))
 
 
 def _chain_findings(report: Report) -> list[str]:

@@ -15,6 +15,7 @@ from app.cases import create_case, open_case
 from custody.db.ledger import read_entries
 from custody.record.events import CollectionProblem, Note, RunFinished, RunStarted
 from custody.record.keys import Identity, create_identity
+from custody.store.storage import LocalEvidenceStore
 from custody.verify.case import verify
 from tests.pg_server import pg_bin, postgres_server
 
@@ -79,6 +80,11 @@ def test_team_case_on_postgres(pg_url: str, tmp_path: Path, alice: Identity) -> 
     entries = list(read_entries(case.sessions, case.case_id))
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     assert len([e for e in entries if e.event == "note"]) == 75
-    report = verify(str(case.root), entries, evidence_dir=case.evidence_dir, case_id=case.case_id)
+    report = verify(
+        str(case.root),
+        entries,
+        evidence=LocalEvidenceStore(case.evidence_dir),
+        case_id=case.case_id,
+    )
     assert report.ok, report.render()
     assert len(report.signers) == 4

@@ -20,6 +20,7 @@ from custody.report.build import build_signed_report, render_report
 from custody.report.data import build_model
 from custody.report.model import ReportModel, ReportSigner
 from custody.report.pdf.timeline import EVENT_COLOURS, LANES
+from custody.store.storage import LocalEvidenceStore
 from custody.verify.case import verify
 from custody.verify.findings import Report
 from tests.custody.report.test_report import pdfsig, pdftext
@@ -55,7 +56,7 @@ def legacy(tmp_path: Path) -> Legacy:
     report = verify(
         str(case_dir),
         entries,
-        evidence_dir=case.evidence_dir,
+        evidence=LocalEvidenceStore(case.evidence_dir),
         certificate_files=sorted(case.identities_dir.glob("*.pem")),
         case_id=case.case_id,
     )
@@ -71,7 +72,7 @@ def model_of(legacy: Legacy, entries: list[Entry] | None = None) -> ReportModel:
         manifest_sha256=MANIFEST,
         bundle_id="legacy-bundle",
         generated_at=GENERATED,
-        evidence_dir=legacy.case_dir / "evidence",
+        evidence=LocalEvidenceStore(legacy.case_dir / "evidence"),
         examiner=ReportSigner(a.name, a.organisation, a.email, a.fingerprint, a.certificate_pem()),
     )
 
@@ -114,7 +115,7 @@ def test_the_format_1_case_renders_with_the_ledgers_facts(legacy: Legacy, tmp_pa
         manifest_sha256=MANIFEST,
         bundle_id="legacy-bundle",
         generated_at=GENERATED,
-        evidence_dir=legacy.case_dir / "evidence",
+        evidence=LocalEvidenceStore(legacy.case_dir / "evidence"),
         identity=legacy.alice,
         out=out,
     )
@@ -170,7 +171,7 @@ def test_the_same_input_renders_the_same_bytes(legacy: Legacy) -> None:
         "manifest_sha256": MANIFEST,
         "bundle_id": "legacy-bundle",
         "generated_at": GENERATED,
-        "evidence_dir": legacy.case_dir / "evidence",
+        "evidence": LocalEvidenceStore(legacy.case_dir / "evidence"),
         "identity": legacy.alice,
     }
     assert render_report(**args) == render_report(**args)

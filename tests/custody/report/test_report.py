@@ -29,6 +29,7 @@ from custody.record.events import parse_payload
 from custody.record.keys import Identity
 from custody.report.build import build_signed_report, render_report, sign_pdf
 from custody.store.archive import RunArchive
+from custody.store.storage import LocalEvidenceStore
 from custody.verify.case import verify
 from custody.verify.findings import Report
 
@@ -205,7 +206,7 @@ def build_case(case: CaseHandle, alice: Identity, bob: Identity, n_files: int = 
     report = verify(
         str(case.root),
         entries,
-        evidence_dir=case.evidence_dir,
+        evidence=LocalEvidenceStore(case.evidence_dir),
         certificate_files=sorted(case.identities_dir.glob("*.pem")),
         case_id=case.case_id,
     )
@@ -233,7 +234,7 @@ def report_args(fx: Fixture, identity: Identity) -> dict[str, object]:
         "manifest_sha256": MANIFEST,
         "bundle_id": "bundle-2025-03-14-001",
         "generated_at": GENERATED,
-        "evidence_dir": fx.case.evidence_dir,
+        "evidence": LocalEvidenceStore(fx.case.evidence_dir),
         "identity": identity,
     }
 
@@ -360,7 +361,9 @@ def test_failed_verification_shows_failed_and_findings(
     data[int(str(target["data_offset"]))] ^= 0x20
     archive.chmod(0o644)
     archive.write_bytes(bytes(data))
-    report = verify("tampered", fixture.entries, evidence_dir=fixture.case.evidence_dir)
+    report = verify(
+        "tampered", fixture.entries, evidence=LocalEvidenceStore(fixture.case.evidence_dir)
+    )
     assert not report.ok
     fixture.report = report
     out = tmp_path / "failed.pdf"
@@ -405,7 +408,9 @@ def test_missing_archive_and_naive_time_are_handled(
 def test_case_without_runs_renders(make_case, alice: Identity, tmp_path: Path) -> None:
     case: CaseHandle = make_case("Empty case")
     entries = list(read_entries(case.sessions, case.case_id))
-    report = verify("empty", entries, evidence_dir=case.evidence_dir, case_id=case.case_id)
+    report = verify(
+        "empty", entries, evidence=LocalEvidenceStore(case.evidence_dir), case_id=case.case_id
+    )
     out = tmp_path / "empty.pdf"
     build_signed_report(
         entries=entries,
@@ -413,7 +418,7 @@ def test_case_without_runs_renders(make_case, alice: Identity, tmp_path: Path) -
         manifest_sha256=MANIFEST,
         bundle_id="b",
         generated_at=GENERATED,
-        evidence_dir=case.evidence_dir,
+        evidence=LocalEvidenceStore(case.evidence_dir),
         identity=alice,
         out=out,
     )

@@ -25,6 +25,7 @@ from custody.store.capture import (
     capture_files,
 )
 from custody.store.sources import ns_text
+from custody.store.storage import LocalEvidenceStore
 from custody.store.tarheader import BLOCK, REGTYPE, SYMTYPE, padded, parse_header
 from custody.verify.archives import ArchiveSeal, HeaderFacts, RecordedMember, check_archive
 from custody.verify.findings import Finding, Report
@@ -152,7 +153,8 @@ def check(
 ) -> Report:
     report = Report("test")
     check_archive(
-        b.path,
+        LocalEvidenceStore(b.path.parent),
+        b.path.name,
         iter(b.members if members is None else members),
         report,
         where=WHERE,
@@ -498,7 +500,14 @@ def test_members_are_streamed(built: Built) -> None:
             yield m
 
     report = Report("t")
-    check_archive(built.path, members(), report, where=WHERE, seal=built.seal)
+    check_archive(
+        LocalEvidenceStore(built.path.parent),
+        built.path.name,
+        members(),
+        report,
+        where=WHERE,
+        seal=built.seal,
+    )
     assert report.findings == [] and len(consumed) == len(built.members)
 
 
@@ -510,7 +519,8 @@ def test_many_members_one_pass(tmp_path: Path) -> None:
     facts = HeaderFacts(REGTYPE, 0o444, 0, 0, b"", b"", ns_text(NS), xattrs={})
     report = Report("t")
     check_archive(
-        archive.path,
+        LocalEvidenceStore(archive.path.parent),
+        archive.path.name,
         (_recorded(i + 1, m, facts) for i, m in enumerate(made)),
         report,
         where=WHERE,
@@ -541,9 +551,25 @@ def test_archive_that_could_not_be_closed(tmp_path: Path) -> None:
     size = archive.path.stat().st_size
     report = Report("t")
     seal = ArchiveSeal(size, archive.sha256, end_marker=False)
-    check_archive(archive.path, members, report, where=WHERE, run_id="run-1", seal=seal)
+    check_archive(
+        LocalEvidenceStore(archive.path.parent),
+        archive.path.name,
+        members,
+        report,
+        where=WHERE,
+        run_id="run-1",
+        seal=seal,
+    )
     assert report.findings == []
     report = Report("t")
     seal = ArchiveSeal(size, archive.sha256)
-    check_archive(archive.path, members, report, where=WHERE, run_id="run-1", seal=seal)
+    check_archive(
+        LocalEvidenceStore(archive.path.parent),
+        archive.path.name,
+        members,
+        report,
+        where=WHERE,
+        run_id="run-1",
+        seal=seal,
+    )
     assert codes(report) == {"archive.end"}
