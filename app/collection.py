@@ -297,8 +297,8 @@ class CollectionRun:
             symlink_target=link,
             symlink_target_b64=link_b64,
             xattrs=meta.xattrs,
-            inode=meta.inode,
-            device=meta.device,
+            inode=str(meta.inode),
+            device=str(meta.device),
         )
         self._artifact(
             collector,

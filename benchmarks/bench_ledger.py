@@ -57,8 +57,8 @@ def artifact(i: int) -> ArtifactCollected:
             mtime="1700000000.123456789",
             atime="1700000000.123456789",
             ctime="1700000000.123456789",
-            inode=1000 + i,
-            device=2049,
+            inode=str(1000 + i),
+            device="2049",
         ),
     )
 

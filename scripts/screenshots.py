@@ -136,7 +136,7 @@ def main() -> int:
     page.incident_ref.setText("INC-2024-0042")
     page.directory.setText(str(cases / "shop-web-01"))
     wizard.show()
-    page.title.deselect()
+    page.case_title.deselect()
     save(wizard, "02-new-case-wizard")
     wizard.button(QWizard.WizardButton.NextButton).click()
     inc = wizard.incident_page

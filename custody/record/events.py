@@ -352,7 +352,8 @@ class SourceFacts:
 
     ``mode`` holds the permission bits; times are decimal seconds; ``xattrs`` maps attribute
     names to base64 values; ``uname``/``gname`` are the owner names written into the archive
-    header (None in format 1).
+    header (None in format 1). ``inode`` and ``device`` are decimal text: a file system may
+    number files beyond the integer range of canonical JSON (NFS file ids, for one).
     """
 
     path: str
@@ -370,8 +371,8 @@ class SourceFacts:
     symlink_target: str | None = None
     symlink_target_b64: str | None = None
     xattrs: Mapping[str, str] = field(default_factory=dict)
-    inode: int | None = None
-    device: int | None = None
+    inode: str | None = None
+    device: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return _compact(
@@ -414,8 +415,8 @@ class SourceFacts:
             symlink_target=r.opt_text("symlink_target"),
             symlink_target_b64=r.opt_text("symlink_target_b64"),
             xattrs=r.text_map("xattrs"),
-            inode=r.opt_integer("inode"),
-            device=r.opt_integer("device"),
+            inode=r.opt_text("inode"),
+            device=r.opt_text("device"),
         )
 
 

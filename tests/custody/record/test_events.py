@@ -106,8 +106,8 @@ def artifacts(draw: Any) -> ArtifactCollected:
             birthtime=st.none() | ns,
             symlink_target=opt_text,
             xattrs=st.dictionaries(names, st.just("eA=="), max_size=3),
-            inode=st.none() | ints,
-            device=st.none() | ints,
+            inode=st.none() | st.integers(0, 2**64 - 1).map(str),
+            device=st.none() | st.integers(0, 2**64 - 1).map(str),
         )
     )
     command = draw(
