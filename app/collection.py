@@ -49,7 +49,7 @@ from custody.record.events import (
 )
 from custody.record.keys import Identity
 from custody.record.names import to_text
-from custody.record.times import utc_now_text
+from custody.record.times import ns_text, utc_now_text
 from custody.store.archive import Member, RunArchive
 from custody.store.capture import (
     Captured,
@@ -57,7 +57,6 @@ from custody.store.capture import (
     capture_command,
     capture_files,
 )
-from custody.store.sources import ns_text
 from custody.store.storage import EVIDENCE, archive_name
 
 _ = collectors  # importing the package registers every collector

@@ -30,6 +30,7 @@ from custody.errors import (
     UnsupportedKey,
     WrongPassphrase,
 )
+from custody.record.times import shown
 
 KDF_ROUNDS = 600_000
 MAC_SALT_BYTES = 16
@@ -120,12 +121,12 @@ def check_validity(cert: x509.Certificate, at: dt.datetime | None = None) -> Non
     if now < cert.not_valid_before_utc:
         raise CertificateExpired(
             f"certificate of {_name_attr(cert, NameOID.COMMON_NAME)} is not valid before "
-            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+            f"{shown(cert.not_valid_before_utc)}"
         )
     if now > cert.not_valid_after_utc:
         raise CertificateExpired(
             f"certificate of {_name_attr(cert, NameOID.COMMON_NAME)} expired on "
-            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; create or import a new identity "
+            f"{shown(cert.not_valid_after_utc)}; create or import a new identity "
             "(chainproof keys init / keys import)"
         )
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import os
 
+from custody.record.times import ns_text
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BASE_FLAGS = (
     os.O_RDONLY
@@ -42,28 +44,6 @@ def open_source(path: bytes | str, *, follow: bool = False) -> int:
             if exc.errno != errno.EPERM:
                 raise
     return os.open(path, flags)
-
-
-def ns_text(ns: int) -> str:
-    """Nanoseconds since the epoch as exact decimal seconds: ``1700000000.123456789``.
-
-    Negative times (before 1970) keep their sign on the whole value: ``-1.500000000``.
-    This is also the pax format for ``mtime``, ``atime`` and ``ctime``.
-    """
-    sign = "-" if ns < 0 else ""
-    sec, frac = divmod(abs(ns), 1_000_000_000)
-    return f"{sign}{sec}.{frac:09d}"
-
-
-def text_ns(text: str) -> int:
-    """Invert :func:`ns_text` (also accepts fewer than nine decimals and no decimals)."""
-    neg = text.startswith("-")
-    body = text[1:] if neg else text
-    sec, _, frac = body.partition(".")
-    if not sec.isdigit() or (frac and not frac.isdigit()) or len(frac) > 9:
-        raise ValueError(f"not a time in seconds: {text!r}")
-    ns = int(sec) * 1_000_000_000 + int(frac.ljust(9, "0") or "0")
-    return -ns if neg else ns
 
 
 def _birthtime_ns(st: os.stat_result) -> int | None:

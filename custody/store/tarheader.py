@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from custody.store.sources import ns_text
+from custody.record.times import ns_text
 
 BLOCK = 512
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)

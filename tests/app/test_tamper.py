@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import os
 import tarfile
@@ -13,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from app.cases import CaseHandle
+from app.cli import main
 from app.verification import verify_case
 from custody.db.ledger import drop_guards_for_tests, read_entries
 from custody.record.entry import make_entry
@@ -261,3 +264,88 @@ def test_trusted_signers(collected_case, alice, who) -> None:
         case, trusted=[alice.certificate if who == "trusted" else other.certificate]
     )
     assert report.ok == (who == "trusted")
+
+
+# --- every byte of the archive, through `chainproof verify` -----------------------------
+
+#: ustar fields as (offset in the header block, width) and a value an adversary writes.
+USTAR_EDITS = {
+    "mode": (100, 8, b"0004755\0"),
+    "uid": (108, 8, b"0001750\0"),
+    "gid": (116, 8, b"0001750\0"),
+    "mtime": (136, 12, b"14000000000\0"),
+    "typeflag": (156, 1, b"1"),
+    "linkname": (157, 100, b"/etc/shadow".ljust(100, b"\0")),
+    "uname": (265, 32, b"mallory".ljust(32, b"\0")),
+    "gname": (297, 32, b"wheel".ljust(32, b"\0")),
+    "devmajor": (329, 8, b"0000010\0"),
+}
+
+
+def _patch_ustar(archive: Path, art: dict, at: int, value: bytes) -> None:
+    """Rewrite one ustar field of the member's header and recompute the header checksum,
+    as an adversary with a hex editor and a tar manual would."""
+    base = art["data_offset"] - 512
+    data = bytearray(archive.read_bytes())
+    data[base + at : base + at + len(value)] = value
+    block = data[base : base + 512]
+    block[148:156] = b" " * 8
+    data[base + 148 : base + 156] = b"%06o\0 " % sum(block)
+    _writable(archive)
+    archive.write_bytes(bytes(data))
+
+
+def _cli_verify(case: CaseHandle) -> tuple[int, str, list[dict]]:
+    """``chainproof verify CASE`` and ``--json``: exit code, text, findings."""
+    text, doc = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(text):
+        code = main(["verify", str(case.root)])
+    with contextlib.redirect_stdout(doc):
+        main(["verify", str(case.root), "--json"])
+    return code, text.getvalue(), json.loads(doc.getvalue())["findings"]
+
+
+@pytest.mark.parametrize("field", sorted(USTAR_EDITS))
+def test_each_header_field_edit_is_named(collected_case, field: str) -> None:
+    case, run, _ = collected_case()
+    art = _artifact(case, "/e.txt")
+    at, _width, value = USTAR_EDITS[field]
+    _patch_ustar(run.archive, art, at, value)
+    code, text, findings = _cli_verify(case)
+    assert code == 6
+    assert f"header field ustar {field} differs from the record" in text
+    named = [f for f in findings if f"ustar {field} " in f["message"]]
+    assert named and named[0]["code"] == "archive.header" and named[0]["seq"] == art["seq"]
+    assert named[0]["where"] == f"artifact {art['member']} (entry {art['seq']})"
+
+
+def test_pax_record_edit_is_named(collected_case) -> None:
+    case, run, _ = collected_case()
+    art = _artifact(case, "/e.txt")
+    data = bytearray(run.archive.read_bytes())
+    pax = data[art["header_offset"] + 512 : art["data_offset"] - 512]
+    at = art["header_offset"] + 512 + pax.index(b" mtime=") + len(b" mtime=")
+    data[at] = ord("1") if data[at] != ord("1") else ord("2")  # same length, another time
+    _writable(run.archive)
+    run.archive.write_bytes(bytes(data))
+    code, text, findings = _cli_verify(case)
+    assert code == 6 and "header field pax mtime differs from the record" in text
+    assert {f["code"] for f in findings} == {"archive.header", "archive.header_digest"}
+
+
+def test_text_in_padding_and_bytes_between_members_are_named(collected_case) -> None:
+    case, run, _ = collected_case()
+    art = _artifact(case, "/a.txt")  # 6 bytes of data: 506 bytes of padding after them
+    data = bytearray(run.archive.read_bytes())
+    pad = art["data_offset"] + art["size"]
+    data[pad : pad + 8] = b"#!/bin/s"
+    _start, end = _member_block(run.archive, art)
+    data[end:end] = b"\0" * 511 + b"x"  # a block between this member and the next
+    _writable(run.archive)
+    run.archive.write_bytes(bytes(data))
+    code, text, findings = _cli_verify(case)
+    assert code == 6
+    assert f"artifact {art['member']} (entry {art['seq']}): the zero padding" in text
+    by_code = {f["code"]: f for f in findings}
+    assert by_code["archive.padding"]["seq"] == art["seq"]
+    assert f"512 bytes at offset {end}" in by_code["archive.gap"]["message"]

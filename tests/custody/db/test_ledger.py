@@ -4,6 +4,7 @@ import base64
 import json
 import subprocess
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -290,3 +291,22 @@ def test_composed_entry_body_is_the_canonical_body(
 
     composed = _body_bytes(case_id, seq, at, actor, event, canonical_json(payload), prev)
     assert composed == rfc8785.dumps(entry_body(case_id, seq, at, actor, event, payload, prev))
+
+
+def test_after_commit_hooks_see_each_committed_batch(make_case, alice: Identity) -> None:
+    """Where an RFC 3161 timestamp of a checkpoint will attach: after the batch is durable."""
+    case: CaseHandle = make_case()
+    writer = case.writer(alice)
+    seen: list[list[int]] = []
+
+    def hook(entries: Sequence[Entry]) -> None:
+        # The batch is committed: a fresh reader sees it already.
+        stored = {e.seq for e in read_entries(case.sessions, case.case_id)}
+        assert {e.seq for e in entries} <= stored
+        seen.append([e.seq for e in entries])
+
+    writer.after_commit.append(hook)
+    _bulk(case, writer, 3)
+    events = [e.event for e in read_entries(case.sessions, case.case_id)]
+    assert [events[s - 1] for batch in seen for s in batch] == events[2:]
+    assert events[seen[-2][-1] - 1] == "checkpoint" and events[-1] == "run_finished"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CommandRecord, FileTarget
+from custody.record.times import ns_text, text_ns
 from custody.store import capture
 from custody.store.archive import CHUNK, RunArchive, read_members
 from custody.store.capture import (
@@ -29,7 +30,7 @@ from custody.store.capture import (
     capture_command,
     capture_files,
 )
-from custody.store.sources import ns_text, open_source, stat_times, text_ns
+from custody.store.sources import open_source, stat_times
 from tests.custody.conftest import gnu_tar, open_tar, sha256sum
 
 DAY = 86_400 * 10**9

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custody.store.sources import ns_text
+from custody.record.times import ns_text
 from custody.store.tarheader import (
     BLOCK,
     REGTYPE,

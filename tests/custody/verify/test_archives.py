@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from custody.observations import CommandRecord, FileTarget
+from custody.record.times import ns_text
 from custody.store.archive import Member, RunArchive
 from custody.store.capture import (
     SMALL_LIMIT,
@@ -24,7 +25,6 @@ from custody.store.capture import (
     capture_command,
     capture_files,
 )
-from custody.store.sources import ns_text
 from custody.store.storage import LocalEvidenceStore
 from custody.store.tarheader import BLOCK, REGTYPE, SYMTYPE, padded, parse_header
 from custody.verify.archives import ArchiveSeal, HeaderFacts, RecordedMember, check_archive
