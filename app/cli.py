@@ -196,7 +196,10 @@ def _passphrase_fd(p: argparse.ArgumentParser) -> None:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    """``value`` as JSON on stdout, always valid UTF-8: a name whose bytes are not UTF-8
+    (a surrogate-escaped path) is written as its ``\\udcXX`` JSON escape."""
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    sys.stdout.write(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 # --- commands ------------------------------------------------------------------------

@@ -318,12 +318,14 @@ class _Check:
         where: str,
         run_id: str | None,
         sealed: bool,
+        ended: bool,
     ) -> None:
         self.r = reader
         self.report = report
         self.where = where
         self.run_id = run_id
-        self.sealed = sealed
+        self.sealed = sealed  # the run ended and closed its archive: the end marker is due
+        self.ended = ended  # the run recorded its end: nothing may follow its last member
         self.pos = 0  # where the next member should start in the file
         self.shift = 0  # file offset minus recorded offset since a displacement
         self.prev: RecordedMember | None = None
@@ -553,8 +555,9 @@ class _Check:
         parsed = parse_header(bytes(self.r.view(offset, header_span(first))))
         return parsed if parsed.valid else None
 
-    def _walk(self, start: int, end: int) -> list[str]:
-        """Tar members that parse in ``[start, end)``, reported as added; their names."""
+    def _walk(self, start: int, end: int, *, report: bool = True) -> list[str]:
+        """Tar members that parse in ``[start, end)``, reported as added (unless ``report``
+        is False); their names."""
         found: list[str] = []
         cursor = start
         while cursor + BLOCK <= end:
@@ -571,10 +574,11 @@ class _Check:
                 if recorded is not None
                 else ": a file was added to the archive"
             )
-            self._archive(
-                "archive.added_member",
-                f"member {label!r} at offset {cursor} is not recorded in the ledger{moved}",
-            )
+            if report:
+                self._archive(
+                    "archive.added_member",
+                    f"member {label!r} at offset {cursor} is not recorded in the ledger{moved}",
+                )
             found.append(label)
             cursor += parsed.length + padded(max(parsed.size or 0, 0))
             self.r.release(cursor - READ_BLOCK)
@@ -591,8 +595,20 @@ class _Check:
         )
 
     def tail(self) -> None:
-        """After the last member: only the end-of-archive marker (two zero blocks)."""
+        """After the last member: only the end-of-archive marker (two zero blocks); for a run
+        that has not ended, whatever it wrote after its last recorded member, said as such."""
         size = self.r.size
+        if not self.ended:
+            if size > self.pos:
+                found = self._walk(self.pos, size, report=False)
+                held = f" (tar member(s) {', '.join(map(repr, found))})" if found else ""
+                self._archive(
+                    "archive.unended_tail",
+                    f"{size - self.pos} bytes after the last recorded member, from offset "
+                    f"{self.pos}{held}, are not in the ledger: the run has not ended (it "
+                    "crashed or is still collecting); recovering it cuts them off",
+                )
+            return
         cursor = self.pos
         while cursor + BLOCK <= size and (parsed := self._header_at(cursor)) is not None:
             cursor += parsed.length + padded(max(parsed.size or 0, 0))
@@ -665,7 +681,14 @@ def check_archive(
         f.seek(0)
         whole = seal is not None and seal.sha256 is not None
         reader = ArchiveReader(f, size, whole)
-        check = _Check(reader, report, where, run_id, sealed=seal is not None and seal.end_marker)
+        check = _Check(
+            reader,
+            report,
+            where,
+            run_id,
+            sealed=seal is not None and seal.end_marker,
+            ended=seal is not None,
+        )
         try:
             ahead = _Lookahead(members)
             for m in ahead:

@@ -573,3 +573,23 @@ def test_archive_that_could_not_be_closed(tmp_path: Path) -> None:
         seal=seal,
     )
     assert codes(report) == {"archive.end"}
+
+
+def test_a_run_that_has_not_ended_is_not_called_tampered(built: Built) -> None:
+    """A crashed or live run: members written but not yet recorded are its unrecorded tail,
+    said in those words (recovery cuts them off), not 'added' members."""
+    report = Report("test")
+    recorded, unrecorded = built.members[:-2], built.members[-2]
+    check_archive(
+        LocalEvidenceStore(built.path.parent),
+        built.path.name,
+        iter(recorded),
+        report,
+        where=WHERE,
+        run_id="run-1",
+        seal=None,
+    )
+    (finding,) = report.findings
+    assert finding.code == "archive.unended_tail" and finding.run_id == "run-1"
+    assert f"from offset {unrecorded.header_offset}" in finding.message
+    assert unrecorded.label in finding.message and "recovering it cuts them off" in finding.message
