@@ -35,6 +35,11 @@ from custody.record.events import (
 SHORT = 16
 #: Members an access line names before it says how many more there are.
 ACCESS_NAMED = 5
+#: Characters of a name or place in a line; of a path, reason or purpose; of a note's text.
+#: Each part is cut on its own, so a very long value never hides the rest of the line.
+NAME_CHARS = 200
+REASON_CHARS = 400
+TEXT_CHARS = 600
 NOT_RECORDED = "not recorded"
 
 Names = Mapping[str, str]
@@ -60,7 +65,8 @@ def describe_unreadable(kind: str, problem: str) -> str:
 
 def name_of(fingerprint: str, names: Names) -> str:
     """An examiner's name, or the start of their certificate fingerprint when unknown."""
-    return names.get(fingerprint) or f"{fingerprint[:SHORT]}..."
+    name = names.get(fingerprint)
+    return _short(name, NAME_CHARS) if name else f"{fingerprint[:SHORT]}..."
 
 
 def _describes(cls: type[E]) -> Callable[[Callable[[E, Names], str]], Callable[[E, Names], str]]:
@@ -79,29 +85,39 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _name(value: object) -> str:
+    """A name, path or place: "not recorded" when absent, cut past :data:`NAME_CHARS`."""
+    return _short(_text(value), NAME_CHARS)
+
+
+def _long(value: object) -> str:
+    """A path, reason or purpose: "not recorded" when absent, cut past :data:`REASON_CHARS`."""
+    return _short(_text(value), REASON_CHARS)
+
+
 # --------------------------------------------------------------------------- the case
 
 
 @_describes(CaseOpened)
 def _case_opened(ev: CaseOpened, names: Names) -> str:
-    return f"Case opened: {_text(ev.fields.title)}"
+    return f"Case opened: {_name(ev.fields.title)}"
 
 
 @_describes(CaseUpdated)
 def _case_updated(ev: CaseUpdated, names: Names) -> str:
     changes = "; ".join(
-        f"{k} = {_short(v, 120) if v is not None else '(cleared)'}"
+        f"{_short(k, 40)} = {_short(v, 120) if v is not None else '(cleared)'}"
         for k, v in sorted(ev.changes.items())
     )
-    reason = f". Reason: {_short(ev.reason, 400)}" if ev.reason else ""
+    reason = f". Reason: {_short(ev.reason, REASON_CHARS)}" if ev.reason else ""
     return f"Case record updated: {changes}{reason}"
 
 
 @_describes(IdentityAdded)
 def _identity_added(ev: IdentityAdded, names: Names) -> str:
-    org = f", {ev.organisation}" if ev.organisation else ""
+    org = f", {_name(ev.organisation)}" if ev.organisation else ""
     return (
-        f"{_text(ev.name)}{org} recorded as {_text(ev.role)} "
+        f"{_name(ev.name)}{org} recorded as {_name(ev.role)} "
         f"(certificate {ev.fingerprint[:SHORT]}...)"
     )
 
@@ -114,15 +130,15 @@ def _footprint(unpacked: ToolFootprint) -> str:
     where = "in memory" if unpacked.in_memory else "on disk"
     return (
         f"; the one-file binary unpacked {unpacked.bytes:,} bytes into "
-        f"{_text(unpacked.unpacked_to)} ({_text(unpacked.filesystem)}, {where})"
+        f"{_name(unpacked.unpacked_to)} ({_name(unpacked.filesystem)}, {where})"
     )
 
 
 @_describes(RunStarted)
 def _run_started(ev: RunStarted, names: Names) -> str:
     text = (
-        f"Collection run {ev.run_id[:8]} started on host {_text(ev.host)}, profile "
-        f"{_text(ev.profile)}, tool {_text(ev.tool)} {_text(ev.tool_version)}"
+        f"Collection run {ev.run_id[:8]} started on host {_name(ev.host)}, profile "
+        f"{_name(ev.profile)}, tool {_name(ev.tool)} {_name(ev.tool_version)}"
     )
     return text + _footprint(ev.tool_unpacked) if ev.tool_unpacked else text
 
@@ -131,27 +147,27 @@ def _run_started(ev: RunStarted, names: Names) -> str:
 def _run_finished(ev: RunFinished, names: Names) -> str:
     size = f" ({ev.archive_size} bytes)" if ev.archive_size is not None else ""
     text = (
-        f"Run {ev.run_id[:8]} {_text(ev.status)}: {ev.artifacts} artifacts, {ev.errors or 0} "
-        f"errors, {ev.skipped or 0} skipped; archive {_text(ev.archive)}{size}"
+        f"Run {ev.run_id[:8]} {_name(ev.status)}: {ev.artifacts} artifacts, {ev.errors or 0} "
+        f"errors, {ev.skipped or 0} skipped; archive {_name(ev.archive)}{size}"
     )
-    return text + f"; reason: {ev.reason}" if ev.reason else text
+    return text + f"; reason: {_long(ev.reason)}" if ev.reason else text
 
 
 @_describes(ArtifactCollected)
 def _artifact(ev: ArtifactCollected, names: Names) -> str:
     changed = " [changed while read]" if ev.changed else ""
-    return f"{ev.collector}: {ev.shown_name} ({ev.member.size} bytes){changed}"
+    return f"{_name(ev.collector)}: {_long(ev.shown_name)} ({ev.member.size} bytes){changed}"
 
 
 @_describes(CollectionProblem)
 def _problem(ev: CollectionProblem, names: Names) -> str:
-    where = f"{ev.path}: " if ev.path else ""
-    return f"{ev.collector} {ev.kind}: {where}{ev.reason}"
+    where = f"{_long(ev.path)}: " if ev.path else ""
+    return f"{_name(ev.collector)} {_name(ev.kind)}: {where}{_long(ev.reason)}"
 
 
 @_describes(Checkpoint)
 def _checkpoint(ev: Checkpoint, names: Names) -> str:
-    return f"Checkpoint ({_text(ev.reason)}) over entries {ev.covers_from}-{ev.covers_to}"
+    return f"Checkpoint ({_name(ev.reason)}) over entries {ev.covers_from}-{ev.covers_to}"
 
 
 # --------------------------------------------------------------------------- acts of people
@@ -159,28 +175,29 @@ def _checkpoint(ev: Checkpoint, names: Names) -> str:
 
 @_describes(JournalEvent)
 def _journal(ev: JournalEvent, names: Names) -> str:
-    reason = f" Reason: {_short(ev.reason, 400)}" if ev.reason else ""
-    return f"[{_text(ev.journal_kind)}] {_short(ev.text, 600)}{reason}"
+    reason = f" Reason: {_short(ev.reason, REASON_CHARS)}" if ev.reason else ""
+    return f"[{_name(ev.journal_kind)}] {_short(ev.text, TEXT_CHARS)}{reason}"
 
 
 @_describes(Decision)
 def _decision(ev: Decision, names: Names) -> str:
-    return f"Decision: {_short(ev.text, 400)}. Reason: {_short(ev.reason or '', 400)}"
+    reason = _short(ev.reason or "", REASON_CHARS)
+    return f"Decision: {_short(ev.text, REASON_CHARS)}. Reason: {reason}"
 
 
 @_describes(Transferred)
 def _transferred(ev: Transferred, names: Names) -> str:
-    giver = ev.from_name or name_of(ev.from_fp, names)
-    taker = ev.to_name or name_of(ev.to_fp, names)
+    giver = _name(ev.from_name) if ev.from_name else name_of(ev.from_fp, names)
+    taker = _name(ev.to_name) if ev.to_name else name_of(ev.to_fp, names)
     return (
-        f"Custody transferred from {giver} to {taker} at {_text(ev.location)}. "
-        f"Reason: {_text(ev.reason)}"
+        f"Custody transferred from {giver} to {taker} at {_name(ev.location)}. "
+        f"Reason: {_long(ev.reason)}"
     )
 
 
 @_describes(Accessed)
 def _accessed(ev: Accessed, names: Names) -> str:
-    shown = ", ".join(ev.artifacts[:ACCESS_NAMED])
+    shown = ", ".join(_name(a) for a in ev.artifacts[:ACCESS_NAMED])
     more = len(ev.artifacts) - ACCESS_NAMED
     if not ev.artifacts:
         what = "the whole case"
@@ -188,21 +205,21 @@ def _accessed(ev: Accessed, names: Names) -> str:
         what = f"1 artifact: {shown}"
     else:
         what = f"{len(ev.artifacts)} artifacts: {shown}" + (f" and {more} more" if more > 0 else "")
-    return f"Evidence accessed by {name_of(ev.by, names)}, {what}. Purpose: {_text(ev.purpose)}"
+    return f"Evidence accessed by {name_of(ev.by, names)}, {what}. Purpose: {_long(ev.purpose)}"
 
 
 @_describes(Sealed)
 def _sealed(ev: Sealed, names: Names) -> str:
     return (
         f"Case sealed after entry {ev.ledger_entries} (head {ev.ledger_head[:SHORT]}...); no "
-        f"collection may follow. Reason: {_text(ev.reason)}"
+        f"collection may follow. Reason: {_long(ev.reason)}"
     )
 
 
 @_describes(Verified)
 def _verified(ev: Verified, names: Names) -> str:
     return (
-        f"Verification recorded: {_text(ev.result)}, {ev.findings} finding(s), {ev.entries} "
+        f"Verification recorded: {_name(ev.result)}, {ev.findings} finding(s), {ev.entries} "
         f"entries, {ev.artifacts} artifacts"
     )
 
@@ -210,10 +227,10 @@ def _verified(ev: Verified, names: Names) -> str:
 @_describes(Exported)
 def _exported(ev: Exported, names: Names) -> str:
     return (
-        f"Bundle {ev.bundle_id} exported ({ev.format}, {ev.files} files, {ev.bytes:,} bytes, "
-        f"ledger entries 1-{ev.ledger_entries}) to {ev.path}; manifest SHA-256 "
-        f"{ev.manifest_sha256[:SHORT]}...; verification {ev.verification}, {ev.findings} "
-        "finding(s)"
+        f"Bundle {_name(ev.bundle_id)} exported ({_name(ev.format)}, {ev.files} files, "
+        f"{ev.bytes:,} bytes, ledger entries 1-{ev.ledger_entries}) to {_long(ev.path)}; manifest "
+        f"SHA-256 {ev.manifest_sha256[:SHORT]}...; verification {_name(ev.verification)}, "
+        f"{ev.findings} finding(s)"
     )
 
 
@@ -221,5 +238,5 @@ def _exported(ev: Exported, names: Names) -> str:
 def _index_rebuilt(ev: IndexRebuilt, names: Names) -> str:
     return (
         f"Index rebuilt from entries 1-{ev.ledger_entries} ({ev.mismatches} difference(s) "
-        f"found before). Reason: {_text(ev.reason)}"
+        f"found before). Reason: {_long(ev.reason)}"
     )

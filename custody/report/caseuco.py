@@ -13,12 +13,20 @@ artifact, so no node grows with the case and the document is written and checked
 node. Examiners are ``uco-identity:Person`` related to an ``Investigator`` role by
 ``Has_Role``. Node ids are ``kb:<kind>-<uuid5>`` from the case id and a stable key, so the
 same case gives the same graph.
+
+Any text the ledger holds goes into plain string literals as it is (JSON escapes control
+characters; ``case_validate`` accepts them, and lengths of 100,000 characters). Typed literals
+are written only when their value has the type's form: a time that is not an
+``xsd:dateTime`` or a hash that is not hexadecimal is left out and named in the node's
+description instead, so the document always conforms.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -41,6 +49,10 @@ CONTEXT: dict[str, str] = {
 HASH_METHODS = (("sha256", "SHA256"), ("sha1", "SHA1"), ("md5", "MD5"))
 #: Properties that link a node to others; a verifier reads them as "includes at least".
 LINK_LISTS = frozenset({"uco-core:object", "uco-action:result"})
+_XSD_DATETIME = re.compile(
+    r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+_HEX = re.compile(r"(?:[0-9a-f]{2})+")
 
 
 class ArchiveCopy(NamedTuple):
@@ -81,7 +93,8 @@ class Ids:
 
     def __call__(self, kind: str, key: str = "") -> str:
         # uuid.uuid5(self.ns, f"{kind}:{key}"), without building UUID objects
-        b = bytearray(hashlib.sha1(self.ns.bytes + f"{kind}:{key}".encode()).digest()[:16])
+        key_bytes = f"{kind}:{key}".encode("utf-8", "surrogatepass")
+        b = bytearray(hashlib.sha1(self.ns.bytes + key_bytes).digest()[:16])
         b[6] = (b[6] & 0x0F) | 0x50
         b[8] = (b[8] & 0x3F) | 0x80
         h = b.hex()
@@ -90,6 +103,22 @@ class Ids:
 
 def _ref(node_id: str) -> dict[str, str]:
     return {"@id": node_id}
+
+
+def is_datetime(value: str | None) -> bool:
+    """True when ``value`` is an ``xsd:dateTime`` that rdflib (case_validate's reader) reads."""
+    if value is None or not _XSD_DATETIME.fullmatch(value):
+        return False
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_hex(value: str) -> bool:
+    """True when ``value`` is an ``xsd:hexBinary`` digest: whole bytes, lower-case hex."""
+    return _HEX.fullmatch(value) is not None
 
 
 def _time(at: str) -> dict[str, str]:
@@ -128,8 +157,11 @@ def _file_node(
             "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": value.lower()},
         }
         for algo, method in HASH_METHODS
-        if (value := hashes.get(algo))
+        if (value := hashes.get(algo)) and is_hex(value.lower())
     ]
+    for algo, method in HASH_METHODS:
+        if (value := hashes.get(algo)) and not is_hex(value.lower()):
+            description += f"; the recorded {method} value is not hexadecimal: {value}"
     if hash_nodes:
         facets.append(
             {
@@ -247,18 +279,28 @@ class _Graph:
             "uco-core:description": f"evidence of collection run {run.run_id} on host {host}",
             "uco-core:object": [_ref(archive_id)],
         }
+        description = (
+            f"collection run {run.run_id}, profile {s.profile}, host {host}, "
+            f"status {run_status(run)}"
+        )
         action: dict[str, Any] = {
             "@id": self.action(run),
             "@type": "case-investigation:InvestigativeAction",
             "uco-core:name": "evidence collection",
-            "uco-core:description": f"collection run {run.run_id}, profile {s.profile}, "
-            f"host {host}, status {run_status(run)}",
+            "uco-core:description": description,
             "uco-action:instrument": _ref(self.tool),
             "uco-action:result": [_ref(self.record(run)), _ref(archive_id)],
-            "uco-action:startTime": _time(run.started.at),
         }
-        if (finished := run_finished_at(run)) is not None:
-            action["uco-action:endTime"] = _time(finished)
+        times = (
+            ("uco-action:startTime", "start", run.started.at),
+            ("uco-action:endTime", "end", run_finished_at(run)),
+        )
+        for prop, what, at in times:
+            if at is not None and is_datetime(at):
+                action[prop] = _time(at)
+            elif at is not None:
+                description += f"; the recorded {what} time is not a date and time: {at}"
+        action["uco-core:description"] = description
         performer = self.people.get(run_examiner(run))
         if performer:
             action["uco-action:performer"] = _ref(performer)
@@ -314,7 +356,11 @@ def build_case_uco(
 
 
 def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (no canonical ledger holds one): \u escapes
+        return json.dumps(value, separators=(", ", ": ")).encode("ascii")
 
 
 def case_uco_chunks(nodes: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:

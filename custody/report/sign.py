@@ -55,10 +55,11 @@ class _IdentitySigner(signers.Signer):
     """
 
     def __init__(self, identity: Identity, cert: asn1_x509.Certificate) -> None:
-        super().__init__(
-            signing_cert=cert,
-            cert_registry=SimpleCertificateStore.from_certs([cert]),  # type: ignore[no-untyped-call]
-        )
+        # The signing certificate is embedded anyway; a registry holding it too would make
+        # asn1crypto stringprep its subject, which refuses names pdfsig accepts (mixed
+        # left-to-right and right-to-left text, emoji): such an examiner could not sign.
+        store = SimpleCertificateStore()  # type: ignore[no-untyped-call]
+        super().__init__(signing_cert=cert, cert_registry=store)
         self.identity = identity
 
     async def async_sign_raw(
@@ -117,7 +118,6 @@ def sign_pdf(
     ``signing_time`` (default: now) is the time the signature states; the export passes the
     bundle's time, so exporting the same case at the same time gives the same bytes.
     """
-    signer = signer_for(identity)
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -136,6 +136,7 @@ def sign_pdf(
         )
     out = io.BytesIO()
     try:
+        signer = signer_for(identity)
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
         if signing_time is not None:
             writer._meta = _PinnedTimeMeta(pinned=signing_time)

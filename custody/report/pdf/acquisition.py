@@ -13,7 +13,7 @@ from custody.report.pdf.inventory import NO_RUN
 from custody.report.pdf.page import PORTRAIT_W, at_text, body, heading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import kv_table
-from custody.report.pdf.text import human_bytes, para_text
+from custody.report.pdf.text import HEADING_LIMIT, human_bytes, para_text, paragraph
 
 #: Size of the errors-and-skips table's text.
 PROBLEM_SIZE = 6.4
@@ -34,7 +34,7 @@ def _run(s: Styles, r: RunReport) -> list[Flowable]:
     command = shlex.join(p.command_line) if p.command_line else NOT_RECORDED
     status = r.status + (f" ({f.reason})" if f is not None and f.reason else "")
     pid = text_or_not_recorded(p.pid or None)
-    story: list[Flowable] = [Paragraph(f"Run {para_text(r.run_id)}", s.h2)]
+    story: list[Flowable] = [paragraph(f"Run {r.run_id}", s.h2, limit=HEADING_LIMIT)]
     story.append(
         kv_table(
             s,

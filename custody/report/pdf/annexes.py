@@ -9,7 +9,7 @@ from custody.report.model import ReportModel
 from custody.report.pdf.fasttable import Column, FastTable, fill_chars
 from custody.report.pdf.page import LANDSCAPE_W, body
 from custody.report.pdf.styles import MONO, Styles
-from custody.report.pdf.text import para_text
+from custody.report.pdf.text import HEADING_LIMIT, IN_MANIFEST, TEXT_LIMIT, para_text, paragraph
 
 HASH_SIZE = 6.1
 LEDGER_SIZE = 5.9
@@ -48,13 +48,13 @@ def hash_lists(m: ReportModel, s: Styles) -> list[Flowable]:
     cols[1] = Column("Path", fill_chars(cols, LANDSCAPE_W, HASH_SIZE))
     runs = [r for r in m.runs if r.artifacts]
     for r in runs:
-        story.append(Paragraph(f"Run {para_text(r.run_id)}", s.h3))
+        story.append(paragraph(f"Run {r.run_id}", s.h3, limit=HEADING_LIMIT))
         rows = [
             [str(a.seq), a.event.shown_name, d.sha256, d.sha1, d.md5]
             for a in r.artifacts
             for d in (a.event.digests,)
         ]
-        story.append(FastTable(cols, rows, size=HASH_SIZE))
+        story.append(FastTable(cols, rows, size=HASH_SIZE, where=IN_MANIFEST))
     if not runs:
         story.append(body(s, "No artifact is recorded."))
     return story
@@ -107,11 +107,13 @@ def certificates(m: ReportModel, s: Styles) -> list[Flowable]:
             KeepTogether(
                 [
                     Paragraph(
-                        f"{para_text(p.name)} ({para_text(p.role)}), SHA-256 "
-                        f"<font name='{MONO}'>{p.fingerprint}</font>",
+                        f"{para_text(p.name, font=s.h3.fontName, limit=HEADING_LIMIT)} "
+                        f"({para_text(p.role, font=s.h3.fontName, limit=HEADING_LIMIT)}), "
+                        f"SHA-256 <font name='{MONO}'>"
+                        f"{para_text(p.fingerprint, font=MONO, limit=HEADING_LIMIT)}</font>",
                         s.h3,
                     ),
-                    Paragraph(para_text(p.certificate_pem.strip()), s.code),
+                    paragraph(p.certificate_pem.strip(), s.code, lines=True, limit=TEXT_LIMIT),
                 ]
             )
         )

@@ -17,7 +17,7 @@ def attestation(m: ReportModel, s: Styles, on_place: PlaceCallback) -> list[Flow
     """The attestation page; ``on_place`` is told where the signature's box lands."""
     story: list[Flowable] = [PageBreak(), *heading(s, 13, "Examiner attestation")]
     for i, text in enumerate(_statements(m), start=1):
-        story.append(Paragraph(para_text(text), s.bullet, bulletText=f"{i}."))
+        story.append(Paragraph(para_text(text, limit=None), s.bullet, bulletText=f"{i}."))
     story.append(Spacer(1, 8))
     story.append(
         body(

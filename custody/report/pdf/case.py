@@ -11,7 +11,11 @@ from custody.record.events import CaseUpdated, IdentityAdded
 from custody.report.model import NOT_RECORDED, ReportModel
 from custody.report.pdf.page import PORTRAIT_W, at_text, body, heading
 from custody.report.pdf.styles import Styles
-from custody.report.pdf.tables import grid_table, kv_table
+from custody.report.pdf.tables import Prose, grid_table, kv_table
+from custody.report.pdf.text import HEADING_LIMIT, para_text, paragraph, printable
+
+#: Characters of one changed value in the list of changes to the case record.
+CHANGE_LIMIT = 600
 
 
 def authority(m: ReportModel, s: Styles) -> list[Flowable]:
@@ -22,7 +26,8 @@ def authority(m: ReportModel, s: Styles) -> list[Flowable]:
         body(
             s,
             "As recorded by the examiner who opened the case (ledger entry "
-            f"{opened.seq if opened else NOT_RECORDED}, {at_text(opened.at if opened else None)}). "
+            f"{opened.seq if opened else NOT_RECORDED}, "
+            f"{para_text(at_text(opened.at if opened else None))}). "
             f"Values later changed by a signed {CaseUpdated.EVENT} entry are shown as changed.",
         )
     )
@@ -30,11 +35,11 @@ def authority(m: ReportModel, s: Styles) -> list[Flowable]:
         kv_table(
             s,
             [
-                ("Legal basis", m.case_field("legal_basis")),
-                ("Requesting party", m.case_field("requesting_party")),
-                ("Limits of scope", m.case_field("scope")),
+                ("Legal basis", Prose(m.case_field("legal_basis"))),
+                ("Requesting party", Prose(m.case_field("requesting_party"))),
+                ("Limits of scope", Prose(m.case_field("scope"))),
                 ("Responsible person", m.case_field("responsible")),
-                ("Description", m.case_field("description")),
+                ("Description", Prose(m.case_field("description"))),
             ],
             (130, PORTRAIT_W - 130),
         )
@@ -64,7 +69,13 @@ def authority(m: ReportModel, s: Styles) -> list[Flowable]:
                 str(u.seq),
                 at_text(u.at),
                 m.name_of(u.actor),
-                "; ".join(f"{k}: {v}" for k, v in sorted(u.event.changes.items())),
+                Prose(
+                    "; ".join(
+                        f"{printable(k, limit=CHANGE_LIMIT)}: "
+                        + ("(cleared)" if v is None else printable(v, limit=CHANGE_LIMIT))
+                        for k, v in sorted(u.event.changes.items())
+                    )
+                ),
             ]
             for u in m.state.updates
         ]
@@ -95,7 +106,7 @@ def personnel(m: ReportModel, s: Styles) -> list[Flowable]:
             p.email or NOT_RECORDED,
             f"{p.role}; added in entry {p.added.seq}; {m.signed_by.get(p.fingerprint, 0):,} "
             "signed entries",
-            Paragraph(p.fingerprint, fingerprint),
+            paragraph(p.fingerprint, fingerprint, limit=HEADING_LIMIT),
         ]
         for p in m.people
     ]

@@ -3,14 +3,14 @@ the times of the record rest on."""
 
 from __future__ import annotations
 
-from reportlab.platypus import Flowable, Paragraph, Spacer
+from reportlab.platypus import Flowable, Spacer
 
 from custody.report.model import NOT_RECORDED, ReportModel, RunReport
 from custody.report.pdf.facts import fact
 from custody.report.pdf.page import PORTRAIT_W, at_text, body, heading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import kv_table
-from custody.report.pdf.text import para_text
+from custody.report.pdf.text import HEADING_LIMIT, paragraph
 
 #: Where the system facts may hold the offset of the host clock to a reference clock.
 REFERENCE_OFFSET = (
@@ -71,9 +71,9 @@ def _run(s: Styles, r: RunReport) -> list[Flowable]:
         ("Timestamp tokens (RFC 3161)", "none"),
     ]
     story: list[Flowable] = [
-        Paragraph(f"Run {para_text(r.run_id)}", s.h2),
+        paragraph(f"Run {r.run_id}", s.h2, limit=HEADING_LIMIT),
         kv_table(s, rows, (150, PORTRAIT_W - 150)),
     ]
     if facts is None:
-        story.append(Paragraph(f"System facts: {para_text(r.system_note)}.", s.note))
+        story.append(paragraph(f"System facts: {r.system_note}.", s.note))
     return story

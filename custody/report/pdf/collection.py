@@ -11,7 +11,7 @@ from custody.report.pdf.inventory import NO_RUN
 from custody.report.pdf.page import PORTRAIT_W, at_text, body, heading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import grid_table, kv_table
-from custody.report.pdf.text import para_text
+from custody.report.pdf.text import HEADING_LIMIT, paragraph
 
 #: System facts listed at most.
 FACTS_LISTED = 400
@@ -47,10 +47,10 @@ def _run(m: ReportModel, s: Styles, r: RunReport) -> list[Flowable]:
             fact(facts, "time_zone.name", "timezone.name", "timezone", "time_zone") or NOT_RECORDED,
         ),
     ]
-    story: list[Flowable] = [Paragraph(f"Run {para_text(r.run_id)}", s.h2)]
+    story: list[Flowable] = [paragraph(f"Run {r.run_id}", s.h2, limit=HEADING_LIMIT)]
     story.append(kv_table(s, rows, (130, PORTRAIT_W - 130)))
     if facts is None:
-        story.append(Paragraph(f"System facts: {para_text(r.system_note)}.", s.note))
+        story.append(paragraph(f"System facts: {r.system_note}.", s.note))
     story.append(Paragraph("Order of volatility followed", s.h3))
     counts = r.collector_counts()
     order_rows = [
@@ -76,7 +76,7 @@ def _run(m: ReportModel, s: Styles, r: RunReport) -> list[Flowable]:
     if facts and member is not None:
         story.append(Paragraph(f"State of the machine ({SYSTEM_MEMBER})", s.h3))
         story.append(
-            Paragraph(
+            paragraph(
                 f"Read from the run archive at the offset the ledger recorded (entry "
                 f"{member.seq}); its bytes re-hash to the recorded SHA-256 "
                 f"{member.event.digests.sha256}.",

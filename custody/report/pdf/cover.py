@@ -10,7 +10,7 @@ from custody.report.pdf.flowables import Badge, Logo
 from custody.report.pdf.page import PORTRAIT_W
 from custody.report.pdf.styles import FAIL_RED, OK_GREEN, Styles
 from custody.report.pdf.tables import kv_table
-from custody.report.pdf.text import human_bytes, para_text
+from custody.report.pdf.text import HEADING_LIMIT, human_bytes, para_text, paragraph
 
 #: The sections after the cover, numbered from 2, as the contents list them.
 SECTIONS = (
@@ -34,7 +34,7 @@ def cover(m: ReportModel, s: Styles) -> list[Flowable]:
     """The first page."""
     story: list[Flowable] = [Spacer(1, 18), Logo(30), Spacer(1, 26)]
     story.append(Paragraph("Chain of Custody Report", s.title))
-    story.append(Paragraph(para_text(m.case_field("title")), s.subtitle))
+    story.append(paragraph(m.case_field("title"), s.subtitle, limit=HEADING_LIMIT))
     story += [_badge(m), Spacer(1, 14)]
     story.append(
         kv_table(

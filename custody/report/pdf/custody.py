@@ -8,8 +8,11 @@ from reportlab.platypus import Flowable, KeepTogether, Paragraph
 from custody.report.model import SHORT_HASH, ReportModel, text_or_not_recorded
 from custody.report.pdf.page import PORTRAIT_W, at_cell, body, heading
 from custody.report.pdf.styles import Styles
-from custody.report.pdf.tables import grid_table
+from custody.report.pdf.tables import Cell, Prose, grid_table, text_cell
 from custody.report.pdf.timeline import timeline
+
+#: Width of the "From" and "To" columns of the transfers.
+PARTY_W = 84
 
 
 def custody_log(m: ReportModel, s: Styles) -> list[Flowable]:
@@ -71,14 +74,14 @@ def _journal(m: ReportModel, s: Styles) -> list[Flowable]:
     if not m.journal:
         story.append(body(s, "No journal entries are recorded."))
         return story
-    rows = [
+    rows: list[list[Cell]] = [
         [
             str(j.recorded.seq),
             at_cell(j.recorded.at),
             j.event.journal_kind,
             m.name_of(j.recorded.actor),
-            j.event.text,
-            j.event.reason or "",
+            Prose(j.event.text),
+            Prose(j.event.reason or ""),
             j.signature,
         ]
         for j in m.journal
@@ -99,19 +102,17 @@ def _transfers(m: ReportModel, s: Styles) -> list[Flowable]:
     if not m.transfers:
         story.append(body(s, "No transfer of custody is recorded."))
         return story
-    rows = []
+    rows: list[list[Cell]] = []
     for t in m.transfers:
         ev = t.event
-        giver = ev.from_name or m.name_of(ev.from_fp)
-        taker = ev.to_name or m.name_of(ev.to_fp)
         rows.append(
             [
                 str(t.recorded.seq),
                 at_cell(t.recorded.at),
-                f"{giver}\n{ev.from_fp[:12]}...",
-                f"{taker}\n{ev.to_fp[:12]}...",
-                text_or_not_recorded(ev.location),
-                text_or_not_recorded(ev.reason),
+                _party(s, ev.from_name or m.name_of(ev.from_fp), ev.from_fp),
+                _party(s, ev.to_name or m.name_of(ev.to_fp), ev.to_fp),
+                Prose(text_or_not_recorded(ev.location)),
+                Prose(text_or_not_recorded(ev.reason)),
                 t.signature,
             ]
         )
@@ -128,7 +129,7 @@ def _transfers(m: ReportModel, s: Styles) -> list[Flowable]:
                 "Signatures",
             ],
             rows,
-            [30, 56, 84, 84, 80, PORTRAIT_W - 30 - 56 - 84 - 84 - 80 - 58, 58],
+            [30, 56, PARTY_W, PARTY_W, 80, PORTRAIT_W - 30 - 56 - 2 * PARTY_W - 80 - 58, 58],
         )
     )
     story.append(
@@ -139,3 +140,9 @@ def _transfers(m: ReportModel, s: Styles) -> list[Flowable]:
         )
     )
     return story
+
+
+def _party(s: Styles, name: str, fingerprint: str) -> list[Flowable]:
+    """A party to a transfer: the name, then the start of the certificate fingerprint."""
+    width = PARTY_W - 7
+    return [text_cell(name, s.cell, width), text_cell(f"{fingerprint[:12]}...", s.cell, width)]

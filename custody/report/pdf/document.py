@@ -25,6 +25,7 @@ from custody.report.pdf.method import how, independent
 from custody.report.pdf.page import LANDSCAPE, LANDSCAPE_W, MARGIN, PORTRAIT, PORTRAIT_W
 from custody.report.pdf.storage import storage
 from custody.report.pdf.styles import Styles, make_styles
+from custody.report.pdf.text import HEADING_LIMIT, printable
 from custody.report.sign import SignatureBox
 
 Section = Callable[[ReportModel, Styles], list[Flowable]]
@@ -77,9 +78,9 @@ def _document(buf: io.BytesIO, model: ReportModel) -> BaseDocTemplate:
         rightMargin=MARGIN,
         topMargin=MARGIN,
         bottomMargin=MARGIN,
-        title=f"Chain of Custody Report - {model.case_field('title')}",
-        author=model.examiner.name,
-        subject=f"Case {model.case_id}, bundle {model.bundle_id}",
+        title=_info(f"Chain of Custody Report - {model.case_field('title')}"),
+        author=_info(model.examiner.name),
+        subject=_info(f"Case {model.case_id}, bundle {model.bundle_id}"),
         creator="Chainproof",
         keywords=f"manifest-sha256:{model.manifest_sha256}",
     )
@@ -90,6 +91,11 @@ def _document(buf: io.BytesIO, model: ReportModel) -> BaseDocTemplate:
         ]
     )
     return doc
+
+
+def _info(text: str) -> str:
+    """A value for the PDF's document information: printable and short."""
+    return printable(text, limit=HEADING_LIMIT)
 
 
 def _template(name: str, frame_id: str, size: tuple[float, float], width: float) -> PageTemplate:

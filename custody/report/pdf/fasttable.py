@@ -2,6 +2,9 @@
 character count (exact in a monospace font), row heights known in advance, split page by page
 by bisection and drawn with one text object per page. That keeps 10,000 artifacts to a few
 seconds where reportlab's ``Table`` takes quadratic time.
+
+A cell holds at most :data:`MAX_LINES` lines (a longer value is cut with a note saying where
+it is whole), so every row fits a page.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from custody.report.pdf.styles import (
     ZEBRA,
     register_fonts,
 )
-from custody.report.pdf.text import pdf_escape, wrap_mono
+from custody.report.pdf.text import IN_LEDGER, mono_cell, pdf_escape
 
 FAST_PAD = 2.8
+#: Lines of one cell at most: a longer value is cut with a note, so a row always fits a page.
+MAX_LINES = 24
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class FastTable(Flowable):  # type: ignore[misc]  # reportlab is untyped
         pad: float = FAST_PAD,
         vpad: float = 1.5,
         marks: frozenset[int] = frozenset(),
+        where: str = IN_LEDGER,
         _shared: tuple[list[tuple[tuple[str, ...], ...]], list[float]] | None = None,
         _span: tuple[int, int] | None = None,
     ) -> None:
@@ -70,7 +76,7 @@ class FastTable(Flowable):  # type: ignore[misc]  # reportlab is untyped
             total = 0.0
             for row in rows:
                 cells = tuple(
-                    tuple(wrap_mono(str(cell), col.chars))
+                    tuple(mono_cell(cell, col.chars, MAX_LINES, where))
                     for cell, col in zip(row, self.columns, strict=True)
                 )
                 total += max(len(c) for c in cells) * self.leading + 2 * vpad

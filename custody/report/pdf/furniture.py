@@ -13,7 +13,11 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from custody.report.pdf.styles import MONO, MUTED, RULE, SANS, SANS_BOLD
-from custody.report.pdf.text import clean
+from custody.report.pdf.text import visible
+
+#: Characters of the case and bundle ids in the page header (a UUID has 36).
+ID_CHARS = 48
+TITLE = "Chain of Custody Report"
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,11 @@ def numbered_canvas(furniture: Furniture) -> type[Canvas]:
             self.line(m, height - m + 6, width - m, height - m + 6)
             self.setFillColor(MUTED)
             self.setFont(SANS_BOLD, 7.5)
-            self.drawString(m, height - m + 10, "Chain of Custody Report")
+            self.drawString(m, height - m + 10, TITLE)
             self.setFont(SANS, 7.5)
-            self.drawRightString(
-                width - m,
-                height - m + 10,
-                f"Case {clean(furniture.case_id)}  ·  Bundle {clean(furniture.bundle_id)}",
-            )
+            room = width - 2 * m - pdfmetrics.stringWidth(TITLE, SANS_BOLD, 7.5) - 12
+            ids = f"Case {_short(furniture.case_id)}  ·  Bundle {_short(furniture.bundle_id)}"
+            self.drawRightString(width - m, height - m + 10, _fit(ids, SANS, 7.5, room))
             self.line(m, m - 8, width - m, m - 8)
             label = "Manifest SHA-256 "
             self.setFont(SANS, 6.5)
@@ -94,3 +96,23 @@ def numbered_canvas(furniture: Furniture) -> type[Canvas]:
             self.restoreState()
 
     return NumberedCanvas
+
+
+def _short(value: str) -> str:
+    """An id for the page header: drawable, and cut with "…" past :data:`ID_CHARS`."""
+    text, cut = visible(value, limit=ID_CHARS)
+    return text[: ID_CHARS - 1] + "…" if cut else text
+
+
+def _fit(text: str, font: str, size: float, width: float) -> str:
+    """``text``, cut with "…" so that it is at most ``width`` points wide."""
+    if pdfmetrics.stringWidth(text, font, size) <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # the longest prefix that fits with the ellipsis
+        mid = (lo + hi + 1) // 2
+        if pdfmetrics.stringWidth(text[:mid] + "…", font, size) <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + "…"

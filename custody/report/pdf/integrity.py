@@ -10,7 +10,7 @@ from custody.report.pdf.fasttable import Column, FastTable, fill_chars
 from custody.report.pdf.page import PORTRAIT_W, at_text, body, heading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import grid_table, kv_table
-from custody.report.pdf.text import human_bytes, para_text
+from custody.report.pdf.text import HEADING_LIMIT, IN_MANIFEST, human_bytes, paragraph, printable
 
 ARTIFACT_SIZE = 6.4
 OK_COLOUR = "#1e7b34"
@@ -99,12 +99,16 @@ def _artifacts(m: ReportModel, s: Styles, r: RunReport) -> list[Flowable]:
     marks = set()
     for i, a in enumerate(r.artifacts):
         path = a.event.shown_name
-        if a.event.changed:
-            path += " [changed while read]"
+        if a.event.changed:  # before the path, which may be cut
+            path = "[changed while read] " + path
         rows.append([str(a.seq), path, f"{a.event.member.size:,}", a.event.digests.sha256])
         if a.seq in m.findings_by_seq:
             marks.add(i)
     return [
-        Paragraph(f"Run {para_text(r.run_id)} ({len(r.artifacts):,} artifacts)", s.h3),
-        FastTable(cols, rows, size=ARTIFACT_SIZE, marks=frozenset(marks)),
+        paragraph(
+            f"Run {printable(r.run_id, limit=HEADING_LIMIT)} ({len(r.artifacts):,} artifacts)",
+            s.h3,
+            limit=None,
+        ),
+        FastTable(cols, rows, size=ARTIFACT_SIZE, marks=frozenset(marks), where=IN_MANIFEST),
     ]

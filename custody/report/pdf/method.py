@@ -10,7 +10,7 @@ from custody.record.events import IdentityAdded
 from custody.report.model import ReportModel
 from custody.report.pdf.page import body, heading
 from custody.report.pdf.styles import Styles
-from custody.report.pdf.text import para_text
+from custody.report.pdf.text import HOW_SHOWN, para_text
 
 HOW = (
     "Each ledger entry holds: format version, case ID, sequence number, UTC time, actor "
@@ -48,7 +48,7 @@ HOW = (
 def how(m: ReportModel, s: Styles) -> list[Flowable]:
     """The method, point by point."""
     story = heading(s, 11, "How the record is produced")
-    for point in HOW:
+    for point in (*HOW, HOW_SHOWN):
         story.append(Paragraph(para_text(point), s.bullet, bulletText="•"))
     return story
 
@@ -69,8 +69,8 @@ def independent(m: ReportModel, s: Styles) -> list[Flowable]:
             KeepTogether(
                 [
                     Paragraph(para_text(title), s.h3),
-                    Paragraph(para_text(command), s.code),
-                    Paragraph("Expected: " + para_text(expected), s.small),
+                    Paragraph(para_text(command, lines=True), s.code),
+                    Paragraph("Expected: " + para_text(expected, lines=True), s.small),
                 ]
             )
         )

@@ -8,6 +8,7 @@ from reportlab.platypus import CondPageBreak, Flowable, HRFlowable, Paragraph
 from custody.record.times import shown, shown_stacked
 from custody.report.model import NOT_RECORDED
 from custody.report.pdf.styles import ACCENT, Styles
+from custody.report.pdf.tables import Prose
 from custody.report.pdf.text import para_text
 
 MARGIN = 42.5  # 15 mm
@@ -36,6 +37,10 @@ def at_text(at: str | None) -> str:
     return shown(at, micro=True) or NOT_RECORDED
 
 
-def at_cell(at: str | None) -> str:
-    """A ledger time for a narrow cell: date, then time to the second (full value in Annex B)."""
-    return shown_stacked(at) or NOT_RECORDED
+def at_cell(at: str | None) -> str | Prose:
+    """A ledger time for a narrow cell: date over time to the second (full value in Annex B);
+    a value that is not a time is shown as the text it is."""
+    stacked = shown_stacked(at)
+    if not stacked:
+        return NOT_RECORDED
+    return at if stacked == at else Prose(stacked)

@@ -37,7 +37,7 @@ def storage(m: ReportModel, s: Styles) -> list[Flowable]:
             "layout is:",
         )
     )
-    story.append(Paragraph(para_text(BUNDLE_LAYOUT).replace(" ", "&nbsp;"), s.code))
+    story.append(Paragraph(para_text(BUNDLE_LAYOUT, lines=True).replace(" ", "&nbsp;"), s.code))
     story.append(
         kv_table(
             s,

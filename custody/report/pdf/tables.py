@@ -1,18 +1,51 @@
-"""Small tables: a grid with a header row repeated on every page, and label / value pairs."""
+"""Small tables: a grid with a header row repeated on every page, and label / value pairs.
+
+Text cells go through :mod:`custody.report.pdf.text` (drawable, cut to their share of lines
+with a note) and a row taller than a page continues on the next, so no value from the record
+can stop the layout."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from reportlab.lib import colors
+from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 
 from custody.report.model import NOT_RECORDED
 from custody.report.pdf.styles import HEADER_BG, KEY_BG, RULE, WARN_BG, ZEBRA, Styles
-from custody.report.pdf.text import para_text
+from custody.report.pdf.text import (
+    MIN_LIMIT,
+    NAME_LINES,
+    PROSE_LINES,
+    line_chars,
+    para_text,
+    paragraph,
+)
 
-Cell: TypeAlias = str | Flowable | list[Flowable]
+
+@dataclass(frozen=True)
+class Prose:
+    """Free text for a cell (a note, a reason): its line breaks are drawn, and it may fill
+    :data:`~custody.report.pdf.text.PROSE_LINES` lines where a name fills
+    :data:`~custody.report.pdf.text.NAME_LINES`."""
+
+    text: str
+
+
+Cell: TypeAlias = str | Prose | Flowable | list[Flowable]
+
+
+def text_cell(value: str | Prose, style: ParagraphStyle, width: float) -> Paragraph:
+    """A value from the record as a cell ``width`` points wide: drawable, and cut (with a
+    note) when it would run past its share of lines."""
+    line = line_chars(width, style)
+    if isinstance(value, Prose):
+        limit = max(MIN_LIMIT, line * PROSE_LINES)
+        return paragraph(value.text, style, lines=True, limit=limit, line=line)
+    return paragraph(value, style, limit=max(MIN_LIMIT, line * NAME_LINES))
 
 
 def grid_table(
@@ -34,14 +67,14 @@ def grid_table(
     for row in rows:
         out: list[Cell] = []
         for i, cell in enumerate(row):
-            if isinstance(cell, str):
-                out.append(
-                    Paragraph(para_text(cell), styles.cell_mono if i in mono else styles.cell)
-                )
+            if isinstance(cell, str | Prose):
+                style = styles.cell_mono if i in mono else styles.cell
+                out.append(text_cell(cell, style, widths[i] - 7))
             else:
                 out.append(cell)
         data.append(out)
-    table = Table(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
+    # splitInRow: a row taller than a page (a very long value) continues on the next page.
+    table = Table(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT", splitInRow=1)
     commands: list[tuple[Any, ...]] = [
         ("BACKGROUND", (0, 0), (-1, 0), HEADER_BG),
         ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, ZEBRA]),
@@ -69,14 +102,13 @@ def kv_table(
     """Label / value pairs, labels on a tinted column."""
     data: list[list[Cell]] = []
     for key, value in rows:
-        if isinstance(value, str):
+        if (value.text if isinstance(value, Prose) else value) == NOT_RECORDED:
+            value = Paragraph(f"<i>{para_text(NOT_RECORDED)}</i>", styles.cell)
+        elif isinstance(value, str | Prose):
             style = styles.cell_mono if key in mono_keys else styles.cell
-            if value == NOT_RECORDED:
-                value = Paragraph(f"<i>{para_text(value)}</i>", styles.cell)
-            else:
-                value = Paragraph(para_text(value), style)
+            value = text_cell(value, style, widths[1] - 8)
         data.append([Paragraph(para_text(key), styles.cell_bold), value])
-    table = Table(data, colWidths=list(widths), hAlign="LEFT")
+    table = Table(data, colWidths=list(widths), hAlign="LEFT", splitInRow=1)
     table.setStyle(
         TableStyle(
             [

@@ -31,6 +31,7 @@ from custody.record.times import parse_utc
 from custody.report.model import ReportModel, RunReport, TimelineEvent
 from custody.report.pdf.page import PORTRAIT_W
 from custody.report.pdf.styles import INK, MONO, MUTED, SANS
+from custody.report.pdf.text import visible
 
 EVENT_COLOURS: dict[type[Event], colors.Color] = {
     CaseOpened: colors.HexColor("#1f3a5f"),
@@ -155,7 +156,14 @@ def _runs(d: Drawing, axis: _Axis, spans: list[tuple[RunReport, dt.datetime, dt.
             )
         )
         d.add(
-            String(x0 + 1, y + LANE_H - 5, r.short_id, fontName=MONO, fontSize=5.5, fillColor=MUTED)
+            String(
+                x0 + 1,
+                y + LANE_H - 5,
+                visible(r.short_id, font=MONO, limit=8)[0],
+                fontName=MONO,
+                fontSize=5.5,
+                fillColor=MUTED,
+            )
         )
 
 

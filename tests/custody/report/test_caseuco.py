@@ -33,6 +33,8 @@ from custody.report.caseuco import (
     case_uco_chunks,
     case_uco_nodes,
     check_case_uco,
+    is_datetime,
+    is_hex,
 )
 
 CASE_ID = "6f1c2a4e-8d1b-4b4e-9a31-2f4c6d7e8f90"
@@ -194,3 +196,94 @@ def test_checker_catches_what_the_validator_does_not() -> None:
     problems = check_case_uco(doc)
     assert any("ProvenanceRecord without" in p for p in problems)
     assert any("hash on uco-observable:FileFacet" in p for p in problems)
+
+
+HOSTILE = (
+    "x\x00\x07\x1b[31m\x7f\x85\t\n\r\n\u200b\u200d\u200f\u202e\u2028\ufeff e\u0301 "
+    "\u05e9\u05dc\u05d5\u05dd \u0627\u0644\u0639 \U0001f468\u200d\U0001f469 \\xff <&>\"'"
+)
+
+
+def hostile_ledger() -> list[Entry]:
+    """Every text of the graph hostile (10 KB paths, 100k characters), a run end time that is
+    not a time and digests that are not hexadecimal."""
+    events: list[Event] = [
+        CaseOpened(
+            case_id=CASE_ID,
+            fields=CaseFields(
+                title=HOSTILE * 10,
+                status=HOSTILE,
+                incident_ref=HOSTILE,
+                description=HOSTILE * 1000,
+            ),
+            created_at="2024-01-01T00:00:00.000000Z",
+        ),
+        IdentityAdded(fingerprint=FP, name=HOSTILE, certificate_pem="PEM"),
+        RunStarted(
+            run_id=RUN_ID,
+            host=HOSTILE * 100,
+            profile=HOSTILE,
+            archive=f"evidence/{RUN_ID}.tar",
+            examiner=FP,
+        ),
+        ArtifactCollected(
+            run_id=RUN_ID,
+            collector=HOSTILE,
+            kind=HOSTILE,
+            member=MemberRef(name="files/" + HOSTILE, header_offset=0, data_offset=512, size=1),
+            digests=Digests("a" * 64, "not hex", "abc"),
+            source=SourceFacts(path=("/" + HOSTILE) * 100, path_b64="/w=="),
+        ),
+        RunFinished(
+            run_id=RUN_ID,
+            status=HOSTILE,
+            archive=f"evidence/{RUN_ID}.tar",
+            finished_at="yesterday " + HOSTILE,
+        ),
+    ]
+    entries: list[Entry] = []
+    prev = GENESIS_HASH
+    for seq, ev in enumerate(events, 1):
+        e = make_entry(
+            CASE_ID, seq, f"2024-01-01T00:00:{seq:02d}.000000Z", FP, ev.EVENT, ev.payload(), prev
+        )
+        entries.append(e)
+        prev = e.entry_hash
+    return entries
+
+
+def test_any_ledger_text_conforms(tmp_path: Path) -> None:
+    doc = graph(hostile_ledger())
+    assert check_case_uco(doc) == []
+    path = tmp_path / "hostile.jsonld"
+    path.write_bytes(b"".join(case_uco_chunks(doc["@graph"])))
+    assert json.loads(path.read_bytes()) == json.loads(json.dumps(doc))
+    result = _validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Conforms: True" in result.stdout
+    nodes = {n["@type"]: n for n in doc["@graph"]}
+    assert nodes["case-investigation:Investigation"]["uco-core:name"] == HOSTILE * 10
+    action = nodes["case-investigation:InvestigativeAction"]
+    assert "uco-action:endTime" not in action and "uco-action:startTime" in action
+    assert (
+        "the recorded end time is not a date and time: yesterday" in action["uco-core:description"]
+    )
+    artifact = next(
+        n
+        for n in doc["@graph"]
+        if n["@type"] == "uco-observable:File" and "archive member" in n["uco-core:description"]
+    )
+    (content,) = [
+        f for f in artifact["uco-core:hasFacet"] if f["@type"] == "uco-observable:ContentDataFacet"
+    ]
+    assert [h["uco-types:hashMethod"] for h in content["uco-observable:hash"]] == ["SHA256"]
+    assert "the recorded SHA1 value is not hexadecimal: not hex" in artifact["uco-core:description"]
+    assert "the recorded MD5 value is not hexadecimal: abc" in artifact["uco-core:description"]
+
+
+def test_valid_times_and_hashes() -> None:
+    assert is_datetime("2024-01-01T00:00:00.000000Z")
+    assert is_datetime("2024-01-01T00:00:00+02:00")
+    for bad in ("2024-01-01 00:00:00Z", "20240101T000000Z", "2024-01-01T24:00:00Z", "", "x"):
+        assert not is_datetime(bad), bad
+    assert is_hex("ab" * 32) and not is_hex("abc") and not is_hex("") and not is_hex("AB")
