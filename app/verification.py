@@ -26,7 +26,12 @@ __all__ = ["Report", "verify_case", "verify_target"]
 def verify_target(
     target: Path, *, trust: Sequence[Path] = (), sign_with: Identity | None = None
 ) -> Report:
-    """Verify ``target``: a case directory, a bundle directory, or a bundle zip."""
+    """Verify ``target``: a case directory, a bundle directory, or a bundle zip.
+
+    Any damage to a zip is a finding. A path that is none of these is a
+    :class:`UsageError` (exit 2); a ``.zip`` that cannot be read, is no zip at all, or holds
+    none of a bundle's files is an :class:`~custody.errors.ExportError` (exit 7).
+    """
     trusted = [load_certificate_pem(p.read_bytes()) for p in trust]
     if target.is_dir() and (target / CASE_FILE).exists():
         try:

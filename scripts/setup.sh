@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up Chainproof on Debian/Ubuntu with Python 3.11+: system packages and a virtualenv in .venv.
 #   scripts/setup.sh          what a collection needs
-#   scripts/setup.sh --dev    plus what the tests need (Xvfb, Qt's X libraries, poppler, PostgreSQL)
+#   scripts/setup.sh --dev    plus what the tests need (Xvfb, Qt's X libraries, poppler, PostgreSQL,
+#                             unzip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ if (( dev )); then
   packages+=(poppler-utils xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0
              libxcb-cursor0 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0
              libxcb-sync1 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1 libegl1 libgl1 libfontconfig1
-             libdbus-1-3 fonts-dejavu-core postgresql)
+             libdbus-1-3 fonts-dejavu-core postgresql unzip)
 fi
 
 missing=()

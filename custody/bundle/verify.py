@@ -1,4 +1,4 @@
-"""Verifying an exported bundle from its files alone: a directory, or a zip unpacked safely."""
+"""Verifying an exported bundle from its files alone: a directory, or a zip checked and unpacked."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 from cryptography import x509
 
 from custody.bundle.checks import check_bundle_files
-from custody.bundle.layout import LEDGER
-from custody.bundle.safezip import safe_extract
+from custody.bundle.layout import LEDGER, MANIFEST, SUMS
+from custody.bundle.zipextract import unpack_zip
 from custody.errors import ExportError
 from custody.record.entry import Entry
 from custody.store.storage import EVIDENCE, LocalEvidenceStore
@@ -51,18 +51,33 @@ def verify_bundle_dir(root: Path, *, trusted: Sequence[x509.Certificate] = ()) -
 
 
 def verify_bundle_zip(path: Path, *, trusted: Sequence[x509.Certificate] = ()) -> Report:
-    """Verify a bundle zip. Unsafe members raise :class:`~custody.errors.ExportError`.
+    """Verify a bundle zip: its structure and every member's data
+    (:mod:`custody.bundle.zipextract`), then what could be unpacked, as a directory.
 
     The zip is unpacked into a new directory under the system temporary directory
-    (``$TMPDIR``), which must have room for the bundle, and removed afterwards.
+    (``$TMPDIR``), which must have room for the bundle, and removed afterwards. Damage is
+    a finding; :class:`~custody.errors.ExportError` is raised only for a file that cannot be
+    read or is not a zip, a zip with none of a bundle's files, or a temporary directory
+    that cannot be written.
     """
+    zipped = Report(str(path))
     tmp = Path(tempfile.mkdtemp(prefix="chainproof-verify-"))
     try:
-        safe_extract(path, tmp)
-        if not (tmp / LEDGER).is_file():
+        names = set(unpack_zip(path, tmp, zipped))
+        if LEDGER in names:
+            report = verify_bundle_dir(tmp, trusted=trusted)
+        elif zipped.findings or names & {MANIFEST, SUMS}:
+            report = Report(str(path))
+            report.add(
+                "bundle.deleted",
+                LEDGER,
+                "is missing from the zip or could not be unpacked: the bundle's record cannot "
+                "be checked",
+            )
+        else:
             raise ExportError(f"{path} holds no {LEDGER}: it is not a Chainproof bundle")
-        report = verify_bundle_dir(tmp, trusted=trusted)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    report.findings[:0] = zipped.findings
     report.subject = str(path)
     return report
