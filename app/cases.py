@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.lease import require_reliable_locks
 from custody.db.engine import open_database, sqlite_url, wrap_db_errors
 from custody.db.index import catch_up
 from custody.db.ledger import LedgerWriter, read_entries
@@ -107,6 +108,8 @@ def create_case(
         raise CaseError(f"{root} is already a case")
     if root.exists() and any(root.iterdir()):
         raise CaseError(f"{root} exists and is not empty: choose a new directory for the case")
+    if db_url is None:
+        require_reliable_locks(root)  # its runs' leases are file locks
     try:
         for sub in ("evidence", "identities", "exports"):
             (root / sub).mkdir(parents=True, exist_ok=True)

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import collectors
 from app.cases import CaseHandle
+from app.lease import Lease, RunLeases
 from app.tool import tool_facts, tool_footprint, tool_sha256
 from app.version import __version__
 from collectors.base import (
@@ -35,9 +37,10 @@ from collectors.base import (
 )
 from collectors.profiles import Profile
 from custody.db.ledger import LedgerWriter
-from custody.errors import Cancelled, CaseError, ChainproofError, StoreError
+from custody.errors import Cancelled, CaseError, ChainproofError, LeaseLost, StoreError
 from custody.record.canonical import canonical_json, sha256_hex
 from custody.record.digests import Digests
+from custody.record.entry import Entry
 from custody.record.events import (
     ArtifactCollected,
     CollectionProblem,
@@ -47,6 +50,7 @@ from custody.record.events import (
     RunStarted,
     SourceFacts,
 )
+from custody.record.fold import RunState
 from custody.record.keys import Identity
 from custody.record.names import to_text
 from custody.record.times import ns_text, utc_now_text
@@ -110,43 +114,65 @@ class CollectionRun:
     _summary: RunSummary | None = None
     _archive: RunArchive | None = None
     _writer: LedgerWriter | None = None
+    _lease: Lease | None = None
+    _lost: LeaseLost | None = None
+    _batch_seen: bool = False
     _seen_paths: set[bytes] = field(default_factory=set)
 
     def execute(self) -> RunSummary:
-        """Run every collector of the profile; always seal the run, whatever stops it."""
+        """Run every collector of the profile; always seal the run, whatever stops it.
+
+        Start-up is ordered so that a kill at any instant leaves nothing, or a run that the
+        next collection recovers into a verifiable case: first the run's lease, then the
+        signed ``run_started`` (its index row in the same transaction), then the archive.
+        """
         if self.case.state().sealed:
             raise CaseError(
                 f"case {self.case.case_id} is sealed: no evidence can be added to it; "
                 "collect into a new case"
             )
-        recover_unfinished_runs(self.case, self.identity)
+        leases = RunLeases(self.case)  # refuses a file system whose locks cannot be trusted
+        recover_unfinished_runs(self.case, self.identity, leases)
         name = f"{self.run_id}.tar"
-        self._archive = archive = self.case.evidence.create(name)
         writer = self._writer = self.case.writer(self.identity)
-        writer.before_write = archive.flush
         tool_path, tool_hash = tool_sha256()
         footprint = tool_footprint()
         collector_names = self._collector_names()
-        writer.append(
-            RunStarted(
-                run_id=self.run_id,
-                host=socket.gethostname(),
-                profile=self.profile.name,
-                profile_sha256=sha256_hex(canonical_json(self.profile.collectors)),
-                profile_collectors=self.profile.collectors,
-                collectors=tuple(collector_names),
-                archive=f"{EVIDENCE}/{name}",
-                command_line=tuple(self.command_line),
-                tool="chainproof",
-                tool_version=__version__,
-                tool_path=tool_path,
-                tool_sha256=tool_hash,
-                tool_unpacked=footprint,
-                pid=os.getpid(),
-                examiner=self.identity.fingerprint,
-            )
+        started = RunStarted(
+            run_id=self.run_id,
+            host=socket.gethostname(),
+            profile=self.profile.name,
+            profile_sha256=sha256_hex(canonical_json(self.profile.collectors)),
+            profile_collectors=self.profile.collectors,
+            collectors=tuple(collector_names),
+            archive=f"{EVIDENCE}/{name}",
+            command_line=tuple(self.command_line),
+            tool="chainproof",
+            tool_version=__version__,
+            tool_path=tool_path,
+            tool_sha256=tool_hash,
+            tool_unpacked=footprint,
+            pid=os.getpid(),
+            examiner=self.identity.fingerprint,
         )
-        self._summary = summary = RunSummary(self.run_id, "running", archive.path)
+        self._lease = leases.take(self.run_id)
+        try:
+            stop_point("lease")
+            writer.append(started)
+            stop_point("started")
+            # A kill before this line leaves a run without an archive: its recovery writes
+            # an empty one. The archive never exists without its run in the ledger.
+            self._archive = self.case.evidence.create(name)
+            stop_point("archive")
+            writer.before_write = self._before_write
+            writer.after_commit.append(self._committed)
+            return self._collect(collector_names)
+        finally:
+            self._lease.release()
+
+    def _collect(self, collector_names: list[str]) -> RunSummary:
+        assert self._archive is not None
+        self._summary = summary = RunSummary(self.run_id, "running", self._archive.path)
         self.progress(ProgressEvent("started", message=f"run {self.run_id}"))
         failure: BaseException | None = None
         try:
@@ -162,10 +188,29 @@ class CollectionRun:
             summary.status, summary.reason = "failed", exc.diagnostics()
             failure = exc
         finally:
-            self._seal(summary)
+            self._seal(summary)  # a lost lease stops here: the run is no longer ours to end
         if isinstance(failure, ChainproofError) and not isinstance(failure, Cancelled):
             raise failure
         return summary
+
+    def _before_write(self) -> None:
+        """Before each ledger batch: the lease still holds, then the archive is on disk."""
+        assert self._lease is not None and self._archive is not None
+        if self._lost is None and self._lease.keep():
+            run = self.case.state().runs.get(self.run_id)
+            if run is None or run.finished is not None:
+                self._lost = LeaseLost(
+                    f"run {self.run_id} lost its lease and was ended by another process "
+                    "meanwhile: this process stops without writing more"
+                )
+        if self._lost is not None:
+            raise self._lost  # every later write too, the run's own end included
+        self._archive.flush()
+
+    def _committed(self, entries: Sequence[Entry]) -> None:
+        if self._summary is not None and self._summary.artifacts and not self._batch_seen:
+            self._batch_seen = True
+            stop_point("batch")
 
     def _collector_names(self) -> list[str]:
         names = list(self.profile.collectors)
@@ -341,6 +386,8 @@ class CollectionRun:
         self._writer.append(event)
         self._summary.artifacts += 1
         self._summary.bytes += member.size
+        if self._summary.artifacts == 1:
+            stop_point("artifact")
 
     def _problem(self, collector: str, p: Problem) -> None:
         self._not_captured(collector, p.kind, p.reason, p.path)
@@ -376,8 +423,13 @@ class CollectionRun:
         """Close the archive and write the signed end of the run, whatever happened."""
         assert self._archive is not None and self._writer is not None
         writer = self._writer
-        writer.checkpoint("run end")  # flushes the archive first, then signs the head
+        try:
+            writer.checkpoint("run end")  # checks the lease, flushes the archive, signs the head
+        except LeaseLost:
+            self._archive.drop()  # another process ended the run: its archive is not ours
+            raise
         writer.before_write = None
+        stop_point("run_end")
         end_marker = True
         try:
             size = self._archive.close()
@@ -387,6 +439,7 @@ class CollectionRun:
                 self._archive.abandon()  # the archive then ends after its last whole member
             size, end_marker = self._archive.offset, False
         archive_sha256 = self._archive.sha256
+        stop_point("archive_closed")
         writer.append(
             RunFinished(
                 run_id=self.run_id,
@@ -403,6 +456,7 @@ class CollectionRun:
                 finished_at=utc_now_text(),
             )
         )
+        stop_point("finished")
         self.progress(ProgressEvent("finished", message=summary.status, errors=summary.errors))
 
 
@@ -449,51 +503,104 @@ def _member_ref(
     )
 
 
-def recover_unfinished_runs(case: CaseHandle, identity: Identity) -> list[str]:
-    """Seal runs left 'running' by a crashed process: cut the torn tail, record what is kept."""
+def recover_unfinished_runs(
+    case: CaseHandle, identity: Identity, leases: RunLeases | None = None
+) -> list[str]:
+    """Seal the runs whose process is gone: cut the torn tail, record what is kept.
+
+    Only a run whose lease is free is touched; a held lease means the run is alive, whatever
+    its host name or PID. The fold is read again once the lease is ours, so concurrent
+    recoveries of one run serialize: one records the end, the others find it ended. A run
+    whose free lease proves nothing (no lease file: made before leases; or PostgreSQL, where
+    a free lock leaves no trace) is left alone while its PID is alive under this host name,
+    as before leases.
+    """
+    leases = leases or RunLeases(case)
     recovered: list[str] = []
-    for run in list(case.state().runs.values()):
-        if run.finished is not None:
-            continue
-        started = run.started.event
-        if (
-            started.pid is not None
-            and _pid_alive(started.pid)
-            and started.host == socket.gethostname()
-        ):
-            continue  # still running in another process
-        evidence, name = case.evidence, archive_name(run.archive)
-        end = run.recorded_end
-        before, size, sha256 = 0, 0, None
-        if name is not None and evidence.exists(name):
-            before = evidence.size(name)
-            archive = evidence.resume(name, end)
-            size = archive.close()
-            sha256 = archive.sha256
-        writer = case.writer(identity)
-        writer.checkpoint("recovered")
-        writer.append(
-            RunFinished(
-                run_id=run.run_id,
-                status="recovered",
-                reason="the collecting process stopped without sealing the run; "
-                f"{run.artifacts} recorded artifacts kept, {max(0, before - end)} unrecorded "
-                "bytes after the last recorded member cut off",
-                artifacts=run.artifacts,
-                errors=run.errors,
-                skipped=run.skipped,
-                bytes=run.bytes,
-                archive=run.archive,
-                archive_size=size,
-                archive_sha256=sha256,
-                finished_at=utc_now_text(),
-            )
-        )
-        recovered.append(run.run_id)
+    for run_id in _unfinished(case):
+        lease = leases.try_take(run_id)
+        if lease is None:
+            continue  # alive: its process holds the lease
+        try:
+            stop_point("recovery_lease")
+            run = case.state().runs.get(run_id)
+            if run is None or run.finished is not None:
+                continue  # ended meanwhile, by another recovery or by the run itself
+            if not lease.found and _maybe_alive(run.started.event):
+                continue
+            _recover(case, identity, run)
+            recovered.append(run_id)
+        finally:
+            lease.release()
+    leases.sweep(lambda: set(_unfinished(case)))
     return recovered
+
+
+def _unfinished(case: CaseHandle) -> list[str]:
+    return [r.run_id for r in case.state().runs.values() if r.finished is None]
+
+
+def _maybe_alive(started: RunStarted) -> bool:
+    """The check before leases: the run's PID is alive under this host name."""
+    return (
+        started.pid is not None and started.host == socket.gethostname() and _pid_alive(started.pid)
+    )
+
+
+def _recover(case: CaseHandle, identity: Identity, run: RunState) -> None:
+    """Close a dead run's archive at its last recorded member and record its end."""
+    evidence, name = case.evidence, archive_name(run.archive)
+    end = run.recorded_end
+    before, size, sha256, what = 0, None, None, ""
+    if name is not None and evidence.exists(name):
+        before = evidence.size(name)
+        archive = evidence.resume(name, end)
+        size = archive.close()
+        sha256 = archive.sha256
+    elif name is not None and end == 0:
+        # Stopped after run_started, before its archive existed: an empty archive is its
+        # whole evidence.
+        archive = evidence.create(name)
+        size = archive.close()
+        sha256 = archive.sha256
+        what = "; its archive had not been created: an empty archive was written for it"
+    else:
+        what = f"; its archive {run.archive} is missing from {evidence.location}"
+    stop_point("recovery_archive")
+    writer = case.writer(identity)
+    writer.checkpoint("recovered")
+    writer.append(
+        RunFinished(
+            run_id=run.run_id,
+            status="recovered",
+            reason="the collecting process stopped without sealing the run; "
+            f"{run.artifacts} recorded artifacts kept, {max(0, before - end)} unrecorded "
+            f"bytes after the last recorded member cut off{what}",
+            artifacts=run.artifacts,
+            errors=run.errors,
+            skipped=run.skipped,
+            bytes=run.bytes,
+            archive=run.archive,
+            archive_size=size,
+            archive_sha256=sha256,
+            finished_at=utc_now_text(),
+        )
+    )
+    stop_point("recovered")
 
 
 def _pid_alive(pid: int) -> bool:
     import psutil
 
     return bool(psutil.pid_exists(pid))
+
+
+#: Test hook: ``CHAINPROOF_STOP_AT=<step>`` makes the process stop itself (SIGSTOP) right
+#: after that step of a run's start, end or recovery, so a test can kill it exactly there.
+STOP_AT = "CHAINPROOF_STOP_AT"
+
+
+def stop_point(step: str) -> None:
+    """A named step of start-up, run end or recovery (see :data:`STOP_AT`)."""
+    if os.environ.get(STOP_AT) == step and hasattr(signal, "SIGSTOP"):
+        os.kill(os.getpid(), signal.SIGSTOP)

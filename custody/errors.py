@@ -35,6 +35,11 @@ class CaseError(ChainproofError):
     exit_code = 3
 
 
+class UnreliableLocks(CaseError):
+    """A case directory lies on a file system whose locks cannot be trusted (a network
+    share): a running collection could not be told from a crashed one there."""
+
+
 class DatabaseError(ChainproofError):
     """The case database cannot be opened, is corrupt, or refused a write."""
 
@@ -45,6 +50,11 @@ class StoreError(ChainproofError):
     """The evidence store cannot write: disk full, output not writable. Stops the run."""
 
     exit_code = 4
+
+
+class LeaseLost(StoreError):
+    """A running collection lost its run's lease (its database connection dropped) and
+    another process took or ended the run meanwhile: the run stops without writing more."""
 
 
 class ArchiveDamaged(StoreError):

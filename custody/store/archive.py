@@ -644,6 +644,16 @@ class RunArchive:
             self._close_fd()
             self._closed = True
 
+    def drop(self) -> None:
+        """Stop at once without writing what is still buffered: the archive is no longer
+        this writer's to change (its run was ended by another process)."""
+        if self._closed:
+            return
+        self._buf.clear()
+        self._ends.clear()
+        self._close_fd()
+        self._closed = True
+
     def _close_fd(self) -> None:
         self._staged.clear()
         try:

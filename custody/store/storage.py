@@ -14,7 +14,9 @@ methods, so no caller changes.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
@@ -105,7 +107,12 @@ class LocalEvidenceStore:
         return RunArchive(self.path(name))
 
     def resume(self, name: str, at: int) -> RunArchive:
-        return RunArchive(self.path(name), resume_at=at)
+        path = self.path(name)
+        if not os.access(path, os.W_OK):
+            # Closed (made read-only) by a process that stopped before recording the end.
+            with contextlib.suppress(OSError):
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        return RunArchive(path, resume_at=at)
 
     def spool(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)

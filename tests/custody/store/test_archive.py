@@ -463,3 +463,18 @@ def test_disk_full_with_buffered_members_keeps_the_complete_ones(small_disk: Pat
     assert complete[-1].end == archive.offset
     _check_intact(archive.path, complete)
     archive.abandon()
+
+
+def test_drop_leaves_the_file_as_another_process_left_it(tmp_path: Path) -> None:
+    """A run that lost its lease stops at once: nothing buffered reaches the archive."""
+    path = tmp_path / "run.tar"
+    archive = RunArchive(path)
+    archive.add_bytes("volatile/a.json", b"{}", mtime_ns=NS)
+    archive.flush()
+    on_disk = path.read_bytes()
+    archive.add_bytes("volatile/b.json", b"[]", mtime_ns=NS)  # still in the buffer
+    archive.drop()
+    assert archive.closed and path.read_bytes() == on_disk
+    archive.drop()  # again: nothing
+    with pytest.raises(StoreError, match="already closed"):
+        archive.add_bytes("volatile/c.json", b"", mtime_ns=NS)
