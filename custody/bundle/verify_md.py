@@ -4,20 +4,56 @@ bundle's names, fingerprints and counts, all taken from the fold of its ledger.
 Each step is one function returning its Markdown pieces. Each command block (```` ```sh ````)
 is followed by its expected output (```` ```text ````); the commands run from the bundle
 folder and write only into ``~/chainproof-check``.
+
+The ledger's text is not trusted. Every value from it passes through
+:func:`custody.report.pdf.text.printable` (the one place that escapes what cannot be printed
+and cuts what is too long), then, in Markdown text, through :func:`md_text` (Markdown's
+special characters escaped) or :func:`md_code` (a code span no backtick can leave). A value
+goes into a command only when it matches a strict pattern (:func:`safe_stem`,
+:func:`safe_fingerprint`), and then quoted with :func:`shlex.quote` all the same; one that
+does not match is named in the text, which says what to do instead.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from custody.bundle.facts import LedgerFacts
-from custody.bundle.layout import archive_stem, certificate_file
+from custody.bundle.layout import (
+    MANIFEST,
+    MANIFEST_SIG,
+    REPORT_PDF,
+    SUMS,
+    SUMS_SIG,
+    archive_file,
+    archive_stem,
+    certificate_file,
+    member_sums_file,
+    signed_body_file,
+)
 from custody.bundle.manifest import ExportFacts
 from custody.record.fold import Examiner, RunState
 from custody.report.caseuco import ArchiveCopy, run_status
+from custody.report.pdf.text import HEADING_LIMIT, TEXT_LIMIT, printable
 
 WORK = "~/chainproof-check"
+#: Characters of a value from the ledger shown in the guide's text; longer ones are cut, and
+#: the cut says so and that the whole value is in ledger.jsonl.
+LIMIT = HEADING_LIMIT
+#: Characters of a file name in an expected output.
+NAME_LIMIT = TEXT_LIMIT
+
+#: An archive's name without ``.tar`` that may go into a command: letters, digits, ``.``,
+#: ``_`` and ``-``, starting with a letter or digit (so never ``.``, ``..`` or an option).
+_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: A certificate fingerprint (SHA-256) as Chainproof writes it.
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+#: Characters that mean something to Markdown (CommonMark or GitHub's) inside a line.
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]<>&!|~$#]")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
 @dataclass(frozen=True)
@@ -36,15 +72,62 @@ class Guide:
         return list(self.facts.state.examiners.values())
 
 
+# --------------------------------------------------------------------------- values
+
+
+def md_text(value: object, limit: int = LIMIT) -> str:
+    """A value from the ledger as Markdown text that reads as :func:`printable` shows it."""
+    return _MD_SPECIAL.sub(r"\\\g<0>", printable(value, font=None, limit=limit))
+
+
+def md_code(value: object, limit: int = LIMIT) -> str:
+    """A value from the ledger as a Markdown code span that reads as :func:`printable` shows
+    it: the fence is longer than any run of backticks in the value. Empty: ``(empty)``."""
+    s = printable(value, font=None, limit=limit)
+    if not s:
+        return "(empty)"
+    ticks = "`" * (max((len(m) for m in re.findall("`+", s)), default=0) + 1)
+    if s[0] == "`" or s[-1] == "`" or (s[0] == " " and s[-1] == " " and s.strip(" ")):
+        s = f" {s} "  # CommonMark takes one space off each end
+    return f"{ticks}{s}{ticks}"
+
+
+def plain(value: object, limit: int = NAME_LIMIT) -> str:
+    """A value from the ledger in a ```` ```text ```` block (:func:`printable`; no markup)."""
+    return printable(value, font=None, limit=limit)
+
+
+def safe_stem(archive: str) -> str | None:
+    """The run archive's stem when it may go into a command, else None."""
+    stem = archive_stem(archive)
+    return stem if _STEM.fullmatch(stem) else None
+
+
+def safe_fingerprint(fp: str) -> str | None:
+    """A certificate fingerprint (64 lower-case hex digits) that may go into a command."""
+    return fp if _HEX64.fullmatch(fp) else None
+
+
+def _q(word: str) -> str:
+    """A checked value as one shell word (:func:`shlex.quote`: unchanged when it is plain)."""
+    return shlex.quote(word)
+
+
 def _colon_hex(fp: str) -> str:
     return ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).upper()
 
 
 def _pub(fp: str) -> str:
-    return f"{WORK}/examiner-{fp[:16]}.pub"
+    """The public key file of a checked fingerprint: the tilde stays outside the quotes."""
+    return f"{WORK}/" + _q(f"examiner-{fp[:16]}.pub")
 
 
 def _block(lang: str, lines: Sequence[str]) -> str:
+    """A fenced block; a line that would close the fence is refused (values are
+    :func:`printable` and never start a line, so that is a bug)."""
+    for line in lines:
+        if "\n" in line or _FENCE.match(line):
+            raise ValueError(f"line would break its code block: {line!r}")
     return f"```{lang}\n" + "\n".join(lines) + "\n```\n"
 
 
@@ -55,12 +138,15 @@ def intro(g: Guide) -> list[str]:
     """Which bundle and case, a warning if verification failed, what is inside."""
     s, x = g.facts.state, g.export
     fields = s.fields
-    incident = f", incident {fields.incident_ref}" if fields and fields.incident_ref else ""
+    incident = (
+        f", incident {md_text(fields.incident_ref)}" if fields and fields.incident_ref else ""
+    )
+    title = f"**{md_text(s.title)}**" if s.title else "(no title recorded)"
     out = [
         "# How to check this evidence bundle\n",
-        f"Bundle `{x.bundle_id}`, made on {x.generated_at} (UTC) by {x.exporter.name} with "
-        f"Chainproof {x.tool_version}.  \n"
-        f"Case: **{s.title or None}** (case id `{s.case_id}`{incident}).\n",
+        f"Bundle {md_code(x.bundle_id)}, made on {md_text(x.generated_at)} (UTC) by "
+        f"{md_text(x.exporter.name)} with Chainproof {md_text(x.tool_version)}.  \n"
+        f"Case: {title} (case id {md_code(s.case_id)}{incident}).\n",
     ]
     if not x.verification.get("ok", False):
         findings = x.verification.get("findings", [])
@@ -81,7 +167,7 @@ def intro(g: Guide) -> list[str]:
     )
     out.append(
         "The ledger in this bundle stops where the bundle was made (its last entry's hash is "
-        f"`{s.head}`). Making the bundle was itself recorded afterwards, as an "
+        f"{md_code(s.head)}). Making the bundle was itself recorded afterwards, as an "
         "`exported` entry in the case's own ledger, with this bundle's id and the SHA-256 of "
         "its manifest.json and SHA256SUMS; that entry is therefore not in this bundle.\n"
     )
@@ -118,42 +204,81 @@ def before_you_start() -> list[str]:
         f"Steps 2, 4 and 5 write helper files into the folder `{WORK}` in your home folder, "
         "outside the bundle, so the bundle stays exactly as you received it. Each command is "
         "followed by the output it must print.\n",
+        "Names and other text from the ledger are shown here as text only. Characters that "
+        "cannot be printed (control and format characters such as a line break, an escape or "
+        "a right-to-left mark) are shown as escapes: `\\n`, `\\r`, `\\t`, `\\xNN`, `\\uNNNN`, "
+        "`\\UNNNNNNNN`; `\\xNN` from 80 to ff stands for a byte of a name that is not UTF-8, as "
+        f"the ledger writes it. A value longer than {LIMIT} characters ({NAME_LIMIT:,} for a "
+        "file name in an expected output) is cut where marked; the whole value is in "
+        "ledger.jsonl. The commands hold only names checked to be plain (letters, digits, "
+        "`.`, `_` and `-`) and fingerprints of 64 hexadecimal digits; where a name is not "
+        "plain, the step gives no command for it and says what to do instead.\n",
     ]
 
 
 def step_files(g: Guide) -> list[str]:
     """1. ``sha256sum -c SHA256SUMS``."""
-    return [
+    names = [plain(n) for n in g.listed]
+    out = [
         "## 1. Every file is intact\n",
         "`SHA256SUMS` lists the SHA-256 fingerprint of every other file in the bundle. This "
         "recomputes each one and compares:\n",
-        _block("sh", ["sha256sum -c SHA256SUMS"]),
-        f"Expected output: these {len(g.listed)} lines, each ending in `OK`:\n",
-        _block("text", [f"{n}: OK" for n in g.listed]),
+        _block("sh", [f"sha256sum -c {_q(SUMS)}"]),
+        f"Expected output: these {len(names)} lines, each ending in `OK`:\n",
+        _block("text", [f"{n}: OK" for n in names]),
+    ]
+    if any(shown != n or "\\" in n for shown, n in zip(names, g.listed, strict=True)):
+        out.append(
+            "Some of these names hold characters that cannot be printed, or a backslash: they "
+            "are shown above as escapes, and `sha256sum` prints them its own way (as they are, "
+            "or escaped with a `\\` at the start of the line). "
+            "`sha256sum -c SHA256SUMS | cat -v` shows them without letting your terminal act "
+            "on control characters.\n"
+        )
+    out.append(
         "A line ending in `FAILED`, or a message such as `No such file or directory`, means "
         "that file was changed or removed after the bundle was made. A file that is in the "
-        "folder but not in this list was added later (`chainproof verify` reports those too).\n",
-    ]
+        "folder but not in this list was added later (`chainproof verify` reports those too).\n"
+    )
+    return out
+
+
+def _checked(examiners: Sequence[Examiner]) -> list[str]:
+    """The fingerprints that may go into commands, in order."""
+    return [fp for x in examiners if (fp := safe_fingerprint(x.fingerprint)) is not None]
 
 
 def step_signatures(g: Guide) -> list[str]:
     """2. The exporter's signatures over SHA256SUMS and manifest.json."""
     x = g.export.exporter
-    epub = _pub(x.fingerprint)
+    fp = safe_fingerprint(x.fingerprint)
+    out = [
+        "## 2. The file list and the manifest carry the examiner's signature\n",
+        f"`SHA256SUMS.sig` and `manifest.json.sig` are signatures by {md_text(x.name)} "
+        f"(certificate {md_code(certificate_file(x.fingerprint))}). ",
+    ]
+    if fp is None:
+        out[-1] += (
+            "The ledger gives a fingerprint for this certificate that is not 64 hexadecimal "
+            "digits, so no command is given for it: check the signatures with `chainproof "
+            "verify` (step 7), which reports the fingerprint.\n"
+        )
+        return out
+    out[-1] += (
+        "First take the public key out of each examiner's certificate, then check both "
+        "signatures with it:\n"
+    )
     cmds = [f"mkdir -p {WORK}"]
     cmds += [
-        f"openssl x509 -in {certificate_file(e.fingerprint)} -pubkey -noout > {_pub(e.fingerprint)}"
-        for e in g.examiners
+        f"openssl x509 -in {_q(certificate_file(e))} -pubkey -noout > {_pub(e)}"
+        for e in _checked(g.examiners)
     ]
     cmds += [
-        f"openssl dgst -sha256 -verify {epub} -signature SHA256SUMS.sig SHA256SUMS",
-        f"openssl dgst -sha256 -verify {epub} -signature manifest.json.sig manifest.json",
+        f"openssl dgst -sha256 -verify {_pub(fp)} -signature {_q(SUMS_SIG)} {_q(SUMS)}",
+        f"openssl dgst -sha256 -verify {_pub(fp)} -signature {_q(MANIFEST_SIG)} {_q(MANIFEST)}",
     ]
     return [
-        "## 2. The file list and the manifest carry the examiner's signature\n",
-        f"`SHA256SUMS.sig` and `manifest.json.sig` are signatures by {x.name} "
-        f"(certificate `{certificate_file(x.fingerprint)}`). First take the public key out of "
-        "each examiner's certificate, then check both signatures with it:\n",
+        *out,
         _block("sh", cmds),
         "Expected output:\n",
         _block("text", ["Verified OK", "Verified OK"]),
@@ -165,6 +290,7 @@ def step_signatures(g: Guide) -> list[str]:
 
 def step_certificates(g: Guide) -> list[str]:
     """3. Each certificate's fingerprint, to compare with one obtained another way."""
+    checked = _checked(g.examiners)
     out = [
         "## 3. The certificates belong to the people named\n",
         "A signature only proves something if the certificate is really the examiner's. Print "
@@ -172,16 +298,22 @@ def step_certificates(g: Guide) -> list[str]:
         _block(
             "sh",
             [
-                f"openssl x509 -in {certificate_file(x.fingerprint)} -noout -fingerprint -sha256"
-                for x in g.examiners
+                f"openssl x509 -in {_q(certificate_file(fp))} -noout -fingerprint -sha256"
+                for fp in checked
             ],
         ),
         "Expected output:\n",
-        _block("text", [f"sha256 Fingerprint={_colon_hex(x.fingerprint)}" for x in g.examiners]),
+        _block("text", [f"sha256 Fingerprint={_colon_hex(fp)}" for fp in checked]),
     ]
     for x in g.examiners:
-        who = ", ".join(v for v in (x.name, x.organisation, x.email) if v)
-        out.append(f"- `{x.fingerprint}`: {who} ({x.role or 'examiner'})")
+        who = ", ".join(md_text(v) for v in (x.name, x.organisation, x.email) if v)
+        line = f"- {md_code(x.fingerprint)}: {who} ({md_text(x.role or 'examiner')})"
+        if safe_fingerprint(x.fingerprint) is None:
+            line += (
+                ". This fingerprint is not 64 hexadecimal digits, so no command is given for "
+                "its certificate; `chainproof verify` (step 7) reports it"
+            )
+        out.append(line)
     out.append(
         "\nCompare each fingerprint with the one printed in custody-report.pdf (Personnel) and, "
         "above all, with one you obtained from the examiner or their organisation by another "
@@ -194,18 +326,34 @@ def step_certificates(g: Guide) -> list[str]:
 
 def run_check(run: RunState, archive: ArchiveCopy | None) -> list[str]:
     """4, per run: unpack the archive and check its members against ``<run>.sha256``."""
-    stem = archive_stem(run.archive)
-    target = f"{WORK}/{stem}"
+    started = run.started.event
     out = [
-        f"### Run {run.run_id}\n\nHost {run.started.event.host or 'unknown'}, profile "
-        f"{run.started.event.profile}, started {run.started.at}, {run_status(run)}; "
-        f"{run.artifacts} items, of which {run.regular_files} are files.\n"
+        f"### Run {md_text(run.run_id)}\n\nHost {md_text(started.host or 'unknown')}, profile "
+        f"{md_text(started.profile)}, started {md_text(run.started.at)}, "
+        f"{md_text(run_status(run))}; {run.artifacts} items, of which {run.regular_files} "
+        "are files.\n"
     ]
     if archive is None:
         return [*out, "> The archive of this run was missing when the bundle was made.\n"]
     if not run.regular_files:
         return [*out, "This archive holds no regular files, so there is nothing to compare.\n"]
+    stem = safe_stem(run.archive)
+    if stem is None:
+        return [
+            *out,
+            f"The name of this run's archive, {md_code(archive_file(run.archive))}, is not a "
+            "plain name (letters, digits, `.`, `_` and `-`, starting with a letter or digit), "
+            "so no command is given for it (step 1 has checked the archive file itself). To "
+            "check the files inside it, use "
+            "`chainproof verify` (step 7), or copy the archive and its list "
+            f"{md_code(member_sums_file(run.archive))} to plain names (for example with a "
+            "file manager), unpack the archive into a new empty folder, and from inside that "
+            "folder run `sha256sum --quiet -c` with the list's path: it prints nothing when "
+            "every file matches.\n",
+        ]
+    target = f"{WORK}/{_q(stem)}"
     done = f"All {run.regular_files} files of run {stem} match."
+    sums = f'"$B"/{_q(member_sums_file(run.archive))}'
     return [
         *out,
         _block(
@@ -213,10 +361,10 @@ def run_check(run: RunState, archive: ArchiveCopy | None) -> list[str]:
             [
                 'B="$PWD"',
                 f"mkdir -p {target}",
-                f'tar -xf "$B/evidence/{stem}.tar" -C {target}',
+                f'tar -xf "$B"/{_q(archive_file(run.archive))} -C {target}',
                 f"chmod -R u+rwX {target}",
                 f"cd {target}",
-                f'sha256sum --quiet -c "$B/evidence/{stem}.sha256" && echo "{done}"',
+                f"sha256sum --quiet -c {sums} && echo {_q(done)}",
                 'cd "$B"',
             ],
         ),
@@ -254,11 +402,14 @@ def step_ledger(g: Guide) -> list[str]:
             by_signer.setdefault(by, []).append(f"{s.seq}-{n}")
     lines: list[str] = []
     expected: list[str] = []
-    for fp, stems in by_signer.items():
-        if fp not in g.facts.state.examiners:
+    unchecked = 0
+    for by, stems in by_signer.items():
+        fp = safe_fingerprint(by)
+        if fp is None or fp not in g.facts.state.examiners:
+            unchecked += len(stems)
             continue
         lines += [
-            f"for s in {' '.join(stems)}; do",
+            f"for s in {' '.join(map(_q, stems))}; do",
             f'  printf "%s: " "$s"; openssl dgst -sha256 -verify {_pub(fp)} '
             '-signature "signatures/$s.sig" "signatures/${s%-*}.json"',
             "done",
@@ -275,17 +426,24 @@ def step_ledger(g: Guide) -> list[str]:
         "Expected output:\n",
         _block("text", expected),
     ]
+    if unchecked:
+        out.append(
+            f"{unchecked} signature(s) in `signatures/` were made by keys that are not an "
+            "examiner's of this case, or whose fingerprint is not 64 hexadecimal digits, so "
+            "no command is given for them: `chainproof verify` (step 7) reports them.\n"
+        )
     if not g.facts.signed:
         return out
     last = g.facts.signed[-1]
+    body = signed_body_file(last.seq)
     where = "on the last line" if last.seq == g.facts.last_seq else "of that entry"
     return [
         *out,
         f"The SHA-256 of an entry's signed bytes is its `entry_hash`. For the last signed "
-        f"entry, {last.seq} ({last.event}), which vouches for the whole ledger:\n",
-        _block("sh", [f"sha256sum {last.body}"]),
+        f"entry, {last.seq} ({md_text(last.event)}), which vouches for the whole ledger:\n",
+        _block("sh", [f"sha256sum {_q(body)}"]),
         f"Expected output (the entry_hash {where} of ledger.jsonl):\n",
-        _block("text", [f"{last.entry_hash}  {last.body}"]),
+        _block("text", [f"{plain(last.entry_hash)}  {body}"]),
     ]
 
 
@@ -298,9 +456,9 @@ def step_report(g: Guide) -> list[str]:
         "since it was signed. Because the certificate is self-signed, the reader may say the "
         "signer's identity is unknown or not trusted: that is expected, and step 3 is how you "
         "check the identity. Every page shows the SHA-256 of this bundle's manifest.json, "
-        f"`{g.manifest_sha256}`, which you can compare with "
+        f"{md_code(g.manifest_sha256)}, which you can compare with "
         "`sha256sum manifest.json`. With poppler's `pdfsig`:\n",
-        _block("sh", ["pdfsig custody-report.pdf"]),
+        _block("sh", [f"pdfsig {_q(REPORT_PDF)}"]),
         "Expected output, among other lines:\n",
         _block("text", ["  - Signature Validation: Signature is Valid."]),
         "`Digest Mismatch.` means the PDF was changed after it was signed. "
