@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from custody.record.events import (
 )
 from custody.record.fold import CaseState, Folder
 from custody.record.keys import Identity
+from custody.record.regular import kind_of, read_regular
 from custody.record.times import utc_text
 from custody.store.storage import EVIDENCE, EvidenceStore, LocalEvidenceStore
 
@@ -169,29 +171,63 @@ def open_case(root: Path, *, require_opened: bool = True) -> CaseHandle:
     cannot be read as a case (to verify it: the verifier says what is wrong)."""
     pointer_path = root / CASE_FILE
     try:
-        pointer = json.loads(pointer_path.read_text(encoding="utf-8"))
+        pointer = json.loads(read_regular(pointer_path).decode("utf-8"))
     except FileNotFoundError:
         raise CaseError(
             f"{root} is not a Chainproof case (no {CASE_FILE}); create one with "
             "'chainproof case new DIR --title TITLE'"
         ) from None
-    except (OSError, ValueError) as exc:
-        raise CaseError(f"cannot read {pointer_path}: {exc}") from exc
+    except OSError as exc:
+        raise CaseError(f"cannot read {pointer_path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise CaseError(f"{pointer_path} is damaged: it is not JSON ({exc})") from exc
     if not isinstance(pointer, dict) or pointer.get("format") != CASE_FORMAT:
         raise CaseError(f"{pointer_path} is not a {CASE_FORMAT} case file")
-    db = str(pointer.get("database", "case.db"))
+    case_id, db = pointer.get("case_id"), pointer.get("database")
+    if not isinstance(case_id, str) or not isinstance(db, str) or not db or "\0" in db:
+        raise CaseError(f"{pointer_path} is damaged: it needs a case_id and a database, both text")
     url = sqlite_url(root / db) if "://" not in db else db
-    if "://" not in db and not (root / db).is_file():
-        raise DatabaseError(f"the case database {root / db} is missing")
+    if "://" not in db:
+        _check_database_file(root / db, pointer_path)
     sessions = open_database(url)
     try:
-        catch_up(sessions, str(pointer["case_id"]))  # builds the index after a migration
+        catch_up(sessions, case_id)  # builds the index after a migration
     except SQLAlchemyError as exc:
         raise wrap_db_errors(exc, sessions.kw["bind"]) from exc
-    handle = CaseHandle(root, str(pointer["case_id"]), url, sessions)
+    handle = CaseHandle(root, case_id, url, sessions)
     if require_opened and handle.state().opened is None:
-        raise CaseError(f"case {handle.case_id} has no case_opened entry in its database {url}")
+        raise CaseError(
+            f"case {case_id}, named by {pointer_path}, has no case_opened entry in its "
+            f"database {url}"
+        )
     return handle
+
+
+def _check_database_file(path: Path, pointer_path: Path) -> None:
+    """Refuse a case database that is no SQLite file before SQLite opens it: SQLite would
+    block on a FIFO, and would make an empty file a new database, writing into it.
+
+    Only ``stat``: the file is never opened outside SQLite. Closing any descriptor of it
+    drops every POSIX lock this process holds on it, SQLite's too (another open handle of
+    the same case), and another process may then delete the WAL under it
+    (sqlite.org/howtocorrupt.html, 2.2). Other bytes are SQLite's to refuse ("file is not
+    a database")."""
+    try:
+        st = path.stat()
+        mode = st.st_mode
+    except FileNotFoundError:
+        raise DatabaseError(
+            f"the case database {path} is missing (named by {pointer_path})"
+        ) from None
+    except OSError as exc:
+        raise DatabaseError(f"cannot read the case database {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(mode):
+        raise DatabaseError(
+            f"the case database {path} (named by {pointer_path}) is {kind_of(mode)}, not a "
+            "SQLite file"
+        )
+    if st.st_size == 0:
+        raise DatabaseError(f"the case database {path} is empty (0 bytes): it was cut off")
 
 
 def find_cases(root: Path) -> Iterator[Path]:

@@ -2,13 +2,14 @@
 
 Exit codes: 0 success; 1 unexpected error; 2 usage or profile error; 3 case or database error;
 4 evidence store error (disk full, output not writable); 5 identity or signing error;
-6 verification found problems; 7 export error; 130 interrupted by the examiner (Ctrl-C),
-with everything collected so far sealed and kept.
+6 verification found problems; 7 export error; 8 a run is alive (``recover`` refused it);
+130 interrupted by the examiner (Ctrl-C), with everything collected so far sealed and kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -17,12 +18,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import export_cli, reindex_cli
+from app import export_cli, recover_cli, reindex_cli
 from app.errors import ChainproofError, UsageError
 from app.version import __version__
 from custody.record.events import JOURNAL_KINDS
 
 if TYPE_CHECKING:
+    from app.cases import CaseHandle
     from app.identity import Identity
 
 
@@ -180,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("case_dir", type=Path, nargs="?", metavar="CASE_DIR")
     c.set_defaults(func=cmd_gui)
     export_cli.register(sub)
+    recover_cli.register(sub)
     return p
 
 
@@ -437,6 +440,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.path:
         profile = profile.with_paths(list(args.path))
     identity = unlock_identity(args.passphrase_fd)
+    _recover_exports(handle, identity)
     _warn_unpacked_on_disk()
     cancel = threading.Event()
     restore = _install_cancel(cancel)
@@ -518,7 +522,7 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     from app.cases import open_case
-    from app.identity import load_certificate_pem, load_identity, unlock_identity
+    from app.identity import load_identity, read_certificate, unlock_identity
     from app.journal import record_transfer
     from app.passphrase import read_passphrase
 
@@ -536,10 +540,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     )
     receiving = load_identity(key_file, to_pass)
     if args.to.suffix.lower() not in (".p12", ".pfx"):
-        try:
-            cert = load_certificate_pem(args.to.read_bytes())
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.to}: {exc.strerror}") from exc
+        cert = read_certificate(args.to)
         if cert != receiving.certificate:
             raise UsageError(f"{args.to} is not the certificate of the identity in {key_file}")
     seq = record_transfer(handle, releasing, receiving, reason=args.reason, location=args.location)
@@ -550,19 +551,34 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from app.cases import CASE_FILE, open_case
+    from app.export_recovery import open_exports_notice
     from app.identity import unlock_identity
     from app.verification import verify_target
 
-    report = verify_target(
-        args.target,
-        trust=args.trust,
-        sign_with=unlock_identity(args.passphrase_fd) if args.sign else None,
-    )
+    identity = unlock_identity(args.passphrase_fd) if args.sign else None
+    if (args.target / CASE_FILE).is_file():
+        with contextlib.suppress(ChainproofError):  # a damaged case is verify_target's business
+            handle = open_case(args.target, require_opened=False)
+            if identity is not None:
+                _recover_exports(handle, identity)
+            for line in open_exports_notice(handle):
+                sys.stderr.write(f"chainproof: note: {line}\n")
+            handle.sessions.kw["bind"].dispose()  # verify_target opens the case anew
+    report = verify_target(args.target, trust=args.trust, sign_with=identity)
     if args.json:
         _print_json(report.to_json())
     else:
         print(report.render())
     return 0 if report.ok else 6
+
+
+def _recover_exports(handle: CaseHandle, identity: Identity) -> None:
+    """Close the case's interrupted exports (:mod:`app.export_recovery`), saying what was done."""
+    from app.export_recovery import recover_exports
+
+    for r in recover_exports(handle, identity):
+        sys.stderr.write(f"chainproof: {r.message}\n")
 
 
 def cmd_gui(args: argparse.Namespace) -> int:

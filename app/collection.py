@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import sys
 import threading
@@ -22,6 +21,9 @@ from pathlib import Path
 import collectors
 from app.cases import CaseHandle
 from app.lease import Lease, RunLeases
+from app.recovery import boot_id, process_started_at, recover_unfinished_runs
+from app.reserve import SpaceReserve
+from app.stop_points import stop_point
 from app.tool import tool_facts, tool_footprint, tool_sha256
 from app.version import __version__
 from collectors.base import (
@@ -50,7 +52,6 @@ from custody.record.events import (
     RunStarted,
     SourceFacts,
 )
-from custody.record.fold import RunState
 from custody.record.keys import Identity
 from custody.record.names import to_text
 from custody.record.times import ns_text, utc_now_text
@@ -61,7 +62,7 @@ from custody.store.capture import (
     capture_command,
     capture_files,
 )
-from custody.store.storage import EVIDENCE, archive_name
+from custody.store.storage import EVIDENCE
 
 _ = collectors  # importing the package registers every collector
 
@@ -99,6 +100,17 @@ def _display(path: bytes) -> tuple[str, str | None]:
     return to_text(os.fsdecode(path))
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    """What the ledger holds of a run so far: its counts and where its last member ends."""
+
+    artifacts: int
+    errors: int
+    skipped: int
+    bytes: int
+    end: int
+
+
 @dataclass
 class CollectionRun:
     """One run of a profile against this host, into ``case``."""
@@ -118,6 +130,12 @@ class CollectionRun:
     _lost: LeaseLost | None = None
     _batch_seen: bool = False
     _seen_paths: set[bytes] = field(default_factory=set)
+    _reserve: SpaceReserve | None = None
+    _archive_name: str = ""
+    #: Where the last member queued for the ledger ends, and what the ledger holds so far
+    #: (counted before each entry is queued: a batch that fails stays queued, counted).
+    _queued_end: int = 0
+    _recorded: _Recorded = field(default_factory=lambda: _Recorded(0, 0, 0, 0, 0))
 
     def execute(self) -> RunSummary:
         """Run every collector of the profile; always seal the run, whatever stops it.
@@ -153,49 +171,78 @@ class CollectionRun:
             tool_sha256=tool_hash,
             tool_unpacked=footprint,
             pid=os.getpid(),
+            boot_id=boot_id(),  # with the start time: tells this process from a reused PID
+            process_started_at=process_started_at(os.getpid()),
             examiner=self.identity.fingerprint,
         )
         self._lease = leases.take(self.run_id)
         try:
             stop_point("lease")
+            # Room for the seal, given back only when the run seals (app/reserve.py); taken
+            # before anything is recorded, so a disk without it is refused with nothing left.
+            self._reserve = SpaceReserve.take(self.case.root)
             writer.append(started)
             stop_point("started")
+            return self._collect(name, collector_names)
+        finally:
+            if self._reserve is not None:
+                self._reserve.release()
+            self._lease.release()
+
+    def _collect(self, archive_name: str, collector_names: list[str]) -> RunSummary:
+        writer = self._writer
+        assert writer is not None
+        self._archive_name = archive_name
+        # The ledger's reference until the archive exists, then its path.
+        self._summary = summary = RunSummary(
+            self.run_id, "running", Path(f"{EVIDENCE}/{archive_name}")
+        )
+        failure: ChainproofError | None = None
+        unexpected: BaseException | None = None
+        try:
             # A kill before this line leaves a run without an archive: its recovery writes
             # an empty one. The archive never exists without its run in the ledger.
-            self._archive = self.case.evidence.create(name)
+            self._archive = self.case.evidence.create(archive_name)
+            summary.archive = self._archive.path
             stop_point("archive")
             writer.before_write = self._before_write
             writer.after_commit.append(self._committed)
-            return self._collect(collector_names)
-        finally:
-            self._lease.release()
-
-    def _collect(self, collector_names: list[str]) -> RunSummary:
-        assert self._archive is not None
-        self._summary = summary = RunSummary(self.run_id, "running", self._archive.path)
-        self.progress(ProgressEvent("started", message=f"run {self.run_id}"))
-        failure: BaseException | None = None
-        try:
+            self.progress(ProgressEvent("started", message=f"run {self.run_id}"))
             for name in collector_names:
                 if self.cancel.is_set():
                     raise Cancelled("collection cancelled")
                 self._run_collector(name)
             summary.status = "finished"
-        except (Cancelled, KeyboardInterrupt) as exc:
+        except (Cancelled, KeyboardInterrupt):
             summary.status, summary.reason = "interrupted", "cancelled by the examiner"
-            failure = exc
         except ChainproofError as exc:
             summary.status, summary.reason = "failed", exc.diagnostics()
             failure = exc
-        finally:
-            self._seal(summary)  # a lost lease stops here: the run is no longer ours to end
-        if isinstance(failure, ChainproofError) and not isinstance(failure, Cancelled):
-            raise failure
+        except OSError as exc:  # a disk error that no store call named: still a store error
+            failure = StoreError(f"cannot write to the case: {exc}")
+            summary.status, summary.reason = "failed", failure.diagnostics()
+        except BaseException as exc:  # noqa: BLE001 (a bug: the run is sealed, then it is raised)
+            summary.status = "failed"
+            summary.reason = f"unexpected error: {type(exc).__name__}: {exc}"
+            unexpected = exc
+        # A lost lease stops here: the run is no longer ours to end.
+        error = self._seal(summary, failure)
+        if unexpected is not None:
+            raise unexpected
+        if error is not None:
+            raise error
         return summary
 
     def _before_write(self) -> None:
         """Before each ledger batch: the lease still holds, then the archive is on disk."""
-        assert self._lease is not None and self._archive is not None
+        assert self._archive is not None
+        self._check_lease()
+        self._archive.flush()
+
+    def _check_lease(self) -> None:
+        """Raise :class:`LeaseLost` when the run's lease was lost and the run ended by another
+        process (every later write too, the run's own end included)."""
+        assert self._lease is not None
         if self._lost is None and self._lease.keep():
             run = self.case.state().runs.get(self.run_id)
             if run is None or run.finished is not None:
@@ -204,10 +251,13 @@ class CollectionRun:
                     "meanwhile: this process stops without writing more"
                 )
         if self._lost is not None:
-            raise self._lost  # every later write too, the run's own end included
-        self._archive.flush()
+            raise self._lost
 
     def _committed(self, entries: Sequence[Entry]) -> None:
+        # Every entry queued so far is in the ledger now (a flush writes all or nothing).
+        if self._summary is not None:
+            s = self._summary
+            self._recorded = _Recorded(s.artifacts, s.errors, s.skipped, s.bytes, self._queued_end)
         if self._summary is not None and self._summary.artifacts and not self._batch_seen:
             self._batch_seen = True
             stop_point("batch")
@@ -301,23 +351,30 @@ class CollectionRun:
         assert self._archive is not None
         total = len(targets)
         results = capture_files(self._archive, targets, cancel=self.cancel)
-        for done, result in enumerate(results, start=1):
-            if isinstance(result, Captured):
-                self._captured(collector, result)
-            else:
-                self._not_captured(collector, result.kind, result.reason, result.target.path)
-            assert self._summary is not None
-            self.progress(
-                ProgressEvent(
-                    "item",
-                    collector=collector,
-                    done=done,
-                    total=total,
-                    bytes_done=self._summary.bytes,
-                    current=os.fsdecode(result.target.path),
-                    errors=self._summary.errors,
+        try:
+            for done, result in enumerate(results, start=1):
+                if isinstance(result, Captured):
+                    self._captured(collector, result)
+                else:
+                    self._not_captured(collector, result.kind, result.reason, result.target.path)
+                assert self._summary is not None
+                self.progress(
+                    ProgressEvent(
+                        "item",
+                        collector=collector,
+                        done=done,
+                        total=total,
+                        bytes_done=self._summary.bytes,
+                        current=os.fsdecode(result.target.path),
+                        errors=self._summary.errors,
+                    )
                 )
-            )
+        finally:
+            # Stopped by a failed ledger write: close the capture now, while the archive and
+            # its ring are open, not when the generator is collected after the seal.
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
         if self.cancel.is_set():
             raise Cancelled("collection cancelled")
 
@@ -383,9 +440,10 @@ class CollectionRun:
             changed=changed,
             note=note,
         )
-        self._writer.append(event)
         self._summary.artifacts += 1
         self._summary.bytes += member.size
+        self._queued_end = max(self._queued_end, member.end)
+        self._writer.append(event)
         if self._summary.artifacts == 1:
             stop_point("artifact")
 
@@ -395,6 +453,10 @@ class CollectionRun:
     def _not_captured(self, collector: str, kind: str, reason: str, path: bytes | None) -> None:
         assert self._writer is not None and self._summary is not None
         text, b64 = _display(path) if path is not None else (None, None)
+        if kind == "skipped":
+            self._summary.skipped += 1
+        elif kind == "error":
+            self._summary.errors += 1
         self._writer.append(
             CollectionProblem(
                 run_id=self.run_id,
@@ -405,10 +467,6 @@ class CollectionRun:
                 path_b64=b64,
             )
         )
-        if kind == "skipped":
-            self._summary.skipped += 1
-        elif kind == "error":
-            self._summary.errors += 1
         self.progress(
             ProgressEvent(
                 "problem",
@@ -419,45 +477,168 @@ class CollectionRun:
             )
         )
 
-    def _seal(self, summary: RunSummary) -> None:
-        """Close the archive and write the signed end of the run, whatever happened."""
-        assert self._archive is not None and self._writer is not None
-        writer = self._writer
+    # --- the end of the run ------------------------------------------------------------
+
+    def _seal(self, summary: RunSummary, failure: ChainproofError | None) -> ChainproofError | None:
+        """Close the archive at its last recorded member and write the signed end of the run,
+        whatever stopped it; the error to report (None when the run finished, or was
+        interrupted, and is sealed).
+
+        A full disk (evidence, database or WAL) must not keep the run from its end: the
+        reserve is given back first; a last batch that cannot be recorded is dropped, and the
+        members it described are cut off with everything else after the last recorded
+        member; the run's reason says so. If even ``run_finished`` cannot be written, the
+        error says that the next collection (or ``chainproof recover``) seals the run.
+        """
+        if self._reserve is not None:
+            self._reserve.release()
         try:
-            writer.checkpoint("run end")  # checks the lease, flushes the archive, signs the head
+            dropped = self._record_queued()
+            if dropped is not None:
+                self._check_lease()
         except LeaseLost:
-            self._archive.drop()  # another process ended the run: its archive is not ours
+            if self._archive is not None:
+                self._archive.drop()  # another process ended the run: its archive is not ours
             raise
+        writer = self._writer
+        assert writer is not None
+        notes: list[str] = []
+        if dropped is not None:
+            if failure is None:
+                failure = dropped
+                summary.status, summary.reason = "failed", dropped.diagnostics()
+            rec = self._recorded
+            problems = summary.errors + summary.skipped - rec.errors - rec.skipped
+            notes.append(
+                f"its last batch ({summary.artifacts - rec.artifacts} artifacts, {problems} "
+                "problems) could not be recorded"
+                + ("" if dropped is failure else f" ({dropped.diagnostics()})")
+            )
+            # The queued batch stays with the old writer, never written.
+            writer = LedgerWriter(self.case.sessions, self.case.case_id, self.identity)
         writer.before_write = None
         stop_point("run_end")
-        end_marker = True
-        try:
-            size = self._archive.close()
-        except StoreError as exc:
-            summary.status, summary.reason = "failed", exc.diagnostics()
-            with contextlib.suppress(StoreError):  # the reason above is what is recorded
-                self._archive.abandon()  # the archive then ends after its last whole member
-            size, end_marker = self._archive.offset, False
-        archive_sha256 = self._archive.sha256
+        rec = self._recorded
+        size, archive_sha256, end_marker, note = self._end_archive(rec.end)
+        if note:
+            notes.append(note)
+            if failure is None and not end_marker:
+                failure = StoreError(f"the archive of run {self.run_id} {note}")
+                summary.status, summary.reason = "failed", failure.diagnostics()
         stop_point("archive_closed")
-        writer.append(
-            RunFinished(
-                run_id=self.run_id,
-                status=summary.status,
-                reason=summary.reason,
-                artifacts=summary.artifacts,
-                errors=summary.errors,
-                skipped=summary.skipped,
-                bytes=summary.bytes,
-                archive=f"evidence/{summary.archive.name}",
-                archive_size=size,
-                archive_sha256=archive_sha256,
-                end_marker=end_marker,
-                finished_at=utc_now_text(),
+        if summary.status == "running":  # cannot happen; never record a run as running
+            summary.status = "failed"
+        summary.artifacts, summary.errors, summary.skipped = rec.artifacts, rec.errors, rec.skipped
+        summary.bytes = rec.bytes
+        summary.reason = "; ".join([summary.reason, *notes]) if summary.reason else "; ".join(notes)
+        try:
+            writer.append(
+                RunFinished(
+                    run_id=self.run_id,
+                    status=summary.status,
+                    reason=summary.reason,
+                    artifacts=rec.artifacts,
+                    errors=rec.errors,
+                    skipped=rec.skipped,
+                    bytes=rec.bytes,
+                    archive=f"{EVIDENCE}/{self._archive_name}",
+                    archive_size=size,
+                    archive_sha256=archive_sha256,
+                    end_marker=end_marker,
+                    finished_at=utc_now_text(),
+                )
             )
-        )
+        except ChainproofError as exc:
+            first = f"{failure.diagnostics()}; " if failure is not None else ""
+            return _reworded(
+                exc,
+                f"{first}run {self.run_id} could not be sealed ({exc.diagnostics()}); "
+                f"its archive ends at its last recorded member ({rec.artifacts} artifacts); "
+                "the next 'chainproof collect' or 'chainproof recover' on this case seals it",
+            )
         stop_point("finished")
         self.progress(ProgressEvent("finished", message=summary.status, errors=summary.errors))
+        if failure is None or summary.status != "failed":
+            return None
+        ending = [
+            failure.diagnostics(),
+            f"run {self.run_id} sealed as failed with {rec.artifacts} artifacts recorded",
+        ]
+        if size is not None:
+            ending.append(f"its archive ends at its last recorded member, at {size} bytes")
+        return _reworded(failure, "; ".join([*ending, *filter(None, [note])]))
+
+    def _record_queued(self) -> ChainproofError | None:
+        """Write the queued entries and the run-end checkpoint (checking the lease and
+        flushing the archive first); the error when they cannot be written, then they are
+        dropped. :class:`LeaseLost` is raised."""
+        assert self._writer is not None
+        archive = self._archive
+        if archive is not None and not archive.closed and self._queued_end > archive.offset:
+            # A failed write cut off buffered members that queued entries describe.
+            return StoreError(
+                f"members of the evidence archive were lost when writing it failed "
+                f"(it ends at {archive.offset} bytes)"
+            )
+        try:
+            self._writer.checkpoint("run end")  # checks the lease, flushes, signs the head
+        except LeaseLost:
+            raise
+        except ChainproofError as exc:
+            return exc
+        return None
+
+    def _end_archive(self, end: int) -> tuple[int | None, str | None, bool, str]:
+        """Close the archive at ``end``, where its last recorded member ends: members written
+        after it are cut off, and its size and SHA-256 are those of what it then holds.
+
+        Returns size, SHA-256, whether it has its end-of-archive marker, and what the run's
+        reason should add ('' when nothing was cut). Whatever happens, the archive is left
+        read-only: the run will not write it again.
+        """
+        archive = self._archive
+        cut: int | None = None
+        if archive is not None and not archive.closed:
+            try:
+                cut = archive.offset - end
+                if cut < 0:
+                    raise ValueError(f"the archive ends at {archive.offset}, before {end}")
+                if cut > 0:
+                    archive.truncate(end)
+                size = archive.close()
+                if archive.sha256 is not None:
+                    return size, archive.sha256, True, _cut_note(cut)
+                # Its digest lost track after a failed cut: read it back below.
+            except (ChainproofError, OSError, ValueError, BufferError):
+                cut = None
+                with contextlib.suppress(ChainproofError, OSError, BufferError):
+                    archive.drop()
+        # The writer could not end it: reopen it at ``end`` as recovery does.
+        evidence, name = self.case.evidence, self._archive_name
+        try:
+            if evidence.exists(name):
+                if cut is None:
+                    cut = evidence.size(name) - end
+                again = evidence.resume(name, end)
+            elif end == 0:
+                again = evidence.create(name)
+            else:
+                return None, None, False, f"its archive is missing from {evidence.location}"
+        except (ChainproofError, OSError) as exc:
+            return None, None, False, f"its archive could not be closed ({exc})"
+        cut = cut or 0
+        try:
+            size = again.close()
+            return size, again.sha256, True, _cut_note(cut)
+        except ChainproofError as exc:
+            with contextlib.suppress(ChainproofError, OSError, BufferError):
+                again.abandon()
+            with contextlib.suppress(OSError):
+                again.path.chmod(0o444)
+            with contextlib.suppress(OSError):
+                end = evidence.size(name)
+            marker = f"ends at its last recorded member without its end-of-archive marker ({exc})"
+            return end, again.sha256, False, "; ".join(filter(None, [_cut_note(cut), marker]))
 
 
 class _CollectorFailed(Exception):
@@ -503,104 +684,18 @@ def _member_ref(
     )
 
 
-def recover_unfinished_runs(
-    case: CaseHandle, identity: Identity, leases: RunLeases | None = None
-) -> list[str]:
-    """Seal the runs whose process is gone: cut the torn tail, record what is kept.
-
-    Only a run whose lease is free is touched; a held lease means the run is alive, whatever
-    its host name or PID. The fold is read again once the lease is ours, so concurrent
-    recoveries of one run serialize: one records the end, the others find it ended. A run
-    whose free lease proves nothing (no lease file: made before leases; or PostgreSQL, where
-    a free lock leaves no trace) is left alone while its PID is alive under this host name,
-    as before leases.
-    """
-    leases = leases or RunLeases(case)
-    recovered: list[str] = []
-    for run_id in _unfinished(case):
-        lease = leases.try_take(run_id)
-        if lease is None:
-            continue  # alive: its process holds the lease
-        try:
-            stop_point("recovery_lease")
-            run = case.state().runs.get(run_id)
-            if run is None or run.finished is not None:
-                continue  # ended meanwhile, by another recovery or by the run itself
-            if not lease.found and _maybe_alive(run.started.event):
-                continue
-            _recover(case, identity, run)
-            recovered.append(run_id)
-        finally:
-            lease.release()
-    leases.sweep(lambda: set(_unfinished(case)))
-    return recovered
+def _cut_note(cut: int) -> str:
+    """The run's reason when unrecorded members were cut off the end of its archive."""
+    if cut <= 0:
+        return ""
+    return f"{cut} bytes of members that were not recorded were cut off the end of its archive"
 
 
-def _unfinished(case: CaseHandle) -> list[str]:
-    return [r.run_id for r in case.state().runs.values() if r.finished is None]
-
-
-def _maybe_alive(started: RunStarted) -> bool:
-    """The check before leases: the run's PID is alive under this host name."""
-    return (
-        started.pid is not None and started.host == socket.gethostname() and _pid_alive(started.pid)
-    )
-
-
-def _recover(case: CaseHandle, identity: Identity, run: RunState) -> None:
-    """Close a dead run's archive at its last recorded member and record its end."""
-    evidence, name = case.evidence, archive_name(run.archive)
-    end = run.recorded_end
-    before, size, sha256, what = 0, None, None, ""
-    if name is not None and evidence.exists(name):
-        before = evidence.size(name)
-        archive = evidence.resume(name, end)
-        size = archive.close()
-        sha256 = archive.sha256
-    elif name is not None and end == 0:
-        # Stopped after run_started, before its archive existed: an empty archive is its
-        # whole evidence.
-        archive = evidence.create(name)
-        size = archive.close()
-        sha256 = archive.sha256
-        what = "; its archive had not been created: an empty archive was written for it"
-    else:
-        what = f"; its archive {run.archive} is missing from {evidence.location}"
-    stop_point("recovery_archive")
-    writer = case.writer(identity)
-    writer.checkpoint("recovered")
-    writer.append(
-        RunFinished(
-            run_id=run.run_id,
-            status="recovered",
-            reason="the collecting process stopped without sealing the run; "
-            f"{run.artifacts} recorded artifacts kept, {max(0, before - end)} unrecorded "
-            f"bytes after the last recorded member cut off{what}",
-            artifacts=run.artifacts,
-            errors=run.errors,
-            skipped=run.skipped,
-            bytes=run.bytes,
-            archive=run.archive,
-            archive_size=size,
-            archive_sha256=sha256,
-            finished_at=utc_now_text(),
-        )
-    )
-    stop_point("recovered")
-
-
-def _pid_alive(pid: int) -> bool:
-    import psutil
-
-    return bool(psutil.pid_exists(pid))
-
-
-#: Test hook: ``CHAINPROOF_STOP_AT=<step>`` makes the process stop itself (SIGSTOP) right
-#: after that step of a run's start, end or recovery, so a test can kill it exactly there.
-STOP_AT = "CHAINPROOF_STOP_AT"
-
-
-def stop_point(step: str) -> None:
-    """A named step of start-up, run end or recovery (see :data:`STOP_AT`)."""
-    if os.environ.get(STOP_AT) == step and hasattr(signal, "SIGSTOP"):
-        os.kill(os.getpid(), signal.SIGSTOP)
+def _reworded(error: ChainproofError, message: str) -> ChainproofError:
+    """``error`` with ``message`` instead (same kind, so the same exit code)."""
+    try:
+        new = type(error)(message)
+    except TypeError:
+        return error
+    new.__cause__ = error
+    return new

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from custody.record.events import (
     Accessed,
+    ArchiveSetAside,
     CaseOpened,
     CaseUpdated,
     Checkpoint,
     Decision,
     Exported,
+    ExportFailed,
+    ExportStarted,
     IdentityAdded,
     IndexRebuilt,
     Note,
@@ -25,10 +28,13 @@ from custody.record.events import (
 
 __all__ = [
     "Accessed",
+    "ArchiveSetAside",
     "CaseOpened",
     "CaseUpdated",
     "Checkpoint",
     "Decision",
+    "ExportFailed",
+    "ExportStarted",
     "Exported",
     "IdentityAdded",
     "IndexRebuilt",

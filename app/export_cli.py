@@ -16,7 +16,10 @@ def register(sub: Any) -> None:
         help="write a verifiable bundle (directory or zip) of a case",
         description="Verify the case, then write a bundle that a legal team can check with "
         "sha256sum, openssl and a PDF reader (see the bundle's VERIFY.md). The export is "
-        "recorded as a signed 'exported' entry in the case's ledger.",
+        "recorded in the case's ledger: a signed entry when it starts, another when the bundle "
+        "is in place (or when it failed). An export that was killed is completed, or its "
+        "staging folder removed and its failure recorded, by the next export or collection "
+        "of the case.",
     )
     c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
     c.add_argument(
@@ -44,13 +47,18 @@ def register(sub: Any) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from app.cases import open_case
+    from app.export_recovery import recover_exports
     from app.export_service import export_case
     from app.identity import unlock_identity
     from app.times import utc_text
+    from custody.record.events import Exported, ExportStarted
 
     handle = open_case(args.case_dir)
     identity = unlock_identity(args.passphrase_fd)
     quiet = args.json or not sys.stderr.isatty()
+    recovered = recover_exports(handle, identity)  # before the export, which may be refused
+    for r in recovered:
+        sys.stderr.write(f"chainproof: {r.message}\n")
 
     def progress(message: str) -> None:
         if not quiet:
@@ -74,7 +82,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         "ledger_head": b.ledger_head,
         "verified": result.verified,
         "findings": result.findings,
+        "started_entry": result.started_seq,
         "exported_entry": result.exported_seq,
+        "recovered": [
+            {
+                "bundle_id": r.bundle_id,
+                "path": r.path,
+                "staging": r.staging,
+                "outcome": r.outcome,
+                "entry": r.seq,
+                "removed_files": r.removed[0] if r.removed else None,
+                "removed_bytes": r.removed[1] if r.removed else None,
+            }
+            for r in (*recovered, *result.recovered)
+        ],
     }
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -85,7 +106,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"  SHA256SUMS    SHA-256 {b.sha256sums_sha256}")
     if result.zip_sha256:
         print(f"  zip           SHA-256 {result.zip_sha256}")
-    print(f"  recorded as ledger entry {result.exported_seq} (exported)")
+    print(
+        f"  recorded as ledger entries {result.started_seq} ({ExportStarted.EVENT}) and "
+        f"{result.exported_seq} ({Exported.EVENT})"
+    )
     if not result.verified:
         sys.stderr.write(
             f"chainproof: WARNING: the case failed verification ({result.findings} problem(s)); "

@@ -1,32 +1,51 @@
 """ExportService: verify a case, write its bundle (directory or zip), record the export.
 
-The bundle is built in a hidden staging directory next to ``out`` and moved into place only
-when complete, so a failed export leaves nothing that looks like a bundle. A zip is written
-from that staging directory (sorted, fixed times) and the staging directory removed.
-The signed ``exported`` entry is appended to the case's ledger after the bundle exists.
+The export is atomic and recorded (docs/DESIGN.md, Bundles). In order: the export's lease
+(:mod:`app.lease`, held until its end), a signed ``export_started`` entry naming the bundle,
+``out`` and the staging folder, the bundle built in that hidden staging folder next to
+``out`` (:func:`~app.export_recovery.staging_path`; a zip is written there from the tree,
+which is then removed), one rename into place, ``exported``. A failure removes the staging
+folder and records ``export_failed``. A process killed in between leaves the started entry
+open; the next export, collection or signed verification of the case closes it
+(:mod:`app.export_recovery`): a bundle at ``out`` always has its ``exported`` entry, and no
+staging folder outlives the next command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from app.cases import CaseHandle
+from app.export_recovery import (
+    Recovery,
+    export_lease,
+    recover_exports,
+    remove_staging,
+    removed_text,
+    staging_path,
+)
+from app.lease import RunLeases
+from app.stop_points import stop_point
 from app.verification import verify_case
 from app.version import __version__
 from custody.bundle.safezip import write_zip
 from custody.bundle.writer import BundleResult, write_bundle
-from custody.db.ledger import read_entries
-from custody.errors import ExportError
-from custody.record.events import Exported
+from custody.db.ledger import LedgerWriter, read_entries
+from custody.errors import ChainproofError, ExportError
+from custody.record.events import Exported, ExportFailed, ExportStarted
 from custody.record.keys import Identity
 from custody.record.times import utc_text
+from custody.verify.findings import Report
 
 Progress = Callable[[str], None]
 MAX_FINDINGS_SHOWN = 20
@@ -34,7 +53,8 @@ MAX_FINDINGS_SHOWN = 20
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What an export made and where the case's ledger records it."""
+    """What an export made and where the case's ledger records it; ``recovered`` is what it
+    did first about interrupted exports of the case."""
 
     path: Path
     zip: bool
@@ -43,18 +63,29 @@ class ExportResult:
     verified: bool
     findings: int
     exported_seq: int
+    started_seq: int
+    recovered: tuple[Recovery, ...] = ()
 
     @property
     def bundle_id(self) -> str:
         return self.bundle.bundle_id
 
 
-def _check_out(out: Path, as_zip: bool) -> None:
-    if as_zip:
-        if out.exists():
-            raise ExportError(f"{out} already exists: choose a new file name for the bundle")
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExportError(f"{out} exists and is not an empty directory: choose a new bundle path")
+def _check_out(case: CaseHandle, out: Path, as_zip: bool) -> None:
+    busy = os.path.lexists(out) and (as_zip or not out.is_dir() or any(out.iterdir()))
+    if busy:
+        known = [r for r in case.state().exports if r.event.path == str(out)]
+        held = (
+            f" (it holds bundle {known[-1].event.bundle_id}, recorded as exported by entry "
+            f"{known[-1].seq})"
+            if known
+            else ""
+        )
+        if as_zip:
+            raise ExportError(f"{out} already exists{held}: choose a new file name for the bundle")
+        raise ExportError(
+            f"{out} exists and is not an empty directory{held}: choose a new bundle path"
+        )
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent} does not exist: create it first")
 
@@ -85,19 +116,27 @@ def export_case(
     generated_at: dt.datetime | None = None,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """Verify ``case``, write its bundle to ``out`` and record a signed ``exported`` entry.
+    """Verify ``case``, write its bundle to ``out`` and record it, atomically (see the module
+    docstring): a signed ``export_started`` entry first, ``exported`` once the bundle is in
+    place, or ``export_failed`` when it is not (the staging folder removed).
 
-    Refuses (:class:`ExportError`, listing the findings) a case that fails verification
-    unless ``force``; the bundle then states the failure in the manifest, report and guide.
-    ``bundle_id`` and ``generated_at`` default to a new UUID and now; given the same values
-    and the same case, the bundle's bytes are the same.
+    Interrupted exports of the case are closed first (:func:`recover_exports`; each is
+    reported through ``progress`` and in the result). Refuses (:class:`ExportError`, listing
+    the findings) a case that fails verification unless ``force``; the bundle then states
+    the failure in the manifest, report and guide. ``bundle_id`` and ``generated_at``
+    default to a new UUID and now; given the same values and the same case, the bundle's
+    bytes are the same.
     """
     say = progress or (lambda _m: None)
     out = Path(out).absolute()
-    _check_out(out, as_zip)
+    leases = RunLeases(case)  # refuses a case directory whose file locks cannot be trusted
+    recovered = tuple(recover_exports(case, identity, leases))
+    for r in recovered:
+        say(r.message)
+    _check_out(case, out, as_zip)
+    writer = case.writer(identity)  # records the exporting examiner first if new
     bundle_id = bundle_id or str(uuid.uuid4())
     generated_at = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    writer = case.writer(identity)  # records the exporting examiner first if new
     say("verifying the case")
     report = verify_case(case)
     if not report.ok and not force:
@@ -109,58 +148,72 @@ def export_case(
     entries = list(read_entries(case.sessions, case.case_id))[: report.entries]
     if not entries or entries[-1].entry_hash != report.head:
         raise ExportError("the case's ledger changed while it was verified; run the export again")
-    staging = out.parent / f".{out.name}.partial-{bundle_id[:8]}"
-    if staging.exists():
-        raise ExportError(f"{staging} exists (a previous export was interrupted?); remove it")
-    zip_sha256: str | None = None
+    staging = staging_path(out, bundle_id)
+    if os.path.lexists(staging):
+        raise ExportError(f"{staging} exists: bundle id {bundle_id} was used before")
+    lease = leases.try_take(export_lease(bundle_id))
+    if lease is None:
+        raise ExportError(f"bundle {bundle_id} is being exported by another process")
     try:
-        bundle = write_bundle(
-            staging,
-            entries=entries,
-            evidence=case.evidence,
-            verification=report,
-            identity=identity,
-            bundle_id=bundle_id,
-            generated_at=generated_at,
-            tool_version=__version__,
-            forced=not report.ok,
-            progress=say,
-        )
-        if as_zip:
-            say(f"writing {out.name}")
-            partial = out.with_name(f".{out.name}.partial")
-            partial.unlink(missing_ok=True)
-            names = [p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()]
-            write_zip(partial, staging, names, timestamp=generated_at)
-            zip_sha256 = _sha256_file(partial)
-            partial.replace(out)
-            shutil.rmtree(staging)
-        else:
-            if out.exists():
-                out.rmdir()  # empty, checked above
-            staging.replace(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    bundle = BundleResult(**{**bundle.__dict__, "root": out})
-    entry = writer.append(
-        Exported(
+        stop_point("export_lease")
+        started = ExportStarted(
             bundle_id=bundle_id,
             generated_at=utc_text(generated_at),
             path=str(out),
             format="zip" if as_zip else "directory",
-            manifest_sha256=bundle.manifest_sha256,
-            sha256sums_sha256=bundle.sha256sums_sha256,
-            ledger_entries=bundle.ledger_entries,
-            ledger_head=bundle.ledger_head,
-            files=bundle.files,
-            bytes=bundle.bytes,
+            staging=str(staging),
+            host=socket.gethostname(),
+            ledger_entries=len(entries),
+            ledger_head=report.head,
             verification="verified" if report.ok else "failed",
             findings=len(report.findings),
-            zip_sha256=zip_sha256,
         )
-    )
-    assert entry is not None
+        started_entry = writer.append(started)
+        assert started_entry is not None
+        stop_point("export_begun")
+        try:
+            bundle, zip_sha256 = _stage_and_move(
+                staging,
+                out,
+                as_zip=as_zip,
+                entries=entries,
+                case=case,
+                report=report,
+                identity=identity,
+                bundle_id=bundle_id,
+                generated_at=generated_at,
+                say=say,
+            )
+        except BaseException as exc:
+            cleanup = _abandon(writer, started, staging, exc)
+            if isinstance(exc, OSError | ExportError):
+                why = exc.diagnostics() if isinstance(exc, ExportError) else _reason(exc)
+                raise ExportError(f"the export to {out} failed: {why}; {cleanup}") from exc
+            raise
+        stop_point("export_moved")
+        with contextlib.suppress(OSError):
+            staging.rmdir()  # empty: its content was moved into place
+        entry = writer.append(
+            Exported(
+                bundle_id=bundle_id,
+                generated_at=started.generated_at,
+                path=str(out),
+                format=started.format,
+                manifest_sha256=bundle.manifest_sha256,
+                sha256sums_sha256=bundle.sha256sums_sha256,
+                ledger_entries=bundle.ledger_entries,
+                ledger_head=bundle.ledger_head,
+                files=bundle.files,
+                bytes=bundle.bytes,
+                verification=started.verification,
+                findings=started.findings,
+                zip_sha256=zip_sha256,
+            )
+        )
+        assert entry is not None
+        stop_point("export_done")
+    finally:
+        lease.release()
     return ExportResult(
         path=out,
         zip=as_zip,
@@ -169,4 +222,108 @@ def export_case(
         verified=report.ok,
         findings=len(report.findings),
         exported_seq=entry.seq,
+        started_seq=started_entry.seq,
+        recovered=recovered,
     )
+
+
+def _stage_and_move(
+    staging: Path,
+    out: Path,
+    *,
+    as_zip: bool,
+    entries: list[Any],
+    case: CaseHandle,
+    report: Report,
+    identity: Identity,
+    bundle_id: str,
+    generated_at: dt.datetime,
+    say: Progress,
+) -> tuple[BundleResult, str | None]:
+    """Build the bundle in ``staging`` and move it to ``out`` (the one step that puts it in
+    place); the bundle as written, and the zip's SHA-256. After the move ``staging`` is empty."""
+
+    def staging_say(message: str) -> None:
+        say(message)
+        if message == "writing the ledger":  # the archives are copied, the rest is not
+            stop_point("export_staging")
+
+    staging.mkdir()
+    tree = staging / "bundle"
+    bundle = write_bundle(
+        tree,
+        entries=entries,
+        evidence=case.evidence,
+        verification=report,
+        identity=identity,
+        bundle_id=bundle_id,
+        generated_at=generated_at,
+        tool_version=__version__,
+        forced=not report.ok,
+        progress=staging_say,
+    )
+    stop_point("export_staged")
+    zip_sha256: str | None = None
+    if as_zip:
+        say(f"writing {out.name}")
+        packed = staging / "bundle.zip"
+        names = [p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()]
+        write_zip(packed, tree, names, timestamp=generated_at)
+        zip_sha256 = _sha256_file(packed)
+        shutil.rmtree(tree)
+        stop_point("export_zipped")
+        if os.path.lexists(out):
+            raise ExportError(f"{out} appeared while the bundle was written; it was left alone")
+        packed.replace(out)
+    else:
+        if out.is_dir() and not out.is_symlink():
+            out.rmdir()  # empty, checked before; a directory that filled meanwhile stays
+        tree.replace(out)
+    return replace(bundle, root=out), zip_sha256
+
+
+def _abandon(
+    writer: LedgerWriter, started: ExportStarted, staging: Path, exc: BaseException
+) -> str:
+    """After a failure: remove the staging folder, record ``export_failed``; what was done,
+    for people. When the folder cannot be removed, the export is left open for the next
+    command of the case, which removes it and records the failure."""
+    try:
+        removed = remove_staging(staging)
+    except OSError as rm:
+        return (
+            f"its staging folder {staging} cannot be removed ({rm.strerror or rm}); the next "
+            "export or collection of the case removes it and records the failure"
+        )
+    done = removed_text(staging, removed)
+    try:
+        entry = writer.append(
+            ExportFailed(
+                bundle_id=started.bundle_id,
+                path=started.path,
+                reason=_reason(exc),
+                staging=str(staging),
+                staging_files=removed[0] if removed else None,
+                staging_bytes=removed[1] if removed else None,
+            )
+        )
+    except (ChainproofError, OSError) as rec:
+        why = rec.diagnostics() if isinstance(rec, ChainproofError) else str(rec)
+        return (
+            f"{done}; the failure could not be recorded ({why}): the next export or "
+            "collection of the case records it"
+        )
+    assert entry is not None
+    return f"{done}; recorded as entry {entry.seq} ({ExportFailed.EVENT})"
+
+
+def _reason(exc: BaseException) -> str:
+    """Why an export failed, in a line."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, ChainproofError):
+        return exc.diagnostics()
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return f"{type(exc).__name__}: {exc}"

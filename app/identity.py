@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography import x509
+
 from app.passphrase import read_passphrase
 from app.paths import identity_file
-from custody.errors import NoIdentity
+from custody.errors import CorruptKeyFile, NoIdentity, UsageError
 from custody.record.keys import (
     Identity,
     create_identity,
@@ -19,6 +21,7 @@ from custody.record.keys import (
     load_identity,
     save_identity,
 )
+from custody.record.regular import read_regular
 
 __all__ = [
     "Identity",
@@ -26,6 +29,7 @@ __all__ = [
     "import_identity",
     "load_certificate_pem",
     "load_identity",
+    "read_certificate",
     "save_identity",
     "unlock_identity",
 ]
@@ -42,3 +46,14 @@ def unlock_identity(passphrase_fd: int | None = None, path: Path | None = None) 
             "'chainproof keys init --name NAME --org ORG --email EMAIL'"
         )
     return load_identity(path, read_passphrase(fd=passphrase_fd))
+
+
+def read_certificate(path: Path) -> x509.Certificate:
+    """A certificate from a PEM file a person names (``transfer --to``, ``verify --trust``);
+    an error names the file."""
+    try:
+        return load_certificate_pem(read_regular(path))
+    except OSError as exc:
+        raise UsageError(f"cannot read the certificate {path}: {exc.strerror}") from exc
+    except CorruptKeyFile as exc:
+        raise CorruptKeyFile(f"{path}: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,13 +10,15 @@ from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.cases import CASE_FILE, CaseHandle, open_case
-from custody.bundle.layout import LEDGER
+from app.identity import read_certificate
+from custody.bundle.layout import LEDGER, MANIFEST, SUMS
 from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
 from custody.db.engine import wrap_db_errors
 from custody.db.ledger import read_entries
 from custody.errors import DatabaseError, UsageError
 from custody.record.events import Verified
-from custody.record.keys import Identity, load_certificate_pem
+from custody.record.keys import Identity
+from custody.store.setaside import SET_ASIDE, SetAsideFolder
 from custody.verify.case import verify
 from custody.verify.findings import Report
 from custody.verify.index import check_index
@@ -32,7 +35,7 @@ def verify_target(
     :class:`UsageError` (exit 2); a ``.zip`` that cannot be read, is no zip at all, or holds
     none of a bundle's files is an :class:`~custody.errors.ExportError` (exit 7).
     """
-    trusted = [load_certificate_pem(p.read_bytes()) for p in trust]
+    trusted = [read_certificate(p) for p in trust]
     if target.is_dir() and (target / CASE_FILE).exists():
         try:
             case = open_case(target, require_opened=False)
@@ -43,8 +46,8 @@ def verify_target(
         return verify_case(case, trusted=trusted, sign_with=sign_with)
     if sign_with is not None:
         raise UsageError("--sign records the verification in a case; a bundle is read-only")
-    if target.is_dir() and (target / LEDGER).exists():
-        return verify_bundle_dir(target, trusted=trusted)
+    if target.is_dir() and any(os.path.lexists(target / n) for n in (LEDGER, MANIFEST, SUMS)):
+        return verify_bundle_dir(target, trusted=trusted)  # a missing ledger is a finding
     if target.is_file() and target.suffix.lower() == ".zip":
         return verify_bundle_zip(target, trusted=trusted)
     raise UsageError(
@@ -58,7 +61,7 @@ def verify_case(
     trusted: Sequence[x509.Certificate] = (),
     sign_with: Identity | None = None,
 ) -> Report:
-    """Verify a case directory from its database, identities/ and evidence/.
+    """Verify a case directory from its database, identities/, evidence/ and set-aside/.
 
     A database that cannot be read (a damaged file) is a finding, as is every value in it
     that differs from the record; verification then stops where the reading stopped.
@@ -71,6 +74,7 @@ def verify_case(
             certificate_files=sorted(case.identities_dir.glob("*.pem")),
             trusted=trusted,
             case_id=case.case_id,
+            set_aside=SetAsideFolder(case.root / SET_ASIDE),
         )
     except SQLAlchemyError as exc:
         report = Report(str(case.root))

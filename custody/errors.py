@@ -52,6 +52,14 @@ class StoreError(ChainproofError):
     exit_code = 4
 
 
+class RunAlive(ChainproofError):
+    """Recovery of a run was refused because its process is alive: it holds the run's lease,
+    or it is provably the process that started the run (same host, boot and start time), or,
+    for a run that recorded neither, its PID is in use (``chainproof recover --force``)."""
+
+    exit_code = 8
+
+
 class LeaseLost(StoreError):
     """A running collection lost its run's lease (its database connection dropped) and
     another process took or ended the run meanwhile: the run stops without writing more."""

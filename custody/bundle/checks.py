@@ -45,6 +45,7 @@ from custody.bundle.uco_check import check_case_uco
 from custody.errors import ChainproofError
 from custody.record.entry import Entry
 from custody.record.keys import fingerprint, load_certificate_pem
+from custody.record.regular import open_regular, read_regular
 from custody.report.caseuco import ArchiveCopy
 from custody.verify.findings import Report
 
@@ -63,9 +64,12 @@ def _check_sums(root: Path, present: set[str], report: Report) -> dict[str, str]
 
     Returns the SHA-256 each listed file really has."""
     try:
-        data = (root / SUMS).read_bytes()
-    except OSError:
+        data = read_regular(root / SUMS)
+    except FileNotFoundError:
         report.add("bundle.sums_missing", SUMS, "is missing: the bundle's file list was deleted")
+        return {}
+    except OSError as exc:
+        report.add("bundle.unreadable", SUMS, f"cannot be read: {exc.strerror}")
         return {}
     try:
         listed = parse_sums(data)
@@ -84,14 +88,20 @@ def _check_sums(root: Path, present: set[str], report: Report) -> dict[str, str]
             continue
         seen.add(name)
         file = root.joinpath(*name.split("/"))
-        if not file.is_file():
+        if not os.path.lexists(file):
             report.add(
                 "bundle.deleted",
                 name,
                 f"is listed in {SUMS} but missing from the bundle: the file was deleted",
             )
             continue
-        actual[name] = sha256_file(file)
+        try:
+            actual[name] = sha256_file(file)
+        except OSError as exc:
+            report.add(
+                "bundle.unreadable", name, f"is listed in {SUMS} but cannot be read: {exc.strerror}"
+            )
+            continue
         if actual[name] != digest:
             report.add(
                 "bundle.altered",
@@ -128,10 +138,14 @@ def _check_detached(
     report: Report,
 ) -> None:
     try:
-        sig = (root / sig_name).read_bytes()
-        digest = digest or sha256_file(root / name)
+        sig = read_regular(root / sig_name)
     except OSError as exc:
         report.add("bundle.signature_missing", sig_name, f"cannot be read: {exc.strerror}")
+        return
+    try:
+        digest = digest or sha256_file(root / name)
+    except OSError as exc:
+        report.add("bundle.signature", sig_name, f"cannot be checked: {name}: {exc.strerror}")
         return
     signers = [fp for fp, cert in certs.items() if verify_digest(cert, digest, sig)]
     if not signers:
@@ -162,8 +176,11 @@ def _archives(
         name = archive_file(run.archive)
         path = root / name
         if (size is None or digest is None) and path.is_file():
-            size = path.stat().st_size if size is None else size
-            digest = digest or actual.get(name) or sha256_file(path)
+            try:
+                digest = digest or actual.get(name) or sha256_file(path)
+                size = path.stat().st_size if size is None else size
+            except OSError:
+                pass  # the SHA256SUMS check reports the file
         copies[run_id] = None if size is None and digest is None else ArchiveCopy(size, digest)
     return copies
 
@@ -175,7 +192,10 @@ def _contents(root: Path, present: set[str], actual: Mapping[str, str]) -> list[
     for name in sorted(present - set(LATE_FILES)):
         path = root / name
         if path.is_file() and not path.is_symlink():
-            digest = actual.get(name) or sha256_file(path)
+            try:
+                digest = actual.get(name) or sha256_file(path)
+            except OSError:
+                continue  # the SHA256SUMS check reports the file
             items.append({"name": name, "size": path.stat().st_size, "sha256": digest})
     return items
 
@@ -184,9 +204,12 @@ def _check_member_sums(root: Path, facts: LedgerFacts, sums: MemberSums, report:
     for run in facts.state.runs.values():
         name = member_sums_file(run.archive)
         try:
-            data = (root / name).read_bytes()
-        except OSError:
+            data = read_regular(root / name)
+        except FileNotFoundError:
             report.add("bundle.member_sums_missing", name, f"is missing (run {run.run_id})")
+            continue
+        except OSError as exc:
+            report.add("bundle.member_sums", name, f"cannot be read: {exc.strerror}")
             continue
         try:
             listed = parse_sums(data)
@@ -242,18 +265,29 @@ def _check_signature_files(
                 name,
                 f"is missing: the ledger's entry {seq} is signed, so this file belongs in the bundle",
             )
-        elif (root / name).read_bytes() != expected[name]:
-            report.add("bundle.signature_file", name, f"differs from the signed entry in {LEDGER}")
+        else:
+            try:
+                same = read_regular(root / name) == expected[name]
+            except OSError as exc:
+                report.add("bundle.signature_file", name, f"cannot be read: {exc.strerror}")
+                continue
+            if not same:
+                report.add(
+                    "bundle.signature_file", name, f"differs from the signed entry in {LEDGER}"
+                )
     for name in sorted(found - set(expected)):
         report.add("bundle.signature_file", name, f"belongs to no signed entry of {LEDGER}")
 
 
 def _check_report_pdf(root: Path, report: Report) -> None:
     try:
-        with open(root / REPORT_PDF, "rb") as f:
+        with open_regular(root / REPORT_PDF) as f:
             magic = f.read(5)
-    except OSError:
+    except FileNotFoundError:
         report.add("bundle.report_missing", REPORT_PDF, "is missing")
+        return
+    except OSError as exc:
+        report.add("bundle.report", REPORT_PDF, f"cannot be read: {exc.strerror}")
         return
     if magic != b"%PDF-":
         report.add("bundle.report", REPORT_PDF, "is not a PDF file")

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from custody.errors import ExportError
 from custody.record.canonical import sha256_hex
 from custody.record.keys import Identity
+from custody.record.regular import open_regular
 
 CHUNK = 4 << 20
 
@@ -29,7 +30,7 @@ CHUNK = 4 << 20
 def sha256_file(path: Path) -> str:
     """Lower-case hex SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a FIFO in a bundle must not block its check
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()

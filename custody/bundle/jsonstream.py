@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from custody.record.regular import open_regular
+
 _CHUNK = 1 << 20
 #: A single value (other than the streamed array) larger than this is refused.
 MAX_VALUE = 256 << 20
@@ -119,7 +121,7 @@ def scan(path: Path, stream: str) -> Iterator[tuple[str, Any, bool]]:
     member ``stream`` when it is an array: ``(stream, ARRAY, False)``, then
     ``(stream, item, True)`` for each of its items. Raises ``ValueError`` when the file is not
     one JSON object, has a duplicate key, or ends early."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         r = _Reader(f)
         r.take("{")
         keys: set[str] = set()

@@ -18,6 +18,7 @@ order, so memory stays flat for any number of artifacts.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,7 +317,7 @@ def check_manifest(
     the manifest's ``contents`` must list, ``present`` the name of every file in the bundle.
     """
     path = root / MANIFEST
-    if not path.is_file():
+    if not os.path.lexists(path):
         report.add("manifest.missing", MANIFEST, "is missing")
         return None
     out = _Findings(report)
@@ -326,6 +327,9 @@ def check_manifest(
         _artifacts(out, path, entries, members)
     except ValueError as exc:
         report.add("manifest.malformed", MANIFEST, f"is not one well-formed JSON object: {exc}")
+        return None
+    except OSError as exc:
+        report.add("bundle.unreadable", MANIFEST, f"cannot be read: {exc.strerror}")
         return None
     _check_members(out, members)
     _object_section(out, members, "case", case_doc(state))

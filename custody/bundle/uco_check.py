@@ -19,6 +19,7 @@ for them a record's (and an action's) links must include the expected ones.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ def check_case_uco(
     ``older`` for a bundle of the format 1 code.
     """
     path = root / CASE_UCO
-    if not path.is_file():
+    if not os.path.lexists(path):
         report.add("caseuco.missing", CASE_UCO, "is missing")
         return
     links = LINK_LISTS if older else ()
@@ -122,6 +123,9 @@ def check_case_uco(
                 _difference(report, node_id, node, d)
     except ValueError as exc:
         report.add("caseuco.malformed", CASE_UCO, f"is not one well-formed JSON object: {exc}")
+        return
+    except OSError as exc:
+        report.add("bundle.unreadable", CASE_UCO, f"cannot be read: {exc.strerror}")
         return
     if members.get(GRAPH) is not ARRAY:
         report.add("caseuco.malformed", CASE_UCO, f"has no {GRAPH} list")

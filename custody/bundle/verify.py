@@ -15,14 +15,24 @@ from custody.bundle.layout import LEDGER, MANIFEST, SUMS
 from custody.bundle.zipextract import unpack_zip
 from custody.errors import ExportError
 from custody.record.entry import Entry
+from custody.record.regular import open_regular
 from custody.store.storage import EVIDENCE, LocalEvidenceStore
 from custody.verify.case import verify
 from custody.verify.findings import Report
 
 
 def read_ledger_jsonl(path: Path, report: Report) -> Iterator[Entry]:
-    """Entries of a ``ledger.jsonl``; a malformed line becomes a finding."""
-    with path.open("rb") as f:
+    """Entries of a ``ledger.jsonl``; a malformed line becomes a finding, and so does a
+    file that cannot be read."""
+    try:
+        f = open_regular(path)
+    except FileNotFoundError:
+        report.add("bundle.deleted", path.name, _NO_LEDGER)
+        return
+    except OSError as exc:
+        report.add("bundle.unreadable", path.name, f"cannot be read: {exc.strerror}")
+        return
+    with f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -32,6 +42,9 @@ def read_ledger_jsonl(path: Path, report: Report) -> Iterator[Entry]:
                 report.add(
                     "ledger.malformed", f"{path.name} line {lineno}", f"not a ledger entry: {exc}"
                 )
+
+
+_NO_LEDGER = "is missing: the bundle's record cannot be checked"
 
 
 def verify_bundle_dir(root: Path, *, trusted: Sequence[x509.Certificate] = ()) -> Report:

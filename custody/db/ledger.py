@@ -10,6 +10,8 @@ beside the ledger are written by :mod:`custody.db.projection` in the same transa
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,12 @@ CHECKPOINT_SECONDS = 1.0
 
 #: Called after each committed write with the entries it wrote (e.g. to timestamp a head).
 AfterCommit = Callable[[Sequence[Entry]], None]
+
+#: Test hook: ``CHAINPROOF_STOP_AT=ledger_tx`` makes the process stop itself (SIGSTOP) inside
+#: each ledger transaction, after its rows are written and before it commits, while it holds
+#: the case's lock; a test then kills it there, or lets it go on (``tests/faults``). The same
+#: variable as :func:`app.collection.stop_point`.
+STOP_AT = "CHAINPROOF_STOP_AT"
 
 
 @dataclass
@@ -99,6 +107,8 @@ class LedgerWriter:
         try:
             with self.sessions.begin() as session:
                 written = self._write(session, batch, reason)
+                if os.environ.get(STOP_AT) == "ledger_tx" and hasattr(signal, "SIGSTOP"):
+                    os.kill(os.getpid(), signal.SIGSTOP)
         except SQLAlchemyError as exc:
             self._pending = batch + self._pending
             raise wrap_db_errors(exc, engine) from exc

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from custody.record.events import (
     Accessed,
+    ArchiveSetAside,
     ArtifactCollected,
     CaseOpened,
     CaseUpdated,
@@ -20,6 +21,8 @@ from custody.record.events import (
     Decision,
     Event,
     Exported,
+    ExportFailed,
+    ExportStarted,
     IdentityAdded,
     IndexRebuilt,
     JournalEvent,
@@ -170,6 +173,14 @@ def _checkpoint(ev: Checkpoint, names: Names) -> str:
     return f"Checkpoint ({_name(ev.reason)}) over entries {ev.covers_from}-{ev.covers_to}"
 
 
+@_describes(ArchiveSetAside)
+def _archive_set_aside(ev: ArchiveSetAside, names: Names) -> str:
+    return (
+        f"Archive {_name(ev.archive)} ({ev.size:,} bytes, SHA-256 {ev.sha256[:SHORT]}...) set "
+        f"aside as {_name(ev.set_aside_as)}: {_long(ev.reason)}"
+    )
+
+
 # --------------------------------------------------------------------------- acts of people
 
 
@@ -231,6 +242,31 @@ def _exported(ev: Exported, names: Names) -> str:
         f"{ev.bytes:,} bytes, ledger entries 1-{ev.ledger_entries}) to {_long(ev.path)}; manifest "
         f"SHA-256 {ev.manifest_sha256[:SHORT]}...; verification {_name(ev.verification)}, "
         f"{ev.findings} finding(s)"
+    )
+
+
+@_describes(ExportStarted)
+def _export_started(ev: ExportStarted, names: Names) -> str:
+    return (
+        f"Export of bundle {_name(ev.bundle_id)} ({_name(ev.format)}, ledger entries "
+        f"1-{ev.ledger_entries}) to {_long(ev.path)} started on host {_name(ev.host)}; staged "
+        f"in {_long(ev.staging)}"
+    )
+
+
+@_describes(ExportFailed)
+def _export_failed(ev: ExportFailed, names: Names) -> str:
+    if ev.staging_files is None:
+        staging = "no staging folder was left"
+    else:
+        staging = (
+            f"its staging folder {_long(ev.staging)} was removed ({ev.staging_files} files, "
+            f"{(ev.staging_bytes or 0):,} bytes)"
+        )
+    by = "; recorded by a later command" if ev.recovered else ""
+    return (
+        f"Export of bundle {_name(ev.bundle_id)} to {_long(ev.path)} did not complete: "
+        f"{_long(ev.reason)}; {staging}{by}"
     )
 
 

@@ -575,7 +575,13 @@ class IdentityAdded(Event):
 @ledger_event("run_started")
 @dataclass(frozen=True, kw_only=True)
 class RunStarted(Event):
-    """A collection run starts: host, profile, tool and its own hash, archive, command line."""
+    """A collection run starts: host, profile, tool and its own hash, archive, command line.
+
+    ``pid``, ``boot_id`` (Linux's ``/proc/sys/kernel/random/boot_id``; None elsewhere) and
+    ``process_started_at`` (the process's start time, as the ledger writes times) name the
+    collecting process, so recovery can tell it from another process that reuses its PID in a
+    container or after a reboot (``app/recovery.py``). Runs of older versions lack the last two.
+    """
 
     run_id: str
     host: str
@@ -591,6 +597,8 @@ class RunStarted(Event):
     tool_sha256: str | None = None
     tool_unpacked: ToolFootprint | None = None
     pid: int | None = None
+    boot_id: str | None = None
+    process_started_at: str | None = None
     examiner: str | None = None
 
     def _fields(self) -> dict[str, Any]:
@@ -610,6 +618,8 @@ class RunStarted(Event):
                 "tool_sha256": self.tool_sha256,
                 "tool_unpacked": self.tool_unpacked.to_json() if self.tool_unpacked else None,
                 "pid": self.pid,
+                "boot_id": self.boot_id,
+                "process_started_at": self.process_started_at,
                 "examiner": self.examiner,
             }
         )
@@ -632,6 +642,8 @@ class RunStarted(Event):
             "tool_sha256": r.opt_text("tool_sha256"),
             "tool_unpacked": ToolFootprint.read(unpacked) if unpacked else None,
             "pid": r.opt_integer("pid"),
+            "boot_id": r.opt_text("boot_id"),
+            "process_started_at": r.opt_text("process_started_at"),
             "examiner": r.opt_text("examiner"),
         }
 
@@ -885,6 +897,42 @@ class Checkpoint(Event):
         }
 
 
+@ledger_event("archive_set_aside")
+@dataclass(frozen=True, kw_only=True)
+class ArchiveSetAside(Event):
+    """An archive in the evidence folder that no run of the ledger owns, moved out of it by a
+    recovery: its former name (``evidence/<name>``), where it is now (``set-aside/<name>``,
+    relative to the case), its size and SHA-256 when it was moved, and why. Such an archive
+    was left by an older version killed between creating a run's archive and writing its
+    ``run_started`` entry, or put there by someone; ``verify`` checks the file where it now
+    is (docs/DESIGN.md, Archives)."""
+
+    archive: str
+    set_aside_as: str
+    size: int
+    sha256: str
+    reason: str
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "archive": self.archive,
+            "set_aside_as": self.set_aside_as,
+            "size": self.size,
+            "sha256": self.sha256,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def _read(cls, r: _Reader, v: int) -> dict[str, Any]:
+        return {
+            "archive": r.text("archive"),
+            "set_aside_as": r.text("set_aside_as"),
+            "size": r.integer("size"),
+            "sha256": r.text("sha256"),
+            "reason": r.text("reason"),
+        }
+
+
 # --------------------------------------------------------------------------- acts of people
 
 
@@ -1033,6 +1081,99 @@ class Verified(Event):
     @property
     def ok(self) -> bool:
         return self.result == "verified"
+
+
+@ledger_event("export_started")
+@dataclass(frozen=True, kw_only=True)
+class ExportStarted(Event):
+    """An export begins, before anything is written: which bundle, where it goes, the
+    staging folder it is built in, and which ledger (entries 1 to ``ledger_entries``) and
+    verification it holds. Its ``exported`` or ``export_failed`` entry follows; a process
+    killed in between leaves it open, and the next command of the case on ``host`` closes it
+    (docs/DESIGN.md, Bundles)."""
+
+    bundle_id: str
+    generated_at: str
+    path: str
+    format: str
+    staging: str
+    host: str
+    ledger_entries: int
+    ledger_head: str
+    verification: str
+    findings: int
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "bundle_id": self.bundle_id,
+            "generated_at": self.generated_at,
+            "path": self.path,
+            "format": self.format,
+            "staging": self.staging,
+            "host": self.host,
+            "ledger_entries": self.ledger_entries,
+            "ledger_head": self.ledger_head,
+            "verification": self.verification,
+            "findings": self.findings,
+        }
+
+    @classmethod
+    def _read(cls, r: _Reader, v: int) -> dict[str, Any]:
+        return {
+            "bundle_id": r.text("bundle_id"),
+            "generated_at": r.text("generated_at"),
+            "path": r.text("path"),
+            "format": r.text("format"),
+            "staging": r.text("staging"),
+            "host": r.text("host"),
+            "ledger_entries": r.integer("ledger_entries"),
+            "ledger_head": r.text("ledger_head"),
+            "verification": r.text("verification"),
+            "findings": r.integer("findings"),
+        }
+
+
+@ledger_event("export_failed")
+@dataclass(frozen=True, kw_only=True)
+class ExportFailed(Event):
+    """An export that did not put its bundle in place, and why; its staging folder is gone.
+
+    ``staging_files`` and ``staging_bytes`` say what was removed from ``staging`` (None when
+    there was no staging folder left). ``recovered`` is True when a later command recorded
+    it, the exporting process having stopped without an end."""
+
+    bundle_id: str
+    path: str
+    reason: str
+    staging: str
+    staging_files: int | None = None
+    staging_bytes: int | None = None
+    recovered: bool = False
+
+    def _fields(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "bundle_id": self.bundle_id,
+                "path": self.path,
+                "reason": self.reason,
+                "staging": self.staging,
+                "staging_files": self.staging_files,
+                "staging_bytes": self.staging_bytes,
+                "recovered": self.recovered or None,
+            }
+        )
+
+    @classmethod
+    def _read(cls, r: _Reader, v: int) -> dict[str, Any]:
+        return {
+            "bundle_id": r.text("bundle_id"),
+            "path": r.text("path"),
+            "reason": r.text("reason"),
+            "staging": r.text("staging"),
+            "staging_files": r.opt_integer("staging_files"),
+            "staging_bytes": r.opt_integer("staging_bytes"),
+            "recovered": r.flag("recovered"),
+        }
 
 
 @ledger_event("exported")

@@ -2,7 +2,8 @@
 
 ``fold(entries)`` replays typed events in order and gives a :class:`CaseState`: the case and
 its fields, examiners, runs with their counts, the journal, transfers and the current
-custodian, access records, the seal, exports, verifications and index rebuilds. What cannot
+custodian, access records, the seal, exports (with those started and not yet ended),
+verifications, index rebuilds and archives set aside. What cannot
 be folded (a malformed payload, an artifact of an unknown run, a second end of a run) is
 kept as a :class:`FoldProblem` for the verifier to report; the fold itself never fails.
 
@@ -21,6 +22,7 @@ from custody.errors import MalformedEvent
 from custody.record.entry import GENESIS_HASH, Entry
 from custody.record.events import (
     Accessed,
+    ArchiveSetAside,
     ArtifactCollected,
     CaseFields,
     CaseOpened,
@@ -29,6 +31,8 @@ from custody.record.events import (
     CollectionProblem,
     Event,
     Exported,
+    ExportFailed,
+    ExportStarted,
     IdentityAdded,
     IndexRebuilt,
     JournalEvent,
@@ -127,8 +131,15 @@ class CaseState:
     access: list[Recorded[Accessed]] = field(default_factory=list)
     seal: Recorded[Sealed] | None = None
     exports: list[Recorded[Exported]] = field(default_factory=list)
+    #: Exports that did not put their bundle in place (``export_failed``).
+    failed_exports: list[Recorded[ExportFailed]] = field(default_factory=list)
+    #: Exports started and not ended (by ``exported`` or ``export_failed``), by bundle id:
+    #: running, or interrupted until the next command of the case closes them.
+    open_exports: dict[str, Recorded[ExportStarted]] = field(default_factory=dict)
     verifications: list[Recorded[Verified]] = field(default_factory=list)
     reindexes: list[Recorded[IndexRebuilt]] = field(default_factory=list)
+    #: Archives that no run owned, moved out of the evidence folder by a recovery.
+    set_aside: list[Recorded[ArchiveSetAside]] = field(default_factory=list)
     checkpoints: int = 0
     entries: int = 0
     head_seq: int = 0
@@ -335,12 +346,20 @@ class Folder:
                 s.problems.append(
                     FoldProblem("case.sealed_twice", seq, f"already sealed at entry {s.seal.seq}")
                 )
+        elif isinstance(ev, ExportStarted):
+            s.open_exports[ev.bundle_id] = _as(at, ev)
         elif isinstance(ev, Exported):
             s.exports.append(_as(at, ev))
+            s.open_exports.pop(ev.bundle_id, None)
+        elif isinstance(ev, ExportFailed):
+            s.failed_exports.append(_as(at, ev))
+            s.open_exports.pop(ev.bundle_id, None)
         elif isinstance(ev, Verified):
             s.verifications.append(_as(at, ev))
         elif isinstance(ev, IndexRebuilt):
             s.reindexes.append(_as(at, ev))
+        elif isinstance(ev, ArchiveSetAside):
+            s.set_aside.append(_as(at, ev))
 
 
 def _as(at: Recorded[Event], event: E) -> Recorded[E]:

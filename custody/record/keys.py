@@ -15,6 +15,7 @@ import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -30,6 +31,7 @@ from custody.errors import (
     UnsupportedKey,
     WrongPassphrase,
 )
+from custody.record.regular import read_regular
 from custody.record.times import shown
 
 KDF_ROUNDS = 600_000
@@ -270,12 +272,16 @@ def _parse_pkcs12(data: bytes, passphrase: bytes, source: Path) -> Identity:
     try:
         key, cert, _cas = pkcs12.load_key_and_certificates(data, passphrase)
     except ValueError as exc:
-        text = str(exc).lower()
-        if "invalid password" in text or "mac" in text or "password" in text:
-            raise WrongPassphrase(
-                f"wrong passphrase for {source}: it does not open the examiner key"
-            ) from exc
-        raise CorruptKeyFile(f"{source} is not a readable PKCS#12 key file: {exc}") from exc
+        if "password" not in str(exc).lower():
+            raise CorruptKeyFile(f"{source} is not a readable PKCS#12 key file: {exc}") from exc
+        # OpenSSL says the same ("invalid password or PKCS12 data") when the integrity MAC
+        # fails for a wrong passphrase and for changed bytes: tell them apart.
+        damage = _pkcs12_damage(data, passphrase)
+        if damage is not None:
+            raise CorruptKeyFile(f"{source} is damaged: {damage}") from exc
+        raise WrongPassphrase(
+            f"wrong passphrase for {source}: it does not open the examiner key"
+        ) from exc
     if key is None or cert is None:
         raise CorruptKeyFile(f"{source} holds no private key and certificate pair")
     if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -296,10 +302,97 @@ def _parse_pkcs12(data: bytes, passphrase: bytes, source: Path) -> Identity:
     return Identity(key=key, certificate=cert)
 
 
+#: The most PBKDF2 iterations tried when telling damage from a wrong passphrase: a damaged
+#: count must not make that take minutes.
+_MAX_TRIED_ROUNDS = 10 * KDF_ROUNDS
+
+
+def _pkcs12_damage(data: bytes, passphrase: bytes) -> str | None:
+    """Why a PKCS#12 file whose integrity MAC fails is damaged, or None when it may simply
+    be a wrong passphrase.
+
+    The file is damaged when its structure does not parse down to its encrypted parts, or
+    when ``passphrase`` decrypts one of them (the certificate bag or the key bag, each
+    encrypted on its own) to a well-formed value: the passphrase is then right, and some
+    bytes changed. A wrong passphrase decrypts neither (AES-CBC padding and DER both fail).
+    """
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import pkcs12 as asn1_pkcs12
+
+    parts: list[tuple[Any, bytes, type[Any]]] = []
+    try:
+        pfx = asn1_pkcs12.Pfx.load(data, strict=True)
+        for info in pfx.authenticated_safe:
+            kind = info["content_type"].native
+            if kind == "encrypted_data":
+                enc = info["content"]["encrypted_content_info"]
+                parts.append(
+                    (
+                        enc["content_encryption_algorithm"],
+                        enc["encrypted_content"].native,
+                        asn1_pkcs12.SafeContents,
+                    )
+                )
+            elif kind == "data":
+                for bag in asn1_pkcs12.SafeContents.load(info["content"].native, strict=True):
+                    if bag["bag_id"].native == "pkcs8_shrouded_key_bag":
+                        value = bag["bag_value"]
+                        parts.append(
+                            (
+                                value["encryption_algorithm"],
+                                value["encrypted_data"].native,
+                                asn1_keys.PrivateKeyInfo,
+                            )
+                        )
+                    else:
+                        _ = bag.native  # parses the bag: raises when it is malformed
+            else:
+                raise ValueError(f"unexpected content type {kind}")
+        _ = pfx["mac_data"].native
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        # asn1crypto's message spans lines and quotes lengths read from the damage
+        return "its PKCS#12 structure does not parse (bytes cut off, added or overwritten)"
+    if not parts:
+        return "it holds no encrypted key or certificate"
+    for algorithm, ciphertext, shape in parts:
+        if _decrypts(algorithm, ciphertext, shape, passphrase):
+            return (
+                "the passphrase opens it, but its contents fail the integrity check "
+                "(changed bytes); restore the file from a backup"
+            )
+    return None
+
+
+def _decrypts(algorithm: Any, ciphertext: bytes, shape: type[Any], passphrase: bytes) -> bool:
+    """True when ``passphrase`` decrypts a PBES2 (PBKDF2, AES-CBC) part into ``shape``."""
+    from cryptography.hazmat.primitives import padding as sym_padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    try:
+        if algorithm["algorithm"].native != "pbes2" or algorithm.kdf != "pbkdf2":
+            return False
+        if algorithm.encryption_cipher != "aes" or algorithm.encryption_mode != "cbc":
+            return False
+        rounds = algorithm.kdf_iterations
+        if not 0 < rounds <= _MAX_TRIED_ROUNDS:
+            return False
+        key = hashlib.pbkdf2_hmac(
+            algorithm.kdf_hmac, passphrase, algorithm.kdf_salt, rounds, algorithm.key_length
+        )
+        decryptor = Cipher(algorithms.AES(key), modes.CBC(algorithm.encryption_iv)).decryptor()
+        padded = decryptor.update(ciphertext) + decryptor.finalize()
+        unpadder = sym_padding.PKCS7(128).unpadder()
+        plain = unpadder.update(padded) + unpadder.finalize()
+        _ = shape.load(plain, strict=True).native
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        return False
+    return True
+
+
 def load_identity(path: Path, passphrase: bytes, *, check_dates: bool = True) -> Identity:
     """Open an examiner identity; wrong passphrase, corruption and expiry get their own errors."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except FileNotFoundError:
         raise NoIdentity(
             f"no examiner identity at {path}: create one with "
@@ -318,7 +411,7 @@ def import_identity(
 ) -> Identity:
     """Import an organisation-issued PKCS#12 identity, re-encrypted with our parameters."""
     try:
-        data = source.read_bytes()
+        data = read_regular(source)
     except OSError as exc:
         raise CorruptKeyFile(f"cannot read {source}: {exc.strerror}") from exc
     identity = _parse_pkcs12(data, source_passphrase, source)

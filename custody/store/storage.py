@@ -20,6 +20,7 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
+from custody.record.regular import open_regular
 from custody.store.archive import RunArchive
 
 #: The folder that holds run archives, as ledger references name it.
@@ -99,8 +100,7 @@ class LocalEvidenceStore:
         return self.path(name).stat().st_size
 
     def open(self, name: str) -> BinaryIO:
-        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        return os.fdopen(fd, "rb", buffering=0)
+        return open_regular(self.path(name), buffering=0)  # a FIFO there must not block
 
     def create(self, name: str) -> RunArchive:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,12 @@ from custody.errors import ChainproofError
 from custody.record.entry import Entry
 from custody.record.fold import Folder
 from custody.record.keys import fingerprint, load_certificate_pem
+from custody.record.regular import read_regular
+from custody.store.setaside import SetAsideFolder
 from custody.store.storage import EvidenceStore
 from custody.verify.chain import Chain
 from custody.verify.findings import Report
-from custody.verify.runs import check_orphan_archives, check_run
+from custody.verify.runs import check_orphan_archives, check_run, check_set_aside
 
 #: The ledger's entries: a sequence, or a function that reads them (again) in order.
 EntrySource = Sequence[Entry] | Callable[[], Iterable[Entry]]
@@ -37,9 +39,11 @@ def verify(
     trusted: Iterable[x509.Certificate] = (),
     case_id: str | None = None,
     archives: bool = True,
+    set_aside: SetAsideFolder | None = None,
 ) -> Report:
     """Verify a whole case record: ledger entries, certificates and (with ``archives``) the
-    run archives in ``evidence``."""
+    run archives in ``evidence`` and the archives set aside in ``set_aside`` (None: a
+    bundle, which does not carry them)."""
     read: Callable[[], Iterable[Entry]] = entries if callable(entries) else (lambda: entries)
     report = Report(subject)
     chain = Chain(report, case_id)
@@ -57,7 +61,10 @@ def verify(
     if archives:
         for run in state.runs.values():
             check_run(run, read, state.head_seq, evidence, report)
-        check_orphan_archives(state.runs, evidence, report)
+        pending: set[str] = set()
+        if set_aside is not None:
+            pending = check_set_aside(state.set_aside, set_aside, evidence, report)
+        check_orphan_archives(state.runs, evidence, report, pending)
     return report
 
 
@@ -66,8 +73,15 @@ def _check_certificate_files(
 ) -> None:
     for path in files:
         try:
-            cert = load_certificate_pem(path.read_bytes())
-        except (OSError, ChainproofError) as exc:
+            cert = load_certificate_pem(read_regular(path))
+        except OSError as exc:
+            report.add(
+                "certificate.unreadable",
+                f"certificate {path.name}",
+                f"cannot be read: {exc.strerror}",
+            )
+            continue
+        except ChainproofError as exc:
             report.add("certificate.unreadable", f"certificate {path.name}", str(exc))
             continue
         fp = fingerprint(cert)

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 from custody.errors import MalformedEvent
 from custody.record.canonical import canonical_json, sha256_hex
 from custody.record.entry import Entry
-from custody.record.events import ArtifactCollected, parse, run_of_artifact
-from custody.record.fold import RunState
+from custody.record.events import ArchiveSetAside, ArtifactCollected, parse, run_of_artifact
+from custody.record.fold import Recorded, RunState
 from custody.record.names import from_text
-from custody.store.storage import EvidenceStore, archive_name
+from custody.store.setaside import SetAsideFolder, set_aside_name
+from custody.store.storage import EVIDENCE, EvidenceStore, archive_name
 from custody.store.tarheader import REGTYPE, SYMTYPE
 from custody.verify.archives import ArchiveSeal, HeaderFacts, RecordedMember, check_archive
 from custody.verify.findings import Report
@@ -176,15 +178,92 @@ def check_run(
 
 
 def check_orphan_archives(
-    runs: Mapping[str, RunState], evidence: EvidenceStore, report: Report
+    runs: Mapping[str, RunState],
+    evidence: EvidenceStore,
+    report: Report,
+    being_set_aside: Collection[str] = (),
 ) -> None:
-    """Every archive in the evidence store belongs to a run of the ledger."""
+    """Every archive in the evidence store belongs to a run of the ledger, or is one whose
+    ``archive_set_aside`` entry is written and whose move is still to be done
+    (``being_set_aside``, from :func:`check_set_aside`)."""
     known = {archive_name(r.archive) for r in runs.values()}
     for name in evidence.names():
-        if name not in known:
+        if name not in known and name not in being_set_aside:
             report.add(
                 "archive.orphan",
                 f"archive evidence/{name}",
                 "no run in the ledger owns this archive: its run's entries were removed, or the "
                 "archive was added",
             )
+
+
+def check_set_aside(
+    records: Sequence[Recorded[ArchiveSetAside]],
+    folder: SetAsideFolder,
+    evidence: EvidenceStore,
+    report: Report,
+) -> set[str]:
+    """Every archive set aside is where its entry says, with the size and SHA-256 recorded.
+
+    Returns the names of evidence archives whose entry is written but whose move was not
+    done (a recovery stopped in between, or still running): the file is still at its former
+    place with the recorded size and SHA-256, and the next recovery moves it. Those are not
+    findings, nor orphans.
+    """
+    pending: set[str] = set()
+    for r in records:
+        ev = r.event
+        where = f"set-aside archive {ev.set_aside_as}"
+        recorded = f"{ev.size} bytes, SHA-256 {ev.sha256}"
+        name = set_aside_name(ev.set_aside_as)
+        if name is None:
+            report.add(
+                "archive.set_aside_missing",
+                where,
+                f"archive_set_aside (entry {r.seq}) names no file of the case's set-aside folder",
+                r.seq,
+            )
+            continue
+        try:
+            got = folder.digest(name)
+        except FileNotFoundError:
+            former = archive_name(ev.archive)
+            if former is not None and _still_in_evidence(evidence, former, ev):
+                pending.add(former)
+                continue
+            report.add(
+                "archive.set_aside_missing",
+                where,
+                f"is missing from {folder.location}: the archive {ev.archive} set aside at "
+                f"entry {r.seq} ({recorded}) was removed or moved",
+                r.seq,
+            )
+            continue
+        except OSError as exc:
+            report.add("archive.unreadable", where, f"cannot be read: {exc.strerror}", r.seq)
+            continue
+        if (got.size, got.sha256) != (ev.size, ev.sha256):
+            report.add(
+                "archive.set_aside_changed",
+                where,
+                f"holds {got.size} bytes, SHA-256 {got.sha256}; archive_set_aside (entry "
+                f"{r.seq}) recorded {recorded}: the file set aside was changed or replaced",
+                r.seq,
+            )
+    return pending
+
+
+def _still_in_evidence(evidence: EvidenceStore, name: str, ev: ArchiveSetAside) -> bool:
+    """Whether ``evidence/<name>`` still holds the bytes the entry recorded."""
+    if ev.archive != f"{EVIDENCE}/{name}":
+        return False
+    try:
+        if not evidence.exists(name) or evidence.size(name) != ev.size:
+            return False
+        h = hashlib.sha256()
+        with evidence.open(name) as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return False
+    return h.hexdigest() == ev.sha256

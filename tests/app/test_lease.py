@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.cases import CaseHandle, open_case
-from app.collection import CollectionRun, recover_unfinished_runs
+from app.collection import CollectionRun
 from app.lease import (
     LEASES,
     FileLease,
@@ -20,6 +20,7 @@ from app.lease import (
     lease_name,
     lock_unsafe_file_system,
 )
+from app.recovery import recover_unfinished_runs
 from app.verification import verify_case
 from collectors.profiles import load_profile
 from custody.errors import UnreliableLocks

@@ -3,7 +3,7 @@
 Real ``chainproof collect`` processes, real SIGSTOP and SIGKILL, on SQLite and on a real
 PostgreSQL server. Host names differ through separate UTS namespaces (``unshare --uts``,
 root only: CI runs as root). ``CHAINPROOF_STOP_AT=<step>`` makes a process stop itself right
-after a named step (:func:`app.collection.stop_point`); the test then kills it there, or lets
+after a named step (:func:`app.stop_points.stop_point`); the test then kills it there, or lets
 it go on.
 """
 
@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.cases import create_case, open_case
-from app.collection import STOP_AT
 from app.lease import LEASES
+from app.stop_points import STOP_AT
 from app.verification import verify_case
 from custody.db.lease import lease_key
 from custody.record.keys import Identity

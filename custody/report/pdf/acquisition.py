@@ -47,6 +47,8 @@ def _run(s: Styles, r: RunReport) -> list[Flowable]:
                 ("Profile SHA-256", text_or_not_recorded(p.profile_sha256)),
                 ("Command line", command),
                 ("Process ID", pid),
+                ("Process start (UTC)", at_text(p.process_started_at)),
+                ("Boot ID", text_or_not_recorded(p.boot_id)),
                 ("Start (UTC)", at_text(r.started_at)),
                 ("End (UTC)", at_text(r.finished_at)),
                 ("Status", status),
@@ -57,7 +59,13 @@ def _run(s: Styles, r: RunReport) -> list[Flowable]:
                 ),
             ],
             (130, PORTRAIT_W - 130),
-            mono_keys=("Tool SHA-256", "Profile SHA-256", "Command line", "Tool path hashed"),
+            mono_keys=(
+                "Tool SHA-256",
+                "Profile SHA-256",
+                "Command line",
+                "Tool path hashed",
+                "Boot ID",
+            ),
         )
     )
     story.append(Paragraph("Unavoidable changes to the system examined", s.h3))

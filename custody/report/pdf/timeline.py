@@ -14,11 +14,14 @@ from reportlab.lib import colors
 
 from custody.record.events import (
     Accessed,
+    ArchiveSetAside,
     CaseOpened,
     CaseUpdated,
     Decision,
     Event,
     Exported,
+    ExportFailed,
+    ExportStarted,
     IdentityAdded,
     Note,
     RunFinished,
@@ -39,19 +42,25 @@ EVENT_COLOURS: dict[type[Event], colors.Color] = {
     CaseUpdated: colors.HexColor("#7d8ea3"),
     RunStarted: colors.HexColor("#2e8b57"),
     RunFinished: colors.HexColor("#1b5e37"),
+    ArchiveSetAside: colors.HexColor("#8c8c3a"),
     Note: colors.HexColor("#e08a1e"),
     Decision: colors.HexColor("#c0392b"),
     Transferred: colors.HexColor("#7b3fa0"),
     Accessed: colors.HexColor("#17806d"),
+    ExportStarted: colors.HexColor("#c49a6c"),
     Exported: colors.HexColor("#8a5a2b"),
+    ExportFailed: colors.HexColor("#b03a2e"),
     Sealed: colors.HexColor("#333333"),
     Verified: colors.HexColor("#0f6f8f"),
 }
 LANES: tuple[tuple[str, tuple[type[Event], ...]], ...] = (
     ("Case and personnel", (CaseOpened, IdentityAdded, CaseUpdated)),
-    ("Collection runs", (RunStarted, RunFinished)),
+    ("Collection runs", (RunStarted, RunFinished, ArchiveSetAside)),
     ("Journal", (Note, Decision)),
-    ("Custody acts", (Transferred, Accessed, Exported, Sealed, Verified)),
+    (
+        "Custody acts",
+        (Transferred, Accessed, ExportStarted, Exported, ExportFailed, Sealed, Verified),
+    ),
 )
 RUN_FILL = colors.HexColor("#a9d7b8")
 RUN_FAILED_FILL = colors.HexColor("#f3c1bd")

@@ -79,18 +79,22 @@ def test_bundle_layout_manifest_and_exported_entry(
     uuid.UUID(manifest["bundle_id"])
     entries = list(read_entries(case.sessions, case.case_id))
     lines = (bundle / "ledger.jsonl").read_bytes().splitlines()
-    # the bundle's ledger ends just before the exported entry, which is signed, in the case
-    assert [json.loads(x) for x in lines] == [e.to_json() for e in entries[:-1]]
-    assert lines == [canonical_json(e.to_json()) for e in entries[:-1]]
-    exported = entries[-1]
-    assert exported.event == "exported"
+    # the bundle's ledger ends just before the export's own entries, export_started and
+    # exported, both signed, in the case
+    assert [json.loads(x) for x in lines] == [e.to_json() for e in entries[:-2]]
+    assert lines == [canonical_json(e.to_json()) for e in entries[:-2]]
+    started, exported = entries[-2:]
+    assert started.event == "export_started" and exported.event == "exported"
+    assert started.payload["bundle_id"] == manifest["bundle_id"]
+    assert started.payload["ledger_head"] == manifest["ledger"]["head"] == started.prev_hash
+    assert [s.by for s in started.signatures] == [alice.fingerprint]
     assert exported.payload["bundle_id"] == manifest["bundle_id"]
     assert exported.payload["manifest_sha256"] == hashlib.sha256(raw).hexdigest()
     assert (
         exported.payload["sha256sums_sha256"]
         == hashlib.sha256((bundle / "SHA256SUMS").read_bytes()).hexdigest()
     )
-    assert manifest["ledger"]["head"] == exported.prev_hash
+    assert exported.prev_hash == started.entry_hash
     assert [s.by for s in exported.signatures] == [alice.fingerprint]
     assert verify_signature(alice.certificate, exported.signed_bytes(), exported.signatures[0].der)
     copy = bundle / f"evidence/{run_id}.tar"

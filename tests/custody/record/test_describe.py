@@ -9,6 +9,7 @@ from custody.record.digests import Digests
 from custody.record.events import (
     REGISTRY,
     Accessed,
+    ArchiveSetAside,
     ArtifactCollected,
     CaseFields,
     CaseOpened,
@@ -18,6 +19,8 @@ from custody.record.events import (
     Decision,
     Event,
     Exported,
+    ExportFailed,
+    ExportStarted,
     IdentityAdded,
     IndexRebuilt,
     MemberRef,
@@ -162,10 +165,51 @@ SAMPLES: list[tuple[Event, str]] = [
         "/x/bundle.zip; manifest SHA-256 aaaaaaaaaaaaaaaa...; verification verified, 0 finding(s)",
     ),
     (
+        ExportStarted(
+            bundle_id="b-2",
+            generated_at="2025-03-14T15:00:00.000000Z",
+            path="/x/bundle",
+            format="directory",
+            staging="/x/.bundle.chainproof-export-b-2",
+            host="lab-1",
+            ledger_entries=30,
+            ledger_head=HEAD,
+            verification="verified",
+            findings=0,
+        ),
+        "Export of bundle b-2 (directory, ledger entries 1-30) to /x/bundle started on host "
+        "lab-1; staged in /x/.bundle.chainproof-export-b-2",
+    ),
+    (
+        ExportFailed(
+            bundle_id="b-2",
+            path="/x/bundle",
+            reason="the exporting process stopped before the bundle was in place",
+            staging="/x/.bundle.chainproof-export-b-2",
+            staging_files=7,
+            staging_bytes=123456,
+            recovered=True,
+        ),
+        "Export of bundle b-2 to /x/bundle did not complete: the exporting process stopped "
+        "before the bundle was in place; its staging folder /x/.bundle.chainproof-export-b-2 "
+        "was removed (7 files, 123,456 bytes); recorded by a later command",
+    ),
+    (
         IndexRebuilt(
             ledger_head=HEAD, ledger_entries=28, rows={"artifacts": 14}, mismatches=2, reason="x"
         ),
         "Index rebuilt from entries 1-28 (2 difference(s) found before). Reason: x",
+    ),
+    (
+        ArchiveSetAside(
+            archive="evidence/stray.tar",
+            set_aside_as="set-aside/stray-2.tar",
+            size=10240,
+            sha256="e" * 64,
+            reason="no run in the ledger owns this archive",
+        ),
+        "Archive evidence/stray.tar (10,240 bytes, SHA-256 eeeeeeeeeeeeeeee...) set aside as "
+        "set-aside/stray-2.tar: no run in the ledger owns this archive",
     ),
 ]
 

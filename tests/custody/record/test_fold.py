@@ -6,6 +6,9 @@ from custody.record.entry import GENESIS_HASH, Entry, make_entry
 from custody.record.events import (
     CollectionProblem,
     Event,
+    Exported,
+    ExportFailed,
+    ExportStarted,
     RunFinished,
     RunStarted,
     Sealed,
@@ -87,3 +90,41 @@ def test_what_does_not_fit_the_story_is_kept_as_problems() -> None:
     ]
     assert "entry 9" in s.problems[-1].message and "'member'" in s.problems[-1].message
     assert s.runs["r1"].errors == 1 and s.entries == 9
+
+
+def _started(bundle_id: str) -> ExportStarted:
+    return ExportStarted(
+        bundle_id=bundle_id,
+        generated_at="2026-01-01T00:00:00.000000Z",
+        path=f"/x/{bundle_id}",
+        format="directory",
+        staging=f"/x/.{bundle_id}.chainproof-export-{bundle_id}",
+        host="h",
+        ledger_entries=1,
+        ledger_head="0" * 64,
+        verification="verified",
+        findings=0,
+    )
+
+
+def test_an_export_is_open_from_its_start_to_its_end() -> None:
+    done = Exported(
+        bundle_id="b1",
+        generated_at="2026-01-01T00:00:00.000000Z",
+        path="/x/b1",
+        format="directory",
+        manifest_sha256="a" * 64,
+        sha256sums_sha256="b" * 64,
+        ledger_entries=1,
+        ledger_head="0" * 64,
+        files=9,
+        bytes=99,
+        verification="verified",
+        findings=0,
+    )
+    failed = ExportFailed(bundle_id="b2", path="/x/b2", reason="disk full", staging="/x/.s")
+    s = fold(_chain([_started("b1"), _started("b2"), _started("b3"), done, failed]))
+    assert list(s.open_exports) == ["b3"] and s.open_exports["b3"].seq == 3
+    assert [r.event.bundle_id for r in s.exports] == ["b1"]
+    assert [(r.seq, r.event.reason) for r in s.failed_exports] == [(5, "disk full")]
+    assert s.problems == []

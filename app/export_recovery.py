@@ -1,0 +1,240 @@
+"""Interrupted exports: found and closed by the next command of the case.
+
+An export records ``export_started`` (naming its bundle, ``--out`` and its staging folder)
+before it writes anything, builds the bundle in the staging folder, moves it into place, and
+records ``exported``; a failure removes the staging folder and records ``export_failed``
+(:mod:`app.export_service`). A process killed in between leaves the started entry open, and
+maybe a staging folder. The next export, collection or signed verification of the case
+calls :func:`recover_exports`, which for each open export whose process is gone (its lease
+is free, :mod:`app.lease`) and which was started on this host:
+
+- removes its staging folder, counting what it held;
+- if the bundle reached its path (:func:`custody.bundle.identify.identify_bundle`: signed by
+  the exporter, its manifest naming the started export's bundle id, time and ledger),
+  records ``exported``;
+- otherwise records ``export_failed`` (``recovered``), naming what was removed.
+
+So every bundle at its path has its ``exported`` entry, and no staging folder outlives the
+next command. Recoveries of one export serialize on its lease and read the fold again once
+they hold it: one records the end, the others find it closed. The steps of an export and of
+its recovery where a test can stop the process (:mod:`app.stop_points`) start ``export``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import socket
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from app.cases import CaseHandle
+from app.lease import RunLeases
+from app.stop_points import stop_point
+from custody.bundle.identify import Expected, identify_bundle
+from custody.errors import ChainproofError, ExportError
+from custody.record.events import Exported, ExportFailed, ExportStarted
+from custody.record.fold import Recorded
+from custody.record.keys import Identity, load_certificate_pem
+
+_SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
+#: Characters of ``--out``'s name kept in the staging folder's name.
+_NAME_CHARS = 100
+
+
+def staging_path(out: Path, bundle_id: str) -> Path:
+    """The hidden folder next to ``out`` where the bundle ``bundle_id`` is built: derived from
+    ``out`` and the bundle id alone, and recorded in the ``export_started`` entry."""
+    tag = bundle_id if _SAFE_ID.fullmatch(bundle_id) else _digest(bundle_id)
+    return out.parent / f".{out.name[:_NAME_CHARS]}.chainproof-export-{tag}"
+
+
+def export_lease(bundle_id: str) -> str:
+    """The name of an export's lease (held by the exporting process for the export's life)."""
+    return f"export-{bundle_id if _SAFE_ID.fullmatch(bundle_id) else _digest(bundle_id)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def remove_staging(staging: Path) -> tuple[int, int] | None:
+    """Remove a staging folder; the files and bytes it held, or None when it was not there.
+    Raises ``OSError`` when it cannot be removed. Never follows a symbolic link."""
+    try:
+        st = os.lstat(staging)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        staging.unlink()
+        return 1, st.st_size if stat.S_ISREG(st.st_mode) else 0
+    files = size = 0
+    for top, _dirs, names in os.walk(staging):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                size += os.lstat(Path(top) / name).st_size
+                files += 1
+    shutil.rmtree(staging)
+    return files, size
+
+
+def removed_text(staging: Path, removed: tuple[int, int] | None) -> str:
+    """What removing ``staging`` took away, for people."""
+    if removed is None:
+        return "no staging folder was left"
+    return f"removed the staging folder {staging} ({removed[0]} files, {removed[1]:,} bytes)"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the next command did about one interrupted export.
+
+    ``outcome`` is ``completed`` (the bundle was in place: its ``exported`` entry is now
+    recorded), ``failed`` (it was not: ``export_failed`` recorded), or ``left`` (nothing
+    recorded: started on another host, or its staging folder could not be removed;
+    ``message`` says which and what to do).
+    """
+
+    bundle_id: str
+    path: str
+    staging: str
+    outcome: str
+    seq: int | None
+    removed: tuple[int, int] | None
+    message: str
+
+
+def recover_exports(
+    case: CaseHandle, identity: Identity, leases: RunLeases | None = None
+) -> list[Recovery]:
+    """Close every export of ``case`` whose process stopped between ``export_started`` and
+    its end (see the module docstring); what was done, one :class:`Recovery` each."""
+    pending = list(case.state().open_exports)
+    if not pending:
+        return []
+    leases = leases or RunLeases(case)
+    done: list[Recovery] = []
+    for bundle_id in pending:
+        lease = leases.try_take(export_lease(bundle_id))
+        if lease is None:
+            continue  # alive: its process holds the lease
+        try:
+            stop_point("export_recovery_lease")
+            started = case.state().open_exports.get(bundle_id)
+            if started is not None:  # else closed meanwhile, by its process or a recovery
+                done.append(_recover(case, identity, started))
+        finally:
+            lease.release()
+    return done
+
+
+def _recover(case: CaseHandle, identity: Identity, started: Recorded[ExportStarted]) -> Recovery:
+    ev = started.event
+    path = Path(ev.path)
+    staging = staging_path(path, ev.bundle_id)  # derived, never a path read elsewhere
+
+    def result(
+        outcome: str, seq: int | None, removed: tuple[int, int] | None, msg: str
+    ) -> Recovery:
+        return Recovery(ev.bundle_id, ev.path, str(staging), outcome, seq, removed, msg)
+
+    what = f"the interrupted export of bundle {ev.bundle_id} to {path} (entry {started.seq})"
+    if ev.host != socket.gethostname():
+        return result(
+            "left",
+            None,
+            None,
+            f"{what} was started on host {ev.host}: its bundle and staging folder are there; "
+            "the next export or collection of this case on that host completes its record",
+        )
+    removed: tuple[int, int] | None = None
+    cannot_remove = ""
+    try:
+        removed = remove_staging(staging)
+    except OSError as exc:
+        cannot_remove = f"its staging folder {staging} cannot be removed: {exc.strerror or exc}"
+    stop_point("export_recovery_staging")
+    writer = case.writer(identity)
+    try:
+        found = identify_bundle(
+            path,
+            as_zip=ev.format == "zip",
+            expected=Expected(ev.bundle_id, ev.generated_at, ev.ledger_entries, ev.ledger_head),
+            certificate=_certificate(case, started.actor),
+        )
+    except ExportError as exc:
+        if cannot_remove:
+            return result("left", None, None, f"{what}: {cannot_remove}; it stays open")
+        entry = writer.append(
+            ExportFailed(
+                bundle_id=ev.bundle_id,
+                path=ev.path,
+                reason="the exporting process stopped before the bundle was in place "
+                f"({exc.diagnostics()})",
+                staging=str(staging),
+                staging_files=removed[0] if removed else None,
+                staging_bytes=removed[1] if removed else None,
+                recovered=True,
+            )
+        )
+        assert entry is not None
+        return result(
+            "failed",
+            entry.seq,
+            removed,
+            f"{what} did not complete: {exc.diagnostics()}; {removed_text(staging, removed)}; "
+            f"recorded as entry {entry.seq} ({ExportFailed.EVENT})",
+        )
+    entry = writer.append(
+        Exported(
+            bundle_id=ev.bundle_id,
+            generated_at=ev.generated_at,
+            path=ev.path,
+            format=ev.format,
+            manifest_sha256=found.manifest_sha256,
+            sha256sums_sha256=found.sha256sums_sha256,
+            ledger_entries=ev.ledger_entries,
+            ledger_head=ev.ledger_head,
+            files=found.files,
+            bytes=found.bytes,
+            verification=ev.verification,
+            findings=ev.findings,
+            zip_sha256=found.zip_sha256,
+        )
+    )
+    assert entry is not None
+    left = f"; {cannot_remove}" if cannot_remove else f"; {removed_text(staging, removed)}"
+    return result(
+        "completed",
+        entry.seq,
+        removed,
+        f"{what} had put its bundle in place: recorded as entry {entry.seq} "
+        f"({Exported.EVENT}){left}",
+    )
+
+
+def _certificate(case: CaseHandle, fingerprint: str) -> x509.Certificate:
+    examiner = case.state().examiners.get(fingerprint)
+    if examiner is None:
+        raise ExportError(f"the exporting examiner {fingerprint[:16]}... is not in the ledger")
+    try:
+        return load_certificate_pem(examiner.certificate_pem)
+    except ChainproofError as exc:
+        raise ExportError(f"the exporting examiner's certificate: {exc}") from exc
+
+
+def open_exports_notice(case: CaseHandle) -> list[str]:
+    """One line per export of ``case`` started and not ended: for a command that records
+    nothing (a verification without ``--sign``)."""
+    return [
+        f"export of bundle {r.event.bundle_id} to {r.event.path} (entry {r.seq}) has no end "
+        "yet: still running, or interrupted; the next export or collection of this case (or "
+        "verify --sign) completes its record"
+        for r in case.state().open_exports.values()
+    ]
