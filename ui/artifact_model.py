@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from app import browse
 from app.cases import CaseHandle
+from app.integrity import Verification
 from app.times import shown
 
 PAGE = 256
@@ -23,6 +24,8 @@ CACHE_PAGES = 64
 OK_COLOUR = QColor("#1e7b34")
 BAD_COLOUR = QColor("#b3261e")
 WARN_COLOUR = QColor("#8a5a00")
+#: The Verification column of an entry recorded after the check.
+NOT_CHECKED = "not checked"
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -40,8 +43,8 @@ class WindowedModel(QAbstractTableModel):
         self._pages: OrderedDict[int, dict[int, Any]] = OrderedDict()
         self._sort = 0
         self._descending = False
-        self.failed: set[int] = set()  # seqs with verification findings
-        self.verified = False
+        #: The verification whose marks the rows show (of this case), None for none.
+        self.verification: Verification | None = None
 
     # -- subclass API
     def _load_keys(self) -> list[int]:
@@ -56,7 +59,7 @@ class WindowedModel(QAbstractTableModel):
     # -- public
     def set_case(self, case: CaseHandle | None) -> None:
         self.case = case
-        self.failed, self.verified = set(), False
+        self.verification = None  # another case's marks are not this one's
         self.reload()
 
     def reload(self) -> None:
@@ -67,10 +70,16 @@ class WindowedModel(QAbstractTableModel):
         self.endResetModel()
         self.reloaded.emit()
 
-    def set_verification(self, failed_seqs: set[int] | None) -> None:
-        """Colour rows by a verification: None clears it; else seqs with findings are red."""
-        self.verified = failed_seqs is not None
-        self.failed = set(failed_seqs or ())
+    def set_verification(self, verification: Verification | None) -> None:
+        """Mark rows by a verification of this case: each entry it checked is verified or
+        FAILED, entries recorded after it are "not checked". None, or a verification known
+        only from the ledger's summary (which does not say which entries failed), marks none.
+        """
+        if verification is not None and (
+            self.case is None or verification.case_id != self.case.case_id
+        ):
+            raise ValueError("a verification marks only the rows of the case it checked")
+        self.verification = verification
         if self._keys:
             self.dataChanged.emit(
                 self.index(0, 0), self.index(len(self._keys) - 1, self.columnCount() - 1)
@@ -141,6 +150,17 @@ class WindowedModel(QAbstractTableModel):
     def _foreground(self, row: Any, column: str) -> Any:
         return None
 
+    def _mark(self, seq: int, error: bool = False) -> tuple[str, QColor | None]:
+        """What the Verification column says of ledger entry ``seq``, and its colour."""
+        v = self.verification
+        if v is None or not v.per_entry:
+            return "", None
+        if not v.covers(seq):
+            return NOT_CHECKED, None
+        if error:
+            return "recorded", None
+        return ("FAILED", BAD_COLOUR) if v.findings_at(seq) else ("verified", OK_COLOUR)
+
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self._sort = column
         self._descending = order == Qt.SortOrder.DescendingOrder
@@ -176,16 +196,13 @@ class ArtifactTableModel(WindowedModel):
         if column == "size":
             return "" if row.size is None else f"{row.size:,}"
         if column == "verified":
-            if not self.verified:
-                return ""
-            if row.is_error:
-                return "recorded"
-            return "FAILED" if row.ledger_seq in self.failed else "verified"
+            return self._mark(row.ledger_seq, row.is_error)[0]
         return getattr(row, column)
 
     def _foreground(self, row: browse.ArtifactRow, column: str) -> Any:
-        if column == "verified" and self.verified and not row.is_error:
-            return QBrush(BAD_COLOUR if row.ledger_seq in self.failed else OK_COLOUR)
+        if column == "verified":
+            shade = self._mark(row.ledger_seq, row.is_error)[1]
+            return QBrush(shade) if shade is not None else None
         if column == "status" and row.is_error:
             return QBrush(BAD_COLOUR if row.kind == "error" else WARN_COLOUR)
         if column == "status" and row.status != "collected":
@@ -235,14 +252,13 @@ class LedgerTableModel(WindowedModel):
         if column == "signatures":
             return row.signatures or "(checkpoint)"
         if column == "verified":
-            if not self.verified:
-                return ""
-            return "FAILED" if row.seq in self.failed else "verified"
+            return self._mark(row.seq)[0]
         return getattr(row, column)
 
     def _foreground(self, row: browse.LedgerRow, column: str) -> Any:
-        if column == "verified" and self.verified:
-            return QBrush(BAD_COLOUR if row.seq in self.failed else OK_COLOUR)
+        if column == "verified":
+            shade = self._mark(row.seq)[1]
+            return QBrush(shade) if shade is not None else None
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

@@ -28,8 +28,11 @@ from PySide6.QtWidgets import (
 
 from app import browse
 from app.cases import CaseHandle
-from ui.artifact_model import ArtifactTableModel
+from app.integrity import Verification
+from app.times import shown
+from ui.artifact_model import BAD_COLOUR, OK_COLOUR, ArtifactTableModel
 from ui.errors import show_error
+from ui.integrity import findings_text
 
 HEX_WIDTH = 16
 
@@ -76,7 +79,8 @@ class ArtifactDetails(QWidget):
         #: Artifact keys whose contents were opened (and recorded) in this session.
         self.viewed: set[int] = set()
         self.details: dict[str, Any] = {}
-        self.verification: dict[int, list[str]] | None = None  # seq -> findings
+        #: The case's verification the pane speaks of: a fresh check, or the ledger's last.
+        self.verification: Verification | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel("Select an artifact")
@@ -252,13 +256,7 @@ class ArtifactDetails(QWidget):
             )
         else:
             cover = f"Recorded in ledger entry {d['ledger_seq']}; not yet covered by a signature."
-        if self.verification is None:
-            state, colour = "Not verified in this session (Verify: Ctrl+Shift+V).", "#555"
-        elif self.verification.get(d["ledger_seq"]):
-            problems = "; ".join(self.verification[d["ledger_seq"]])
-            state, colour = f"✗ VERIFICATION FAILED: {problems}", "#b3261e"
-        else:
-            state, colour = "✓ Verified: hashes re-computed from the archive match.", "#1e7b34"
+        state, colour = verification_state(self.verification, d["ledger_seq"])
         self.signature.setText(f"{cover}\n{state}")
         self.signature.setStyleSheet(f"color: {colour}")
 
@@ -287,6 +285,30 @@ class ArtifactDetails(QWidget):
         self.text_view.clear()
         self.hex_view.clear()
         self.preview_note.clear()
+
+
+def verification_state(v: Verification | None, seq: int) -> tuple[str, str]:
+    """What is known of ledger entry ``seq``'s verification, and the colour to say it in."""
+    grey, red, green = "#555", BAD_COLOUR.name(), OK_COLOUR.name()
+    if v is None:
+        return "Not verified: no verification is recorded (Verify: Ctrl+Shift+V).", grey
+    when = shown(v.at)
+    if not v.covers(seq):
+        return f"Recorded after the verification of {when}: not checked yet.", grey
+    if v.per_entry:
+        found = v.findings_at(seq)
+        if found:
+            return f"✗ VERIFICATION FAILED: {'; '.join(found)}", red
+        return "✓ Verified: hashes re-computed from the archive match.", green
+    where = f" (ledger entry {v.recorded_seq})" if v.recorded_seq else ""
+    if v.ok:
+        return f"✓ Verified {when}{where}; not checked again in this session.", green
+    return (
+        f"✗ The last recorded verification FAILED ({when}{where}, "
+        f"{findings_text(v.findings)}). The ledger does not say which entries: verify again "
+        "(Ctrl+Shift+V) to see them.",
+        red,
+    )
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
@@ -376,13 +398,16 @@ class ArtifactView(QWidget):
         split.setSizes([700, 580])
         layout.addWidget(split, 1)
 
-    def set_case(self, case: CaseHandle | None) -> None:
+    def set_case(self, case: CaseHandle | None, verification: Verification | None = None) -> None:
+        """Show ``case``; its rows carry ``verification`` (of this case) and nothing else."""
         self.case = case
         self.details.case = case
         self.details.viewed.clear()
-        self.details.verification = None
         self.details.clear()
+        self.model.case = case
+        self.model.verification = None  # before the rows are read: never another case's
         self.refresh()
+        self.set_verification(verification)
 
     def refresh(self) -> None:
         """Re-read the collectors list and the rows (after a run)."""
@@ -399,9 +424,10 @@ class ArtifactView(QWidget):
         self.model.case = self.case
         self._apply_filter()
 
-    def set_verification(self, findings_by_seq: dict[int, list[str]] | None) -> None:
-        self.details.verification = findings_by_seq
-        self.model.set_verification(set(findings_by_seq) if findings_by_seq is not None else None)
+    def set_verification(self, verification: Verification | None) -> None:
+        """Show ``verification`` (of the open case) in the rows and the details pane."""
+        self.details.verification = verification
+        self.model.set_verification(verification)
         if self.details.details.get("type") == "artifact":
             self.details._show_signature(self.details.details)
 

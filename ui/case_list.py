@@ -21,9 +21,23 @@ from PySide6.QtWidgets import (
 
 from app.cases import find_cases, open_case, summary
 from app.errors import ChainproofError
+from app.integrity import entries_since, last_recorded
 from app.times import shown
+from ui.integrity import colour, long_text, short_text, status_icon
 
-COLUMNS = ("Title", "Incident", "Severity", "Status", "Created", "Runs", "Artifacts", "Path")
+COLUMNS = (
+    "Title",
+    "Incident",
+    "Severity",
+    "Status",
+    "Integrity",
+    "Created",
+    "Runs",
+    "Artifacts",
+    "Path",
+)
+INTEGRITY = COLUMNS.index("Integrity")
+NUMBERS = (COLUMNS.index("Runs"), COLUMNS.index("Artifacts"))
 
 
 class CaseListView(QWidget):
@@ -120,8 +134,12 @@ class CaseListView(QWidget):
         for path in paths:
             try:
                 handle = open_case(path)
-                s = summary(handle)
-                handle.sessions.kw["bind"].dispose()
+                try:
+                    s = summary(handle)
+                    verification = last_recorded(handle)
+                    since = entries_since(handle, verification) if verification else 0
+                finally:
+                    handle.sessions.kw["bind"].dispose()
             except ChainproofError:
                 problems += 1
                 continue
@@ -132,6 +150,7 @@ class CaseListView(QWidget):
                 s.get("incident_ref") or "",
                 s.get("severity") or "",
                 s.get("status") or "",
+                short_text(verification, since),
                 shown(s["created_at"]),
                 str(len(s["runs"])),
                 f"{s['artifacts']:,}",
@@ -140,10 +159,15 @@ class CaseListView(QWidget):
             for col, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 item.setData(Qt.ItemDataRole.UserRole, str(path))
-                if col in (5, 6):
+                if col in NUMBERS:
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
+                if col == INTEGRITY:  # the last recorded verification: mark, words, colour
+                    ok = verification.ok if verification else None
+                    item.setIcon(status_icon(ok))
+                    item.setForeground(colour(ok))
+                    item.setToolTip(long_text(verification, since))
                 self.table.setItem(row, col, item)
         self.table.setSortingEnabled(True)
         n = self.table.rowCount()

@@ -34,8 +34,9 @@ from app.collection import CollectionRun, RunSummary
 from app.identity import Identity
 from app.profiles import BUILTIN_PROFILES, Profile, load_profile, ordered
 from ui import screenshot_collector
+from ui.confirm import confirm
 from ui.errors import show_error
-from ui.workers import CollectionWorker, Snapshot
+from ui.workers import CollectionWorker, CollectorProgress, Snapshot
 
 _CUSTOM = "Profile file…"
 _NAME = Qt.ItemDataRole.UserRole
@@ -173,8 +174,10 @@ class CollectionView(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancel")
         self.cancel_button.setAccessibleName("cancel collection")
-        self.cancel_button.setToolTip("Stop: what was collected so far is sealed and kept")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setToolTip(
+            "Stop (Esc, asks first): what was collected so far is sealed and kept"
+        )
+        self.cancel_button.clicked.connect(self.request_cancel)
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.start_button)
@@ -193,7 +196,7 @@ class CollectionView(QWidget):
         self.overall.setObjectName("overall_progress")
         self.overall.setAccessibleName("overall progress")
         self.overall.setRange(0, 1000)
-        self.overall.setFormat("%p%")
+        self.overall.reset()
         layout.addWidget(self.overall)
 
         self.collector_table = QTreeWidget()
@@ -237,13 +240,37 @@ class CollectionView(QWidget):
 
     # ------------------------------------------------------------------ choice
     def set_case(self, case: CaseHandle | None) -> None:
+        """Collect into ``case``; the last run shown was another case's, so it goes.
+
+        The window never changes the case while a run goes on (see
+        ``MainWindow.may_change_case``): the run's progress belongs to its case.
+        """
+        if self.running and case is not self.case:
+            raise RuntimeError("the case cannot change while a collection runs")
+        if case is not self.case:
+            self._clear_progress()
         self.case = case
         if case is None:
             self.output_label.setText("(no case open)")
         else:
             self.output_label.setText(f"{case.evidence_dir}  (one archive per run)")
         self._check_output()
-        self._set_running(False)
+        self._set_running(self.running)
+
+    def _clear_progress(self) -> None:
+        """Nothing run yet: no collectors, problems, figures or result."""
+        self.last_summary = None
+        self.last_snapshot = None
+        self.collector_table.clear()
+        self._bars.clear()
+        self._rows.clear()
+        self.errors.clear()
+        self.overall.setRange(0, 1000)
+        self.overall.reset()
+        self.state_label.setText("Not started.")
+        for label in (self.current_label, self.rate_label, self.eta_label):
+            label.setText("–")
+            label.setToolTip("")
 
     def _profile_chosen(self, index: int) -> None:
         name = self.profile_combo.itemText(index)
@@ -431,7 +458,28 @@ class CollectionView(QWidget):
         self.state_label.setText(f"Running profile {profile.name}…")
         worker.start()
 
+    @property
+    def cancelling(self) -> bool:
+        return self.worker is not None and self.worker.cancel_event.is_set()
+
+    def request_cancel(self) -> None:
+        """Stop the run, if the examiner confirms it (Esc and the Cancel button)."""
+        if self.worker is None or self.cancelling:
+            return
+        stop = confirm(
+            self,
+            "Stop collection",
+            "Stop the collection?",
+            "What was collected so far is sealed and kept, and the run is recorded as "
+            "cancelled. Nothing more is collected in this run.",
+            act="Stop collection",
+            keep="Continue collecting",
+        )
+        if stop:
+            self.cancel()  # no-op if the run ended while the question was open
+
     def cancel(self) -> None:
+        """Stop the run now, without asking (the window asked, or is closing)."""
         if self.worker is not None:
             self.worker.cancel()
             self.cancel_button.setEnabled(False)
@@ -442,7 +490,8 @@ class CollectionView(QWidget):
         self._bars.clear()
         self._rows.clear()
         self.errors.clear()
-        self.overall.setValue(0)
+        # Busy: how much of the run is done is not known until its last collector runs.
+        self.overall.setRange(0, 0)
         for name in names:
             row = QTreeWidgetItem([name, "", "", ""])
             self.collector_table.addTopLevelItem(row)
@@ -458,25 +507,24 @@ class CollectionView(QWidget):
 
     def _show_snapshot(self, snap: Snapshot) -> None:
         self.last_snapshot = snap
-        self.overall.setValue(int(snap.overall * 1000))
         for c in snap.collectors:
             bar = self._bars.get(c.name)
             if bar is None:
                 continue
+            _show_collector(bar, c)
             row = self._rows[c.name]
-            if c.state == "done":
-                bar.setRange(0, 1000)
-                bar.setValue(1000)
-                bar.setFormat("done")
-            elif c.state == "running":
-                if c.total:
-                    bar.setRange(0, 1000)
-                    bar.setValue(int(1000 * c.done / c.total))
-                    bar.setFormat(f"{c.done:,} / {c.total:,}")
-                else:
-                    bar.setRange(0, 0)  # busy: no total known yet
             row.setText(2, f"{c.done:,}" if c.total else "")
             row.setText(3, str(c.errors) if c.errors else "")
+        n = len(snap.collectors)
+        if snap.state == "running":
+            if snap.step and not self.cancelling:
+                running = next((c for c in snap.collectors if c.name == snap.active), None)
+                what = f": {running.description}" if running and running.description else ""
+                self.state_label.setText(
+                    f"Running: collector {snap.step} of {n}, {snap.active}{what}"
+                )
+        else:
+            self._show_end(snap.state, snap.collectors_done, n)
         metrics = self.current_label.fontMetrics()
         width = max(100, self.current_label.width())
         self.current_label.setText(
@@ -487,21 +535,44 @@ class CollectionView(QWidget):
             f"{human_bytes(snap.bytes_done)} in {human_duration(snap.elapsed)}"
             f" — {human_bytes(snap.rate_bytes)}/s"
         )
-        self.eta_label.setText(human_duration(snap.eta_seconds) if snap.state == "running" else "–")
+        later = len(snap.collectors) - snap.step
+        eta = human_duration(snap.eta_seconds) if snap.eta_seconds is not None else "–"
+        if snap.state != "running":
+            eta = "–"
+        elif later > 0:
+            eta += f" for {snap.active}, then {later} more collector{'s' if later > 1 else ''}"
+        self.eta_label.setText(eta)
         if snap.problems:
             self.errors.addItems(snap.problems)
             self.errors.scrollToBottom()
         self.snapshot_shown.emit(snap)
 
+    def _show_end(self, status: str, done: int, n: int) -> None:
+        """The overall bar when the run has ended: full only for a finished run."""
+        if status == "finished":
+            self.overall.setRange(0, 1000)
+            self.overall.setValue(1000)
+            self.overall.setFormat("finished")
+            return
+        verb = "cancelled" if status == "interrupted" else status
+        self.overall.setRange(0, max(1, n))
+        self.overall.setValue(min(done, max(1, n) - 1))
+        self.overall.setFormat(f"{verb} after {done} of {n} collectors")
+
     def _finished(self, summary: RunSummary) -> None:
         self.worker = None
         self.last_summary = summary
         self._set_running(False)
-        for bar in self._bars.values():
-            if bar.maximum() == 0:
-                bar.setRange(0, 1000)
-                bar.setValue(0)
-                bar.setFormat("not reached")
+        snap = self.last_snapshot
+        if snap is None or snap.state == "running":  # the run's end was not reported
+            collectors = snap.collectors if snap else []
+            for c in collectors:
+                bar = self._bars.get(c.name)
+                if bar is not None and c.state in ("waiting", "running"):
+                    c.state = "not reached" if c.state == "waiting" else "stopped"
+                    _show_collector(bar, c)
+            done = sum(1 for c in collectors if c.state == "done")
+            self._show_end(summary.status, done, len(collectors))
         verb = {"finished": "finished", "interrupted": "cancelled"}.get(
             summary.status, summary.status
         )
@@ -510,13 +581,40 @@ class CollectionView(QWidget):
             f"{summary.errors} errors, {summary.skipped} skipped. "
             + ("Everything collected so far is sealed and kept." if verb == "cancelled" else "")
         )
-        if summary.status == "finished":
-            self.overall.setValue(1000)
         self.run_finished.emit(summary)
 
     def _failed(self, exc: BaseException) -> None:
         self.worker = None
         self._set_running(False)
+        snap = self.last_snapshot
+        if snap is None or snap.state == "running":
+            n = len(snap.collectors) if snap else 0
+            self._show_end("failed", snap.collectors_done if snap else 0, n)
         self.state_label.setText("The run failed; what was collected is sealed.")
         self.run_failed.emit(exc)
         show_error(self, exc)
+
+
+def _show_collector(bar: QProgressBar, c: CollectorProgress) -> None:
+    """One collector's bar: its items when it knows their number, busy while it does not;
+    when the run ended, whether this collector finished, was cut short or never ran."""
+    counted = f"{c.done:,} / {c.total:,}" if c.total else ""
+    if c.state == "done":
+        bar.setRange(0, 1000)
+        bar.setValue(1000)
+        bar.setFormat("done")
+    elif c.state == "running":
+        if c.total:
+            bar.setRange(0, 1000)
+            bar.setValue(int(1000 * c.done / c.total))
+            bar.setFormat(counted)
+        else:
+            bar.setRange(0, 0)  # busy: no total known yet
+    elif c.state in ("cancelled", "stopped"):
+        bar.setRange(0, 1000)
+        bar.setValue(int(1000 * c.done / c.total) if c.total else 0)
+        bar.setFormat(f"{c.state} at {counted}" if counted else c.state)
+    elif c.state == "not reached":
+        bar.setRange(0, 1000)
+        bar.setValue(0)
+        bar.setFormat("not reached")

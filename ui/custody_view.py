@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +48,14 @@ from app import browse
 from app.cases import CaseHandle
 from app.events import (
     Accessed,
+    ArchiveSetAside,
     CaseOpened,
     CaseUpdated,
     Checkpoint,
     Decision,
     Exported,
+    ExportFailed,
+    ExportStarted,
     IdentityAdded,
     IndexRebuilt,
     Note,
@@ -63,12 +66,14 @@ from app.events import (
     Verified,
 )
 from app.identity import Identity, load_identity
+from app.integrity import Verification, entries_since, from_check, verification_results
 from app.journal import JOURNAL_KINDS, add_journal_entry, record_transfer
 from app.paths import identity_file
-from app.times import parse_utc
+from app.times import parse_utc, shown
 from app.verification import Report, verify_case
 from ui.artifact_model import BAD_COLOUR, OK_COLOUR, ArtifactTableModel, LedgerTableModel
 from ui.errors import show_error
+from ui.integrity import colour, long_text, mark, status_image
 from ui.workers import Worker
 
 REPORT = "custody-report.pdf"
@@ -76,9 +81,19 @@ REPORT = "custody-report.pdf"
 #: Timeline lanes (y) and the kinds of entry drawn in each.
 LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Case", (CaseOpened.EVENT, CaseUpdated.EVENT, IdentityAdded.EVENT, IndexRebuilt.EVENT)),
-    ("Collection", (RunStarted.EVENT, RunFinished.EVENT, Checkpoint.EVENT)),
+    ("Collection", (RunStarted.EVENT, RunFinished.EVENT, Checkpoint.EVENT, ArchiveSetAside.EVENT)),
     ("Journal", (Note.EVENT, Decision.EVENT)),
-    ("Custody", (Transferred.EVENT, Accessed.EVENT, Exported.EVENT, Sealed.EVENT)),
+    (
+        "Custody",
+        (
+            Transferred.EVENT,
+            Accessed.EVENT,
+            ExportStarted.EVENT,
+            Exported.EVENT,
+            ExportFailed.EVENT,
+            Sealed.EVENT,
+        ),
+    ),
     ("Verification", (Verified.EVENT,)),
 )
 EVENT_COLOURS = {
@@ -89,13 +104,21 @@ EVENT_COLOURS = {
     RunStarted.EVENT: "#548235",
     RunFinished.EVENT: "#375623",
     Checkpoint.EVENT: "#a9d18e",
+    ArchiveSetAside.EVENT: "#8c8c3a",
     Note.EVENT: "#bf8f00",
     Decision.EVENT: "#c55a11",
     Transferred.EVENT: "#7030a0",
     Accessed.EVENT: "#8064a2",
+    ExportStarted.EVENT: "#4fb3bf",
     Exported.EVENT: "#00838f",
+    ExportFailed.EVENT: "#c62828",
     Sealed.EVENT: "#3f3f3f",
-    Verified.EVENT: "#2e7d32",
+}
+#: A verification's point: its result decides colour, icon and words (None: unreadable).
+VERIFICATION_SERIES: dict[bool | None, str] = {
+    True: "verification passed",
+    False: "verification FAILED",
+    None: "verification (result unreadable)",
 }
 
 
@@ -130,7 +153,11 @@ class TimelineChart(QChartView):
         self.setMinimumHeight(220)
         self.points = 0
 
-    def set_points(self, points: list[browse.TimelinePoint]) -> None:
+    def set_points(
+        self, points: list[browse.TimelinePoint], results: Mapping[int, bool] | None = None
+    ) -> None:
+        """Draw ``points``; ``results`` says which ``verified`` entries passed (by seq)."""
+        results = results or {}
         chart = self.chart()
         chart.removeAllSeries()
         for axis in chart.axes():
@@ -146,6 +173,7 @@ class TimelineChart(QChartView):
         y_axis.setRange(-0.5, len(LANES) - 0.5)
         chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(y_axis, Qt.AlignmentFlag.AlignLeft)
+        self.setAccessibleDescription(_describe_timeline(points, results))
         if not points:
             chart.setTitle("Custody timeline (no entries)")
             now = QDateTime.currentDateTimeUtc()
@@ -164,14 +192,20 @@ class TimelineChart(QChartView):
             times.append(ms)
             row = lane_of.get(p.event, len(LANES) - 1)
             path.append(ms, row)
-            s = series.get(p.event)
+            key = p.event
+            if p.event == Verified.EVENT:
+                key = VERIFICATION_SERIES[results.get(p.seq)]
+            s = series.get(key)
             if s is None:
-                s = series[p.event] = QScatterSeries()
-                s.setName(p.event.replace("_", " "))
+                s = series[key] = QScatterSeries()
                 s.setMarkerSize(11.0)
-                colour = QColor(EVENT_COLOURS.get(p.event, "#444444"))
-                s.setColor(colour)
-                s.setBorderColor(colour.darker(130))
+                if p.event == Verified.EVENT:
+                    _verification_series(s, results.get(p.seq))
+                else:
+                    s.setName(p.event.replace("_", " "))
+                    shade = QColor(EVENT_COLOURS.get(p.event, "#444444"))
+                    s.setColor(shade)
+                    s.setBorderColor(shade.darker(130))
             s.append(ms, row)
         chart.addSeries(path)
         path.attachAxis(x_axis)
@@ -196,6 +230,37 @@ class TimelineChart(QChartView):
         else:
             x_axis.setFormat("yyyy-MM-dd HH:mm")
         x_axis.setTickCount(6)
+
+
+def _verification_series(s: QScatterSeries, ok: bool | None) -> None:
+    """A verification is drawn in its result's colour, as its result's icon, and named in
+    words: the legend says "verification FAILED", and each failed point is labelled."""
+    s.setName(f"{VERIFICATION_SERIES[ok]} {mark(ok)}")
+    shade = colour(ok)
+    s.setColor(shade)
+    s.setBorderColor(shade.darker(130))
+    s.setMarkerSize(16.0)
+    s.setLightMarker(status_image(ok, 32))
+    if ok is not True:
+        s.setPointLabelsFormat(f"{mark(ok)} FAILED" if ok is False else "? unreadable")
+        s.setPointLabelsColor(shade)
+        s.setPointLabelsClipping(False)
+        s.setPointLabelsVisible(True)
+
+
+def _describe_timeline(points: list[browse.TimelinePoint], results: Mapping[int, bool]) -> str:
+    """The chart in words, for screen readers (a chart view is one object to them)."""
+    if not points:
+        return "No signed acts yet."
+    text = f"{len(points)} signed acts from {shown(points[0].at)} to {shown(points[-1].at)}."
+    checks = [
+        f"{VERIFICATION_SERIES[results.get(p.seq)]} at {shown(p.at)} (entry {p.seq})"
+        for p in points
+        if p.event == Verified.EVENT
+    ]
+    if checks:
+        text += " Verifications: " + "; ".join(checks) + "."
+    return text
 
 
 class TransferDialog(QDialog):
@@ -532,22 +597,36 @@ class CustodyView(QWidget):
     def refresh(self) -> None:
         self.model.case = self.case
         self.model.reload()
-        self.chart.set_points(browse.ledger_timeline(self.case) if self.case else [])
+        if self.case is None:
+            self.chart.set_points([])
+        else:
+            self.chart.set_points(
+                browse.ledger_timeline(self.case), verification_results(self.case)
+            )
         for w in (self.transfer_button, self.export_button, self.add_button):
             w.setEnabled(self.case is not None)
 
 
 class VerifyView(QWidget):
-    """Re-hash every artifact and check every entry and signature; green or red, per item."""
+    """Re-hash every artifact and check every entry and signature; green or red, per item.
+
+    What it shows belongs to its case: the ledger's last recorded verification when the case
+    is opened, then each check run here. A check that ends after the case changed shows
+    nothing (a recorded one is in its own case's ledger).
+    """
 
     verify_requested = Signal(bool)  # record (signed) in the ledger
-    verified = Signal(object)  # Report
+    verified = Signal(object)  # Report, of a check of the case shown
+    checked = Signal(object)  # Verification, of a check of the case shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.case: CaseHandle | None = None
         self.worker: Worker | None = None
-        self.report: Report | None = None
+        self.report: Report | None = None  # the last check run here, of this case
+        self.verification: Verification | None = None
+        self._checking: CaseHandle | None = None  # the case the running check reads
+        self._recording = False  # whether it records its result in that case's ledger
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         heading = QLabel("Verify")
@@ -623,7 +702,8 @@ class VerifyView(QWidget):
         self.findings.hide()
 
     def _apply_failed_only(self, on: bool) -> None:
-        failed = frozenset(findings_by_seq(self.report, self.case)) if self.report and on else None
+        v = self.verification
+        failed = frozenset(v.failed) if on and v is not None and v.failed is not None else None
         self.artifacts.set_filter(browse.ArtifactFilter(seqs=failed))
 
     def _style_banner(self, ok: bool | None) -> None:
@@ -637,9 +717,11 @@ class VerifyView(QWidget):
             f"QLabel {{ {css} border-radius:4px; padding:10px; font-size:13pt; font-weight:600; }}"
         )
 
-    def set_case(self, case: CaseHandle | None) -> None:
+    def set_case(self, case: CaseHandle | None, verification: Verification | None = None) -> None:
+        """Show ``case`` with ``verification``, its last recorded one (None: never)."""
         self.case = case
         self.report = None
+        self.verification = verification
         self.artifacts.filter = browse.ArtifactFilter()
         self.artifacts.set_case(case)
         self.entries.set_case(case)
@@ -649,9 +731,59 @@ class VerifyView(QWidget):
         self.failed_only.setChecked(False)
         self.failed_only.setEnabled(False)
         self.failed_only.blockSignals(False)
-        self.banner.setText("Not verified yet." if case else "No case open.")
-        self._style_banner(None)
-        self.verify_button.setEnabled(case is not None)
+        self.verify_button.setEnabled(case is not None and not self.running)
+        self._show_verification()
+
+    def prepare(self, case: CaseHandle | None, verification: Verification | None) -> None:
+        """The case changed while the page is hidden: the banner and the Verify action see
+        the new case at once; its rows are read when the page is shown (:meth:`set_case`)."""
+        self.case, self.verification, self.report = case, verification, None
+        self.findings.setRowCount(0)
+        self.findings.hide()
+        self.failed_only.setEnabled(False)
+        self.verify_button.setEnabled(case is not None and not self.running)
+        self._show_verification()
+
+    def refresh(self, verification: Verification | None) -> None:
+        """The case gained entries: list them; ``verification`` is the case's newest (the
+        marks of a check stay on the entries it checked)."""
+        if verification is not self.verification:  # e.g. recorded meanwhile by the CLI
+            self.verification, self.report = verification, None
+            self.findings.setRowCount(0)
+            self.findings.hide()
+            self.failed_only.setChecked(False)
+            self.failed_only.setEnabled(False)
+        self.artifacts.reload()
+        self.entries.reload()
+        self._show_verification()
+
+    def _show_verification(self) -> None:
+        v = self.verification
+        if self.case is None:
+            self.banner.setText("No case open.")
+            self._style_banner(None)
+            return
+        if self._checking is not None and self._checking is self.case:
+            return  # "Verifying…" until the check of this case ends
+        self.progress.hide()
+        since = entries_since(self.case, v) if v is not None else 0
+        text = long_text(v, since)
+        if v is not None and self.report is not None:
+            r = self.report
+            text += (
+                f" {r.entries:,} ledger entries, {r.signatures:,} signatures, "
+                f"{r.artifacts:,} artifacts re-hashed ({r.bytes_hashed:,} bytes)."
+            )
+        elif v is not None and not v.per_entry and not v.ok:
+            text += " The ledger does not say which entries failed: verify again to see them."
+        elif v is not None and not v.per_entry:
+            text += " Verify again to check the case as it is now."
+        self.banner.setText(text)
+        self._style_banner(v.ok if v is not None else None)
+        if self.artifacts.case is self.case:  # else the rows are another case's until shown
+            self.artifacts.set_verification(v)
+        if self.entries.case is self.case:
+            self.entries.set_verification(v)
 
     @property
     def running(self) -> bool:
@@ -666,6 +798,7 @@ class VerifyView(QWidget):
         def work(_cancel: threading.Event, _report: Callable[[Any], None]) -> Report:
             return verify_case(case, sign_with=sign_with)
 
+        self._checking, self._recording = case, sign_with is not None
         self.worker = Worker(work, self)
         self.worker.finished.connect(self._done)
         self.worker.failed.connect(self._failed)
@@ -676,27 +809,30 @@ class VerifyView(QWidget):
         self._style_banner(None)
         self.worker.start()
 
-    def _failed(self, exc: BaseException) -> None:
+    def _ended(self) -> CaseHandle | None:
+        """The check ended: the case it read."""
+        case, self._checking = self._checking, None
         self.worker = None
         self.progress.hide()
-        self.verify_button.setEnabled(True)
+        self.verify_button.setEnabled(self.case is not None)
+        return case
+
+    def _failed(self, exc: BaseException) -> None:
+        case = self._ended()
+        if case is not self.case:
+            self._show_verification()
+            return  # the examiner moved on: that case's error is not this one's
         self.banner.setText("Verification could not run.")
+        self._style_banner(None)
         show_error(self, exc)
 
     def _done(self, report: Report) -> None:
-        self.worker = None
+        case = self._ended()
+        if case is None or case is not self.case:
+            self._show_verification()
+            return  # a check of a case no longer shown marks nothing here
         self.report = report
-        self.progress.hide()
-        self.verify_button.setEnabled(True)
-        counts = (
-            f"{report.entries:,} ledger entries, {report.signatures:,} signatures, "
-            f"{report.artifacts:,} artifacts re-hashed ({report.bytes_hashed:,} bytes)"
-        )
-        if report.ok:
-            self.banner.setText(f"✓ VERIFIED — every check holds. {counts}.")
-        else:
-            self.banner.setText(f"✗ FAILED — {len(report.findings)} problem(s). {counts}.")
-        self._style_banner(report.ok)
+        self.verification = verification = from_check(case, report, recorded=self._recording)
         self.findings.setRowCount(0)
         for f in report.findings:
             row = self.findings.rowCount()
@@ -707,26 +843,9 @@ class VerifyView(QWidget):
                 item.setToolTip(text)
                 self.findings.setItem(row, col, item)
         self.findings.setVisible(bool(report.findings))
-        failed = findings_by_seq(report, self.case)
-        self.failed_only.setEnabled(bool(failed))
+        self.failed_only.setEnabled(bool(verification.failed))
         self.entries.reload()
         self.artifacts.reload()
-        self.artifacts.set_verification(set(failed))
-        self.entries.set_verification(set(failed))
+        self._show_verification()
         self.verified.emit(report)
-
-
-def findings_by_seq(report: Report, case: CaseHandle | None = None) -> dict[int, list[str]]:
-    """Findings grouped by the ledger entry they concern.
-
-    A finding about a whole run (its archive missing, resized or unreadable) concerns every
-    artifact of that run; with ``case`` given, each of those artifacts carries it too.
-    """
-    out: dict[int, list[str]] = {}
-    for f in report.findings:
-        if f.seq is not None:
-            out.setdefault(f.seq, []).append(f.message)
-        elif f.run_id is not None and case is not None:
-            for seq in browse.artifact_seqs(case, f.run_id):
-                out.setdefault(seq, []).append(f"{f.where}: {f.message}")
-    return out
+        self.checked.emit(verification)

@@ -25,13 +25,15 @@ from app import browse
 from app.cases import CaseHandle, open_case
 from app.collection import RunSummary
 from app.identity import Identity
+from app.integrity import Verification, entries_since, last_recorded, newer_record
 from app.paths import identity_file
-from app.verification import Report
 from ui.artifact_view import ArtifactView
 from ui.case_list import CaseListView
 from ui.collection_view import CollectionView
-from ui.custody_view import CustodyView, ExportDialog, TransferDialog, VerifyView, findings_by_seq
+from ui.confirm import confirm, inform
+from ui.custody_view import CustodyView, ExportDialog, TransferDialog, VerifyView
 from ui.errors import show_error
+from ui.integrity import colour, long_text, short_text
 from ui.settings import settings
 from ui.wizards import IdentityWizard, NewCaseWizard, PassphraseDialog
 from ui.workers import wait_for_workers
@@ -68,6 +70,9 @@ class MainWindow(QMainWindow):
         self.setObjectName("main_window")
         self.setWindowTitle("Chainproof")
         self.case: CaseHandle | None = None
+        #: The open case's verification: its ledger's last recorded one, then each check
+        #: run in this window. Never another case's (set_case replaces it).
+        self.verification: Verification | None = None
         self.identity: Identity | None = None
         self._pending: list[Callable[[Identity], None]] = []
         self.dialog: QWidget | None = None  # the non-blocking dialog open now (tests find it)
@@ -114,8 +119,12 @@ class MainWindow(QMainWindow):
         self.examiner_label.setAccessibleName("examiner")
         self.head_label = QLabel("")
         self.head_label.setAccessibleName("ledger head")
+        self.integrity_label = QLabel("")
+        self.integrity_label.setObjectName("integrity")
+        self.integrity_label.setAccessibleName("integrity: the last verification")
         status = self.statusBar()
         status.addWidget(self.case_label, 1)
+        status.addPermanentWidget(self.integrity_label)
         status.addPermanentWidget(self.examiner_label)
         status.addPermanentWidget(self.head_label)
 
@@ -152,7 +161,7 @@ class MainWindow(QMainWindow):
         )
         self.quit_action = a("&Quit", QKeySequence.StandardKey.Quit, self.close)
         self.collect_action = a("&Collect", "F5", self.start_collection)
-        self.cancel_action = a("Ca&ncel collection", "Esc", self.collect_view.cancel)
+        self.cancel_action = a("Ca&ncel collection…", "Esc", self.collect_view.request_cancel)
         self.export_action = a("&Export bundle…", "Ctrl+E", self.export)
         self.verify_action = a("&Verify case", "Ctrl+Shift+V", self.verify)
         self.transfer_action = a("&Transfer custody…", "Ctrl+T", self.transfer)
@@ -201,7 +210,7 @@ class MainWindow(QMainWindow):
         self.custody_view.transfer_requested.connect(self.transfer)
         self.custody_view.export_requested.connect(self.export)
         self.verify_view.verify_requested.connect(self._verify)
-        self.verify_view.verified.connect(self._verified)
+        self.verify_view.checked.connect(self._checked)
 
     # ------------------------------------------------------------------ state
     def _restore(self) -> None:
@@ -233,8 +242,21 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.collect_view.worker is not None:
-            self.collect_view.cancel()
+        view = self.collect_view
+        running = view.worker is not None and view.worker.running and not view.cancelling
+        if running and not confirm(
+            self,
+            "Quit Chainproof",
+            "Stop the collection and quit?",
+            "A collection is running. What it collected so far is sealed and kept, and the "
+            "run is recorded as cancelled.",
+            act="Stop and quit",
+            keep="Keep collecting",
+        ):
+            event.ignore()
+            return
+        if view.worker is not None:
+            view.cancel()
         wait_for_workers(15_000)
         self.save_settings()
         super().closeEvent(event)
@@ -245,9 +267,28 @@ class MainWindow(QMainWindow):
             index = 0
         self.nav.setCurrentRow(index)
 
+    def may_change_case(self) -> bool:
+        """Whether another case may be shown now: not while a collection runs (its progress,
+        cancel button and result belong to its case). Says why when not."""
+        if not self.collect_view.running or self.case is None:
+            return True
+        inform(
+            self,
+            "Collection running",
+            f"A collection is running in case “{self.case.state().title}”.",
+            "Let it finish, or cancel it (Esc), before opening another case.",
+        )
+        return False
+
     def set_case(self, case: CaseHandle | None) -> None:
         """Show ``case`` in every screen (None: only the case list is available)."""
         self.case = case
+        self.verification = None
+        if case is not None:
+            try:
+                self.verification = last_recorded(case)
+            except Exception as exc:  # noqa: BLE001 - an unreadable ledger: shown, case stays open
+                show_error(self, exc)
         for i in range(1, len(PAGES)):
             item = self.nav.item(i)
             flags = item.flags()
@@ -266,7 +307,7 @@ class MainWindow(QMainWindow):
         self.collect_view.set_case(case)
         # The other pages load their rows when shown; their actions already see the case.
         self.custody_view.case = case
-        self.verify_view.case = case
+        self.verify_view.prepare(case, self.verification)
         self._stale = {2: "case", 3: "case", 4: "case"}
         self._refresh_page(self.nav.currentRow())
         self._update_status()
@@ -282,6 +323,7 @@ class MainWindow(QMainWindow):
         self.head_label.setToolTip(head)
 
     def _update_status(self) -> None:
+        self._adopt_newer_record()
         if self.case is None:
             self.case_label.setText("No case open")
             self.head_label.setText("")
@@ -293,16 +335,32 @@ class MainWindow(QMainWindow):
             self.case_label.setText(f"{ref}{state.title} · case {self.case.case_id}")
             self._refresh_head()
             self.setWindowTitle(f"Chainproof — {state.title}")
+        self._show_integrity()
         if self.identity is None:
             self.examiner_label.setText("Examiner: locked")
         else:
             self.examiner_label.setText(f"Examiner: {self.identity.name}")
             self.examiner_label.setToolTip(f"certificate SHA-256 {self.identity.fingerprint}")
 
+    def _show_integrity(self) -> None:
+        """The open case's last verification, in words, a mark and its colour."""
+        if self.case is None:
+            self.integrity_label.setText("")
+            self.integrity_label.setToolTip("")
+            return
+        v = self.verification
+        since = entries_since(self.case, v) if v is not None else 0
+        self.integrity_label.setText(f"Integrity: {short_text(v, since)}")
+        self.integrity_label.setToolTip(long_text(v, since))
+        self.integrity_label.setStyleSheet(
+            f"QLabel {{ color: {colour(v.ok if v else None).name()}; font-weight: 600; }}"
+        )
+
     def _refresh_case_views(self) -> None:
         """The case changed (a run, a transfer, an export): refresh the page shown now, and
         the others when they are shown (re-reading 100,000 rows for hidden pages would stall
         the UI for nothing)."""
+        self._adopt_newer_record()
         for page in (2, 3, 4):
             self._stale.setdefault(page, "data")
         self._refresh_page(self.nav.currentRow())
@@ -318,7 +376,7 @@ class MainWindow(QMainWindow):
             return
         if index == 2:
             if what == "case":
-                self.artifact_view.set_case(self.case)
+                self.artifact_view.set_case(self.case, self.verification)
             else:
                 self.artifact_view.refresh()
         elif index == 3:
@@ -327,7 +385,10 @@ class MainWindow(QMainWindow):
             else:
                 self.custody_view.refresh()
         elif index == 4:
-            self.verify_view.set_case(self.case)
+            if what == "case":
+                self.verify_view.set_case(self.case, self.verification)
+            else:
+                self.verify_view.refresh(self.verification)
 
     # ------------------------------------------------------------------ identity
     def set_identity(self, identity: Identity | None) -> None:
@@ -354,7 +415,7 @@ class MainWindow(QMainWindow):
         if self.dialog is not None and self.dialog.isVisible():
             return
         if not identity_file().exists():
-            self.create_identity()
+            self._identity_wizard()
             return
         dialog = PassphraseDialog(self, purpose="Your identity signs what you record.")
         dialog.unlocked.connect(self.set_identity)
@@ -362,6 +423,30 @@ class MainWindow(QMainWindow):
         self._open(dialog)
 
     def create_identity(self) -> None:
+        """File > Create identity: replacing an existing identity is confirmed first, and the
+        wizard keeps a dated backup of the old file before it writes the new one."""
+        path = identity_file()
+        if path.exists():
+            who = (
+                f" ({self.identity.name}, certificate SHA-256 {self.identity.fingerprint[:16]}…)"
+                if self.identity is not None
+                else ""
+            )
+            if not confirm(
+                self,
+                "Replace examiner identity",
+                "Replace your examiner identity?",
+                f"An identity{who} already exists in {path}. A new one replaces it: from "
+                "then on you sign as the new identity. The old file is kept as a dated "
+                "backup next to it; what it signed stays verifiable (each case's ledger holds "
+                "its certificate).",
+                act="Replace identity",
+                keep="Keep current identity",
+            ):
+                return
+        self._identity_wizard()
+
+    def _identity_wizard(self) -> None:
         wizard = IdentityWizard(self)
         wizard.created.connect(self.set_identity)
         wizard.rejected.connect(self._pending.clear)
@@ -376,7 +461,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ cases
     def new_case(self) -> None:
-        self.with_identity(self._new_case)
+        if self.may_change_case():
+            self.with_identity(self._new_case)
 
     def _new_case(self, identity: Identity) -> None:
         root = Path(self.cases_view.root.text()).expanduser()
@@ -391,6 +477,8 @@ class MainWindow(QMainWindow):
         self.show_page(1)
 
     def open_case_dir(self, path: Path) -> None:
+        if not self.may_change_case():
+            return
         try:
             handle = open_case(Path(path))
         except Exception as exc:  # noqa: BLE001 - not a case, database missing, ...: shown
@@ -490,10 +578,31 @@ class MainWindow(QMainWindow):
         else:
             self.verify_view.start(None)
 
-    def _verified(self, report: Report) -> None:
-        self._refresh_page(2)  # a new case's artifact view must load before it is coloured
-        self.artifact_view.set_verification(findings_by_seq(report, self.case))
-        self._stale.setdefault(3, "data")
+    def _adopt_newer_record(self) -> None:
+        """A verification recorded after the one shown (by another examiner, or the CLI)
+        is the case's newest state."""
+        if self.case is None:
+            return
+        try:
+            newer = newer_record(self.case, self.verification)
+        except Exception as exc:  # noqa: BLE001 - an unreadable ledger is shown, not fatal
+            show_error(self, exc)
+            return
+        if newer is not None:
+            self._checked(newer)
+
+    def _checked(self, verification: Verification) -> None:
+        """A check of the open case ended (the Verify page drops one of another case), or
+        a newer one was recorded."""
+        if self.case is None or verification.case_id != self.case.case_id:
+            return
+        self.verification = verification
+        if self._stale.get(2) != "case":  # else the page gets it when it loads the case
+            self.artifact_view.set_verification(verification)
+        self._stale.setdefault(3, "data")  # a recorded check is a new point on the timeline
+        if self.verify_view.verification is not verification:  # recorded elsewhere
+            self._stale.setdefault(4, "data")
+            self._refresh_page(self.nav.currentRow())
         self._update_status()
 
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from app.cases import INCIDENT_STATUSES, SEVERITIES, CaseHandle, create_case
 from app.errors import UsageError
 from app.identity import Identity, create_identity, load_identity, save_identity
+from app.identity_backup import backup_identity
 from app.passphrase import strength_hint
 from app.paths import identity_file
 from ui.errors import show_error
@@ -108,7 +109,11 @@ class _PassphrasePage(QWizardPage):
 
 
 class IdentityWizard(QWizard):
-    """First run: name, organisation, e-mail, passphrase; creates and saves the identity."""
+    """First run: name, organisation, e-mail, passphrase; creates and saves the identity.
+
+    An identity already at ``path`` is copied to a dated backup beside it first; if that
+    copy cannot be made, nothing is replaced.
+    """
 
     created = Signal(object)  # Identity
 
@@ -119,7 +124,13 @@ class IdentityWizard(QWizard):
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.path = path or identity_file()
         self.identity: Identity | None = None
+        self.backup: Path | None = None  # where the replaced identity was kept
         self.details = _IdentityPage()
+        if self.path.exists():
+            self.details.setSubTitle(
+                f"This replaces the identity in {self.path}. The old file is kept as a dated "
+                "backup next to it. " + self.details.subTitle()
+            )
         self.secret = _PassphrasePage()
         self.addPage(self.details)
         self.addPage(self.secret)
@@ -132,7 +143,9 @@ class IdentityWizard(QWizard):
                 self.details.org.text().strip(),
                 self.details.email.text().strip(),
             )
-            save_identity(identity, self.path, self.secret.passphrase.text().encode("utf-8"))
+            passphrase = self.secret.passphrase.text().encode("utf-8")
+            self.backup = backup_identity(self.path)  # before anything is overwritten
+            save_identity(identity, self.path, passphrase)
         except Exception as exc:  # noqa: BLE001 - shown to the examiner; the wizard stays open
             show_error(self, exc)
             return

@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from app.collection import CollectionRun, ProgressEvent, RunSummary
+from app.export_recovery import recover_exports
 from app.profiles import REGISTRY
 
 _POOL: QThreadPool | None = None
@@ -98,13 +99,24 @@ class Worker(QObject):
 # --------------------------------------------------------------------------- collection
 
 
+#: How a collector's part ends when its run ends by ``status`` (finished, interrupted,
+#: failed): the one running then, and the ones that never started.
+END_STATES = {
+    "finished": ("done", "not reached"),
+    "interrupted": ("cancelled", "not reached"),
+}
+FAILED_END = ("stopped", "not reached")
+
+
 @dataclass
 class CollectorProgress:
     """One collector's share of a run, as the collection screen shows it."""
 
     name: str
     description: str = ""
-    state: str = "waiting"  # waiting | running | done
+    #: waiting | running | done; when the run ended otherwise: cancelled, stopped (by a
+    #: failure) or not reached
+    state: str = "waiting"
     done: int = 0
     total: int | None = None
     errors: int = 0
@@ -112,7 +124,12 @@ class CollectorProgress:
 
 @dataclass
 class Snapshot:
-    """The state of a run at one moment; what the GUI thread receives."""
+    """The state of a run at one moment; what the GUI thread receives.
+
+    There is no overall fraction: what the collectors still to run will find is not known
+    while the run goes on, so a share of the whole would be invented. ``step`` says which
+    collector runs (1-based, of ``len(collectors)``), each collector its own items.
+    """
 
     collectors: list[CollectorProgress]
     current: str = ""
@@ -121,12 +138,18 @@ class Snapshot:
     errors: int = 0
     elapsed: float = 0.0
     rate_bytes: float = 0.0
-    eta_seconds: float | None = None
-    overall: float = 0.0  # 0..1
+    eta_seconds: float | None = None  # of the running collector, when it knows its total
+    step: int = 0  # the running collector's place in the run (0: none started yet)
+    active: str = ""  # its name
     problems: list[str] = field(default_factory=list)  # new since the last snapshot
-    state: str = "running"  # running | finished
+    #: running, or how the run ended: finished | interrupted | failed
+    state: str = "running"
     message: str = ""
     events: int = 0  # progress events folded into snapshots so far
+
+    @property
+    def collectors_done(self) -> int:
+        return sum(1 for c in self.collectors if c.state == "done")
 
 
 class ProgressCoalescer:
@@ -153,6 +176,7 @@ class ProgressCoalescer:
         self._active_since = self._start
         self._message = ""
         self._events = 0
+        self._ended: str | None = None
 
     def __call__(self, ev: ProgressEvent) -> None:
         self._events += 1
@@ -185,31 +209,32 @@ class ProgressCoalescer:
             else:
                 self._dropped += 1
         elif ev.kind == "finished":
+            # The run's status: only a finished run finished its collectors.
+            self._ended = status = ev.message if ev.message in END_STATES else "failed"
+            running, waiting = END_STATES.get(status, FAILED_END)
             for s in self._state.values():
                 if s.state == "running":
-                    s.state = "done"
+                    s.state = running
+                elif s.state == "waiting":
+                    s.state = waiting
             self._message = ev.message
             self._errors = max(self._errors, ev.errors)
         now = time.monotonic()
         if force or now - self._last >= self._interval:
             self._last = now
-            self._emit(self.snapshot(finished=ev.kind == "finished"))
+            self._emit(self.snapshot())
 
-    def snapshot(self, *, finished: bool = False) -> Snapshot:
+    def snapshot(self) -> Snapshot:
         now = time.monotonic()
         elapsed = now - self._start
         rate = self._bytes / elapsed if elapsed > 0 else 0.0
-        n = max(1, len(self._order))
-        finished_count = sum(1 for s in self._state.values() if s.state == "done")
-        fraction, eta = 0.0, None
-        if self._active is not None:
+        eta = None
+        if self._active is not None and self._ended is None:
             a = self._state[self._active]
-            if a.state == "running" and a.total:
-                fraction = a.done / a.total
-                spent = now - self._active_since
-                if a.done and spent > 0:
-                    eta = (a.total - a.done) * spent / a.done
-        overall = 1.0 if finished else min(1.0, (finished_count + fraction) / n)
+            spent = now - self._active_since
+            if a.state == "running" and a.total and a.done and spent > 0:
+                eta = (a.total - a.done) * spent / a.done
+        step = self._order.index(self._active) + 1 if self._active in self._order else 0
         problems, self._problems = self._problems, []
         if self._dropped:
             problems.append(f"... and {self._dropped} more problems (see the Artifacts screen)")
@@ -223,9 +248,10 @@ class ProgressCoalescer:
             elapsed=elapsed,
             rate_bytes=rate,
             eta_seconds=eta,
-            overall=overall,
+            step=step,
+            active=self._active or "",
             problems=problems,
-            state="finished" if finished else "running",
+            state=self._ended or "running",
             message=self._message,
             events=self._events,
         )
@@ -241,6 +267,7 @@ class CollectionWorker(Worker):
         def work(cancel: threading.Event, report: Callable[[Any], None]) -> RunSummary:
             run.cancel = cancel
             run.progress = ProgressCoalescer(names, report)
+            recover_exports(run.case, run.identity)  # as the command line's collect does
             return run.execute()
 
         super().__init__(work, parent)

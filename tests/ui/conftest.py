@@ -11,7 +11,15 @@ from PySide6.QtWidgets import QMessageBox
 
 
 class MessageBoxes(list[tuple[str, str]]):
-    """Message boxes the code under test showed: (title, text), in order."""
+    """Message boxes the code under test showed: (title, text), in order.
+
+    A box is answered with the next button of :attr:`answers` (a test queues the answer a
+    person would give to a question), else with Ok, which confirms no question.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[QMessageBox.StandardButton] = []
 
     def texts(self) -> list[str]:
         return [t for _title, t in self]
@@ -24,7 +32,8 @@ def message_boxes(monkeypatch: pytest.MonkeyPatch) -> Iterator[MessageBoxes]:
 
     def fake_exec(self: QMessageBox) -> int:
         shown.append((self.windowTitle(), self.text()))
-        return int(QMessageBox.StandardButton.Ok)
+        answer = shown.answers.pop(0) if shown.answers else QMessageBox.StandardButton.Ok
+        return int(answer.value)
 
     monkeypatch.setattr(QMessageBox, "exec", fake_exec)
     yield shown
