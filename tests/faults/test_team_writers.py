@@ -92,6 +92,7 @@ class Loop:
     name: str
     reported: list[tuple[int, str]] = field(default_factory=list)  # (seq, what was asked)
     failures: list[str] = field(default_factory=list)
+    busy: bool = False  # a command of this writer is running
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -114,8 +115,10 @@ def _loop(
     for done, (args, env, what) in enumerate(commands):
         if done >= MIN_ACTS and not go_on.is_set():
             return
+        loop.busy = True
         proc = _popen(args, env)
         out, err = proc.communicate(timeout=300)
+        loop.busy = False
         found = re.search(r"ledger entry (\d+)", out)
         if proc.returncode != 0 or "Traceback" in err or found is None:
             loop.failures.append(f"{args[0]} exited {proc.returncode}\n{out}\n{err}")
@@ -201,7 +204,9 @@ def _round(
         t.start()
     try:
         held = _step_to_kill(victim, case)
-        other_running = other.poll() is None  # at the kill, for the report
+        # Who else was writing at the kill, for the report.
+        at_kill = [w.name for w in (notes, transfers) if w.busy]
+        at_kill += ["the other collection"] * (other.poll() is None)
         survivor = _finished(other)
     finally:
         go_on.clear()
@@ -268,7 +273,7 @@ def _round(
     out, err = verify.communicate(timeout=300)
     assert verify.returncode == 0 and "Traceback" not in err, f"{out}\n{err}"
     return (
-        f"the other collection {'still' if other_running else 'no longer'} running at the kill; "
+        f"running at the kill: {', '.join(at_kill) or 'no other writer'}; "
         f"{len(after.runs)} runs, killed run kept {killed.artifacts} artifacts, "
         f"{len(notes.reported)} notes, {len(transfers.reported)} transfers, "
         f"{after.head_seq} entries"
