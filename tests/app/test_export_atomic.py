@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from custody.record.events import Exported, ExportFailed, ExportStarted, parse
 from custody.record.keys import Identity
 from tests.app.conftest import make_tree
 from tests.pg_server import pg_bin, postgres_server
+from tests.stopped import wait_stopped
 
 CLI = [sys.executable, "-m", "app"]
 
@@ -88,26 +88,10 @@ def _finish(proc: subprocess.Popen[str], code: int = 0) -> tuple[str, str]:
     return out, err
 
 
-def _wait_stopped(proc: subprocess.Popen[str], step: str) -> None:
-    """Wait until the process stopped itself after ``step`` (not exited, not still going)."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        pid, status = os.waitpid(proc.pid, os.WNOHANG | os.WUNTRACED)
-        if pid == 0:
-            time.sleep(0.01)
-            continue
-        if os.WIFSTOPPED(status):
-            return
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        raise AssertionError(f"exited {proc.returncode} before {step}: {proc.communicate()}")
-    proc.kill()
-    raise AssertionError(f"never reached {step}")
-
-
 def _kill_at(case: Path, out: Path, step: str, *, as_zip: bool) -> str:
     """Export, SIGKILL the process right after ``step``; what it said before."""
     proc = _export(case, out, as_zip=as_zip, stop_at=step)
-    _wait_stopped(proc, step)
+    wait_stopped(proc, step)
     proc.kill()  # no handler, no clean-up
     _out, err = proc.communicate(timeout=60)
     return err
@@ -230,7 +214,7 @@ def test_collect_and_a_signed_verify_close_an_interrupted_export(case: Path, out
 @pytest.mark.slow
 def test_a_live_export_is_never_taken_for_an_interrupted_one(case: Path, outs: Path) -> None:
     first = _export(case, outs / "first", as_zip=False, stop_at="export_staged")
-    _wait_stopped(first, "export_staged")  # paused: its lease held, its staging complete
+    wait_stopped(first, "export_staged")  # paused: its lease held, its staging complete
     try:
         _out, err = _finish(_export(case, outs / "second.zip", as_zip=True))
         assert "interrupted" not in err
@@ -265,7 +249,7 @@ def test_on_postgres_a_dead_export_is_closed_and_a_live_one_left_alone(
     outs.mkdir()
     _kill_at(case, outs / "dead", "export_moved", as_zip=False)
     live = _export(case, outs / "live.zip", as_zip=True, stop_at="export_staged")
-    _wait_stopped(live, "export_staged")
+    wait_stopped(live, "export_staged")
     try:
         _out, err = _finish(_export(case, outs / "next", as_zip=False))
         assert "interrupted" not in err

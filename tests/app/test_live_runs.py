@@ -28,6 +28,7 @@ from app.verification import verify_case
 from custody.db.lease import lease_key
 from custody.record.keys import Identity
 from tests.pg_server import pg_bin, postgres_server
+from tests.stopped import wait_stopped
 
 CLI = [sys.executable, "-m", "app"]
 FILES = 1200  # more than a ledger batch (1,000 entries): a run commits before its end
@@ -98,25 +99,9 @@ def _finish(proc: subprocess.Popen[str]) -> str:
     return out
 
 
-def _wait_stopped(proc: subprocess.Popen[str], step: str) -> None:
-    """Wait until the process stopped itself after ``step`` (not exited, not still going)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        pid, status = os.waitpid(proc.pid, os.WNOHANG | os.WUNTRACED)
-        if pid == 0:
-            time.sleep(0.005)
-            continue
-        if os.WIFSTOPPED(status):
-            return
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        raise AssertionError(f"exited {proc.returncode} before {step}: {proc.communicate()}")
-    proc.kill()
-    raise AssertionError(f"never reached {step}")
-
-
 def _kill_at(case: Path, tree: Path | None, step: str) -> None:
     proc = _collect(case, tree, stop_at=step)
-    _wait_stopped(proc, step)
+    wait_stopped(proc, step, timeout=60)
     proc.kill()  # SIGKILL: no handler, no clean-up, right after the step
     proc.communicate(timeout=30)
 
@@ -133,7 +118,7 @@ def _new_case(root: Path, who: Identity, db_url: str | None = None) -> Path:
 
 def _two_live_collections(case: Path, tree: Path) -> None:
     first = _collect(case, tree, host="host-a", stop_at="artifact")
-    _wait_stopped(first, "artifact")  # paused mid-run: lease held, archive open
+    wait_stopped(first, "artifact", timeout=60)  # paused mid-run: lease held, archive open
     try:
         _finish(_collect(case, host="host-b"))  # starts, looks for crashed runs, finishes
         runs = open_case(case).state().runs
@@ -173,7 +158,7 @@ def test_two_recoveries_of_one_crashed_run_record_one_end(
     _kill_at(case, tree, "batch")  # a crashed run
     [crashed] = open_case(case).state().runs
     first = _collect(case, stop_at="recovery_lease")  # holds the crashed run's lease
-    _wait_stopped(first, "recovery_lease")
+    wait_stopped(first, "recovery_lease", timeout=60)
     try:
         _finish(_collect(case))  # the lease is held: it leaves the crashed run alone
         assert open_case(case).state().runs[crashed].finished is None
@@ -194,7 +179,7 @@ def test_a_run_that_lost_its_lease_stops_without_writing(
     goes on, it stops at its next batch and writes no contradiction into the record."""
     case = _new_case(tmp_path / "case", alice, pg_url)
     first = _collect(case, tree, host="host-a", stop_at="archive")
-    _wait_stopped(first, "archive")
+    wait_stopped(first, "archive", timeout=60)
     handle = open_case(case)
     [run_id] = handle.state().runs
     _end_session_holding(pg_url, lease_key(handle.case_id, run_id))

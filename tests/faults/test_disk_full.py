@@ -36,7 +36,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +52,7 @@ from custody.record.fold import RunState
 from custody.record.keys import Identity, save_identity
 from custody.store.archive import RunArchive
 from tests.conftest import PASSPHRASE
+from tests.stopped import wait_stopped
 
 CLI = [sys.executable, "-m", "app"]
 MIB = 1 << 20
@@ -371,7 +371,7 @@ def test_a_seal_that_cannot_be_written_is_made_by_the_next_command(
             env=_env(**{STOP_AT: "archive_closed"}),
         )
         try:
-            _wait_stopped(proc)
+            wait_stopped(proc, "its stop point")
             _fill(disk / "ballast")
         finally:
             os.kill(proc.pid, signal.SIGCONT)
@@ -391,19 +391,6 @@ def test_a_seal_that_cannot_be_written_is_made_by_the_next_command(
         assert first.status == "recovered" and first.artifacts == run.artifacts
         rc, out, err = cli(capsys, "verify", str(case))
         assert rc == 0, out + err
-
-
-def _wait_stopped(proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        pid, status = os.waitpid(proc.pid, os.WNOHANG | os.WUNTRACED)
-        if pid and os.WIFSTOPPED(status):
-            return
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            raise AssertionError(f"exited {proc.returncode} before stopping")
-        time.sleep(0.01)
-    raise AssertionError("never stopped")
 
 
 def _fill(path: Path) -> None:
