@@ -31,7 +31,8 @@ from collectors.profiles import load_profile
 from custody.errors import RunAlive
 from custody.record.events import RunStarted
 from custody.record.keys import Identity
-from tests.app.test_live_runs import _finish, _wait_stopped
+from tests.app.test_live_runs import _finish
+from tests.stopped import wait_stopped
 
 CLI = [sys.executable, "-m", "app"]
 ALICE = "Alice Examiner"
@@ -215,7 +216,7 @@ def test_recover_refuses_a_run_whose_lease_is_held(make_case, alice: Identity) -
         text=True,
         env=env,
     )
-    _wait_stopped(paused, "started")
+    wait_stopped(paused, "started")
     try:
         [run_id] = open_case(case.root).state().runs
         for args in (("--run", run_id[:8]), ("--run", run_id, "--force"), ()):

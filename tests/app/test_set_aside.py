@@ -34,7 +34,7 @@ from custody.record.describe import describe
 from custody.record.events import ArchiveSetAside, RunStarted
 from custody.record.keys import Identity
 from custody.store.setaside import NO_RUN_OWNS_IT, SET_ASIDE
-from tests.app.test_live_runs import _wait_stopped
+from tests.stopped import wait_stopped
 
 CLI = [sys.executable, "-m", "app"]
 Collected = Callable[..., tuple[CaseHandle, RunSummary, Path]]
@@ -241,7 +241,7 @@ def test_a_recovery_killed_before_the_move_is_finished_by_the_next(
         text=True,
         env={**os.environ, STOP_AT: "set_aside_recorded"},
     )
-    _wait_stopped(proc, "set_aside_recorded")
+    wait_stopped(proc, "set_aside_recorded")
     proc.kill()
     proc.communicate(timeout=30)
     [recorded] = _set_aside(case)
