@@ -1,4 +1,8 @@
-"""``chainproof export CASE_DIR --out BUNDLE [--zip] [--force]``."""
+"""``chainproof export CASE_DIR --out BUNDLE [--zip] [--force] [--full-inventory]``.
+
+An ``--out`` ending in ``.zip`` is a zip bundle, ``--zip`` or not; ``--zip`` with any other
+``--out`` is refused (exit 2) rather than renamed, so the bundle is always where it was asked.
+"""
 
 from __future__ import annotations
 
@@ -23,19 +27,34 @@ def register(sub: Any) -> None:
     )
     c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
     c.add_argument(
-        "--out", required=True, type=Path, metavar="BUNDLE", help="new directory or .zip"
+        "--out",
+        required=True,
+        type=Path,
+        metavar="BUNDLE",
+        help="the bundle: a new directory, or a zip file when it ends in .zip",
     )
     c.add_argument(
         "--zip",
         action="store_true",
-        help="write one zip file (flat, sorted, fixed times and permissions)",
+        help="write one zip file (flat, sorted, fixed times and permissions); implied by an "
+        "--out ending in .zip, refused with any other --out",
     )
     c.add_argument(
         "--force",
         action="store_true",
         help="export even if the case fails verification (the bundle states the failure)",
     )
+    c.add_argument(
+        "--full-inventory",
+        action="store_true",
+        help="also list every artifact and every ledger entry inside the PDF report (long: "
+        "the summary report is at most 40 pages; the bundle's inventory.csv and "
+        "inventory.jsonl, attached to the report, always list every artifact)",
+    )
     c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.add_argument(
+        "--no-progress", action="store_true", help="no progress lines on a terminal's stderr"
+    )
     c.add_argument(
         "--passphrase-fd",
         type=int,
@@ -45,17 +64,34 @@ def register(sub: Any) -> None:
     c.set_defaults(func=cmd_export)
 
 
+def zip_wanted(out: Path, zip_flag: bool) -> bool:
+    """Whether the bundle at ``out`` is a zip: an ``out`` ending in .zip is; ``--zip`` with
+    another name is a usage error (the bundle is never put elsewhere than asked)."""
+    from app.errors import UsageError
+
+    if out.suffix.lower() == ".zip":
+        return True
+    if zip_flag:
+        raise UsageError(
+            f"--zip writes a zip file: name it with .zip (--out {out}.zip), "
+            "or leave out --zip for a directory"
+        )
+    return False
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from app.cases import open_case
     from app.export_recovery import recover_exports
     from app.export_service import export_case
     from app.identity import unlock_identity
+    from app.progress import size_text
     from app.times import utc_text
     from custody.record.events import Exported, ExportStarted
 
+    as_zip = zip_wanted(args.out, args.zip)
     handle = open_case(args.case_dir)
     identity = unlock_identity(args.passphrase_fd)
-    quiet = args.json or not sys.stderr.isatty()
+    quiet = args.json or args.no_progress or not sys.stderr.isatty()
     recovered = recover_exports(handle, identity)  # before the export, which may be refused
     for r in recovered:
         sys.stderr.write(f"chainproof: {r.message}\n")
@@ -65,7 +101,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             sys.stderr.write(f"  {message}...\n")
 
     result = export_case(
-        handle, identity, args.out, as_zip=args.zip, force=args.force, progress=progress
+        handle,
+        identity,
+        args.out,
+        as_zip=as_zip,
+        force=args.force,
+        full_inventory=args.full_inventory,
+        progress=progress,
     )
     b = result.bundle
     doc = {
@@ -101,7 +143,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
     print(f"Exported bundle {b.bundle_id} to {result.path}")
-    print(f"  {b.files} files, {b.bytes} bytes; ledger entries 1-{b.ledger_entries}")
+    print(f"  {b.files} files, {size_text(b.bytes)}; ledger entries 1-{b.ledger_entries}")
     print(f"  manifest.json SHA-256 {b.manifest_sha256}")
     print(f"  SHA256SUMS    SHA-256 {b.sha256sums_sha256}")
     if result.zip_sha256:

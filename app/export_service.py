@@ -41,7 +41,7 @@ from app.version import __version__
 from custody.bundle.safezip import write_zip
 from custody.bundle.writer import BundleResult, write_bundle
 from custody.db.ledger import LedgerWriter, read_entries
-from custody.errors import ChainproofError, ExportError
+from custody.errors import ChainproofError, ExportError, ExportRefused
 from custody.record.events import Exported, ExportFailed, ExportStarted
 from custody.record.keys import Identity
 from custody.record.times import utc_text
@@ -115,17 +115,20 @@ def export_case(
     bundle_id: str | None = None,
     generated_at: dt.datetime | None = None,
     progress: Progress | None = None,
+    full_inventory: bool = False,
 ) -> ExportResult:
     """Verify ``case``, write its bundle to ``out`` and record it, atomically (see the module
     docstring): a signed ``export_started`` entry first, ``exported`` once the bundle is in
     place, or ``export_failed`` when it is not (the staging folder removed).
 
     Interrupted exports of the case are closed first (:func:`recover_exports`; each is
-    reported through ``progress`` and in the result). Refuses (:class:`ExportError`, listing
+    reported through ``progress`` and in the result). Refuses (:class:`ExportRefused`, listing
     the findings) a case that fails verification unless ``force``; the bundle then states
     the failure in the manifest, report and guide. ``bundle_id`` and ``generated_at``
     default to a new UUID and now; given the same values and the same case, the bundle's
-    bytes are the same.
+    bytes are the same. ``full_inventory``: the PDF report lists every artifact and every
+    ledger entry too (by default it stays short and inventory.csv / inventory.jsonl list the
+    artifacts).
     """
     say = progress or (lambda _m: None)
     out = Path(out).absolute()
@@ -140,7 +143,7 @@ def export_case(
     say("verifying the case")
     report = verify_case(case)
     if not report.ok and not force:
-        raise ExportError(
+        raise ExportRefused(
             f"the case at {case.root} fails verification ({len(report.findings)} problem(s)); "
             "nothing was exported. Fix or explain the problems, or export anyway with --force "
             "(the bundle will state the failure):\n" + _describe(report.findings)
@@ -183,6 +186,7 @@ def export_case(
                 bundle_id=bundle_id,
                 generated_at=generated_at,
                 say=say,
+                full_inventory=full_inventory,
             )
         except BaseException as exc:
             cleanup = _abandon(writer, started, staging, exc)
@@ -239,6 +243,7 @@ def _stage_and_move(
     bundle_id: str,
     generated_at: dt.datetime,
     say: Progress,
+    full_inventory: bool = False,
 ) -> tuple[BundleResult, str | None]:
     """Build the bundle in ``staging`` and move it to ``out`` (the one step that puts it in
     place); the bundle as written, and the zip's SHA-256. After the move ``staging`` is empty."""
@@ -261,6 +266,7 @@ def _stage_and_move(
         tool_version=__version__,
         forced=not report.ok,
         progress=staging_say,
+        full_inventory=full_inventory,
     )
     stop_point("export_staged")
     zip_sha256: str | None = None

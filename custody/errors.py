@@ -124,6 +124,11 @@ class ExportError(ChainproofError):
     exit_code = 7
 
 
+class ExportRefused(ExportError):
+    """An export was refused because the case fails verification; nothing was written.
+    Exporting with ``force`` writes the bundle and states the failure in it."""
+
+
 class Cancelled(ChainproofError):
     """The examiner cancelled the operation; what was done so far is kept."""
 

@@ -8,7 +8,9 @@
   (:mod:`custody.bundle.manifest_check`, :mod:`custody.bundle.uco_check`);
 - ``evidence/<run>.sha256``: exactly the ledger's member hashes of that run;
 - ``signatures/``: exactly the signed bodies and signatures of the ledger;
-- ``certs/``: a certificate for every examiner; ``custody-report.pdf`` present.
+- ``certs/``: a certificate for every examiner; ``custody-report.pdf`` present;
+- ``inventory.csv`` and ``inventory.jsonl``: exactly the ledger's artifacts, byte for byte
+  (:mod:`custody.bundle.inventory_check`).
 
 Every fact of the ledger comes from one fold of it (:func:`custody.bundle.facts.read_facts`).
 """
@@ -24,6 +26,7 @@ from cryptography import x509
 
 from custody.bundle.facts import LedgerFacts, MemberSums, read_facts
 from custody.bundle.files import sha256_file, verify_digest
+from custody.bundle.inventory_check import check_inventory
 from custody.bundle.layout import (
     LATE_FILES,
     LEDGER,
@@ -47,6 +50,7 @@ from custody.record.entry import Entry
 from custody.record.keys import fingerprint, load_certificate_pem
 from custody.record.regular import open_regular, read_regular
 from custody.report.caseuco import ArchiveCopy
+from custody.report.signed_pdf import check_signed_pdf
 from custody.verify.findings import Report
 
 
@@ -279,18 +283,20 @@ def _check_signature_files(
         report.add("bundle.signature_file", name, f"belongs to no signed entry of {LEDGER}")
 
 
-def _check_report_pdf(root: Path, report: Report) -> None:
+def _check_report_pdf(
+    root: Path, examiners: Mapping[str, str], exporter: str | None, report: Report
+) -> None:
+    """The report is signed once, by the examiner who exported the bundle (any examiner of
+    the ledger when the manifest does not say who), over every byte of the file."""
     try:
         with open_regular(root / REPORT_PDF) as f:
-            magic = f.read(5)
+            if exporter is not None and exporter in examiners:
+                examiners = {exporter: examiners[exporter]}
+            check_signed_pdf(f, REPORT_PDF, report, signers=examiners)
     except FileNotFoundError:
         report.add("bundle.report_missing", REPORT_PDF, "is missing")
-        return
     except OSError as exc:
         report.add("bundle.report", REPORT_PDF, f"cannot be read: {exc.strerror}")
-        return
-    if magic != b"%PDF-":
-        report.add("bundle.report", REPORT_PDF, "is not a PDF file")
 
 
 def _text(value: Any) -> str | None:
@@ -327,4 +333,7 @@ def check_bundle_files(root: Path, entries: Sequence[Entry], report: Report) -> 
     _check_detached(root, MANIFEST, MANIFEST_SIG, actual.get(MANIFEST), certs, exporter, report)
     _check_member_sums(root, facts, sums, report)
     _check_signature_files(root, present, entries, report)
-    _check_report_pdf(root, report)
+    files = members.get("files") if members is not None else None
+    check_inventory(root, entries, present, files if isinstance(files, list) else None, report)
+    names = {fp: facts.state.examiners[fp].name for fp in certs}
+    _check_report_pdf(root, names, exporter, report)

@@ -138,6 +138,12 @@ class BundleFiles:
         self.files[name] = (size, h.hexdigest())
         return size, h.hexdigest()
 
+    def add_written(self, name: str, size: int, sha256: str) -> None:
+        """List a file written by someone else who hashed it as they wrote it."""
+        if not self.path(name).is_file():
+            raise ExportError(f"{name} was not written in {self.root}")
+        self.files[name] = (size, sha256)
+
     def add_existing(self, name: str) -> str:
         """Hash a file written by someone else (the PDF report) into the list."""
         path = self.path(name)

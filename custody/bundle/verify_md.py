@@ -37,6 +37,7 @@ from custody.bundle.layout import (
 from custody.bundle.manifest import ExportFacts
 from custody.record.fold import Examiner, RunState
 from custody.report.caseuco import ArchiveCopy, run_status
+from custody.report.inventory import AnnexFile
 from custody.report.pdf.text import HEADING_LIMIT, TEXT_LIMIT, printable
 
 WORK = "~/chainproof-check"
@@ -66,6 +67,8 @@ class Guide:
     #: Every file that SHA256SUMS lists, in its order.
     listed: Sequence[str]
     manifest_sha256: str
+    #: The inventory files (also attached to the report); none in a bundle made before them.
+    annexes: Sequence[AnnexFile] = ()
 
     @property
     def examiners(self) -> list[Examiner]:
@@ -184,6 +187,7 @@ def contents_table() -> list[str]:
         ("`manifest.json` + `.sig`", "the case, runs, every item with its hashes; signed"),
         ("`case.jsonld`", "the same record in the CASE/UCO standard, for forensic tools"),
         ("`custody-report.pdf`", "the chain of custody report, signed by the examiner"),
+        ("`inventory.csv`, `inventory.jsonl`", "every artifact, one row each, with its hashes"),
         ("`SHA256SUMS` + `.sig`", "the SHA-256 of every other file; signed"),
     ]
     return [
@@ -217,13 +221,14 @@ def before_you_start() -> list[str]:
 
 
 def step_files(g: Guide) -> list[str]:
-    """1. ``sha256sum -c SHA256SUMS``."""
+    """1. ``sha256sum --strict -c SHA256SUMS``."""
     names = [plain(n) for n in g.listed]
     out = [
         "## 1. Every file is intact\n",
         "`SHA256SUMS` lists the SHA-256 fingerprint of every other file in the bundle. This "
-        "recomputes each one and compares:\n",
-        _block("sh", [f"sha256sum -c {_q(SUMS)}"]),
+        "recomputes each one and compares (`--strict` makes a line of the list that is not "
+        "in the right form a failure, instead of a warning that is easy to miss):\n",
+        _block("sh", [f"sha256sum --strict -c {_q(SUMS)}"]),
         f"Expected output: these {len(names)} lines, each ending in `OK`:\n",
         _block("text", [f"{n}: OK" for n in names]),
     ]
@@ -232,7 +237,7 @@ def step_files(g: Guide) -> list[str]:
             "Some of these names hold characters that cannot be printed, or a backslash: they "
             "are shown above as escapes, and `sha256sum` prints them its own way (as they are, "
             "or escaped with a `\\` at the start of the line). "
-            "`sha256sum -c SHA256SUMS | cat -v` shows them without letting your terminal act "
+            "`sha256sum --strict -c SHA256SUMS | cat -v` shows them without letting your terminal act "
             "on control characters.\n"
         )
     out.append(
@@ -348,7 +353,7 @@ def run_check(run: RunState, archive: ArchiveCopy | None) -> list[str]:
             "`chainproof verify` (step 7), or copy the archive and its list "
             f"{md_code(member_sums_file(run.archive))} to plain names (for example with a "
             "file manager), unpack the archive into a new empty folder, and from inside that "
-            "folder run `sha256sum --quiet -c` with the list's path: it prints nothing when "
+            "folder run `sha256sum --strict --quiet -c` with the list's path: it prints nothing when "
             "every file matches.\n",
         ]
     target = f"{WORK}/{_q(stem)}"
@@ -364,7 +369,7 @@ def run_check(run: RunState, archive: ArchiveCopy | None) -> list[str]:
                 f'tar -xf "$B"/{_q(archive_file(run.archive))} -C {target}',
                 f"chmod -R u+rwX {target}",
                 f"cd {target}",
-                f"sha256sum --quiet -c {sums} && echo {_q(done)}",
+                f"sha256sum --strict --quiet -c {sums} && echo {_q(done)}",
                 'cd "$B"',
             ],
         ),
@@ -459,10 +464,54 @@ def step_report(g: Guide) -> list[str]:
         f"{md_code(g.manifest_sha256)}, which you can compare with "
         "`sha256sum manifest.json`. With poppler's `pdfsig`:\n",
         _block("sh", [f"pdfsig {_q(REPORT_PDF)}"]),
-        "Expected output, among other lines:\n",
-        _block("text", ["  - Signature Validation: Signature is Valid."]),
+        "Expected output, among other lines, both of these:\n",
+        _block(
+            "text",
+            ["  - Total document signed", "  - Signature Validation: Signature is Valid."],
+        ),
         "`Digest Mismatch.` means the PDF was changed after it was signed. "
+        "`Not total document signed` means bytes were added after the signature, for "
+        "example an incremental update: a PDF reader shows the added content in place of "
+        "the signed pages, while `Signature is Valid.` is still printed, because that line "
+        "speaks only of the signed bytes. Such a report is not the one the examiner signed "
+        "(step 1 catches it too, as its SHA-256 no longer matches). "
         "`Certificate issuer is unknown` is expected for a self-signed certificate.\n",
+    ]
+
+
+def step_inventory(g: Guide) -> list[str]:
+    """6, continued. The inventory files, and the copies attached to the signed report."""
+    if not g.annexes:
+        return []
+    names = " ".join(_q(a.name) for a in g.annexes)
+    got = f"{WORK}/attached"
+    done = "The report's attachments are the bundle's inventory files."
+    rows = ", ".join(f"{md_code(a.name)} ({a.rows:,} rows)" for a in g.annexes)
+    return [
+        "### The inventory of every artifact\n",
+        f"The report is a summary; every artifact is listed, one row each in ledger order, in "
+        f"{rows}. Step 1 checked them with the other files; their SHA-256 is also printed in "
+        "the report (section 5.1 and Annex A), and the signed report carries them as "
+        "attachments. This shows both, and compares the attached copies with the bundle's "
+        "files:\n",
+        _block("sh", [f"sha256sum {names}"]),
+        "Expected output (the values printed in the report):\n",
+        _block("text", [f"{a.sha256}  {a.name}" for a in g.annexes]),
+        _block(
+            "sh",
+            [
+                f"mkdir -p {got}",
+                f"pdfdetach -saveall -o {got} {_q(REPORT_PDF)}",
+                " && ".join(f"cmp {got}/{_q(a.name)} {_q(a.name)}" for a in g.annexes)
+                + f" && echo {_q(done)}",
+            ],
+        ),
+        "Expected output:\n",
+        _block("text", [done]),
+        "`inventory.jsonl` holds every value exactly as the ledger records it; "
+        "`inventory.csv` (RFC 4180, UTF-8) gives the mode in octal and puts an apostrophe "
+        "before a value that a spreadsheet would otherwise run as a formula. "
+        "`chainproof verify` makes both again from ledger.jsonl and compares every byte.\n",
     ]
 
 
@@ -493,6 +542,7 @@ def render_verify_md(g: Guide) -> str:
             *step_archives(g),
             *step_ledger(g),
             *step_report(g),
+            *step_inventory(g),
             *step_chainproof(),
         ]
     )

@@ -3,9 +3,10 @@
 :func:`write_bundle` writes, into a new directory and in this order (each file once, never
 rewritten): ``evidence/<run>.tar`` (byte-for-byte copies) and ``evidence/<run>.sha256``
 (GNU format over the archive's regular members), ``ledger.jsonl``, ``certs/<fp>.pem``,
-``signatures/<seq>.json`` + ``signatures/<seq>-<n>.sig``, ``case.jsonld``,
-``manifest.json`` + ``.sig``, ``custody-report.pdf`` (its pages carry the manifest's
-SHA-256), ``VERIFY.md``, and last ``SHA256SUMS`` + ``.sig``. Signatures are DER over the
+``signatures/<seq>.json`` + ``signatures/<seq>-<n>.sig``, ``inventory.csv`` and
+``inventory.jsonl`` (every artifact, one row each), ``case.jsonld``, ``manifest.json`` +
+``.sig``, ``custody-report.pdf`` (its pages carry the manifest's SHA-256; the inventory
+files are attached to it), ``VERIFY.md``, and last ``SHA256SUMS`` + ``.sig``. Signatures are DER over the
 file's exact bytes (``openssl dgst -sha256 -verify``); ECDSA signatures made here are
 deterministic (RFC 6979), so the same inputs give the same bundle.
 
@@ -50,6 +51,7 @@ from custody.record.entry import Entry
 from custody.record.keys import Identity
 from custody.record.times import utc_text
 from custody.report.caseuco import ArchiveCopy, case_uco_chunks, case_uco_nodes
+from custody.report.inventory import write_inventory
 from custody.store.storage import EVIDENCE, EvidenceStore, LocalEvidenceStore, archive_name
 from custody.verify.findings import Report
 
@@ -131,11 +133,14 @@ def write_bundle(
     tool_version: str,
     forced: bool = False,
     progress: Progress | None = None,
+    full_inventory: bool = False,
 ) -> BundleResult:
     """Write a bundle into ``out`` (a new or empty directory) from a case's ledger and evidence.
 
     ``entries`` is the ledger as verified (``verification``); a bundle of a case that failed
     verification is written only when ``forced``, and says so in every document.
+    ``full_inventory``: the PDF lists every artifact and every ledger entry too (else it
+    stays short, and the inventory files alone list the artifacts).
     """
     from custody.report.build import build_signed_report
 
@@ -170,6 +175,10 @@ def write_bundle(
     archives = _copy_evidence(w, facts, members, evidence, forced, say)
     say("writing the ledger")
     _write_ledger(w, facts, entries)
+    say("writing the inventory")
+    annexes = write_inventory(out, entries)
+    for a in annexes:
+        w.add_written(a.name, a.size, a.sha256)
 
     # 3. case.jsonld and the manifest, streamed from the ledger
     say("writing case.jsonld")
@@ -195,12 +204,14 @@ def write_bundle(
         evidence=LocalEvidenceStore(out / EVIDENCE),
         identity=identity,
         out=out / REPORT_PDF,
+        annexes=annexes,
+        full_inventory=full_inventory,
     )
     if not (out / REPORT_PDF).is_file():
         raise ExportError(f"the custody report was not written to {out / REPORT_PDF}")
     w.add_existing(REPORT_PDF)
     listed = sorted({*w.files, VERIFY_MD}, key=lambda n: n.encode())
-    guide = Guide(facts, export, archives, listed, manifest_sha256)
+    guide = Guide(facts, export, archives, listed, manifest_sha256, annexes)
     w.put(VERIFY_MD, render_verify_md(guide).encode("utf-8"))
 
     # 5. the signed list of every file

@@ -2,25 +2,30 @@
 
 ``build_signed_report`` derives the content from the ledger entries (the verifiable record),
 the verification result, the bundle's manifest hash and the run archives' system facts
-(:mod:`custody.report.data`), lays it out (:mod:`custody.report.pdf`) and signs it PAdES
-B-B with the examiner's key (:mod:`custody.report.sign`). ``pdfsig`` then says "Signature is
-Valid." and, after any changed byte, "Digest Mismatch.".
+(:mod:`custody.report.data`), lays it out (:mod:`custody.report.pdf`: at most a few dozen
+pages whatever the number of artifacts), attaches the per-artifact inventory files
+(:mod:`custody.report.inventory`, :mod:`custody.report.attach`) and signs the whole file
+PAdES B-B with the examiner's key (:mod:`custody.report.sign`). ``pdfsig`` then says
+"Signature is Valid." and, after any changed byte, "Digest Mismatch.".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from custody.errors import ExportError
 from custody.record.entry import Entry
 from custody.record.keys import Identity
 from custody.report.data import build_model
+from custody.report.inventory import AnnexFile, write_inventory
 from custody.report.model import ReportModel, ReportSigner
 from custody.report.pdf import render_model
-from custody.report.sign import SignatureBox, sign_pdf
+from custody.report.sign import SignatureBox, attach_files, sign_pdf, sign_pdf_to
 from custody.store.storage import EvidenceStore
 from custody.verify.findings import Report
 
@@ -36,6 +41,8 @@ def _model(
     generated_at: dt.datetime,
     evidence: EvidenceStore,
     identity: Identity,
+    annexes: Sequence[AnnexFile],
+    full_inventory: bool,
 ) -> ReportModel:
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware (UTC)")
@@ -53,7 +60,22 @@ def _model(
             fingerprint=identity.fingerprint,
             certificate_pem=identity.certificate_pem(),
         ),
+        annexes=annexes,
+        full_inventory=full_inventory,
     )
+
+
+@contextmanager
+def _inventory(
+    entries: Sequence[Entry], annexes: Sequence[AnnexFile] | None, scratch: Path | None
+) -> Iterator[Sequence[AnnexFile]]:
+    """The inventory files given, or made from ``entries`` in a temporary directory (in
+    ``scratch``) that lives as long as the context."""
+    if annexes is not None:
+        yield annexes
+        return
+    with tempfile.TemporaryDirectory(prefix=".chainproof-inventory-", dir=scratch) as tmp:
+        yield write_inventory(Path(tmp), entries)
 
 
 def render_report(
@@ -65,20 +87,26 @@ def render_report(
     generated_at: dt.datetime,
     evidence: EvidenceStore,
     identity: Identity,
+    annexes: Sequence[AnnexFile] | None = None,
+    full_inventory: bool = False,
 ) -> bytes:
-    """The report as an unsigned PDF."""
-    pdf, _box = render_model(
-        _model(
-            entries=entries,
-            verification=verification,
-            manifest_sha256=manifest_sha256,
-            bundle_id=bundle_id,
-            generated_at=generated_at,
-            evidence=evidence,
-            identity=identity,
+    """The report as an unsigned PDF, with its inventory files attached (made from
+    ``entries`` when ``annexes`` is None)."""
+    with _inventory(entries, annexes, None) as files:
+        pdf, _box = render_model(
+            _model(
+                entries=entries,
+                verification=verification,
+                manifest_sha256=manifest_sha256,
+                bundle_id=bundle_id,
+                generated_at=generated_at,
+                evidence=evidence,
+                identity=identity,
+                annexes=files,
+                full_inventory=full_inventory,
+            )
         )
-    )
-    return pdf
+        return attach_files(pdf, files, when=generated_at)
 
 
 def build_signed_report(
@@ -91,27 +119,48 @@ def build_signed_report(
     evidence: EvidenceStore,
     identity: Identity,
     out: Path,
+    annexes: Sequence[AnnexFile] | None = None,
+    full_inventory: bool = False,
 ) -> None:
-    """Render the custody report, sign it as ``identity`` (PAdES B-B) and write it to ``out``."""
-    pdf, box = render_model(
-        _model(
-            entries=entries,
-            verification=verification,
-            manifest_sha256=manifest_sha256,
-            bundle_id=bundle_id,
-            generated_at=generated_at,
-            evidence=evidence,
-            identity=identity,
-        )
-    )
-    signed = sign_pdf(pdf, identity, box=box, signing_time=generated_at)
+    """Render the custody report, attach its inventory files, sign it as ``identity``
+    (PAdES B-B) and write it to ``out``.
+
+    ``annexes``: the inventory files (the bundle's; made from ``entries`` beside ``out``,
+    then removed, when None). ``full_inventory``: list every artifact and every ledger
+    entry in the PDF too (its length then grows with the case).
+    """
     tmp = out.with_name(out.name + ".tmp")
     try:
-        with tmp.open("wb") as f:
-            f.write(signed)
-            f.flush()
-            os.fsync(f.fileno())
+        with _inventory(entries, annexes, out.parent) as files:
+            pdf, box = render_model(
+                _model(
+                    entries=entries,
+                    verification=verification,
+                    manifest_sha256=manifest_sha256,
+                    bundle_id=bundle_id,
+                    generated_at=generated_at,
+                    evidence=evidence,
+                    identity=identity,
+                    annexes=files,
+                    full_inventory=full_inventory,
+                )
+            )
+            with tmp.open("w+b") as f:
+                sign_pdf_to(
+                    pdf,
+                    f,
+                    identity,
+                    box=box,
+                    signing_time=generated_at,
+                    attachments=files,
+                    scratch=out.parent,
+                )
+                f.flush()
+                os.fsync(f.fileno())
         tmp.replace(out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ExportError(f"cannot write the custody report {out}: {exc.strerror or exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -11,7 +11,8 @@ run archives (:mod:`custody.report.archives`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -19,10 +20,25 @@ from custody.record.entry import Entry
 from custody.record.events import ArtifactCollected, Checkpoint, CollectionProblem, Event
 from custody.record.fold import Folder, Recorded
 from custody.report.archives import archive_facts, read_system_facts
+from custody.report.inventory import AnnexFile
 from custody.report.log import custody_log, status_of
-from custody.report.model import Act, ReportModel, ReportSigner, RunReport
+from custody.report.model import (
+    EXAMPLES_KEPT,
+    GROUPS_KEPT,
+    LINKS_KEPT,
+    PLACES_KEPT,
+    Act,
+    InventorySummary,
+    LinkExample,
+    ProblemExample,
+    ProblemGroup,
+    ReportModel,
+    ReportSigner,
+    RunReport,
+    Tally,
+)
 from custody.store.storage import EvidenceStore
-from custody.verify.findings import Report
+from custody.verify.findings import Finding, Report
 
 E = TypeVar("E", bound=Event)
 
@@ -33,6 +49,8 @@ class _Stream:
 
     entries: list[Entry] = field(default_factory=list)
     runs: dict[str, RunReport] = field(default_factory=dict)
+    inventory: InventorySummary = field(default_factory=InventorySummary)
+    findings_by_seq: dict[int, list[Finding]] = field(default_factory=dict)
     acts: list[tuple[Entry, Event | None]] = field(default_factory=list)
     act_entries: dict[int, Entry] = field(default_factory=dict)
     loose_bulk: list[Entry] = field(default_factory=list)
@@ -52,10 +70,18 @@ def build_model(
     evidence: EvidenceStore,
     examiner: ReportSigner,
     hash_archives: bool = True,
+    annexes: Sequence[AnnexFile] = (),
+    full_inventory: bool = False,
 ) -> ReportModel:
-    """Derive the report's content from the ledger, the verification and the archives."""
+    """Derive the report's content from the ledger, the verification and the archives.
+
+    ``annexes``: the inventory files the report names (by SHA-256) and carries;
+    ``full_inventory``: list every artifact and every entry in the PDF's annexes too."""
     folder = Folder()
     stream = _Stream()
+    for f in verification.findings:
+        if f.seq is not None:
+            stream.findings_by_seq.setdefault(f.seq, []).append(f)
     for entry, event in folder.feed(entries):
         _take(stream, folder, entry, event)
     state = folder.state
@@ -70,10 +96,11 @@ def build_model(
         loose_bulk=stream.loose_bulk,
         signed_by=stream.signed_by,
         names={**verification.signers, **{fp: x.name for fp, x in state.examiners.items()}},
+        findings_by_seq=stream.findings_by_seq,
+        inventory=stream.inventory,
+        annexes=tuple(annexes),
+        full_inventory=full_inventory,
     )
-    for f in verification.findings:
-        if f.seq is not None:
-            model.findings_by_seq.setdefault(f.seq, []).append(f)
     model.runs = [stream.runs.get(run_id) or RunReport(run) for run_id, run in state.runs.items()]
     for run in model.runs:
         if run.state.checkpoints:
@@ -104,10 +131,14 @@ def _take(stream: _Stream, folder: Folder, entry: Entry, event: Event | None) ->
         run = stream.runs.setdefault(event.run_id, RunReport(state))
         run.covered_by = None
         stream.uncovered.add(event.run_id)
+        if entry.seq in stream.findings_by_seq:
+            run.flagged_bulk += 1
         if isinstance(event, ArtifactCollected):
-            run.artifacts.append(Recorded(entry.seq, entry.at, entry.actor, event))
+            run.take_artifact(entry.seq, entry.at, entry.actor, event)
+            _count_artifact(stream.inventory, entry.seq, event)
         else:
-            run.problems.append(Recorded(entry.seq, entry.at, entry.actor, event))
+            run.take_problem(entry.seq, entry.at, event)
+            _count_problem(stream.inventory, entry.seq, event)
         return
     if isinstance(event, Checkpoint):
         stream.checkpoint_hashes[entry.seq] = entry.entry_hash
@@ -118,3 +149,65 @@ def _take(stream: _Stream, folder: Folder, entry: Entry, event: Event | None) ->
 def _act(model: ReportModel, stream: _Stream, recorded: Recorded[E]) -> Act[E]:
     entry = stream.act_entries[recorded.seq]
     return Act(recorded, status_of(model, entry, recorded.event))
+
+
+def _count_artifact(inv: InventorySummary, seq: int, a: ArtifactCollected) -> None:
+    size = a.member.size
+    inv.by_kind.setdefault(a.kind, Tally()).add(size)
+    place = place_of(a)
+    tally = inv.by_place.get(place)
+    if tally is None and len(inv.by_place) >= PLACES_KEPT:
+        tally = inv.places_over
+    elif tally is None:
+        tally = inv.by_place[place] = Tally()
+    tally.add(size)
+    if a.changed:
+        inv.changed += 1
+    target = a.source.symlink_target if a.source else None
+    if a.kind == "symlink" or target is not None:
+        inv.link_count += 1
+        if len(inv.links) < LINKS_KEPT:
+            inv.links.append(LinkExample(seq, a.shown_name, target or "", a.note or ""))
+
+
+def _count_problem(inv: InventorySummary, seq: int, p: CollectionProblem) -> None:
+    key = (p.kind, p.reason)
+    group = inv.groups.get(key)
+    if group is None:
+        if len(inv.groups) >= GROUPS_KEPT:
+            inv.groups_over += 1
+            return
+        group = inv.groups[key] = ProblemGroup(p.kind, p.reason)
+    group.count += 1
+    group.collectors[p.collector] = group.collectors.get(p.collector, 0) + 1
+    if len(group.examples) < EXAMPLES_KEPT:
+        group.examples.append(ProblemExample(seq, p.run_id, p.collector, p.path or ""))
+    if p.kind == "skipped":
+        what = what_was_skipped(p.reason)
+        inv.not_collected[what] = inv.not_collected.get(what, 0) + 1
+
+
+_WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\")
+#: Directory levels of a source path that name its place in the inventory summary.
+PLACE_DEPTH = 2
+
+
+def place_of(a: ArtifactCollected) -> str:
+    """Where an artifact comes from, for the summary: the first two directories of its
+    source path (``/var/log``, ``/etc``), else the first part of its member name
+    (``volatile/``)."""
+    if a.source is None:
+        head, sep, _rest = a.member.name.partition("/")
+        return head + sep if sep else "(archive root)"
+    path = a.source.path
+    sep = "\\" if _WINDOWS_PATH.match(path) else "/"
+    parts = path.split(sep)
+    root, dirs = parts[0], [p for p in parts[1:-1] if p]
+    return root + sep + sep.join(dirs[:PLACE_DEPTH])
+
+
+def what_was_skipped(reason: str) -> str:
+    """What a skip's reason says the entry was: the reason up to its first colon
+    ("directory", "FIFO not read", "character device not read", ...)."""
+    head = reason.split(":", 1)[0].strip()
+    return head[:80] or "(no reason)"

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from custody.record.describe import describe, describe_unreadable
+from custody.record.describe import describe, describe_unreadable, name_of
 from custody.record.entry import Entry
 from custody.record.events import (
+    Accessed,
     ArtifactCollected,
     Checkpoint,
     CollectionProblem,
@@ -53,9 +54,11 @@ def custody_log(
     ``unreadable`` gives, by seq, why an entry's payload could not be read.
     """
     run_checkpoints = {seq for run in model.runs for seq in run.state.checkpoints}
-    rows: list[tuple[int, LogRow]] = [
-        (run.bulk_seqs[0], _bulk_row(model, run)) for run in model.runs if run.bulk_seqs
-    ]
+    rows: list[tuple[int, LogRow]] = []
+    accesses: dict[int, Accessed] = {}
+    for run in model.runs:
+        if run.first_bulk_seq is not None:
+            rows.append((run.first_bulk_seq, _bulk_row(model, run)))
     for entry, event in acts:
         if entry.seq in run_checkpoints:
             continue
@@ -83,11 +86,67 @@ def custody_log(
             problem=bool(model.findings_by_seq.get(entry.seq)) or status in ("INVALID", "unsigned"),
         )
         rows.append((entry.seq, row))
+        if isinstance(event, Accessed):
+            accesses[entry.seq] = event
     if model.loose_bulk:
         first = model.loose_bulk[0]
         rows.append((first.seq, _loose_row(model, first)))
     rows.sort(key=lambda r: r[0])
-    model.log = [r for _, r in rows]
+    model.log = _group_accesses(model, rows, accesses)
+
+
+def _group_accesses(
+    model: ReportModel, rows: Sequence[tuple[int, LogRow]], accesses: Mapping[int, Accessed]
+) -> list[LogRow]:
+    """The rows, with a run of consecutive accesses by one examiner for one purpose (the
+    desktop app records one for each artifact viewed) as one row."""
+    out: list[LogRow] = []
+    run: list[tuple[int, LogRow]] = []
+
+    def close() -> None:
+        if len(run) == 1:
+            out.append(run[0][1])
+        elif run:
+            out.append(_access_row(model, run, accesses))
+        run.clear()
+
+    for seq, row in rows:
+        ev = accesses.get(seq)
+        if ev is not None and run:
+            first = accesses[run[0][0]]
+            if (first.by, first.purpose) != (ev.by, ev.purpose):
+                close()
+        elif ev is None:
+            close()
+        if ev is None:
+            out.append(row)
+        else:
+            run.append((seq, row))
+    close()
+    return out
+
+
+def _access_row(
+    model: ReportModel, run: Sequence[tuple[int, LogRow]], accesses: Mapping[int, Accessed]
+) -> LogRow:
+    first_seq, first = run[0]
+    last_seq, last = run[-1]
+    ev = accesses[first_seq]
+    named = sum(len(accesses[seq].artifacts) for seq, _ in run)
+    statuses = sorted({row.signature for _, row in run})
+    signature = statuses[0] if len(statuses) == 1 else "; ".join(statuses)
+    return LogRow(
+        seq=f"{first_seq}-{last_seq}",
+        at=first.at,
+        event=Accessed.EVENT,
+        actors=first.actors,
+        details=f"Evidence accessed {len(run):,} times by {name_of(ev.by, model.names)} "
+        f"(entries {first_seq} to {last_seq}, each signed), {named:,} artifacts named in all. "
+        f"Purpose: {ev.purpose}",
+        signature=signature,
+        entry_hash=last.entry_hash,
+        problem=any(row.problem for _, row in run),
+    )
 
 
 def _loose_row(model: ReportModel, first: Entry) -> LogRow:
@@ -97,7 +156,7 @@ def _loose_row(model: ReportModel, first: Entry) -> LogRow:
         event="bulk entries",
         actors=model.name_of(first.actor),
         details=f"{len(model.loose_bulk)} artifact or error entries that name no "
-        "recorded run; listed in Annex B",
+        "recorded run; every entry is in ledger.jsonl",
         signature="by checkpoint",
         entry_hash=model.loose_bulk[-1].entry_hash[:SHORT_HASH],
         bulk=True,
@@ -105,17 +164,17 @@ def _loose_row(model: ReportModel, first: Entry) -> LogRow:
 
 
 def _bulk_row(model: ReportModel, run: RunReport) -> LogRow:
-    seqs = run.bulk_seqs
+    first, last = run.first_bulk_seq, run.last_bulk_seq
     checkpoints = run.state.checkpoints
     bad = [s for s in checkpoints if model.findings_by_seq.get(s)]
-    bad_bulk = [s for s in seqs if model.findings_by_seq.get(s)]
     details = (
-        f"Run {run.short_id}: {len(run.artifacts)} {ArtifactCollected.EVENT} and "
-        f"{len(run.problems)} {CollectionProblem.EVENT} entries (seq {seqs[0]}-{seqs[-1]}), "
-        f"covered by {len(checkpoints)} signed checkpoint(s); every entry is listed in Annex B"
+        f"Run {run.short_id}: {run.artifact_entries:,} {ArtifactCollected.EVENT} and "
+        f"{run.problem_entries:,} {CollectionProblem.EVENT} entries (seq {first}-{last}), "
+        f"covered by {len(checkpoints)} signed checkpoint(s); every artifact is in the "
+        "inventory (Annex A)"
     )
-    if bad_bulk:
-        details += f"; {len(bad_bulk)} of these entries have verification findings"
+    if run.flagged_bulk:
+        details += f"; {run.flagged_bulk:,} of these entries have verification findings"
     if bad:
         signature = f"INVALID ({len(bad)})"
     elif checkpoints:
@@ -131,18 +190,16 @@ def _bulk_row(model: ReportModel, run: RunReport) -> LogRow:
             if cover
             else "not covered by any signature",
         )
-    times = [a.at for a in run.artifacts] + [p.at for p in run.problems]
-    first_at = min([t for t in times if t], default="")
     return LogRow(
-        seq=f"{seqs[0]}-{seqs[-1]}",
-        at=first_at,
+        seq=f"{first}-{last}",
+        at=run.first_bulk_at,
         event="bulk (run)",
         actors=model.name_of(run.actor),
         details=details,
         signature=signature,
         entry_hash=run.last_checkpoint_hash[:SHORT_HASH],
         bulk=True,
-        problem=bool(bad or bad_bulk) or signature == "not covered",
+        problem=bool(bad or run.flagged_bulk) or signature == "not covered",
     )
 
 

@@ -23,6 +23,7 @@ from custody.record.events import (
     Transferred,
 )
 from custody.record.fold import CaseState, Examiner, Recorded, RunState
+from custody.report.inventory import AnnexFile
 from custody.verify.findings import Finding, Report
 
 SHORT_HASH = 16
@@ -60,12 +61,93 @@ class CollectorCount:
 
 
 @dataclass
+class Tally:
+    """How many artifacts, and their bytes."""
+
+    count: int = 0
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.count += 1
+        self.bytes += size
+
+
+@dataclass(frozen=True)
+class ProblemExample:
+    """One error or skip, as an example of its group."""
+
+    seq: int
+    run_id: str
+    collector: str
+    path: str
+
+
+@dataclass
+class ProblemGroup:
+    """Errors or skips of one kind and reason: how many, by which collectors, the first few."""
+
+    kind: str
+    reason: str
+    count: int = 0
+    collectors: dict[str, int] = field(default_factory=dict)
+    examples: list[ProblemExample] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LinkExample:
+    """A symbolic link as collected: the link itself and where it points."""
+
+    seq: int
+    path: str
+    target: str
+    note: str
+
+
+@dataclass
+class InventorySummary:
+    """The artifacts of the case summed up (bounded in size whatever their number), and the
+    errors and skips grouped by reason. Gathered as the entries stream past."""
+
+    by_kind: dict[str, Tally] = field(default_factory=dict)
+    by_place: dict[str, Tally] = field(default_factory=dict)
+    #: Artifacts of places not kept once :data:`PLACES_KEPT` places are known.
+    places_over: Tally = field(default_factory=Tally)
+    links: list[LinkExample] = field(default_factory=list)
+    link_count: int = 0
+    changed: int = 0
+    groups: dict[tuple[str, str], ProblemGroup] = field(default_factory=dict)
+    #: Errors and skips of reasons not kept once :data:`GROUPS_KEPT` reasons are known.
+    groups_over: int = 0
+    #: Skipped entries by what the reason says they are ("directory", "FIFO not read", ...).
+    not_collected: dict[str, int] = field(default_factory=dict)
+
+
+#: Distinct places and reasons kept while streaming (beyond: counted as "others").
+PLACES_KEPT = 5_000
+GROUPS_KEPT = 2_000
+#: Examples kept per group of errors and skips, and symbolic links kept as examples.
+EXAMPLES_KEPT = 10
+LINKS_KEPT = 10
+
+
+@dataclass
 class RunReport:
-    """One collection run: the fold's :class:`RunState` and the run's bulk entries."""
+    """One collection run: the fold's :class:`RunState` and what its bulk entries add up to
+    (counted as they stream past; no per-artifact list is kept)."""
 
     state: RunState
-    artifacts: list[Recorded[ArtifactCollected]] = field(default_factory=list)
-    problems: list[Recorded[CollectionProblem]] = field(default_factory=list)
+    counts: dict[str, CollectorCount] = field(default_factory=dict)
+    #: Artifact and error entries of the run seen in the ledger.
+    artifact_entries: int = 0
+    problem_entries: int = 0
+    first_bulk_seq: int | None = None
+    last_bulk_seq: int | None = None
+    first_bulk_at: str = ""
+    last_bulk_at: str = ""
+    #: Bulk entries of the run that have verification findings.
+    flagged_bulk: int = 0
+    #: The artifact entry of the run's system facts (``volatile/system.json``).
+    system_member: Recorded[ArtifactCollected] | None = None
     #: The first signed entry after the run's last bulk entry: its signature covers them.
     covered_by: Entry | None = None
     #: The entry hash of the last checkpoint that closed a batch of the run's bulk entries.
@@ -124,28 +206,38 @@ class RunReport:
         return list(self.started.collectors) or list(self.state.collectors)
 
     @property
-    def bulk_seqs(self) -> list[int]:
-        return sorted([a.seq for a in self.artifacts] + [p.seq for p in self.problems])
+    def bulk_entries(self) -> int:
+        return self.artifact_entries + self.problem_entries
 
-    @property
-    def system_member(self) -> Recorded[ArtifactCollected] | None:
-        """The artifact entry of the run's system facts (``volatile/system.json``)."""
-        return next((a for a in self.artifacts if a.event.member.name == SYSTEM_MEMBER), None)
+    def take_artifact(self, seq: int, at: str, actor: str, event: ArtifactCollected) -> None:
+        self._bulk(seq, at)
+        self.artifact_entries += 1
+        c = self.counts.setdefault(event.collector, CollectorCount())
+        c.artifacts += 1
+        c.bytes += event.member.size
+        if self.system_member is None and event.member.name == SYSTEM_MEMBER:
+            self.system_member = Recorded(seq, at, actor, event)
+
+    def take_problem(self, seq: int, at: str, event: CollectionProblem) -> None:
+        self._bulk(seq, at)
+        self.problem_entries += 1
+        c = self.counts.setdefault(event.collector, CollectorCount())
+        if event.kind == "skipped":
+            c.skipped += 1
+        elif event.kind == "changed":
+            c.other += 1
+        else:  # as the fold counts them: any other kind is an error
+            c.errors += 1
+
+    def _bulk(self, seq: int, at: str) -> None:
+        if self.first_bulk_seq is None:
+            self.first_bulk_seq, self.first_bulk_at = seq, at
+        self.last_bulk_seq, self.last_bulk_at = seq, at
 
     def collector_counts(self) -> dict[str, CollectorCount]:
-        counts: dict[str, CollectorCount] = {name: CollectorCount() for name in self.collectors}
-        for a in self.artifacts:
-            c = counts.setdefault(a.event.collector, CollectorCount())
-            c.artifacts += 1
-            c.bytes += a.event.member.size
-        for p in self.problems:
-            c = counts.setdefault(p.event.collector, CollectorCount())
-            if p.event.kind == "skipped":
-                c.skipped += 1
-            elif p.event.kind == "changed":
-                c.other += 1
-            else:  # as the fold counts them: any other kind is an error
-                c.errors += 1
+        """Counts per collector: the run's collectors in their order, then any other."""
+        counts = {name: self.counts.get(name, CollectorCount()) for name in self.collectors}
+        counts.update({k: v for k, v in self.counts.items() if k not in counts})
         return counts
 
 
@@ -218,6 +310,11 @@ class ReportModel:
     names: dict[str, str] = field(default_factory=dict)
     #: Signed entries by signer fingerprint.
     signed_by: dict[str, int] = field(default_factory=dict)
+    inventory: InventorySummary = field(default_factory=InventorySummary)
+    #: The inventory files (inventory.csv, inventory.jsonl) the report names and carries.
+    annexes: Sequence[AnnexFile] = ()
+    #: List every artifact and every ledger entry in the annexes too (long).
+    full_inventory: bool = False
 
     @property
     def case_id(self) -> str:

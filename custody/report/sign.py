@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +27,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from custody.errors import SignatureError
 from custody.record.keys import Identity
+from custody.report.attach import attached
+from custody.report.inventory import AnnexFile
 
 FIELD_NAME = "ExaminerSignature"
 #: The visible signature: plain text on white (pyHanko's default draws its own logo behind).
@@ -112,12 +116,43 @@ def sign_pdf(
     reason: str = "Examiner's attestation of this chain of custody report",
     location: str | None = None,
     signing_time: dt.datetime | None = None,
+    attachments: Sequence[AnnexFile] = (),
 ) -> bytes:
     """Sign ``pdf`` (PAdES B-B, SHA-256) as ``identity``; visible in ``box`` when given.
 
     ``signing_time`` (default: now) is the time the signature states; the export passes the
     bundle's time, so exporting the same case at the same time gives the same bytes.
+    ``attachments`` are embedded (:mod:`custody.report.attach`) in the signed update.
     """
+    out = io.BytesIO()
+    sign_pdf_to(
+        pdf,
+        out,
+        identity,
+        box=box,
+        reason=reason,
+        location=location,
+        signing_time=signing_time,
+        attachments=attachments,
+    )
+    return out.getvalue()
+
+
+def sign_pdf_to(
+    pdf: bytes,
+    output: BinaryIO,
+    identity: Identity,
+    *,
+    box: SignatureBox | None = None,
+    reason: str = "Examiner's attestation of this chain of custody report",
+    location: str | None = None,
+    signing_time: dt.datetime | None = None,
+    attachments: Sequence[AnnexFile] = (),
+    scratch: Path | None = None,
+) -> None:
+    """:func:`sign_pdf` into ``output`` (readable, writable and seekable: pyHanko reads the
+    signed ranges back to hash them), so large attachments never sit in memory.
+    ``scratch``: where the attachments are compressed on their way (anonymous files)."""
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -134,7 +169,6 @@ def sign_pdf(
             on_page=box.page,
             box=(round(box.x1), round(box.y1), round(box.x2), round(box.y2)),
         )
-    out = io.BytesIO()
     try:
         signer = signer_for(identity)
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
@@ -142,13 +176,36 @@ def sign_pdf(
             writer._meta = _PinnedTimeMeta(pinned=signing_time)
             # pyHanko draws the update's document ID at random; derive it from the content.
             first_id = writer._document_id[0]
-            seed = hashlib.sha256(pdf + signing_time.isoformat().encode("ascii")).digest()[:16]
+            content = pdf + signing_time.isoformat().encode("ascii")
+            content += "".join(f.sha256 for f in attachments).encode("ascii")
+            seed = hashlib.sha256(content).digest()[:16]
             writer._document_id = generic.ArrayObject([first_id, generic.ByteStringObject(seed)])
         pdf_signer = _TimedPdfSigner(meta, signer, stamp_style=STAMP_STYLE, new_field_spec=spec)
         pdf_signer.signing_time = signing_time
-        pdf_signer.sign_pdf(writer, output=out)
+        with attached(writer, attachments, when=signing_time, scratch=scratch):
+            pdf_signer.sign_pdf(writer, output=output)
+    except OSError:
+        raise  # writing the output or reading an attachment: the caller says where
     except Exception as exc:  # pyHanko raises many types; each means "not signed"
         raise SignatureError(
             f"signing the custody report as {identity.name} failed: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def attach_files(
+    pdf: bytes, attachments: Sequence[AnnexFile], *, when: dt.datetime | None = None
+) -> bytes:
+    """``pdf`` with ``attachments`` embedded in an incremental update, unsigned."""
+    if not attachments:
+        return pdf
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    if when is not None:
+        writer._meta = _PinnedTimeMeta(pinned=when)
+        seed = hashlib.sha256(pdf + "".join(f.sha256 for f in attachments).encode()).digest()
+        writer._document_id = generic.ArrayObject(
+            [writer._document_id[0], generic.ByteStringObject(seed[:16])]
+        )
+    out = io.BytesIO()
+    with attached(writer, attachments, when=when):
+        writer.write(out)  # type: ignore[no-untyped-call]
     return out.getvalue()

@@ -35,6 +35,8 @@ class Report:
     runs: int = 0
     head: str = GENESIS_HASH
     signers: dict[str, str] = field(default_factory=dict)  # fingerprint -> name
+    #: Set when the subject is a signed report PDF on its own (no ledger): what it states.
+    pdf: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -61,6 +63,7 @@ class Report:
             "runs": self.runs,
             "ledger_head": self.head,
             "signers": self.signers,
+            **({"report_pdf": self.pdf} if self.pdf is not None else {}),
             "findings": [
                 {
                     "code": f.code,
@@ -75,14 +78,10 @@ class Report:
 
     def render(self) -> str:
         lines = [f"Verification of {self.subject}"]
-        lines.append(
-            f"  ledger: {self.entries} entries, {self.signatures} signatures verified, "
-            f"head {self.head}"
-        )
-        lines.append(
-            f"  evidence: {self.runs} runs, {self.artifacts} artifacts re-hashed "
-            f"({self.bytes_hashed} bytes)"
-        )
+        if self.pdf is not None:
+            lines.extend(f"  {k}: {v}" for k, v in self.pdf.items())
+        else:
+            lines.extend(self._record_lines())
         for fp, name in sorted(self.signers.items(), key=lambda kv: kv[1]):
             lines.append(f"  signer: {name} (certificate SHA-256 {fp})")
         if self.ok:
@@ -91,6 +90,14 @@ class Report:
             lines.append(f"RESULT: FAILED - {len(self.findings)} problem(s):")
             lines.extend(f"  - {f}" for f in self.findings)
         return "\n".join(lines)
+
+    def _record_lines(self) -> list[str]:
+        return [
+            f"  ledger: {self.entries} entries, {self.signatures} signatures verified, "
+            f"head {self.head}",
+            f"  evidence: {self.runs} runs, {self.artifacts} artifacts re-hashed "
+            f"({self.bytes_hashed} bytes)",
+        ]
 
 
 def _printable(text: str) -> str:

@@ -3,6 +3,8 @@ tells a legal team to check it: every command in VERIFY.md is run as written."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import os
 import re
@@ -21,6 +23,7 @@ from custody.record.canonical import canonical_json
 from custody.record.keys import create_identity, load_identity
 from custody.report.caseuco import check_case_uco
 from tests.custody.bundle.helpers import Edit, resign, set_field
+from tests.custody.report.test_signed_pdf import incremental_update
 
 BIN = Path(sys.executable).parent
 ODD_TREE: dict[bytes, bytes] = {
@@ -120,7 +123,7 @@ def test_every_verify_md_command_gives_the_promised_output(bundle: Path, tmp_pat
     steps = verify_md_steps((bundle / "VERIFY.md").read_text(encoding="utf-8"))
     commands = "\n".join(cmd for cmd, _ in steps)
     for needed in (
-        "sha256sum -c SHA256SUMS",
+        "sha256sum --strict -c SHA256SUMS",
         "-pubkey -noout",
         "-signature SHA256SUMS.sig SHA256SUMS",
         "-signature manifest.json.sig manifest.json",
@@ -128,6 +131,7 @@ def test_every_verify_md_command_gives_the_promised_output(bundle: Path, tmp_pat
         "tar -xf",
         ".sha256",
         "pdfsig custody-report.pdf",
+        "pdfdetach -saveall",
         "chainproof verify",
     ):
         assert needed in commands
@@ -143,7 +147,7 @@ def test_every_verify_md_command_gives_the_promised_output(bundle: Path, tmp_pat
         assert result.returncode == 0, f"{cmd}\n{result.stdout!r}\n{result.stderr!r}"
         for line in expected:
             assert line in out, f"{cmd}\nexpected {line!r} in:\n" + "\n".join(out)
-        if cmd.strip() == "sha256sum -c SHA256SUMS":
+        if cmd.strip() == "sha256sum --strict -c SHA256SUMS":
             assert sorted(out) == sorted(expected)  # exactly the files, each OK
     after = {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
     assert after == before  # the guide's commands leave the bundle untouched
@@ -190,6 +194,29 @@ def test_directory_and_zip_bundles_verify(
     assert exported[1].payload["bundle_id"] == doc["bundle_id"]
     assert exported[1].payload["zip_sha256"] == doc["zip_sha256"]
     assert all(e.signatures for e in exported)
+
+
+def test_full_inventory_lists_every_artifact_in_the_report(
+    collected: Path, bundle: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The default report is a summary (artifacts in inventory.csv, attached);
+    ``--full-inventory`` also lists each artifact's hashes in the PDF itself."""
+    digest = hashlib.sha256(ODD_TREE[b"notes.txt"]).hexdigest()
+
+    def text(pdf: Path) -> str:
+        out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True)
+        return re.sub(r"\s+", "", out.stdout)
+
+    with (bundle / "inventory.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    files = [r for r in rows if r["collector"] == "files" and r["kind"] == "file"]
+    assert len(files) == len(ODD_TREE) and digest in {r["sha256"] for r in files}
+    assert digest not in text(bundle / "custody-report.pdf")
+    full = tmp_path / "full"
+    r = cli("export", collected, "--out", full, "--full-inventory", env=env)
+    assert r.returncode == 0, r.stderr
+    assert digest in text(full / "custody-report.pdf")
+    assert cli("verify", full, env=env).returncode == 0
 
 
 def test_refuses_an_existing_non_empty_out(
@@ -250,9 +277,24 @@ def _edit_manifest(b: Path) -> str:
     return "manifest.json.sig: does not verify over manifest.json"
 
 
+def _update_report(b: Path) -> str:
+    """An incremental update to the signed PDF: pdfsig still says "Signature is Valid."."""
+    pdf = b / "custody-report.pdf"
+    pdf.write_bytes(incremental_update(pdf.read_bytes()))
+    return "custody-report.pdf: has "
+
+
 @pytest.mark.parametrize(
     "tamper",
-    [_flip_evidence, _edit_ledger, _delete_file, _add_file, _swap_certificate, _edit_manifest],
+    [
+        _flip_evidence,
+        _edit_ledger,
+        _delete_file,
+        _add_file,
+        _swap_certificate,
+        _edit_manifest,
+        _update_report,
+    ],
     ids=lambda f: f.__name__.strip("_"),
 )
 def test_tampered_bundle_fails_with_a_precise_message(

@@ -1,5 +1,5 @@
-"""13. Examiner attestation: the statements of fact, the place of the signature, the date,
-and room for counsel's own declaration."""
+"""1. Examiner attestation: the statements of fact, the place of the signature, the date,
+and room for counsel's own declaration. It comes right after the cover and the contents."""
 
 from __future__ import annotations
 
@@ -8,14 +8,25 @@ from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer, Table, Ta
 from custody.record.times import shown_date
 from custody.report.model import ReportModel
 from custody.report.pdf.flowables import PlaceCallback, SignatureSpot
-from custody.report.pdf.page import PORTRAIT_W, body, heading
+from custody.report.pdf.page import (
+    ATTESTATION,
+    INDEPENDENT,
+    INTEGRITY,
+    PORTRAIT_W,
+    RUNS,
+    body,
+    heading,
+)
 from custody.report.pdf.styles import INK, RULE, SANS, Styles
 from custody.report.pdf.text import para_text
+
+#: Runs named in the attestation at most.
+RUNS_NAMED = 12
 
 
 def attestation(m: ReportModel, s: Styles, on_place: PlaceCallback) -> list[Flowable]:
     """The attestation page; ``on_place`` is told where the signature's box lands."""
-    story: list[Flowable] = [PageBreak(), *heading(s, 13, "Examiner attestation")]
+    story: list[Flowable] = [*heading(s, ATTESTATION, "Examiner attestation")]
     for i, text in enumerate(_statements(m), start=1):
         story.append(Paragraph(para_text(text, limit=None), s.bullet, bulletText=f"{i}."))
     story.append(Spacer(1, 8))
@@ -35,36 +46,49 @@ def attestation(m: ReportModel, s: Styles, on_place: PlaceCallback) -> list[Flow
             s.small,
         )
     )
-    box = Table([[""]], colWidths=[PORTRAIT_W], rowHeights=[190])
+    box = Table([[""]], colWidths=[PORTRAIT_W], rowHeights=[150])
     box.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.6, RULE)]))
     story.append(box)
+    story.append(PageBreak())
     return story
 
 
 def _statements(m: ReportModel) -> list[str]:
     ex, v = m.examiner, m.verification
     org = f" of {ex.organisation}" if ex.organisation else ""
-    runs = ", ".join(r.short_id for r in m.runs) or "none"
+    runs = ", ".join(r.short_id for r in m.runs[:RUNS_NAMED]) or "none"
+    if len(m.runs) > RUNS_NAMED:
+        runs += f" and {len(m.runs) - RUNS_NAMED} more"
     hashes = (
         f"At verification for this export, {v.artifacts:,} artifacts re-hashed to the "
         f"recorded SHA-256, SHA-1 and MD5 values and {v.signatures:,} signatures verified; "
         "no discrepancy was found."
         if v.ok
         else f"At verification for this export, {len(v.findings)} discrepancies were found; "
-        "they are listed in section 7 and are not covered by this statement."
+        f"they are set out in section {INTEGRITY} and are not covered by this statement."
+    )
+    annexes = " and ".join(f"{a.name} (SHA-256 {a.sha256})" for a in m.annexes)
+    inventory = (
+        f"The inventory files {annexes}, attached to this report and part of its bundle, "
+        f"list each of the {m.artifact_count:,} artifacts as the ledger records it, with its "
+        "source, size and hashes."
+        if m.annexes
+        else f"The {m.artifact_count:,} artifacts are recorded in the ledger, each with its "
+        "source, size and hashes."
     )
     return [
         f"I am {ex.name}{org}, holder of the certificate with SHA-256 fingerprint "
         f"{ex.fingerprint}, and I make this report.",
         "The evidence described in this report was collected with the tool, version, profile "
-        "and command line stated in section 6, on the host(s) and at the times stated in "
-        f"section 5 (runs: {runs}).",
+        f"and command line, on the host(s) and at the times stated in section {RUNS} "
+        f"(runs: {runs}).",
         hashes,
+        inventory,
         "The custody ledger from which this report is generated was written at the time of "
         "each act it records, by the process that performed the act, and is kept in the "
         "regular course of the examination.",
         "The statements in this report are facts recorded in the ledger or found by the "
-        "verification; they can be checked as set out in section 12.",
+        f"verification; they can be checked as set out in section {INDEPENDENT}.",
     ]
 
 

@@ -1,4 +1,4 @@
-"""2. Authority and scope, and 3. Personnel: the case as opened and changed, and its people."""
+"""7. Authority and scope, and 8. Personnel: the case as opened and changed, and its people."""
 
 from __future__ import annotations
 
@@ -9,19 +9,31 @@ from reportlab.platypus import Flowable, Paragraph
 
 from custody.record.events import CaseUpdated, IdentityAdded
 from custody.report.model import NOT_RECORDED, ReportModel
-from custody.report.pdf.page import PORTRAIT_W, at_text, body, heading
+from custody.report.pdf.page import (
+    AUTHORITY,
+    CUSTODY,
+    PERSONNEL,
+    PORTRAIT_W,
+    at_text,
+    body,
+    heading,
+)
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import Prose, grid_table, kv_table
 from custody.report.pdf.text import HEADING_LIMIT, para_text, paragraph, printable
 
 #: Characters of one changed value in the list of changes to the case record.
 CHANGE_LIMIT = 600
+#: Lines of a value; changes to the case record and examiners listed at most.
+VALUE_LINES = 12
+CHANGES_LISTED = 20
+PEOPLE_LISTED = 40
 
 
 def authority(m: ReportModel, s: Styles) -> list[Flowable]:
     """Legal basis, scope and the incident's summary, with every change to the case record."""
     opened = m.state.opened
-    story = heading(s, 2, "Authority and scope")
+    story = heading(s, AUTHORITY, "Authority and scope")
     story.append(
         body(
             s,
@@ -42,6 +54,7 @@ def authority(m: ReportModel, s: Styles) -> list[Flowable]:
                 ("Description", Prose(m.case_field("description"))),
             ],
             (130, PORTRAIT_W - 130),
+            lines=VALUE_LINES,
         )
     )
     story.append(Paragraph("Incident summary", s.h2))
@@ -56,10 +69,14 @@ def authority(m: ReportModel, s: Styles) -> list[Flowable]:
                 ("Status", m.case_field("status")),
                 ("Organisation", m.case_field("organisation")),
                 ("Opened", at_text(opened.at if opened else None)),
-                ("Journal", f"{journal} entr{'y' if journal == 1 else 'ies'} (section 8.3)"),
-                ("Transfers of custody", f"{len(m.transfers)} (section 8.4)"),
+                (
+                    "Journal",
+                    f"{journal} entr{'y' if journal == 1 else 'ies'} (section {CUSTODY}.3)",
+                ),
+                ("Transfers of custody", f"{len(m.transfers)} (section {CUSTODY}.4)"),
             ],
             (130, PORTRAIT_W - 130),
+            lines=VALUE_LINES,
         )
     )
     if m.state.updates:
@@ -77,11 +94,23 @@ def authority(m: ReportModel, s: Styles) -> list[Flowable]:
                     )
                 ),
             ]
-            for u in m.state.updates
+            for u in m.state.updates[-CHANGES_LISTED:]
         ]
+        if len(m.state.updates) > CHANGES_LISTED:
+            story.append(
+                Paragraph(
+                    f"The last {CHANGES_LISTED} of {len(m.state.updates)} changes; the ledger "
+                    "has them all.",
+                    s.small,
+                )
+            )
         story.append(
             grid_table(
-                s, ["Seq", "Time (UTC)", "By", "Change"], rows, [36, 110, 100, PORTRAIT_W - 246]
+                s,
+                ["Seq", "Time (UTC)", "By", "Change"],
+                rows,
+                [36, 110, 100, PORTRAIT_W - 246],
+                lines=VALUE_LINES // 2,
             )
         )
     return story
@@ -89,7 +118,7 @@ def authority(m: ReportModel, s: Styles) -> list[Flowable]:
 
 def personnel(m: ReportModel, s: Styles) -> list[Flowable]:
     """Every examiner: name, organisation, role and certificate fingerprint."""
-    story = heading(s, 3, "Personnel")
+    story = heading(s, PERSONNEL, "Personnel")
     story.append(
         body(
             s,
@@ -108,7 +137,7 @@ def personnel(m: ReportModel, s: Styles) -> list[Flowable]:
             "signed entries",
             paragraph(p.fingerprint, fingerprint, limit=HEADING_LIMIT),
         ]
-        for p in m.people
+        for p in m.people[:PEOPLE_LISTED]
     ]
     story.append(
         grid_table(
@@ -116,6 +145,14 @@ def personnel(m: ReportModel, s: Styles) -> list[Flowable]:
             ["Name", "Organisation", "E-mail", "Role", "Certificate SHA-256"],
             rows,
             [64, 62, 82, PORTRAIT_W - 208 - 242, 242],
+            lines=3,
         )
     )
+    if len(m.people) > PEOPLE_LISTED:
+        story.append(
+            Paragraph(
+                f"{len(m.people) - PEOPLE_LISTED} more examiners; the ledger names them all.",
+                s.small,
+            )
+        )
     return story

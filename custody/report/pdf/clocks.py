@@ -6,8 +6,9 @@ from __future__ import annotations
 from reportlab.platypus import Flowable, Spacer
 
 from custody.report.model import NOT_RECORDED, ReportModel, RunReport
+from custody.report.pdf.collection import RUNS_DETAILED
 from custody.report.pdf.facts import fact
-from custody.report.pdf.page import PORTRAIT_W, at_text, body, heading
+from custody.report.pdf.page import PORTRAIT_W, TIME, at_text, body, heading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import kv_table
 from custody.report.pdf.text import HEADING_LIMIT, paragraph
@@ -25,7 +26,7 @@ REFERENCE_OFFSET = (
 
 def time_integrity(m: ReportModel, s: Styles) -> list[Flowable]:
     """One table per run, then what the times rest on."""
-    story = heading(s, 10, "Time integrity")
+    story = heading(s, TIME, "Time integrity")
     story.append(
         body(
             s,
@@ -34,8 +35,16 @@ def time_integrity(m: ReportModel, s: Styles) -> list[Flowable]:
             "monotonic clock and its time zone at the start of each run.",
         )
     )
-    for r in m.runs:
+    for r in m.runs[:RUNS_DETAILED]:
         story += _run(s, r)
+    if len(m.runs) > RUNS_DETAILED:
+        story.append(
+            paragraph(
+                f"The clocks of the first {RUNS_DETAILED} runs; the other "
+                f"{len(m.runs) - RUNS_DETAILED} runs recorded theirs in their system facts.",
+                s.note,
+            )
+        )
     story.append(Spacer(1, 8))
     story.append(
         body(
@@ -71,8 +80,8 @@ def _run(s: Styles, r: RunReport) -> list[Flowable]:
         ("Timestamp tokens (RFC 3161)", "none"),
     ]
     story: list[Flowable] = [
-        paragraph(f"Run {r.run_id}", s.h2, limit=HEADING_LIMIT),
-        kv_table(s, rows, (150, PORTRAIT_W - 150)),
+        paragraph(f"Run {r.run_id}", s.h3, limit=HEADING_LIMIT),
+        kv_table(s, rows, (150, PORTRAIT_W - 150), lines=3),
     ]
     if facts is None:
         story.append(paragraph(f"System facts: {r.system_note}.", s.note))

@@ -1,64 +1,98 @@
-"""1. Cover: title, verification badge, the case and bundle at a glance, contents."""
+"""The cover (the case at a glance: who, what, its seal and verification, its counts, the
+bundle's fingerprint) and the contents (each section's page, linked)."""
 
 from __future__ import annotations
 
-from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer, Table, TableStyle
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer
+from reportlab.platypus.tableofcontents import TableOfContents
 
 from custody.record.times import shown
+from custody.report.inventory import INVENTORY_CSV, INVENTORY_JSONL
 from custody.report.model import NOT_RECORDED, ReportModel
 from custody.report.pdf.flowables import Badge, Logo
-from custody.report.pdf.page import PORTRAIT_W
-from custody.report.pdf.styles import FAIL_RED, OK_GREEN, Styles
-from custody.report.pdf.tables import kv_table
-from custody.report.pdf.text import HEADING_LIMIT, human_bytes, para_text, paragraph
-
-#: The sections after the cover, numbered from 2, as the contents list them.
-SECTIONS = (
-    "Authority and scope",
-    "Personnel",
-    "Evidence inventory",
-    "Collection record",
-    "Acquisition record",
-    "Integrity",
-    "Custody log",
-    "Storage and preservation",
-    "Time integrity",
-    "How the record is produced",
-    "Independent verification",
-    "Examiner attestation",
-    "Annexes",
+from custody.report.pdf.page import (
+    ANNEXES,
+    ATTESTATION,
+    INDEPENDENT,
+    INTEGRITY,
+    INVENTORY,
+    PORTRAIT_W,
+    Anchor,
+    Heading,
 )
+from custody.report.pdf.styles import FAIL_RED, OK_GREEN, SANS, SANS_BOLD, Styles
+from custody.report.pdf.tables import kv_table
+from custody.report.pdf.text import HEADING_LIMIT, human_bytes, paragraph
+
+#: Lines a value of the cover fills at most.
+COVER_LINES = 4
 
 
 def cover(m: ReportModel, s: Styles) -> list[Flowable]:
     """The first page."""
-    story: list[Flowable] = [Spacer(1, 18), Logo(30), Spacer(1, 26)]
+    story: list[Flowable] = [
+        Anchor("Cover", key="cover"),
+        Spacer(1, 6),
+        Logo(30),
+        Spacer(1, 18),
+    ]
     story.append(Paragraph("Chain of Custody Report", s.title))
     story.append(paragraph(m.case_field("title"), s.subtitle, limit=HEADING_LIMIT))
-    story += [_badge(m), Spacer(1, 14)]
+    story += [_badge(m), Spacer(1, 12)]
     story.append(
         kv_table(
             s,
             _facts(m),
             (150, PORTRAIT_W - 150),
-            mono_keys=("Examiner certificate SHA-256", "Manifest SHA-256", "Ledger head"),
+            mono_keys=(
+                "Examiner certificate SHA-256",
+                "Bundle fingerprint (manifest SHA-256)",
+                "Ledger head",
+            ),
+            lines=COVER_LINES,
         )
     )
-    story.append(Spacer(1, 16))
-    story.append(Paragraph("Contents", s.h2))
-    story.append(_contents(s))
     story.append(Spacer(1, 10))
     story.append(
         Paragraph(
             "This report is generated from the case's custody ledger, a hash-chained record "
             "signed by the examiners, and from the verification made for this export. It is "
-            "signed as a whole by the examiner named above (PAdES); section 12 shows how "
-            "to check it and the evidence it describes without Chainproof.",
+            "kept short whatever the number of artifacts: every artifact is listed, with its "
+            f"hashes, in {INVENTORY_CSV} and {INVENTORY_JSONL} (section {INVENTORY}, Annex A), "
+            "attached to this PDF and part of the bundle. The report is signed as a whole by "
+            f"the examiner named above (PAdES, section {ATTESTATION}); section {INDEPENDENT} "
+            "shows how to check it and the evidence it describes without Chainproof.",
             s.note,
         )
     )
     story.append(PageBreak())
     return story
+
+
+def contents(s: Styles) -> list[Flowable]:
+    """The contents page: each section and part with its page number, linked to it."""
+    toc = TableOfContents(
+        levelStyles=[
+            ParagraphStyle(
+                "toc0", fontName=SANS_BOLD, fontSize=9, leading=12, leftIndent=0, spaceBefore=2
+            ),
+            ParagraphStyle("toc1", fontName=SANS, fontSize=7.8, leading=9.6, leftIndent=14),
+        ],
+        dotsMinLevel=0,
+        rightColumnWidth=36,
+    )
+    return [
+        Heading("Contents", s.h1, level=0, key="contents", toc=False),
+        Paragraph(
+            "Page numbers are those printed at the foot of each page; each line links to its "
+            "section, and the PDF's bookmarks list the same sections.",
+            s.small,
+        ),
+        Spacer(1, 6),
+        toc,
+        PageBreak(),
+    ]
 
 
 def _badge(m: ReportModel) -> Badge:
@@ -73,9 +107,31 @@ def _badge(m: ReportModel) -> Badge:
         )
     return Badge(
         f"FAILED - {len(v.findings)} problem(s)",
-        "the record does not hold as recorded: see section 7 for every finding",
+        f"the record does not hold as recorded: see section {INTEGRITY} for the findings",
         FAIL_RED,
         PORTRAIT_W,
+    )
+
+
+def _seal(m: ReportModel) -> str:
+    seal = m.state.seal
+    if seal is None:
+        return "not sealed: collection into the case is still possible"
+    return (
+        f"sealed {shown(seal.at)} by {m.name_of(seal.actor)} (entry {seal.seq}), after "
+        f"{seal.event.ledger_entries:,} ledger entries; reason: {seal.event.reason}"
+    )
+
+
+def _last_verification(m: ReportModel) -> str:
+    last = m.state.last_verification
+    if last is None:
+        return "none recorded in the ledger before this export"
+    v = last.event
+    result = "verified" if v.ok else f"FAILED ({v.findings} finding(s))"
+    return (
+        f"{result}, {shown(last.at)} by {m.name_of(last.actor)} (entry {last.seq}; "
+        f"{v.entries:,} entries, {v.artifacts:,} artifacts)"
     )
 
 
@@ -89,42 +145,23 @@ def _facts(m: ReportModel) -> list[tuple[str, str]]:
         ("Case ID", m.case_id or NOT_RECORDED),
         ("Incident reference", m.case_field("incident_ref")),
         ("Organisation", m.case_field("organisation")),
-        ("Bundle ID", m.bundle_id),
-        ("Generated at (UTC)", shown(m.generated_at)),
         ("Examiner (signs this report)", examiner),
         ("Examiner certificate SHA-256", ex.fingerprint),
-        ("Manifest SHA-256", m.manifest_sha256),
-        ("Ledger head", m.verification.head),
+        ("Seal", _seal(m)),
+        ("Last verification recorded", _last_verification(m)),
         (
             "Record",
             f"{len(m.runs)} collection run(s), {m.artifact_count:,} artifacts "
             f"({human_bytes(m.artifact_bytes)}), {m.problem_count:,} errors and skips, "
             f"{len(m.entries):,} ledger entries, {len(m.people)} examiner(s)",
         ),
+        ("Bundle ID", m.bundle_id),
+        ("Bundle fingerprint (manifest SHA-256)", m.manifest_sha256),
+        ("Ledger head", m.verification.head),
+        ("Generated at (UTC)", shown(m.generated_at)),
+        (
+            "Inventory",
+            f"{INVENTORY_CSV} and {INVENTORY_JSONL}: every artifact with its hashes "
+            f"(section {INVENTORY}, Annex A of section {ANNEXES})",
+        ),
     ]
-
-
-def _contents(s: Styles) -> Table:
-    items = [f"{i}. {name}" for i, name in enumerate(SECTIONS, start=2)]
-    half = (len(items) + 1) // 2
-    contents = Table(
-        [
-            [
-                Paragraph(para_text(a), s.cell),
-                Paragraph(para_text(b), s.cell) if b else "",
-            ]
-            for a, b in zip(items[:half], [*items[half:], ""], strict=False)
-        ],
-        colWidths=[PORTRAIT_W / 2, PORTRAIT_W / 2],
-        hAlign="LEFT",
-    )
-    contents.setStyle(
-        TableStyle(
-            [
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("TOPPADDING", (0, 0), (-1, -1), 1),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-            ]
-        )
-    )
-    return contents

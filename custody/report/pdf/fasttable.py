@@ -55,6 +55,7 @@ class FastTable(Flowable):  # type: ignore[misc]  # reportlab is untyped
         vpad: float = 1.5,
         marks: frozenset[int] = frozenset(),
         where: str = IN_LEDGER,
+        max_lines: int = MAX_LINES,
         _shared: tuple[list[tuple[tuple[str, ...], ...]], list[float]] | None = None,
         _span: tuple[int, int] | None = None,
     ) -> None:
@@ -76,7 +77,7 @@ class FastTable(Flowable):  # type: ignore[misc]  # reportlab is untyped
             total = 0.0
             for row in rows:
                 cells = tuple(
-                    tuple(mono_cell(cell, col.chars, MAX_LINES, where))
+                    tuple(mono_cell(cell, col.chars, max_lines, where))
                     for cell, col in zip(row, self.columns, strict=True)
                 )
                 total += max(len(c) for c in cells) * self.leading + 2 * vpad

@@ -42,13 +42,12 @@ def fixed_timestamp(at: dt.datetime) -> Any:
     return stamp
 
 
-def numbered_canvas(furniture: Furniture) -> type[Canvas]:
-    """A canvas class that holds pages back until the end, then writes "page X of Y"."""
+def fixed_canvas(furniture: Furniture) -> type[Canvas]:
+    """A canvas whose document ID is seeded with the bundle's time, not the wall clock."""
 
-    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab is untyped
+    class FixedCanvas(Canvas):  # type: ignore[misc]  # reportlab is untyped
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._held: list[dict[str, Any]] = []
             if furniture.created is not None:
                 # reportlab seeds the document ID with the wall clock; seed it with the
                 # bundle's time instead, so the same bundle renders the same bytes.
@@ -57,45 +56,34 @@ def numbered_canvas(furniture: Furniture) -> type[Canvas]:
                 doc.signature = hashlib.md5(b"a reportlab document", usedforsecurity=False)
                 doc.signature.update(ascii(doc._timeStamp.t).encode("ascii"))
 
-        def showPage(self) -> None:
-            self._held.append(dict(self.__dict__))
-            self._startPage()
+    return FixedCanvas
 
-        def save(self) -> None:
-            total = len(self._held)
-            for number, state in enumerate(self._held, start=1):
-                self.__dict__.update(state)
-                self._furniture(number, total)
-                Canvas.showPage(self)
-            Canvas.save(self)
 
-        def _furniture(self, number: int, total: int) -> None:
-            width, height = self._pagesize
-            m = furniture.margin
-            self.saveState()
-            self.setStrokeColor(RULE)
-            self.setLineWidth(0.5)
-            self.line(m, height - m + 6, width - m, height - m + 6)
-            self.setFillColor(MUTED)
-            self.setFont(SANS_BOLD, 7.5)
-            self.drawString(m, height - m + 10, TITLE)
-            self.setFont(SANS, 7.5)
-            room = width - 2 * m - pdfmetrics.stringWidth(TITLE, SANS_BOLD, 7.5) - 12
-            ids = f"Case {_short(furniture.case_id)}  ·  Bundle {_short(furniture.bundle_id)}"
-            self.drawRightString(width - m, height - m + 10, _fit(ids, SANS, 7.5, room))
-            self.line(m, m - 8, width - m, m - 8)
-            label = "Manifest SHA-256 "
-            self.setFont(SANS, 6.5)
-            self.drawString(m, m - 17, label)
-            self.setFont(MONO, 6.5)
-            self.drawString(
-                m + pdfmetrics.stringWidth(label, SANS, 6.5), m - 17, furniture.manifest_sha256
-            )
-            self.setFont(SANS_BOLD, 7.5)
-            self.drawRightString(width - m, m - 17, f"page {number} of {total}")
-            self.restoreState()
-
-    return NumberedCanvas
+def draw_furniture(c: Canvas, furniture: Furniture, number: int, total: int | None) -> None:
+    """The page's header and footer: title, case and bundle ids, manifest SHA-256, and
+    "page X of Y" (Y is "?" until the page count is known, on the first pass)."""
+    width, height = c._pagesize
+    m = furniture.margin
+    c.saveState()
+    c.setStrokeColor(RULE)
+    c.setLineWidth(0.5)
+    c.line(m, height - m + 6, width - m, height - m + 6)
+    c.setFillColor(MUTED)
+    c.setFont(SANS_BOLD, 7.5)
+    c.drawString(m, height - m + 10, TITLE)
+    c.setFont(SANS, 7.5)
+    room = width - 2 * m - pdfmetrics.stringWidth(TITLE, SANS_BOLD, 7.5) - 12
+    ids = f"Case {_short(furniture.case_id)}  ·  Bundle {_short(furniture.bundle_id)}"
+    c.drawRightString(width - m, height - m + 10, _fit(ids, SANS, 7.5, room))
+    c.line(m, m - 8, width - m, m - 8)
+    label = "Manifest SHA-256 "
+    c.setFont(SANS, 6.5)
+    c.drawString(m, m - 17, label)
+    c.setFont(MONO, 6.5)
+    c.drawString(m + pdfmetrics.stringWidth(label, SANS, 6.5), m - 17, furniture.manifest_sha256)
+    c.setFont(SANS_BOLD, 7.5)
+    c.drawRightString(width - m, m - 17, f"page {number} of {total if total else '?'}")
+    c.restoreState()
 
 
 def _short(value: str) -> str:

@@ -1,53 +1,51 @@
-"""7. Integrity: the verification's result and findings, and every artifact's SHA-256."""
+"""6. Integrity: the verification's result, its findings (counted by check, the first ones in
+full) and how the artifacts' hashes are bound."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from reportlab.platypus import Flowable, Paragraph
 
 from custody.record.times import shown
-from custody.report.model import SHORT_HASH, ReportModel, RunReport
-from custody.report.pdf.fasttable import Column, FastTable, fill_chars
-from custody.report.pdf.page import PORTRAIT_W, at_text, body, heading
+from custody.report.inventory import INVENTORY_CSV, INVENTORY_JSONL
+from custody.report.model import SHORT_HASH, ReportModel
+from custody.report.pdf.page import INTEGRITY, PORTRAIT_W, at_text, body, heading, subheading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import grid_table, kv_table
-from custody.report.pdf.text import HEADING_LIMIT, IN_MANIFEST, human_bytes, paragraph, printable
+from custody.report.pdf.text import human_bytes
 
-ARTIFACT_SIZE = 6.4
 OK_COLOUR = "#1e7b34"
 FAIL_COLOUR = "#b3261e"
+#: Findings given in full at most; all are counted by check.
+FINDINGS_LISTED = 40
+CHECKS_LISTED = 40
+#: Verifications recorded in the ledger named at most (the last ones).
+VERIFICATIONS_NAMED = 5
 
 
 def integrity(m: ReportModel, s: Styles) -> list[Flowable]:
-    """The verification, its findings, then the artifacts run by run."""
-    story = heading(s, 7, "Integrity")
+    """The verification and its findings."""
+    story = heading(s, INTEGRITY, "Integrity")
     story.append(_result(m, s))
     v = m.verification
     if v.findings:
-        story.append(Paragraph(f"Findings ({len(v.findings)})", s.h2))
-        rows = [[f.where, f.code, f.message] for f in v.findings]
-        story.append(
-            grid_table(
-                s,
-                ["Where", "Check", "Finding"],
-                rows,
-                [120, 90, PORTRAIT_W - 210],
-                highlight=list(range(len(rows))),
-            )
-        )
-    story.append(Paragraph("Artifacts", s.h2))
+        story += _findings(m, s)
+    part = 2 if v.findings else 1
+    story.append(
+        subheading(s, f"{INTEGRITY}.{part} How the artifacts are bound", "integrity-hashes")
+    )
     story.append(
         body(
             s,
-            "Every artifact with its size and SHA-256 in full; SHA-1 and MD5 are in Annex A. "
-            "Seq is the ledger entry that recorded the artifact. Path is the source path on "
-            "the examined host, or the archive member for volatile records.",
+            "Each artifact's SHA-256, SHA-1 and MD5 were computed as it was read and recorded "
+            "in its ledger entry, which the chain of entry hashes and the examiner's signed "
+            "checkpoints bind. The verification re-hashed every artifact from the run "
+            f"archives and compared the three values. {INVENTORY_CSV} and {INVENTORY_JSONL} "
+            "list every artifact with its hashes (Annex A); their own SHA-256 are printed "
+            "there and in section 5.",
         )
     )
-    if not m.artifact_count:
-        story.append(body(s, "No artifact is recorded."))
-    for r in m.runs:
-        if r.artifacts:
-            story += _artifacts(m, s, r)
     return story
 
 
@@ -55,10 +53,14 @@ def _result(m: ReportModel, s: Styles) -> Flowable:
     v = m.verification
     result = "VERIFIED: every check holds" if v.ok else f"FAILED: {len(v.findings)} problem(s)"
     colour = OK_COLOUR if v.ok else FAIL_COLOUR
-    verified_at = ", ".join(at_text(r.at) for r in m.state.verifications)
-    signers = "; ".join(
-        f"{n} ({fp[:SHORT_HASH]}...)" for fp, n in sorted(v.signers.items(), key=lambda kv: kv[1])
-    )
+    recorded = m.state.verifications[-VERIFICATIONS_NAMED:]
+    verified_at = ", ".join(at_text(r.at) for r in recorded)
+    if len(m.state.verifications) > VERIFICATIONS_NAMED:
+        verified_at = f"{len(m.state.verifications)} in all, the last at {verified_at}"
+    signers = sorted(v.signers.items(), key=lambda kv: kv[1])
+    signed = "; ".join(f"{n} ({fp[:SHORT_HASH]}...)" for fp, n in signers[:10])
+    if len(signers) > 10:
+        signed += f"; and {len(signers) - 10} more"
     return kv_table(
         s,
         [
@@ -80,35 +82,41 @@ def _result(m: ReportModel, s: Styles) -> Flowable:
                 f"{v.runs} run archive(s), {v.artifacts:,} artifacts re-hashed "
                 f"({human_bytes(v.bytes_hashed)}) with SHA-256, SHA-1 and MD5",
             ),
-            ("Signers", signers or "none"),
+            ("Signers", signed or "none"),
         ],
         (110, PORTRAIT_W - 110),
         mono_keys=("Ledger head",),
+        lines=4,
     )
 
 
-def _artifacts(m: ReportModel, s: Styles, r: RunReport) -> list[Flowable]:
-    cols = [
-        Column("Seq", 7, "right"),
-        Column("Path", 0),
-        Column("Size (bytes)", 13, "right"),
-        Column("SHA-256", 64),
+def _findings(m: ReportModel, s: Styles) -> list[Flowable]:
+    findings = m.verification.findings
+    by_code = Counter(f.code for f in findings).most_common()
+    story: list[Flowable] = [
+        subheading(s, f"{INTEGRITY}.1 Findings ({len(findings):,})", "integrity-findings")
     ]
-    cols[1] = Column("Path", fill_chars(cols, PORTRAIT_W, ARTIFACT_SIZE))
-    rows = []
-    marks = set()
-    for i, a in enumerate(r.artifacts):
-        path = a.event.shown_name
-        if a.event.changed:  # before the path, which may be cut
-            path = "[changed while read] " + path
-        rows.append([str(a.seq), path, f"{a.event.member.size:,}", a.event.digests.sha256])
-        if a.seq in m.findings_by_seq:
-            marks.add(i)
-    return [
-        paragraph(
-            f"Run {printable(r.run_id, limit=HEADING_LIMIT)} ({len(r.artifacts):,} artifacts)",
-            s.h3,
-            limit=None,
-        ),
-        FastTable(cols, rows, size=ARTIFACT_SIZE, marks=frozenset(marks), where=IN_MANIFEST),
-    ]
+    rows = [[code, f"{n:,}"] for code, n in by_code[:CHECKS_LISTED]]
+    if len(by_code) > CHECKS_LISTED:
+        rest = by_code[CHECKS_LISTED:]
+        rows.append([f"({len(rest)} more checks)", f"{sum(n for _, n in rest):,}"])
+    story.append(grid_table(s, ["Check", "Findings"], rows, [200, 80], lines=2))
+    listed = findings[:FINDINGS_LISTED]
+    story.append(
+        Paragraph(
+            f"The first {len(listed)} of {len(findings):,} findings in full; "
+            "'chainproof verify' lists every one, each naming its entry, member or file.",
+            s.small,
+        )
+    )
+    story.append(
+        grid_table(
+            s,
+            ["Where", "Check", "Finding"],
+            [[f.where, f.code, f.message] for f in listed],
+            [120, 90, PORTRAIT_W - 210],
+            highlight=list(range(len(listed))),
+            lines=4,
+        )
+    )
+    return story

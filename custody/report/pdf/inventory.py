@@ -1,88 +1,194 @@
-"""4. Evidence inventory: one row per run, and its artifacts grouped by collector."""
+"""5. Evidence inventory: the artifacts summed up by kind and by place (top rows and the
+rest), the symbolic links as links with their targets, what was skipped by what it is, and
+the inventory files that list every artifact (their SHA-256, attached to this PDF)."""
 
 from __future__ import annotations
 
 from reportlab.platypus import Flowable, Paragraph
 
-from custody.report.model import ReportModel
-from custody.report.pdf.page import PORTRAIT_W, at_cell, body, heading
+from custody.report.inventory import COLUMN_NOTES, INVENTORY_CSV, INVENTORY_JSONL
+from custody.report.model import ReportModel, Tally
+from custody.report.pdf.fasttable import Column, FastTable, fill_chars
+from custody.report.pdf.page import (
+    ANNEXES,
+    INVENTORY,
+    PORTRAIT_W,
+    PROBLEMS,
+    body,
+    heading,
+    subheading,
+)
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import grid_table
-from custody.report.pdf.text import human_bytes
+from custody.report.pdf.text import IN_LEDGER, human_bytes, para_text
 
-NO_RUN = "No collection run is recorded in this case."
-RUN_COLUMNS = (
-    "Run",
-    "Host",
-    "Profile",
-    "Start (UTC)",
-    "End (UTC)",
-    "Status",
-    "Artifacts",
-    "Bytes",
-    "Archive",
-)
+#: Rows of the tables by kind and by place at most (then one row for the rest).
+KINDS_LISTED = 16
+PLACES_LISTED = 25
+SKIPS_LISTED = 12
+SIZE = 6.4
+#: What each kind of artifact is, for people.
+KIND_TEXT = {
+    "file": "a regular file, copied byte for byte with its metadata",
+    "symlink": "a symbolic link: the link itself and the path it points to, never followed",
+    "directory": "a directory entry (its files are artifacts of their own)",
+    "volatile": "a record of the machine's state when collected (processes, network, ...)",
+    "command": "the output of a command run on the host",
+}
 
 
 def inventory(m: ReportModel, s: Styles) -> list[Flowable]:
-    """The runs and their artifact groups."""
-    story = heading(s, 4, "Evidence inventory")
-    if not m.runs:
-        story.append(body(s, NO_RUN))
-        return story
+    """The summary tables and the inventory files."""
+    story = heading(s, INVENTORY, "Evidence inventory")
+    inv = m.inventory
     story.append(
         body(
             s,
-            "One row per collection run; the archive holds the run's evidence as one POSIX "
-            "pax tar (files copied byte for byte with their metadata, and the volatile "
-            "records such as processes and network state).",
+            f"{m.artifact_count:,} artifacts ({human_bytes(m.artifact_bytes)}) in "
+            f"{len(m.runs)} run(s). This section sums them up; {INVENTORY_CSV} and "
+            f"{INVENTORY_JSONL} list every one (Annex A of section {ANNEXES}).",
         )
     )
-    rows = [
-        [
-            r.short_id,
-            r.host,
-            r.profile,
-            at_cell(r.started_at),
-            at_cell(r.finished_at),
-            r.status,
-            f"{r.state.artifacts:,}",
-            human_bytes(r.state.bytes),
-            r.archive_name,
-        ]
-        for r in m.runs
-    ]
+    if not m.artifact_count:
+        story.append(body(s, "No artifact is recorded."))
+    story += _annex_files(m, s)
+    story.append(subheading(s, f"{INVENTORY}.2 By kind", "inventory-kinds"))
+    story.append(_tally_table(s, "Kind", inv.by_kind, KINDS_LISTED, Tally(), kinds=True))
+    if inv.changed:
+        story.append(
+            Paragraph(
+                f"{inv.changed:,} artifacts changed while they were read (the column changed "
+                "of the inventory says how; they are among the errors and skips of section "
+                f"{PROBLEMS} too).",
+                s.small,
+            )
+        )
+    story.append(subheading(s, f"{INVENTORY}.3 By place", "inventory-places"))
+    story.append(
+        Paragraph(
+            "The first two directories of each source path (the first part of the archive "
+            "member for records without a source file), by number of artifacts.",
+            s.small,
+        )
+    )
+    story.append(_tally_table(s, "Place", inv.by_place, PLACES_LISTED, inv.places_over))
+    story += _links(m, s)
+    story += _skipped(m, s)
+    return story
+
+
+def _annex_files(m: ReportModel, s: Styles) -> list[Flowable]:
+    story: list[Flowable] = [subheading(s, f"{INVENTORY}.1 Inventory files", "inventory-files")]
+    if not m.annexes:
+        story.append(body(s, "No inventory file was made with this report."))
+        return story
+    rows = [[a.name, f"{a.rows:,}", f"{a.size:,}", a.sha256] for a in m.annexes]
     story.append(
         grid_table(
             s,
-            RUN_COLUMNS,
+            ["File", "Rows", "Bytes", "SHA-256"],
             rows,
-            [40, 58, 40, 52, 52, 42, 46, 62, PORTRAIT_W - 392],
-            mono=(0, 8),
-            highlight=[i for i, r in enumerate(m.runs) if r.status != "finished"],
+            [70, 50, 66, PORTRAIT_W - 186],
+            mono=(0, 3),
+            lines=2,
         )
     )
-    story.append(Paragraph("Artifact groups (by collector)", s.h2))
-    group_rows: list[list[str]] = [
-        [
-            r.short_id,
-            name,
-            f"{c.artifacts:,}",
-            human_bytes(c.bytes),
-            f"{c.errors:,}",
-            f"{c.skipped:,}",
-            f"{c.other:,}",
-        ]
-        for r in m.runs
-        for name, c in r.collector_counts().items()
-    ]
     story.append(
-        grid_table(
+        body(
             s,
-            ["Run", "Collector", "Artifacts", "Bytes", "Errors", "Skipped", "Other"],
-            group_rows,
-            [50, 100, 60, PORTRAIT_W - 350, 45, 45, 50],
-            mono=(0,),
+            "Each lists every artifact, one row each in ledger order, with the same columns: "
+            + "; ".join(
+                f"<b>{para_text(name)}</b>: {para_text(text)}" for name, text in COLUMN_NOTES
+            )
+            + f". {INVENTORY_JSONL} holds each value exactly as the ledger records it; "
+            f"{INVENTORY_CSV} (RFC 4180) gives the mode in octal and puts an apostrophe before "
+            "a text that a spreadsheet would run as a formula. Both are attached to this PDF "
+            "(any PDF reader lists them; pdfdetach -saveall custody-report.pdf saves them) and "
+            "are files of the bundle, listed in SHA256SUMS; 'chainproof verify BUNDLE' makes "
+            "them again from ledger.jsonl and compares every byte.",
         )
     )
     return story
+
+
+def _tally_table(
+    s: Styles,
+    title: str,
+    tallies: dict[str, Tally],
+    limit: int,
+    over: Tally,
+    *,
+    kinds: bool = False,
+) -> Flowable:
+    ordered = sorted(tallies.items(), key=lambda kv: (-kv[1].count, kv[0]))
+    shown, rest = ordered[:limit], ordered[limit:]
+    first = [Column(title, 0), Column("Artifacts", 11, "right"), Column("Bytes", 34, "right")]
+    if kinds:
+        first[0] = Column(title, 14)
+        first.append(Column("What it is", 0))
+        fill = 3
+    else:
+        fill = 0
+    first[fill] = Column(first[fill].title, fill_chars(first, PORTRAIT_W, SIZE))
+    rows = []
+    for name, t in shown:
+        row = [name, f"{t.count:,}", human_bytes(t.bytes)]
+        if kinds:
+            row.append(KIND_TEXT.get(name, "as the collector recorded it"))
+        rows.append(row)
+    others = Tally(
+        sum(t.count for _, t in rest) + over.count, sum(t.bytes for _, t in rest) + over.bytes
+    )
+    if others.count:
+        groups = len(rest) + (1 if over.count else 0)
+        row = [f"(others: {groups:,} more)", f"{others.count:,}", human_bytes(others.bytes)]
+        if kinds:
+            row.append("")
+        rows.append(row)
+    if not rows:
+        rows.append(["(none)", "0", "0 B"] + ([""] if kinds else []))
+    return FastTable(first, rows, size=SIZE, max_lines=3, where=IN_LEDGER)
+
+
+def _links(m: ReportModel, s: Styles) -> list[Flowable]:
+    inv = m.inventory
+    story: list[Flowable] = [subheading(s, f"{INVENTORY}.4 Symbolic links", "inventory-links")]
+    if not inv.link_count:
+        story.append(body(s, "No symbolic link was collected."))
+        return story
+    story.append(
+        Paragraph(
+            f"{inv.link_count:,} symbolic links were collected as links (the link itself, "
+            "never followed); the first of them with their targets. Every link is in the "
+            "inventory with its target (column link_target).",
+            s.small,
+        )
+    )
+    cols = [Column("Seq", 8, "right"), Column("Link", 0), Column("Points to", 0)]
+    half = (fill_chars(cols, PORTRAIT_W, SIZE) - 2) // 2
+    cols = [Column("Seq", 8, "right"), Column("Link", half), Column("Points to", half)]
+    rows = [[str(x.seq), x.path, x.target + (f" ({x.note})" if x.note else "")] for x in inv.links]
+    story.append(FastTable(cols, rows, size=SIZE, max_lines=4, where=IN_LEDGER))
+    return story
+
+
+def _skipped(m: ReportModel, s: Styles) -> list[Flowable]:
+    skipped = m.inventory.not_collected
+    if not skipped:
+        return []
+    ordered = sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+    rows = [[what, f"{n:,}"] for what, n in ordered[:SKIPS_LISTED]]
+    rest = ordered[SKIPS_LISTED:]
+    if rest:
+        rows.append([f"(others: {len(rest):,} more)", f"{sum(n for _, n in rest):,}"])
+    cols = [Column("What it was (from the reason)", 0), Column("Skipped", 11, "right")]
+    cols[0] = Column(cols[0].title, fill_chars(cols, PORTRAIT_W, SIZE))
+    return [
+        subheading(s, f"{INVENTORY}.5 Not collected, by what it was", "inventory-skipped"),
+        Paragraph(
+            "Entries skipped by design (directories, FIFOs, sockets, devices, ...) are not "
+            f"artifacts; section {PROBLEMS} gives their reasons and first examples.",
+            s.small,
+        ),
+        FastTable(cols, rows, size=SIZE, max_lines=3, where=IN_LEDGER),
+    ]

@@ -7,8 +7,9 @@ from reportlab.platypus import Flowable, KeepTogether, Paragraph
 
 from custody.db.ledger import CHECKPOINT_EVERY, CHECKPOINT_SECONDS
 from custody.record.events import IdentityAdded
+from custody.report.inventory import INVENTORY_CSV, INVENTORY_JSONL
 from custody.report.model import ReportModel
-from custody.report.pdf.page import body, heading
+from custody.report.pdf.page import INDEPENDENT, INVENTORY, METHOD, PERSONNEL, body, heading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.text import HOW_SHOWN, para_text
 
@@ -47,7 +48,7 @@ HOW = (
 
 def how(m: ReportModel, s: Styles) -> list[Flowable]:
     """The method, point by point."""
-    story = heading(s, 11, "How the record is produced")
+    story = heading(s, METHOD, "How the record is produced")
     for point in (*HOW, HOW_SHOWN):
         story.append(Paragraph(para_text(point), s.bullet, bulletText="•"))
     return story
@@ -55,7 +56,7 @@ def how(m: ReportModel, s: Styles) -> list[Flowable]:
 
 def independent(m: ReportModel, s: Styles) -> list[Flowable]:
     """Each check: what it shows, the command, and its expected output."""
-    story = heading(s, 12, "Independent verification")
+    story = heading(s, INDEPENDENT, "Independent verification")
     story.append(
         body(
             s,
@@ -95,11 +96,11 @@ def _steps(m: ReportModel) -> list[tuple[str, str, str]]:
         ),
         (
             "No file of the bundle was changed, added or lost",
-            "sha256sum -c SHA256SUMS",
+            "sha256sum --strict -c SHA256SUMS",
             "one line per file ending in ': OK'; exit status 0",
         ),
         (
-            "The examiner's certificate is the one in section 3",
+            f"The examiner's certificate is the one in section {PERSONNEL}",
             f"openssl x509 -in certs/{fp}.pem -noout -fingerprint -sha256",
             "sha256 Fingerprint=" + ":".join(fp[i : i + 2].upper() for i in range(0, 64, 2)),
         ),
@@ -126,14 +127,27 @@ def _steps(m: ReportModel) -> list[tuple[str, str, str]]:
         ),
         (
             "The evidence archives hold the recorded members",
-            "mkdir x && tar xf evidence/RUN.tar -C x\n(cd x && sha256sum -c ../evidence/RUN.sha256)",
+            "mkdir x && tar xf evidence/RUN.tar -C x\n"
+            "(cd x && sha256sum --strict -c ../evidence/RUN.sha256)",
             "one line per member ending in ': OK'",
+        ),
+        (
+            "The inventory files are the ones this report names and carries",
+            f"sha256sum {INVENTORY_CSV} {INVENTORY_JSONL}\n"
+            "pdfdetach -list custody-report.pdf\n"
+            "mkdir att && pdfdetach -saveall -o att custody-report.pdf && "
+            f"cmp att/{INVENTORY_CSV} {INVENTORY_CSV} && cmp att/{INVENTORY_JSONL} {INVENTORY_JSONL}",
+            f"the SHA-256 values of section {INVENTORY}.1; 2 embedded files, {INVENTORY_CSV} and "
+            f"{INVENTORY_JSONL}; cmp prints nothing (the attached copies are the bundle's files)",
         ),
         (
             "This PDF is signed and unchanged since signing",
             "pdfsig custody-report.pdf",
+            "Total document signed\n"
             "Signature Validation: Signature is Valid.\n"
             "Certificate Validation: Certificate issuer is unknown.  (self-signed certificate)\n"
-            "After any change to the file: Signature Validation: Digest Mismatch.",
+            "After any change to the file: Signature Validation: Digest Mismatch.\n"
+            "After bytes were added (an incremental update a reader shows instead of the "
+            "signed pages): Not total document signed",
         ),
     ]

@@ -6,11 +6,13 @@ from __future__ import annotations
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from custody.report.model import NOT_RECORDED, ReportModel
-from custody.report.pdf.page import PORTRAIT_W, body, heading
+from custody.report.pdf.page import PORTRAIT_W, STORAGE, body, heading, subheading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import grid_table, kv_table
 from custody.report.pdf.text import para_text
 
+#: Run archives listed at most.
+ARCHIVES_LISTED = 40
 BUNDLE_LAYOUT = (
     "manifest.json (+ .sig)  case, runs, artifacts, hashes, ledger head\n"
     "SHA256SUMS (+ .sig)     SHA-256 of every file of the bundle\n"
@@ -19,6 +21,8 @@ BUNDLE_LAYOUT = (
     "evidence/<run>.tar      the run archives, byte for byte as collected\n"
     "evidence/<run>.sha256   SHA-256 of every member of the archive\n"
     "case.jsonld             CASE/UCO description of the investigation\n"
+    "inventory.csv           every artifact, one row each (also attached to this report)\n"
+    "inventory.jsonl         the same, one JSON object a line, values exactly as recorded\n"
     "custody-report.pdf      this report, signed\n"
     "VERIFY.md               how to check all of it"
 )
@@ -26,7 +30,7 @@ BUNDLE_LAYOUT = (
 
 def storage(m: ReportModel, s: Styles) -> list[Flowable]:
     """The case directory, the bundle and the archives."""
-    story = heading(s, 9, "Storage and preservation")
+    story = heading(s, STORAGE, "Storage and preservation")
     story.append(
         body(
             s,
@@ -46,7 +50,7 @@ def storage(m: ReportModel, s: Styles) -> list[Flowable]:
             mono_keys=("Manifest SHA-256",),
         )
     )
-    story.append(Paragraph("Run archives", s.h2))
+    story.append(subheading(s, f"{STORAGE}.1 Run archives", "storage-archives"))
     story += _archives(m, s)
     return story
 
@@ -54,7 +58,7 @@ def storage(m: ReportModel, s: Styles) -> list[Flowable]:
 def _archives(m: ReportModel, s: Styles) -> list[Flowable]:
     rows: list[list[str]] = []
     highlight: list[int] = []
-    for i, r in enumerate(m.runs):
+    for i, r in enumerate(m.runs[:ARCHIVES_LISTED]):
         a = r.archive
         recorded = r.finished.archive_size if r.finished else None
         if a is None or not a.exists:
@@ -83,6 +87,18 @@ def _archives(m: ReportModel, s: Styles) -> list[Flowable]:
             [130, 62, 62, PORTRAIT_W - 254],
             mono=(0, 3),
             highlight=highlight,
+            lines=3,
+        ),
+        *(
+            [
+                Paragraph(
+                    f"{len(m.runs) - ARCHIVES_LISTED} more archives are not listed; "
+                    "manifest.json gives each with its size and SHA-256.",
+                    s.small,
+                )
+            ]
+            if len(m.runs) > ARCHIVES_LISTED
+            else []
         ),
         Spacer(1, 3),
         Paragraph(

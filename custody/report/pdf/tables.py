@@ -38,14 +38,17 @@ class Prose:
 Cell: TypeAlias = str | Prose | Flowable | list[Flowable]
 
 
-def text_cell(value: str | Prose, style: ParagraphStyle, width: float) -> Paragraph:
+def text_cell(
+    value: str | Prose, style: ParagraphStyle, width: float, lines: int | None = None
+) -> Paragraph:
     """A value from the record as a cell ``width`` points wide: drawable, and cut (with a
-    note) when it would run past its share of lines."""
+    note) when it would run past its share of lines (``lines``, when given, for any value:
+    tables whose length must stay bounded)."""
     line = line_chars(width, style)
     if isinstance(value, Prose):
-        limit = max(MIN_LIMIT, line * PROSE_LINES)
+        limit = max(MIN_LIMIT, line * (lines or PROSE_LINES))
         return paragraph(value.text, style, lines=True, limit=limit, line=line)
-    return paragraph(value, style, limit=max(MIN_LIMIT, line * NAME_LINES))
+    return paragraph(value, style, limit=max(MIN_LIMIT, line * (lines or NAME_LINES)))
 
 
 def grid_table(
@@ -56,11 +59,12 @@ def grid_table(
     *,
     mono: Sequence[int] = (),
     highlight: Sequence[int] = (),
+    lines: int | None = None,
 ) -> Table:
     """A table with a dark header row repeated on every page, zebra rows, wrapping cells.
 
     ``mono``: column indexes drawn in the monospace style; ``highlight``: row indexes
-    (0-based, data rows) shaded as problems.
+    (0-based, data rows) shaded as problems; ``lines``: lines a cell fills at most.
     """
     head = [Paragraph(para_text(h), styles.cell_head) for h in header]
     data: list[list[Cell]] = [list(head)]
@@ -69,7 +73,7 @@ def grid_table(
         for i, cell in enumerate(row):
             if isinstance(cell, str | Prose):
                 style = styles.cell_mono if i in mono else styles.cell
-                out.append(text_cell(cell, style, widths[i] - 7))
+                out.append(text_cell(cell, style, widths[i] - 7, lines))
             else:
                 out.append(cell)
         data.append(out)
@@ -98,15 +102,16 @@ def kv_table(
     widths: tuple[float, float],
     *,
     mono_keys: Sequence[str] = (),
+    lines: int | None = None,
 ) -> Table:
-    """Label / value pairs, labels on a tinted column."""
+    """Label / value pairs, labels on a tinted column (``lines``: a value's lines at most)."""
     data: list[list[Cell]] = []
     for key, value in rows:
         if (value.text if isinstance(value, Prose) else value) == NOT_RECORDED:
             value = Paragraph(f"<i>{para_text(NOT_RECORDED)}</i>", styles.cell)
         elif isinstance(value, str | Prose):
             style = styles.cell_mono if key in mono_keys else styles.cell
-            value = text_cell(value, style, widths[1] - 8)
+            value = text_cell(value, style, widths[1] - 8, lines)
         data.append([Paragraph(para_text(key), styles.cell_bold), value])
     table = Table(data, colWidths=list(widths), hAlign="LEFT", splitInRow=1)
     table.setStyle(

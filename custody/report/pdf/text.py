@@ -24,6 +24,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
 from reportlab.platypus import Paragraph
 
+from custody.record.printable import escaped
 from custody.report.pdf.styles import MONO, MONO_EM, SANS, register_fonts
 
 #: Where a value cut in the report can be read whole.
@@ -54,7 +55,6 @@ HOW_SHOWN = (
     "in manifest.json."
 )
 
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _SPACES = re.compile(r" {2,}")
 
 
@@ -65,17 +65,6 @@ def glyphs(font: str) -> frozenset[int]:
     beyond U+FFFF (a reader would copy 😀 as U+1F60), so those are escaped."""
     register_fonts()
     return frozenset(c for c in pdfmetrics.getFont(font).face.charToGlyph if c <= 0xFFFF)
-
-
-def escaped(char: str) -> str:
-    """One character as the report writes it when it cannot be drawn."""
-    named = _NAMED.get(char)
-    if named is not None:
-        return named
-    n = ord(char)
-    if n < 0x80:
-        return f"\\x{n:02x}"
-    return f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 def cut_note(total: int, where: str = IN_LEDGER) -> str:

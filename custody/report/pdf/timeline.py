@@ -113,8 +113,8 @@ def _run_spans(m: ReportModel) -> list[tuple[RunReport, dt.datetime, dt.datetime
     for r in m.runs:
         start = _parse(r.started_at)
         end = _parse(r.finished_at)
-        if end is None and r.artifacts:
-            end = _parse(r.artifacts[-1].at)
+        if end is None and r.last_bulk_at:
+            end = _parse(r.last_bulk_at)
         if start is not None:
             spans.append((r, start, end or start))
     return spans

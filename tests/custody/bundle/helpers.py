@@ -135,19 +135,21 @@ def resign(
     manifest: Edit | None = None,
     uco: Edit | None = None,
 ) -> None:
-    """Edit manifest.json and/or case.jsonld, sign the manifest again, write SHA256SUMS anew
-    over every file and sign it: everything a dishonest signer can do."""
+    """Edit manifest.json and/or case.jsonld (or any file, before calling this), list every
+    file as it now is in the manifest's contents, sign the manifest again, write SHA256SUMS
+    anew over every file and sign it: everything a dishonest signer can do."""
     if uco is not None:
         doc = json.loads((root / CASE_UCO).read_bytes())
         uco(doc)
         (root / CASE_UCO).write_text(json.dumps(doc, indent=1), encoding="utf-8")
     doc = json.loads((root / MANIFEST).read_bytes())
+    for item in doc.get("contents", []):  # the manifest lists the files as they are now
+        name = item.get("name")
+        if isinstance(name, str) and (root / name).is_file():
+            item["size"] = (root / name).stat().st_size
+            item["sha256"] = hashlib.sha256((root / name).read_bytes()).hexdigest()
     if manifest is not None:
         manifest(doc)
-    for item in doc.get("contents", []):  # the manifest lists the edited case.jsonld
-        if item.get("name") == CASE_UCO:
-            item["size"] = (root / CASE_UCO).stat().st_size
-            item["sha256"] = hashlib.sha256((root / CASE_UCO).read_bytes()).hexdigest()
     data = canonical_json(doc)
     (root / MANIFEST).write_bytes(data)
     (root / MANIFEST_SIG).write_bytes(identity.sign(data))

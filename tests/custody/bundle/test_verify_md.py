@@ -48,10 +48,11 @@ from custody.report.pdf.text import printable
 from custody.store.archive import MemberMeta, RunArchive
 from tests.custody.bundle.helpers import ODD_FILES, add_run, export
 
-TOOLS = ("sh", "sha256sum", "openssl", "tar", "pdfsig")
+TOOLS = ("sh", "sha256sum", "openssl", "tar", "pdfsig", "pdfdetach", "cmp")
 needs_tools = pytest.mark.skipif(
     any(shutil.which(t) is None for t in TOOLS),
-    reason="sh, sha256sum, openssl, tar and pdfsig (poppler-utils) are part of the dev setup",
+    reason="sh, sha256sum, openssl, tar, cmp, pdfsig and pdfdetach (poppler-utils) are part "
+    "of the dev setup",
 )
 
 BIN = Path(sys.executable).parent
@@ -247,7 +248,13 @@ def test_verify_md_shows_hostile_values_as_text_only(hostile_bundle: Path) -> No
     assert "[… cut: 10," in title and title in shown
     assert printable(f"INC{INJECT}{NASTY}", font=None, limit=LIMIT) in shown
     assert "$(touch PWNED) `id`; \\x1b[31m\\u200fEve*_<b>" in shown
-    runs = [n for n, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h3"]
+    runs = [
+        n
+        for n, t in enumerate(tokens)
+        if t.type == "heading_open"
+        and t.tag == "h3"
+        and tokens[n + 1].content != "The inventory of every artifact"
+    ]
     assert len(runs) == 1 + len(HOSTILE_ARCHIVES)  # one heading per run, none from a value
     for n in runs[1:]:
         assert "$(touch PWNED)" in (tokens[n + 1].children or [])[0].content
@@ -277,7 +284,7 @@ def run_blocks(bundle: Path, home: Path) -> list[tuple[str, subprocess.Completed
             continue  # the caller checks this one: it fails for a bundle exported with force
         assert r.returncode == 0, f"{body}\n{r.stdout}\n{r.stderr}"
         out = r.stdout.splitlines()
-        if body.startswith("sha256sum -c "):
+        if body.startswith("sha256sum --strict -c "):
             # sha256sum prints odd names its own way; every file is listed and OK
             assert len(out) == len(expected.splitlines()), r.stdout
             assert all(line.endswith(": OK") for line in out), r.stdout
@@ -304,7 +311,13 @@ def check_commands(bundle: Path, root: Path, identity: Identity) -> None:
     final = ran[-1][1]
     assert final.returncode == 0 and "RESULT: VERIFIED" in final.stdout, final.stdout
     commands = "\n".join(body for body, _ in ran)
-    for needed in ("sha256sum -c SHA256SUMS", "-pubkey -noout", "tar -xf", "pdfsig"):
+    for needed in (
+        "sha256sum --strict -c SHA256SUMS",
+        "-pubkey -noout",
+        "tar -xf",
+        "pdfsig",
+        "pdfdetach -saveall",
+    ):
         assert needed in commands
     assert list(root.rglob("PWNED")) == []
     assert not (Path.cwd() / "PWNED").exists()
@@ -316,8 +329,13 @@ def check_commands(bundle: Path, root: Path, identity: Identity) -> None:
         "reader-home/chainproof-check": None
     }
     top = sorted(p.name for p in work.iterdir())
-    (plain_run,) = [p.name for p in work.iterdir() if p.is_dir()]
-    assert top == sorted([f"examiner-{identity.fingerprint[:16]}.pub", plain_run])
+    (plain_run,) = [p.name for p in work.iterdir() if p.is_dir() and p.name != "attached"]
+    assert top == sorted([f"examiner-{identity.fingerprint[:16]}.pub", "attached", plain_run])
+    # the report's attachments, saved by the inventory step, are the bundle's own files
+    assert sorted(p.name for p in (work / "attached").iterdir()) == [
+        "inventory.csv",
+        "inventory.jsonl",
+    ]
     assert (bundle / "evidence" / f"{plain_run}.tar").is_file()
 
 

@@ -87,11 +87,13 @@ def test_the_model_is_the_fold_of_the_ledger(legacy: Legacy) -> None:
     assert [r.run_id for r in m.runs] == list(state.runs)
     for r in m.runs:
         folded = state.runs[r.run_id]
-        assert (len(r.artifacts), len(r.problems)) == (
+        assert (r.artifact_entries, r.problem_entries) == (
             folded.artifacts,
             folded.errors + folded.skipped + folded.changed,
         )
-        assert sum(a.event.member.size for a in r.artifacts) == folded.bytes
+        counts = r.collector_counts().values()
+        assert sum(c.bytes for c in counts) == folded.bytes
+        assert sum(c.artifacts for c in counts) == folded.artifacts
         assert r.system is not None, r.system_note
         assert r.archive is not None and r.archive.sha256 is not None
     assert (m.artifact_count, m.problem_count) == (state.artifacts, state.collection_problems)
@@ -142,8 +144,25 @@ def test_the_format_1_case_renders_with_the_ledgers_facts(legacy: Legacy, tmp_pa
     assert f"Custody transferred from {transfer.from_name} to {transfer.to_name}" in flat
     assert "Evidence accessed by Alice Legacy" in flat
     assert "Case sealed after entry" in flat
+    # Annex B gives every signed entry's full hash (every entry's with the full inventory).
     for e in legacy.entries:
-        assert e.entry_hash in flat
+        if e.signatures:
+            assert e.entry_hash in flat
+    full = tmp_path / "full.pdf"
+    build_signed_report(
+        entries=legacy.entries,
+        verification=legacy.verification,
+        manifest_sha256=MANIFEST,
+        bundle_id="legacy-bundle",
+        generated_at=GENERATED,
+        evidence=LocalEvidenceStore(legacy.case_dir / "evidence"),
+        identity=legacy.alice,
+        out=full,
+        full_inventory=True,
+    )
+    whole = re.sub(r"\s+", " ", "\n".join(pdftext(full)))
+    for e in legacy.entries:
+        assert e.entry_hash in whole
 
 
 def test_an_unreadable_entry_has_its_row(legacy: Legacy) -> None:
