@@ -14,27 +14,39 @@ from app.identity import read_certificate
 from custody.bundle.layout import LEDGER, MANIFEST, SUMS
 from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
 from custody.db.engine import wrap_db_errors
-from custody.db.ledger import read_entries
+from custody.db.ledger import head, read_entries
 from custody.errors import DatabaseError, UsageError
 from custody.record.events import Verified
-from custody.record.keys import Identity
+from custody.record.keys import Identity, fingerprint
+from custody.record.regular import open_regular
+from custody.report.signed_pdf import check_signed_pdf
 from custody.store.setaside import SET_ASIDE, SetAsideFolder
 from custody.verify.case import verify
 from custody.verify.findings import Report
 from custody.verify.index import check_index
+from custody.verify.progress import CancelToken, Monitor, ProgressCallback
 
 __all__ = ["Report", "verify_case", "verify_target"]
 
 
 def verify_target(
-    target: Path, *, trust: Sequence[Path] = (), sign_with: Identity | None = None
+    target: Path,
+    *,
+    trust: Sequence[Path] = (),
+    sign_with: Identity | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> Report:
     """Verify ``target``: a case directory, a bundle directory, or a bundle zip.
 
     Any damage to a zip is a finding. A path that is none of these is a
     :class:`UsageError` (exit 2); a ``.zip`` that cannot be read, is no zip at all, or holds
     none of a bundle's files is an :class:`~custody.errors.ExportError` (exit 7).
+    ``progress(phase, done, total)`` hears how far it is (:mod:`custody.verify.progress`);
+    a set ``cancel`` token stops it with :class:`~custody.errors.Cancelled` (nothing
+    recorded).
     """
+    monitor = Monitor(progress, cancel)
     trusted = [read_certificate(p) for p in trust]
     if target.is_dir() and (target / CASE_FILE).exists():
         try:
@@ -43,16 +55,52 @@ def verify_target(
             report = Report(str(target))
             report.add("database.unreadable", "case database", exc.diagnostics())
             return report
-        return verify_case(case, trusted=trusted, sign_with=sign_with)
+        return verify_case(case, trusted=trusted, sign_with=sign_with, monitor=monitor)
     if sign_with is not None:
         raise UsageError("--sign records the verification in a case; a bundle is read-only")
     if target.is_dir() and any(os.path.lexists(target / n) for n in (LEDGER, MANIFEST, SUMS)):
-        return verify_bundle_dir(target, trusted=trusted)  # a missing ledger is a finding
+        # a missing ledger is a finding
+        return verify_bundle_dir(target, trusted=trusted, monitor=monitor)
     if target.is_file() and target.suffix.lower() == ".zip":
-        return verify_bundle_zip(target, trusted=trusted)
+        return verify_bundle_zip(target, trusted=trusted, monitor=monitor)
+    if target.is_file() and target.suffix.lower() == ".pdf":
+        return verify_report_pdf(target, trusted=trusted)
     raise UsageError(
-        f"{target} is neither a case directory ({CASE_FILE}) nor a bundle ({LEDGER} or .zip)"
+        f"{target} is neither a case directory ({CASE_FILE}), a bundle ({LEDGER} or .zip), "
+        "nor a signed report (.pdf)"
     )
+
+
+def verify_report_pdf(path: Path, *, trusted: Sequence[x509.Certificate] = ()) -> Report:
+    """Verify a custody report PDF on its own: one signature, intact, over every byte; signed
+    by one of ``trusted`` when given (else the signer is named for the reader to compare)."""
+    report = Report(str(path))
+    signers = {fingerprint(c): _common_name(c) for c in trusted} if trusted else None
+    try:
+        with open_regular(path) as f:
+            sig = check_signed_pdf(f, path.name, report, signers=signers)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    if sig is not None:
+        report.pdf = {
+            "signed at": sig.signed_at or "(no time stated)",
+            "signed bytes": f"{sig.covered:,} of {sig.size:,}",
+        }
+        if not trusted:
+            report.pdf["signer's identity"] = (
+                "not checked: compare the fingerprint below with the examiner's certificate, "
+                "or give it with --trust CERT.pem"
+            )
+        report.signers[sig.fingerprint] = sig.signer
+        report.signatures = 1
+    else:
+        report.pdf = {}
+    return report
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
 
 
 def verify_case(
@@ -60,12 +108,18 @@ def verify_case(
     *,
     trusted: Sequence[x509.Certificate] = (),
     sign_with: Identity | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    monitor: Monitor | None = None,
 ) -> Report:
     """Verify a case directory from its database, identities/, evidence/ and set-aside/.
 
     A database that cannot be read (a damaged file) is a finding, as is every value in it
     that differs from the record; verification then stops where the reading stopped.
+    ``progress`` and ``cancel`` (or a ``monitor`` made of them): as for
+    :func:`verify_target`; cancelled, nothing is recorded.
     """
+    monitor = monitor or Monitor(progress, cancel)
     try:
         report = verify(
             str(case.root),
@@ -75,15 +129,19 @@ def verify_case(
             trusted=trusted,
             case_id=case.case_id,
             set_aside=SetAsideFolder(case.root / SET_ASIDE),
+            monitor=monitor,
+            entry_count=_entry_count(case),
         )
     except SQLAlchemyError as exc:
         report = Report(str(case.root))
         report.add("database.unreadable", "ledger_entries", _db_error(case, exc))
         return report
+    monitor.check()
     try:
         check_index(case.sessions, case.case_id, report)
     except SQLAlchemyError as exc:
         report.add("index.unreadable", "index tables", _db_error(case, exc))
+    monitor.check()
     if sign_with is not None:
         writer = case.writer(sign_with)
         writer.append(
@@ -96,6 +154,15 @@ def verify_case(
             )
         )
     return report
+
+
+def _entry_count(case: CaseHandle) -> int:
+    """About how many entries the ledger holds, for progress (0: not known). A database that
+    cannot say is not this question's to report: reading the entries reports it."""
+    try:
+        return head(case.sessions, case.case_id)[0]
+    except SQLAlchemyError:
+        return 0
 
 
 def _db_error(case: CaseHandle, exc: SQLAlchemyError) -> str:

@@ -1,8 +1,10 @@
-"""Reading a run archive once, front to back, for verification.
+"""Reading run archives: once, front to back, for verification; one member, for extraction.
 
-:class:`ArchiveReader` reads the file in 1 MiB blocks and hands out views of them, so a
+:class:`ArchiveReader` reads the file in 1 MiB blocks and hands out views of them (telling
+``on_read`` after each: how far verification is, and where it may be cancelled), so a
 verifier walks headers, data and padding in one sequential pass with flat memory; every
 byte read passes, in order, through the SHA-256 of the whole file on a thread.
+:func:`member_chunks` streams one member's data from where the ledger says it lies.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 READ_BLOCK = 1 << 20  # bytes per read of the archive
@@ -21,8 +24,16 @@ class ArchiveReader:
     to the whole-archive SHA-256 on a thread. Blocks before :meth:`release` are dropped;
     reading them again goes back to the file (only after tampering)."""
 
-    def __init__(self, f: BinaryIO, size: int, whole: bool) -> None:
+    def __init__(
+        self,
+        f: BinaryIO,
+        size: int,
+        whole: bool,
+        *,
+        on_read: Callable[[int], None] | None = None,
+    ) -> None:
         self.f = f
+        self.on_read = on_read  # told the bytes read so far after each block; may raise
         self.size = size
         self.blocks: dict[int, bytes] = {}
         self.loaded = 0
@@ -58,6 +69,8 @@ class ArchiveReader:
             if self._thread is not None:
                 self._queue.put(block)
             self.loaded += len(block)
+            if self.on_read is not None:
+                self.on_read(self.loaded)
 
     def view(self, offset: int, n: int) -> bytes | memoryview:
         """Up to ``n`` bytes at ``offset`` (fewer at the end of the file)."""
@@ -117,3 +130,17 @@ class ArchiveReader:
         self._thread.join()
         self._thread = None
         return self._digest.hexdigest()
+
+
+def member_chunks(f: BinaryIO, offset: int, size: int) -> Iterator[bytes]:
+    """The ``size`` bytes at ``offset`` of the open archive ``f``, in blocks of at most
+    :data:`READ_BLOCK`; fewer when the file ends first (a cut archive: the caller compares
+    the count with the record)."""
+    f.seek(offset)
+    left = size
+    while left > 0:
+        block = f.read(min(READ_BLOCK, left))
+        if not block:
+            return
+        left -= len(block)
+        yield block

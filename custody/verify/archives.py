@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from custody.store.hashing import Digests, HashPipeline, SourceShrank
@@ -657,6 +657,7 @@ def check_archive(
     where: str,
     run_id: str | None = None,
     seal: ArchiveSeal | None = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> None:
     """Check the run archive ``name`` of ``evidence`` against its recorded ``members`` (sorted by header
     offset) and ``seal`` (None: the run recorded no end), in one sequential pass.
@@ -664,6 +665,8 @@ def check_archive(
     Every finding goes to ``report`` (archive-wide ones under ``where`` with ``run_id``,
     member ones under ``artifact <name> (entry <seq>)`` with the entry's ``seq``); each
     member counts in ``report.artifacts`` and its hashed bytes in ``report.bytes_hashed``.
+    ``on_read(n)`` is called after each 1 MiB block read, ``n`` the bytes read so far; what
+    it raises (:class:`~custody.errors.Cancelled`) stops the check and goes to the caller.
     """
     try:
         f = evidence.open(name)
@@ -680,7 +683,7 @@ def check_archive(
         size = f.seek(0, io.SEEK_END)
         f.seek(0)
         whole = seal is not None and seal.sha256 is not None
-        reader = ArchiveReader(f, size, whole)
+        reader = ArchiveReader(f, size, whole, on_read=on_read)
         check = _Check(
             reader,
             report,

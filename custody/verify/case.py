@@ -17,13 +17,15 @@ from cryptography import x509
 
 from custody.errors import ChainproofError
 from custody.record.entry import Entry
-from custody.record.fold import Folder
+from custody.record.events import Event
+from custody.record.fold import CaseState, Folder
 from custody.record.keys import fingerprint, load_certificate_pem
 from custody.record.regular import read_regular
 from custody.store.setaside import SetAsideFolder
-from custody.store.storage import EvidenceStore
+from custody.store.storage import EvidenceStore, archive_name
 from custody.verify.chain import Chain
 from custody.verify.findings import Report
+from custody.verify.progress import ARCHIVES, ENTRY_STEP, LEDGER, Monitor
 from custody.verify.runs import check_orphan_archives, check_run, check_set_aside
 
 #: The ledger's entries: a sequence, or a function that reads them (again) in order.
@@ -40,32 +42,98 @@ def verify(
     case_id: str | None = None,
     archives: bool = True,
     set_aside: SetAsideFolder | None = None,
+    monitor: Monitor | None = None,
+    entry_count: int | None = None,
 ) -> Report:
     """Verify a whole case record: ledger entries, certificates and (with ``archives``) the
     run archives in ``evidence`` and the archives set aside in ``set_aside`` (None: a
-    bundle, which does not carry them)."""
+    bundle, which does not carry them).
+
+    ``monitor`` hears how far it is (phase ``ledger`` in entries, of ``entry_count`` or the
+    sequence's length; phase ``archives`` in bytes, of the archives' sizes on disk) and
+    raises :class:`~custody.errors.Cancelled` when its token is set: nothing is written.
+    """
+    monitor = monitor or Monitor()
+    if entry_count is None:
+        entry_count = 0 if callable(entries) else len(entries)
     read: Callable[[], Iterable[Entry]] = entries if callable(entries) else (lambda: entries)
     report = Report(subject)
-    chain = Chain(report, case_id)
-    folder = Folder()
-    for e in read():
-        chain.feed(e, folder.apply(e))
-    chain.finish()
-    state = folder.state
-    for problem in state.problems:
-        where = f"run {problem.run_id}" if problem.run_id else f"entry {problem.seq}"
-        report.add(problem.code, where, problem.message, problem.seq, problem.run_id)
-    _check_certificate_files(certificate_files, chain.certs, report)
+    check = LedgerCheck(report, case_id)
+    monitor.start(LEDGER, entry_count)
+    for n, e in enumerate(read(), 1):
+        check.feed(e)
+        if n % ENTRY_STEP == 0:
+            monitor.update(n)
+    monitor.finish()
+    state = check.finish()
+    _check_certificate_files(certificate_files, check.chain.certs, report)
     _check_trusted(trusted, report)
     report.runs = len(state.runs)
     if archives:
-        for run in state.runs.values():
-            check_run(run, read, state.head_seq, evidence, report)
+        sizes = {run_id: _size_on_disk(evidence, run.archive) for run_id, run in state.runs.items()}
+        monitor.start(ARCHIVES, sum(sizes.values()))
+        base = 0
+        for run_id, run in state.runs.items():
+            check_run(
+                run,
+                read,
+                state.head_seq,
+                evidence,
+                report,
+                on_read=_reading_from(monitor, base),
+                check_cancel=monitor.check,
+            )
+            base += sizes[run_id]
+            monitor.update(base)
         pending: set[str] = set()
         if set_aside is not None:
-            pending = check_set_aside(state.set_aside, set_aside, evidence, report)
+            pending = check_set_aside(state.set_aside, set_aside, evidence, report, monitor.check)
         check_orphan_archives(state.runs, evidence, report, pending)
+        monitor.finish()
     return report
+
+
+def _reading_from(monitor: Monitor, base: int) -> Callable[[int], None]:
+    """The archive hook of a run whose archive starts ``base`` bytes into the phase."""
+    return lambda n: monitor.update(base + n)
+
+
+def _size_on_disk(evidence: EvidenceStore, archive: str) -> int:
+    """The size of a run's archive now (0: none, or not readable: the check says why)."""
+    name = archive_name(archive)
+    if name is None:
+        return 0
+    try:
+        return evidence.size(name)
+    except OSError:
+        return 0
+
+
+class LedgerCheck:
+    """The ledger alone, entry by entry in one pass: its chain and signatures
+    (:class:`~custody.verify.chain.Chain`) and its story (the fold's problems). What
+    :func:`verify` checks before the archives; ``chainproof log`` and ``extract`` read the
+    ledger through it, taking each typed event as it passes."""
+
+    def __init__(self, report: Report, case_id: str | None = None) -> None:
+        self.report = report
+        self.chain = Chain(report, case_id)
+        self.folder = Folder()
+
+    def feed(self, entry: Entry) -> Event | None:
+        """Check and fold one entry; its typed event (None when it cannot be read)."""
+        event = self.folder.apply(entry)
+        self.chain.feed(entry, event)
+        return event
+
+    def finish(self) -> CaseState:
+        """End the pass: the signature coverage and the fold's problems become findings."""
+        self.chain.finish()
+        state = self.folder.state
+        for problem in state.problems:
+            where = f"run {problem.run_id}" if problem.run_id else f"entry {problem.seq}"
+            self.report.add(problem.code, where, problem.message, problem.seq, problem.run_id)
+        return state
 
 
 def _check_certificate_files(

@@ -27,6 +27,7 @@ from custody.store.storage import EVIDENCE, EvidenceStore, archive_name
 from custody.store.tarheader import REGTYPE, SYMTYPE
 from custody.verify.archives import ArchiveSeal, HeaderFacts, RecordedMember, check_archive
 from custody.verify.findings import Report
+from custody.verify.progress import ENTRY_STEP
 
 #: A source of the ledger's entries, read again for each run's archive.
 Entries = Callable[[], Iterable[Entry]]
@@ -120,11 +121,18 @@ def check_run_counts(run: RunState, report: Report) -> None:
 
 
 def _members(
-    entries: Entries, run: RunState, last_seq: int, report: Report
+    entries: Entries,
+    run: RunState,
+    last_seq: int,
+    report: Report,
+    check_cancel: Callable[[], None] | None = None,
 ) -> Iterator[RecordedMember]:
     """The run's artifact entries, read again, each checked to be the one the chain check
-    read (its body still hashes to its entry hash)."""
-    for e in entries():
+    read (its body still hashes to its entry hash). ``check_cancel`` is called every
+    :data:`~custody.verify.progress.ENTRY_STEP` entries read."""
+    for n, e in enumerate(entries(), 1):
+        if check_cancel is not None and n % ENTRY_STEP == 0:
+            check_cancel()
         if e.seq > last_seq:
             return
         if e.event != ArtifactCollected.EVENT or run_of_artifact(e.payload) != run.run_id:
@@ -140,9 +148,20 @@ def _members(
 
 
 def check_run(
-    run: RunState, entries: Entries, last_seq: int, evidence: EvidenceStore, report: Report
+    run: RunState,
+    entries: Entries,
+    last_seq: int,
+    evidence: EvidenceStore,
+    report: Report,
+    *,
+    on_read: Callable[[int], None] | None = None,
+    check_cancel: Callable[[], None] | None = None,
 ) -> None:
-    """Check one run: its end, and its archive against every artifact entry it recorded."""
+    """Check one run: its end, and its archive against every artifact entry it recorded.
+
+    ``on_read(n)`` hears how many bytes of the archive were read (every 1 MiB);
+    ``check_cancel`` is called while the ledger is read again. Either may raise to stop
+    (:class:`~custody.errors.Cancelled`)."""
     if run.finished is None:
         report.add(
             "run.incomplete",
@@ -169,11 +188,12 @@ def check_run(
     check_archive(
         evidence,
         name,
-        _members(entries, run, last_seq, report),
+        _members(entries, run, last_seq, report, check_cancel),
         report,
         where=f"archive {run.archive}",
         run_id=run.run_id,
         seal=seal,
+        on_read=on_read,
     )
 
 
@@ -202,8 +222,10 @@ def check_set_aside(
     folder: SetAsideFolder,
     evidence: EvidenceStore,
     report: Report,
+    check_cancel: Callable[[], None] | None = None,
 ) -> set[str]:
-    """Every archive set aside is where its entry says, with the size and SHA-256 recorded.
+    """Every archive set aside is where its entry says, with the size and SHA-256 recorded
+    (``check_cancel`` is called before each).
 
     Returns the names of evidence archives whose entry is written but whose move was not
     done (a recovery stopped in between, or still running): the file is still at its former
@@ -212,6 +234,8 @@ def check_set_aside(
     """
     pending: set[str] = set()
     for r in records:
+        if check_cancel is not None:
+            check_cancel()
         ev = r.event
         where = f"set-aside archive {ev.set_aside_as}"
         recorded = f"{ev.size} bytes, SHA-256 {ev.sha256}"
