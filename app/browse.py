@@ -402,17 +402,21 @@ def ledger_rows(
     if not seqs:
         return {}
     return {
-        e.seq: LedgerRow(
-            e.seq,
-            e.at,
-            e.event,
-            names.get(e.actor, e.actor[:12]),
-            describe_entry(e.event, e.payload, names),
-            len(e.signatures),
-            e.entry_hash,
-        )
-        for e in read_entries(case.sessions, case.case_id, seqs=seqs)
+        e.seq: ledger_row(e, names) for e in read_entries(case.sessions, case.case_id, seqs=seqs)
     }
+
+
+def ledger_row(e: Entry, names: Mapping[str, str]) -> LedgerRow:
+    """One ledger entry as a table shows it (``names``: fingerprint -> examiner name)."""
+    return LedgerRow(
+        e.seq,
+        e.at,
+        e.event,
+        names.get(e.actor, e.actor[:12]),
+        describe_entry(e.event, e.payload, names),
+        len(e.signatures),
+        e.entry_hash,
+    )
 
 
 def describe_entry(

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.lease import require_reliable_locks
@@ -92,6 +93,21 @@ class CaseHandle:
         return writer
 
 
+def absolute_sqlite_url(url: str) -> str:
+    """``url`` with a relative SQLite file path made absolute from the current directory, so
+    that the case finds its database from wherever it is opened later."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise CaseError(f"not a database URL: {url!r}: {exc}") from exc
+    path = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not path or path == ":memory:":
+        return url
+    if path.startswith("file:") or Path(path).is_absolute():
+        return url
+    return parsed.set(database=str(Path(path).absolute())).render_as_string(hide_password=False)
+
+
 def create_case(
     root: Path,
     identity: Identity,
@@ -112,6 +128,8 @@ def create_case(
         raise CaseError(f"{root} exists and is not empty: choose a new directory for the case")
     if db_url is None:
         require_reliable_locks(root)  # its runs' leases are file locks
+    else:
+        db_url = absolute_sqlite_url(db_url)
     try:
         for sub in ("evidence", "identities", "exports"):
             (root / sub).mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import export_cli, recover_cli, reindex_cli
+from app import examine_cli, export_cli, keys_cli, recover_cli, reindex_cli
 from app.errors import ChainproofError, UsageError
 from app.version import __version__
 from custody.record.events import JOURNAL_KINDS
@@ -36,32 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"chainproof {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    keys = sub.add_parser("keys", help="examiner identity").add_subparsers(
-        dest="keys_cmd", required=True
-    )
-    k = keys.add_parser("init", help="create your signing key and certificate")
-    k.add_argument("--name", required=True)
-    k.add_argument("--org", required=True)
-    k.add_argument("--email", required=True)
-    k.add_argument("--force", action="store_true", help="replace an existing identity")
-    _passphrase_fd(k)
-    k.set_defaults(func=cmd_keys_init)
-    k = keys.add_parser("show", help="show your identity (public data only)")
-    k.add_argument("--json", action="store_true")
-    _passphrase_fd(k)
-    k.set_defaults(func=cmd_keys_show)
-    k = keys.add_parser("import", help="import an organisation-issued PKCS#12 identity")
-    k.add_argument("file", type=Path, metavar="FILE.p12")
-    k.add_argument("--force", action="store_true")
-    _passphrase_fd(k)
-    k.add_argument(
-        "--source-passphrase-fd",
-        type=int,
-        metavar="N",
-        help="read FILE.p12's passphrase from this descriptor "
-        "(else $CHAINPROOF_IMPORT_PASSPHRASE or a prompt)",
-    )
-    k.set_defaults(func=cmd_keys_import)
+    keys_cli.register(sub)
 
     case = sub.add_parser("case", help="create, list and show cases").add_subparsers(
         dest="case_cmd", required=True
@@ -102,7 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         help="add a path or glob to collect (** recurses); repeatable",
     )
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    c.add_argument("--no-progress", action="store_true")
+    c.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress on stderr (default: live rows on a terminal, else a line every 5 s "
+        "and one per collector)",
+    )
     _passphrase_fd(c)
     c.set_defaults(func=cmd_collect)
 
@@ -122,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="MEMBER",
-        help="the archive member accessed (repeatable; default: the whole case)",
+        help="the archive member accessed, e.g. volatile/system.json (repeatable; default: "
+        "the whole case); a name that is no member of the case is refused, nothing signed",
     )
     _passphrase_fd(c)
     c.set_defaults(func=cmd_access)
@@ -163,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("target", type=Path, metavar="CASE_DIR|BUNDLE")
     c.add_argument("--json", action="store_true")
     c.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress on stderr (default: a live line in a terminal, else a line every 5 s)",
+    )
+    c.add_argument(
         "--trust",
         type=Path,
         action="append",
@@ -183,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_gui)
     export_cli.register(sub)
     recover_cli.register(sub)
+    examine_cli.register(sub)
     return p
 
 
@@ -206,82 +193,6 @@ def _print_json(value: Any) -> None:
 
 
 # --- commands ------------------------------------------------------------------------
-
-
-def cmd_keys_init(args: argparse.Namespace) -> int:
-    from app.identity import create_identity, save_identity
-    from app.passphrase import read_passphrase
-    from app.paths import identity_file
-
-    path = identity_file()
-    if path.exists() and not args.force:
-        raise UsageError(f"an identity already exists at {path}; use --force to replace it")
-    passphrase = read_passphrase(prompt="New passphrase: ", fd=args.passphrase_fd, confirm=True)
-    identity = create_identity(args.name, args.org, args.email)
-    save_identity(identity, path, passphrase)
-    print(f"Created identity for {identity.name} <{identity.email}> ({identity.organisation})")
-    print(f"Certificate SHA-256: {identity.fingerprint}")
-    print(f"Key file: {path} (PKCS#12, AES-256, 600,000 PBKDF2 rounds, mode 0600)")
-    return 0
-
-
-def _identity_info(identity: Identity) -> dict[str, Any]:
-    from cryptography.x509.oid import NameOID
-
-    from app.times import utc_text
-
-    cert = identity.certificate
-    common_name = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return {
-        "name": str(common_name[0].value) if common_name else None,
-        "organisation": identity.organisation,
-        "email": identity.email,
-        "fingerprint_sha256": identity.fingerprint,
-        "not_valid_before": utc_text(cert.not_valid_before_utc),
-        "not_valid_after": utc_text(cert.not_valid_after_utc),
-        "key": type(cert.public_key()).__name__.lstrip("_"),
-        "certificate_pem": identity.certificate_pem(),
-    }
-
-
-def cmd_keys_show(args: argparse.Namespace) -> int:
-    from app.identity import unlock_identity
-    from app.paths import identity_file
-    from app.times import shown
-
-    identity = unlock_identity(args.passphrase_fd)
-    info = {**_identity_info(identity), "key_file": str(identity_file())}
-    if args.json:
-        _print_json(info)
-    else:
-        for k in ("name", "organisation", "email", "fingerprint_sha256"):
-            print(f"{k:20} {info[k]}")
-        for k in ("not_valid_before", "not_valid_after"):
-            print(f"{k:20} {shown(info[k])}")
-        print(f"{'key_file':20} {info['key_file']}")
-        print(info["certificate_pem"], end="")
-    return 0
-
-
-def cmd_keys_import(args: argparse.Namespace) -> int:
-    from app.identity import import_identity
-    from app.passphrase import read_passphrase
-    from app.paths import identity_file
-
-    path = identity_file()
-    if path.exists() and not args.force:
-        raise UsageError(f"an identity already exists at {path}; use --force to replace it")
-    src_pass = read_passphrase(
-        prompt=f"Passphrase of {args.file}: ",
-        env="CHAINPROOF_IMPORT_PASSPHRASE",
-        fd=args.source_passphrase_fd,
-    )
-    new_pass = read_passphrase(prompt="New passphrase: ", fd=args.passphrase_fd, confirm=True)
-    identity = import_identity(args.file, src_pass, path, new_pass)
-    print(
-        f"Imported identity of {identity.name} ({identity.organisation}); certificate SHA-256 {identity.fingerprint}"
-    )
-    return 0
 
 
 def cmd_case_new(args: argparse.Namespace) -> int:
@@ -395,15 +306,20 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _install_cancel(cancel: threading.Event) -> Callable[[], None]:
-    """First Ctrl-C asks the run to stop cleanly; a second one aborts at once."""
+def _install_cancel(
+    cancel: threading.Event,
+    message: str = "\nStopping: sealing what was collected (Ctrl-C again to abort)...\n",
+) -> Callable[[], None]:
+    """First Ctrl-C asks the run to stop cleanly (saying ``message``, if any); a second one
+    aborts at once."""
     previous = signal.getsignal(signal.SIGINT)
 
     def handler(_sig: int, _frame: Any) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        sys.stderr.write("\nStopping: sealing what was collected (Ctrl-C again to abort)...\n")
+        if message:
+            sys.stderr.write(message)
 
     signal.signal(signal.SIGINT, handler)
 
@@ -433,7 +349,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from app.collection import CollectionRun
     from app.identity import unlock_identity
     from app.profiles import load_profile
-    from app.progress import TerminalProgress
+    from app.progress import TerminalProgress, size_text
 
     handle = open_case(args.case_dir)
     profile = load_profile(args.profile)
@@ -444,7 +360,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     _warn_unpacked_on_disk()
     cancel = threading.Event()
     restore = _install_cancel(cancel)
-    show = not args.no_progress and not args.json and sys.stderr.isatty()
+    show = not args.no_progress and not args.json
     try:
         with TerminalProgress(enabled=show) as progress:
             run = CollectionRun(
@@ -465,6 +381,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         "artifacts": result.artifacts,
         "errors": result.errors,
         "skipped": result.skipped,
+        "excluded": result.excluded,
         "bytes": result.bytes,
         "reason": result.reason,
     }
@@ -472,9 +389,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
         _print_json(doc)
     else:
         print(
-            f"Run {result.run_id} {result.status}: {result.artifacts} artifacts "
-            f"({result.bytes} bytes), {result.errors} errors, {result.skipped} skipped"
+            f"Run {result.run_id} {result.status}: {result.artifacts} artifacts, "
+            f"{size_text(result.bytes)}, {result.errors} errors, {result.skipped} skipped"
         )
+        if result.excluded:
+            print(f"Excluded (never collected; {len(result.excluded)} of the skipped):")
+            for line in result.excluded[:20]:
+                print(f"  {line}")
+            if len(result.excluded) > 20:
+                print(f"  ... and {len(result.excluded) - 20} more, each in the ledger")
         print(f"Archive: {result.archive}")
     if result.status == "interrupted":
         sys.stderr.write(
@@ -554,6 +477,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from app.cases import CASE_FILE, open_case
     from app.export_recovery import open_exports_notice
     from app.identity import unlock_identity
+    from app.progress import VerifyProgress
     from app.verification import verify_target
 
     identity = unlock_identity(args.passphrase_fd) if args.sign else None
@@ -565,7 +489,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
             for line in open_exports_notice(handle):
                 sys.stderr.write(f"chainproof: note: {line}\n")
             handle.sessions.kw["bind"].dispose()  # verify_target opens the case anew
-    report = verify_target(args.target, trust=args.trust, sign_with=identity)
+    cancel = threading.Event()
+    restore = _install_cancel(cancel, "")  # Cancelled: one line, exit 130, nothing recorded
+    try:
+        with VerifyProgress(enabled=not args.no_progress and not args.json) as progress:
+            report = verify_target(
+                args.target,
+                trust=args.trust,
+                sign_with=identity,
+                progress=progress.update,
+                cancel=cancel,
+            )
+    finally:
+        restore()
     if args.json:
         _print_json(report.to_json())
     else:

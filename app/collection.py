@@ -23,6 +23,7 @@ from app.cases import CaseHandle
 from app.lease import Lease, RunLeases
 from app.recovery import boot_id, process_started_at, recover_unfinished_runs
 from app.reserve import SpaceReserve
+from app.self_exclusion import never_collect
 from app.stop_points import stop_point
 from app.tool import tool_facts, tool_footprint, tool_sha256
 from app.version import __version__
@@ -37,6 +38,7 @@ from collectors.base import (
     Problem,
     VolatileRecord,
 )
+from collectors.exclusions import EXCLUDED, NeverCollect
 from collectors.profiles import Profile
 from custody.db.ledger import LedgerWriter
 from custody.errors import Cancelled, CaseError, ChainproofError, LeaseLost, StoreError
@@ -69,7 +71,15 @@ _ = collectors  # importing the package registers every collector
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """What a run reports to the CLI or the UI. ``kind``: started, collector, item, problem, finished."""
+    """What a run reports to the CLI or the UI.
+
+    ``kind``: ``started``; ``collector`` (one starts; ``message`` its description); ``item``
+    (with ``total`` set: ``done`` of the collector's ``total`` items are recorded, each an
+    artifact or a recorded failure to take one; without: only ``current`` or ``message``,
+    what it is busy with); ``problem``; ``collector_end`` (``message``: done, skipped or
+    failed; ``done`` and ``total`` its items); ``finished`` (the run's status).
+    ``bytes_done`` is the run's bytes so far, ``errors`` its errors so far.
+    """
 
     kind: str
     collector: str = ""
@@ -91,6 +101,9 @@ class RunSummary:
     skipped: int = 0
     bytes: int = 0
     reason: str = ""
+    #: What was never collected (the program, cases, the examiner's keys), one line each
+    #: (path: reason); each is one of the ``skipped`` records in the ledger.
+    excluded: list[str] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -109,6 +122,7 @@ class _Recorded:
     skipped: int
     bytes: int
     end: int
+    excluded: int = 0
 
 
 @dataclass
@@ -130,12 +144,18 @@ class CollectionRun:
     _lost: LeaseLost | None = None
     _batch_seen: bool = False
     _seen_paths: set[bytes] = field(default_factory=set)
+    _excluded_paths: set[bytes] = field(default_factory=set)
     _reserve: SpaceReserve | None = None
+    #: What the run never collects (computed once, at its start, when not given).
+    never_collect: NeverCollect | None = None
     _archive_name: str = ""
     #: Where the last member queued for the ledger ends, and what the ledger holds so far
     #: (counted before each entry is queued: a batch that fails stays queued, counted).
     _queued_end: int = 0
     _recorded: _Recorded = field(default_factory=lambda: _Recorded(0, 0, 0, 0, 0))
+    #: The running collector's items recorded so far, of how many (for progress only).
+    _items_done: int = 0
+    _items_total: int = 0
 
     def execute(self) -> RunSummary:
         """Run every collector of the profile; always seal the run, whatever stops it.
@@ -257,7 +277,9 @@ class CollectionRun:
         # Every entry queued so far is in the ledger now (a flush writes all or nothing).
         if self._summary is not None:
             s = self._summary
-            self._recorded = _Recorded(s.artifacts, s.errors, s.skipped, s.bytes, self._queued_end)
+            self._recorded = _Recorded(
+                s.artifacts, s.errors, s.skipped, s.bytes, self._queued_end, len(s.excluded)
+            )
         if self._summary is not None and self._summary.artifacts and not self._batch_seen:
             self._batch_seen = True
             stop_point("batch")
@@ -271,10 +293,12 @@ class CollectionRun:
         collector = cls()
         host = Host.this()
         self.progress(ProgressEvent("collector", collector=name, message=cls.description))
+        self._items_done = self._items_total = 0
         try:
             collector.check_compatible(host)
         except NotCompatible as exc:
             self._problem(name, Problem("skipped", f"not compatible with this host: {exc}"))
+            self._collector_ended(name, "skipped")
             return
         options = dict(self.profile.collectors.get(name) or {})
         options.setdefault("command_line", self.command_line)
@@ -285,21 +309,28 @@ class CollectionRun:
             cancel=self.cancel,
             status=lambda m: self.progress(ProgressEvent("item", collector=name, message=m)),
             tool=tool_facts(),
+            never_collect=self._never_collect(),
         )
+        outcome = "done"
         try:
             observations = list(_guarded(collector.collect(ctx)))
         except _CollectorFailed as exc:
             observations = exc.partial
             observations.append(Problem("error", f"collector {name} failed: {exc.reason}"))
+            outcome = "failed"
         if self.cancel.is_set():
             raise Cancelled("collection cancelled")
         files: list[FileTarget] = []
         for obs in observations:
+            if isinstance(obs, FileTarget) and obs.path not in self._seen_paths:
+                self._seen_paths.add(obs.path)
+                files.append(obs)
+        records = sum(isinstance(o, VolatileRecord | CommandRecord) for o in observations)
+        self._items_total = records + len(files)
+        for obs in observations:
             if isinstance(obs, FileTarget):
-                if obs.path not in self._seen_paths:
-                    self._seen_paths.add(obs.path)
-                    files.append(obs)
-            elif isinstance(obs, VolatileRecord):
+                continue
+            if isinstance(obs, VolatileRecord):
                 self._volatile(name, obs)
             elif isinstance(obs, CommandRecord):
                 self._command(name, obs)
@@ -307,6 +338,37 @@ class CollectionRun:
                 self._problem(name, obs)
         if files:
             self._files(name, files)
+        self._collector_ended(name, outcome)
+
+    def _item_recorded(self, collector: str, current: str) -> None:
+        """Report one more of the running collector's items recorded (artifact or failure)."""
+        assert self._summary is not None
+        self._items_done += 1
+        self.progress(
+            ProgressEvent(
+                "item",
+                collector=collector,
+                done=self._items_done,
+                total=self._items_total,
+                bytes_done=self._summary.bytes,
+                current=current,
+                errors=self._summary.errors,
+            )
+        )
+
+    def _collector_ended(self, collector: str, outcome: str) -> None:
+        assert self._summary is not None
+        self.progress(
+            ProgressEvent(
+                "collector_end",
+                collector=collector,
+                done=self._items_done,
+                total=self._items_total,
+                bytes_done=self._summary.bytes,
+                message=outcome,
+                errors=self._summary.errors,
+            )
+        )
 
     # --- recording -------------------------------------------------------------------
 
@@ -316,6 +378,7 @@ class CollectionRun:
         member = self._archive.add_bytes(rec.member, rec.data, mtime_ns=mtime_ns)
         ref = _member_ref(member, mtime=ns_text(mtime_ns), mode=0o444, uid=0, gid=0)
         self._artifact(collector, "volatile", member, ref, description=rec.description)
+        self._item_recorded(collector, rec.member)
 
     def _command(self, collector: str, rec: CommandRecord) -> None:
         assert self._archive is not None
@@ -325,6 +388,7 @@ class CollectionRun:
             self._not_captured(
                 collector, result.kind, f"{' '.join(rec.argv)}: {result.reason}", None
             )
+            self._item_recorded(collector, rec.member)
             return
         meta = result.meta
         assert meta is not None, "capture_command states the header it wrote"
@@ -346,29 +410,18 @@ class CollectionRun:
             description=rec.description,
             note=result.note,
         )
+        self._item_recorded(collector, rec.member)
 
     def _files(self, collector: str, targets: list[FileTarget]) -> None:
         assert self._archive is not None
-        total = len(targets)
         results = capture_files(self._archive, targets, cancel=self.cancel)
         try:
-            for done, result in enumerate(results, start=1):
+            for result in results:
                 if isinstance(result, Captured):
                     self._captured(collector, result)
                 else:
                     self._not_captured(collector, result.kind, result.reason, result.target.path)
-                assert self._summary is not None
-                self.progress(
-                    ProgressEvent(
-                        "item",
-                        collector=collector,
-                        done=done,
-                        total=total,
-                        bytes_done=self._summary.bytes,
-                        current=os.fsdecode(result.target.path),
-                        errors=self._summary.errors,
-                    )
-                )
+                self._item_recorded(collector, os.fsdecode(result.target.path))
         finally:
             # Stopped by a failed ledger write: close the capture now, while the archive and
             # its ring are open, not when the generator is collected after the seal.
@@ -447,7 +500,22 @@ class CollectionRun:
         if self._summary.artifacts == 1:
             stop_point("artifact")
 
+    def _never_collect(self) -> NeverCollect:
+        if self.never_collect is None:
+            self.never_collect = never_collect(self.case.root)
+        return self.never_collect
+
     def _problem(self, collector: str, p: Problem) -> None:
+        if p.kind == EXCLUDED:
+            # Recorded as a skip, once a path (two collectors may meet it).
+            path = p.path or b""
+            if path in self._excluded_paths:
+                return
+            self._excluded_paths.add(path)
+            assert self._summary is not None
+            self._summary.excluded.append(f"{os.fsdecode(path)}: {p.reason}")
+            self._not_captured(collector, "skipped", f"excluded: {p.reason}", p.path)
+            return
         self._not_captured(collector, p.kind, p.reason, p.path)
 
     def _not_captured(self, collector: str, kind: str, reason: str, path: bytes | None) -> None:
@@ -529,6 +597,7 @@ class CollectionRun:
         if summary.status == "running":  # cannot happen; never record a run as running
             summary.status = "failed"
         summary.artifacts, summary.errors, summary.skipped = rec.artifacts, rec.errors, rec.skipped
+        del summary.excluded[rec.excluded :]  # those the ledger holds
         summary.bytes = rec.bytes
         summary.reason = "; ".join([summary.reason, *notes]) if summary.reason else "; ".join(notes)
         try:

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cases import CaseHandle, ensure_examiner
-from custody.errors import CaseError, UsageError
+from custody.db.engine import wrap_db_errors
+from custody.db.ledger import read_entries
+from custody.db.models import Artifact
+from custody.errors import CaseError, MalformedEvent, UsageError
 from custody.record.events import (
     JOURNAL_KINDS,
     Accessed,
+    ArtifactCollected,
     Decision,
     Note,
     Sealed,
     Transferred,
+    parse,
 )
 from custody.record.keys import Identity
 
 __all__ = ["JOURNAL_KINDS"]
+
+T = TypeVar("T")
 
 
 def add_journal_entry(
@@ -63,13 +75,86 @@ def record_transfer(
 def record_access(
     case: CaseHandle, identity: Identity, *, purpose: str, artifacts: Sequence[str] = ()
 ) -> int:
-    """Record that ``identity`` accessed the evidence (all of it, or the named members), and why."""
+    """Record that ``identity`` accessed the evidence (all of it, or the named members), and why.
+
+    Refuses (:class:`UsageError`, nothing signed) a name that is no artifact's member name.
+    """
     if not purpose.strip():
         raise UsageError("an access record needs its purpose")
+    unknown = unknown_artifacts(case, artifacts)
+    if unknown:
+        hints = _member_hints(case, unknown)
+        named = ", ".join(
+            repr(n) + (f" (its member: {hints[n]!r})" if n in hints else "") for n in unknown
+        )
+        raise UsageError(
+            f"case {case.case_id} has no artifact named {named}; nothing was recorded "
+            "(name an artifact by its archive member, e.g. volatile/system.json or "
+            "files/etc/hostname)"
+        )
     event = Accessed(purpose=purpose, by=identity.fingerprint, artifacts=tuple(artifacts))
     entry = case.writer(identity).append(event)
     assert entry is not None
     return entry.seq
+
+
+_CHUNK = 500  # names or entry numbers per query (SQLite's bound parameters are limited)
+
+
+def _batched(values: Sequence[T], n: int) -> Iterator[Sequence[T]]:
+    it = iter(values)
+    while chunk := tuple(islice(it, n)):
+        yield chunk
+
+
+def unknown_artifacts(case: CaseHandle, names: Sequence[str]) -> list[str]:
+    """The names among ``names`` that no ``artifact_collected`` entry of the case's ledger
+    gives as its member's name, in their order, once each.
+
+    The index finds the entries that may name them; the ledger's entries decide, so an
+    edited index can hide an artifact, never invent one.
+    """
+    wanted = sorted(set(names))
+    if not wanted:
+        return []
+    found: set[str] = set()
+    try:
+        with case.sessions() as s:
+            seqs = [
+                seq
+                for chunk in _batched(wanted, _CHUNK)
+                for seq in s.scalars(
+                    select(Artifact.seq).where(
+                        Artifact.case_id == case.case_id, Artifact.member_name.in_(chunk)
+                    )
+                )
+            ]
+        for chunk in _batched(sorted(seqs), _CHUNK):
+            for entry in read_entries(case.sessions, case.case_id, seqs=chunk):
+                try:
+                    event = parse(entry)
+                except MalformedEvent:
+                    continue
+                if isinstance(event, ArtifactCollected):
+                    found.add(event.member.name)
+    except SQLAlchemyError as exc:
+        raise wrap_db_errors(exc, case.sessions.kw["bind"]) from exc
+    return [n for n in dict.fromkeys(names) if n not in found]
+
+
+def _member_hints(case: CaseHandle, names: Sequence[str]) -> dict[str, str]:
+    """For names that are an artifact's source path, not its member name: the member's name
+    (from the index: only a hint, the member name given instead is checked in its turn)."""
+    try:
+        with case.sessions() as s:
+            rows = s.execute(
+                select(Artifact.source_path, Artifact.member_name).where(
+                    Artifact.case_id == case.case_id, Artifact.source_path.in_(names[:_CHUNK])
+                )
+            )
+            return {str(path): str(member) for path, member in rows}
+    except SQLAlchemyError:
+        return {}  # a hint only: the refusal stands without it
 
 
 def seal_case(case: CaseHandle, identity: Identity, *, reason: str) -> int:

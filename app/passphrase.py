@@ -51,3 +51,47 @@ def strength_hint(passphrase: str) -> str | None:
     if len(set(passphrase)) < 6:
         return "too few different characters"
     return None
+
+
+def weak_passphrase_message(hint: str) -> str:
+    return (
+        f"the new passphrase is too weak ({hint}): use at least 12 characters with at least 6 "
+        "different ones (a few unrelated words work well)"
+    )
+
+
+def read_new_passphrase(
+    *, prompt: str = "New passphrase: ", env: str = ENV, fd: int | None = None, attempts: int = 3
+) -> bytes:
+    """A passphrase to protect a new or re-encrypted key: read as :func:`read_passphrase`
+    does (asked twice at a prompt), and refused when :func:`strength_hint` finds it weak.
+
+    At a prompt a weak or mistyped passphrase is asked for again (``attempts`` times in
+    all); from ``fd`` or ``$env`` it is an error at once. Existing keys are never checked:
+    they open with the passphrase they have.
+    """
+    interactive = fd is None and not os.environ.get(env) and _terminal()
+    problem = ""
+    for _ in range(attempts if interactive else 1):
+        try:
+            value = read_passphrase(prompt=prompt, env=env, fd=fd, confirm=True)
+        except UsageError as exc:
+            if not interactive:
+                raise
+            problem = str(exc)
+        else:
+            try:
+                hint = strength_hint(value.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise UsageError("the new passphrase is not UTF-8 text") from None
+            if hint is None:
+                return value
+            problem = weak_passphrase_message(hint)
+            if not interactive:
+                raise UsageError(problem)
+        sys.stderr.write(f"{problem[0].upper()}{problem[1:]}. Try again.\n")
+    raise UsageError(problem)
+
+
+def _terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()

@@ -136,7 +136,11 @@ def make_data(base: Path, big_size: int, small_count: int) -> tuple[Path, Path]:
 def cli_works(home: Path, probe: Path) -> tuple[bool, str]:
     if not CHAINPROOF.exists():
         return False, f"{CHAINPROOF} missing"
-    env = {**os.environ, "CHAINPROOF_HOME": str(home), "CHAINPROOF_PASSPHRASE": "bench"}
+    env = {
+        **os.environ,
+        "CHAINPROOF_HOME": str(home),
+        "CHAINPROOF_PASSPHRASE": "bench passphrase, not a secret",
+    }
     steps = [
         [
             str(CHAINPROOF),
@@ -205,7 +209,11 @@ def main() -> None:
         big, small = make_data(base, big_size, small_count)
         home = base / "home"
         use_cli, why = cli_works(home, base / "probe")
-        env = {**os.environ, "CHAINPROOF_HOME": str(home), "CHAINPROOF_PASSPHRASE": "bench"}
+        env = {
+            **os.environ,
+            "CHAINPROOF_HOME": str(home),
+            "CHAINPROOF_PASSPHRASE": "bench passphrase, not a secret",
+        }
         if not use_cli:
             print(f"chainproof CLI not usable ({why}): judging the targets on the ENGINE ONLY")
 

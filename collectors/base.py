@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from collectors.exclusions import NeverCollect
 from custody.observations import CommandRecord, FileTarget, Observation, Problem, VolatileRecord
 
 __all__ = [
@@ -64,7 +65,9 @@ class CollectContext:
 
     ``tool`` holds the facts the running program states about itself (name, version, the
     SHA-256 of what runs, ...; see ``app/tool.py``), which the system collector records:
-    collectors never import the program that runs them.
+    collectors never import the program that runs them. ``never_collect`` is what the run
+    keeps out of every walk (the program itself, cases, the examiner's keys; see
+    :mod:`collectors.exclusions`).
     """
 
     host: Host
@@ -73,6 +76,7 @@ class CollectContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     status: Callable[[str], None] = lambda _message: None  # short progress text
     tool: Mapping[str, Any] = field(default_factory=dict)
+    never_collect: NeverCollect = field(default_factory=NeverCollect)
 
     @property
     def cancelled(self) -> bool:

@@ -10,7 +10,15 @@ The walk starts at the pattern's root, the longest literal directory prefix, and
 follows a symlink to a directory outside that root; symlinked directories inside it are
 followed once, after the real directories, and a link back to a directory being walked is
 reported as a loop. /proc and /sys are not entered from above. Entries are never opened here (FIFOs cannot block the walk): the
-evidence store decides what to copy and what to record as skipped.
+evidence store decides what to copy and what to record as skipped. The one exception: a
+regular ``.zip`` file that would be collected is opened read-only, as sources are, to read
+its central directory, when the run keeps Chainproof bundles out.
+
+What the run never collects (``CollectContext.never_collect``: the program itself, the case
+being written, other cases and bundles, the examiner's keys) is pruned where the walk meets
+it, or refused where a rule starts inside it, and reported once with a count
+(:mod:`collectors.exclusions`). A file left out by a rule's size or age filter is named with
+the reason, up to :data:`NAMED_PER_RULE` a rule; the rest are counted in one more record.
 """
 
 # Paths are bytes here, so that non-UTF-8 names survive; pathlib has no bytes paths.
@@ -45,12 +53,16 @@ from collectors.base import (
     Volatility,
     register_collector,
 )
+from collectors.exclusions import Exclusions
 
 _MAGIC = re.compile(rb"[*?[]")
 _OS_ALIASES = {"macos": "darwin", "osx": "darwin"}
 TARGET_KEYS = ("path", "max_size", "min_size", "max_age_days", "os")
 # Never entered from above (a pattern rooted inside them, such as /proc/1/**, still works).
 PSEUDO_DIRS = frozenset({b"/proc", b"/sys"})
+#: Files left out by a rule's size or age filter are named, each in its own record, up to this
+#: many a rule; the rest are counted in one record.
+NAMED_PER_RULE = 1000
 
 # A directory to walk: (path, glob states, (st_dev, st_ino) of it and its ancestors).
 _Frame: TypeAlias = tuple[bytes, frozenset[int], tuple[tuple[int, int], ...]]
@@ -217,6 +229,11 @@ class _Entry:
         assert self.st is not None
         return self.st
 
+    def inode(self) -> int:
+        if self.dirent is not None:
+            return self.dirent.inode()
+        return self.lstat().st_ino
+
     def kind(self) -> tuple[bool, bool]:
         """(is a directory, is a symlink), neither following symlinks."""
         if self.dirent is not None:
@@ -232,6 +249,7 @@ class _Walker:
         self.ctx = ctx
         self.excludes = excludes
         self.own = OwnOutput(ctx.output_dir)
+        self.never = Exclusions(ctx.never_collect)
         self.seen: set[bytes] = set()
         self.windows = ctx.host.system == "Windows"
         self.now = time.time()
@@ -255,15 +273,32 @@ class _Walker:
             if st is not None and stat.S_ISDIR(st.st_mode):
                 glob = glob.recursive()
             elif st is not None:
-                yield from self._candidate(glob.root, st, rule, counts, check_own=True)
+                why = self.never.above(glob.root, follow=False) if self.never else None
+                if why is None and stat.S_ISREG(st.st_mode):
+                    why = self._excluded_file(glob.root, st.st_ino)
+                if why is not None:
+                    counts["matched"] += 1
+                    yield from self.never.problem(glob.root, why)
+                else:
+                    yield from self._candidate(glob.root, st, rule, counts, check_own=True)
         if not glob.literal:
             yield from self._walk(glob, rule, counts)
-        if counts["filtered"]:
+        filtered = counts["filtered"]
+        if filtered > NAMED_PER_RULE:
             yield skipped(
-                f"{counts['filtered']} files outside size/age filters of rule {rule.pattern}"
+                f"{filtered - NAMED_PER_RULE:,} more files outside the size/age filters of rule "
+                f"{rule.pattern}, not named ({filtered:,} in all; the first "
+                f"{NAMED_PER_RULE:,} are named, each in its own record)"
             )
         elif not counts["matched"] and not counts["errors"] and not self.ctx.cancelled:
             yield skipped(f"no match for {rule.pattern}")
+
+    def _excluded_file(self, path: bytes, inode: int) -> str | None:
+        """Why the file ``path`` is never collected (a root, or a zipped bundle), or None."""
+        why = self.never.file(path, inode)
+        if why is None and (marker := self.never.zip_bundle(path)) is not None:
+            why = marker.reason
+        return why
 
     def _candidate(
         self,
@@ -288,15 +323,13 @@ class _Walker:
                 counts["errors"] += 1
                 yield error(f"cannot stat: {describe_os_error(exc)}", path)
                 return
-            too_old = (
-                rule.max_age_days is not None and st.st_mtime < self.now - rule.max_age_days * 86400
-            )
-            if (
-                too_old
-                or (rule.max_size is not None and st.st_size > rule.max_size)
-                or (rule.min_size is not None and st.st_size < rule.min_size)
-            ):
+            outside = _outside_filters(rule, st, self.now)
+            if outside is not None:
                 counts["filtered"] += 1
+                if counts["filtered"] <= NAMED_PER_RULE:
+                    yield skipped(
+                        f"outside the size/age filters of rule {rule.pattern}: {outside}", path
+                    )
                 return
         self.seen.add(path)
         yield FileTarget(path, rule.pattern)
@@ -311,6 +344,13 @@ class _Walker:
                 yield error(f"cannot read: {describe_os_error(exc)}", root)
             return
         if not stat.S_ISDIR(root_st.st_mode):
+            return
+        why = (
+            (self.never.directory(root, root_st) or self.never.above(root)) if self.never else None
+        )
+        if why is not None:
+            counts["matched"] += 1  # nothing to say that it matched nothing
+            yield from self.never.problem(root, why)
             return
         if self.own.is_it(root_st) or self.own.contains(root):
             yield from self.own.problem_once(root)
@@ -328,7 +368,13 @@ class _Walker:
             directory, states, ancestors = stack.pop()
             walked.add((*ancestors[-1], states))
             subdirs: list[_Frame] = []
-            entries, problem = self._entries(directory, glob, states)
+            entries, problem, listed = self._entries(directory, glob, states)
+            if self.never.markers and directory != root:
+                names = {e.name for e in entries}
+                marker = self.never.marked(names) if listed else self.never.marker_at(directory)
+                if marker is not None:
+                    yield from self.never.problem(directory, marker.reason)
+                    continue
             if problem is not None:
                 counts["errors"] += 1
                 yield problem
@@ -346,7 +392,10 @@ class _Walker:
                     continue
                 if is_dir and st is not None:
                     ident = (st.st_dev, st.st_ino)
-                    if path in PSEUDO_DIRS and not self.windows:
+                    why = self.never.directory(path, st)
+                    if why is not None:
+                        yield from self.never.problem(path, why)
+                    elif path in PSEUDO_DIRS and not self.windows:
                         yield skipped("kernel pseudo file system, not walked", path)
                     elif self.own.is_it(st):
                         yield from self.own.problem_once(path)
@@ -358,6 +407,16 @@ class _Walker:
                         subdirs.append((path, after, (*ancestors, ident)))
                     continue
                 if glob.accepts(after):
+                    why = None
+                    if self.never and not is_link:
+                        try:
+                            why = self._excluded_file(path, entry.inode())
+                        except OSError:
+                            why = None  # the capture reports what cannot be read
+                    if why is not None:
+                        counts["matched"] += 1
+                        yield from self.never.problem(path, why)
+                        continue
                     yield from self._candidate(path, entry.st, rule, counts)
                 if is_link and glob.may_descend(after):
                     try:
@@ -370,8 +429,9 @@ class _Walker:
 
     def _entries(
         self, directory: bytes, glob: Glob, states: frozenset[int]
-    ) -> tuple[list[_Entry], Problem | None]:
-        """The entries of ``directory`` that may match next, sorted, or why they cannot be read.
+    ) -> tuple[list[_Entry], Problem | None, bool]:
+        """The entries of ``directory`` that may match next, sorted, or why they cannot be
+        read; and whether the directory was listed (all its entries are there).
 
         When only one literal name can match, it is looked up without listing the directory.
         """
@@ -379,19 +439,20 @@ class _Walker:
         if literal is not None and not self.windows:
             path = os.path.join(directory, literal)
             try:
-                return [_Entry(literal, path, st=os.lstat(path))], None
+                return [_Entry(literal, path, st=os.lstat(path))], None, False
             except (FileNotFoundError, NotADirectoryError):
-                return [], None
+                return [], None, False
             except OSError as exc:
-                return [], error(f"cannot read: {describe_os_error(exc)}", path)
+                return [], error(f"cannot read: {describe_os_error(exc)}", path), False
         try:
             with os.scandir(directory) as it:
                 found = sorted(it, key=lambda e: e.name)
         except (FileNotFoundError, NotADirectoryError):
-            return [], None
+            return [], None, False
         except OSError as exc:
-            return [], error(f"cannot list directory: {describe_os_error(exc)}", directory)
-        return [_Entry(e.name, e.path, dirent=e) for e in found], None
+            unlisted = error(f"cannot list directory: {describe_os_error(exc)}", directory)
+            return [], unlisted, False
+        return [_Entry(e.name, e.path, dirent=e) for e in found], None, True
 
     def _follow(
         self,
@@ -419,10 +480,24 @@ class _Walker:
                 f"symlink loop: {os.fsdecode(path)} -> {target} revisits {os.fsdecode(real)}",
                 path,
             )
+        elif (why := self.never.directory(path, st)) is not None:
+            yield from self.never.problem(path, why)
         elif self.own.is_it(st):
             yield from self.own.problem_once(path)
         elif (*ident, states) not in walked:
             stack.append((path, states, (*ancestors, ident)))
+
+
+def _outside_filters(rule: Rule, st: os.stat_result, now: float) -> str | None:
+    """How a file of ``st`` falls outside ``rule``'s size and age filters, or None."""
+    if rule.max_size is not None and st.st_size > rule.max_size:
+        return f"{st.st_size:,} bytes, over max_size {rule.max_size:,}"
+    if rule.min_size is not None and st.st_size < rule.min_size:
+        return f"{st.st_size:,} bytes, under min_size {rule.min_size:,}"
+    if rule.max_age_days is not None and st.st_mtime < now - rule.max_age_days * 86400:
+        days = (now - st.st_mtime) / 86400
+        return f"modified {days:,.1f} days ago, over max_age_days {rule.max_age_days:g}"
+    return None
 
 
 @register_collector

@@ -29,6 +29,7 @@ from collectors.base import (
     Volatility,
     register_collector,
 )
+from collectors.exclusions import Exclusions
 
 WINDOWS_EVENT_LOGS = ("Application", "System", "Security", "Setup")
 
@@ -99,6 +100,11 @@ class Logs(Collector):
         limit = ctx.options.get("max_file_size")
         max_size = None if limit is None else parse_size(limit)
         own = OwnOutput(ctx.output_dir)
+        never = Exclusions(ctx.never_collect)
+        why = never.above(root) if never else None
+        if why is not None:
+            yield from never.problem(root, why)
+            return
         problems: list[Problem] = []
         met_output: list[bytes] = []
 
@@ -107,6 +113,12 @@ class Logs(Collector):
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 return False  # listing it will report the problem
+            why = never.directory(entry.path, st)
+            if why is None and (marker := never.marker_at(entry.path)) is not None:
+                why = marker.reason
+            if why is not None:
+                problems.extend(never.problem(entry.path, why))
+                return True
             if own.is_it(st):
                 met_output.append(entry.path)
                 return True

@@ -50,12 +50,17 @@ class Profile:
     source: str = ""
 
     def with_paths(self, globs: list[str]) -> Profile:
-        """A copy whose files collector also takes ``globs`` (``--path``); adds it if absent."""
+        """A copy whose files collector also takes ``globs`` (``--path``); adds it if absent.
+
+        A relative glob is made absolute from the current directory (``~`` expanded) here,
+        so the run's record names what was collected, not a path relative to somewhere.
+        """
         if not globs:
             return self
         chosen = copy.deepcopy(self.collectors)
         files = chosen.setdefault("files", {})
-        files["targets"] = [*(files.get("targets") or []), *globs]
+        absolute = [str(Path(g).expanduser().absolute()) for g in globs]
+        files["targets"] = [*(files.get("targets") or []), *absolute]
         return replace(self, collectors=chosen)
 
 

@@ -47,7 +47,8 @@ class FileTarget:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something that could not be observed, and why. ``kind`` is ``skipped`` or ``error``."""
+    """Something that could not be observed, and why. ``kind`` is ``skipped`` or ``error``, or
+    ``excluded``: never collected by design (``collectors/exclusions.py``), recorded as a skip."""
 
     kind: str
     reason: str

@@ -92,7 +92,9 @@ def test_keys_init_show_and_errors(cli_home: Path) -> None:
     shown = json.loads(run("keys", "show", "--json").stdout)
     assert shown["name"] == "Carol CLI" and len(shown["fingerprint_sha256"]) == 64
     assert (cli_home / "identity.p12").stat().st_mode & 0o777 == 0o600
-    bad = run("keys", "show", check=False, env={**os.environ, "CHAINPROOF_PASSPHRASE": "nope"})
+    bad = run(
+        "keys", "show", "--unlock", check=False, env={**os.environ, "CHAINPROOF_PASSPHRASE": "nope"}
+    )
     assert bad.returncode == 5 and "wrong passphrase" in bad.stderr
     again = run("keys", "init", "--name", "x", "--org", "y", "--email", "z", check=False)
     assert again.returncode == 2 and "already exists" in again.stderr
@@ -100,7 +102,7 @@ def test_keys_init_show_and_errors(cli_home: Path) -> None:
     os.write(w, PASSPHRASE.encode() + b"\n")
     os.close(w)
     env = {k: v for k, v in os.environ.items() if k != "CHAINPROOF_PASSPHRASE"}
-    via_fd = run("keys", "show", "--passphrase-fd", str(r), env=env, pass_fds=(r,))
+    via_fd = run("keys", "show", "--unlock", "--passphrase-fd", str(r), env=env, pass_fds=(r,))
     assert "Carol CLI" in via_fd.stdout
 
 
@@ -334,7 +336,11 @@ def test_permission_denied_is_recorded(tmp_path: Path) -> None:
     for parent in tmp_path.parents:
         if parent.stat().st_mode & 0o001 == 0:
             parent.chmod(parent.stat().st_mode | 0o001)
-    env = {"CHAINPROOF_HOME": str(base / "home"), "CHAINPROOF_PASSPHRASE": "pw", "HOME": str(base)}
+    env = {
+        "CHAINPROOF_HOME": str(base / "home"),
+        "CHAINPROOF_PASSPHRASE": PASSPHRASE,
+        "HOME": str(base),
+    }
 
     # The interpreter and its libraries live under /root, which nobody cannot read: import what
     # the commands need before dropping privileges.
@@ -378,7 +384,8 @@ def test_permission_denied_is_recorded(tmp_path: Path) -> None:
             args, os.waitstatus_to_exitcode(status), out_path.read_text(), err_path.read_text()
         )
 
-    assert as_nobody("keys", "init", "--name", "N", "--org", "O", "--email", "n@x").returncode == 0
+    made = as_nobody("keys", "init", "--name", "Nobody", "--org", "Lab", "--email", "n@lab.example")
+    assert made.returncode == 0, made.stderr
     assert as_nobody("case", "new", str(base / "case"), "--title", "perm").returncode == 0
     out = as_nobody(
         "collect", str(base / "case"), "--profile", "none", "--path", f"{src}/**", "--json"

@@ -64,7 +64,7 @@ def pristine(
     profile = load_profile("none").with_paths([f"{tree}/**"])
     assert CollectionRun(case, alice_identity, profile).execute().status == "finished"
     add_journal_entry(case, alice_identity, kind="decision", text="keep it", reason="evidence")
-    record_access(case, alice_identity, purpose="review", artifacts=["files/x"])
+    record_access(case, alice_identity, purpose="review", artifacts=[f"files{tree / 'a.txt'}"])
     record_transfer(case, alice_identity, bob_identity, reason="hand-over", location="lab")
     report = verify_case(case, sign_with=alice_identity)
     assert report.ok, report.render()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from collectors import files as files_module
 from collectors.base import CollectContext, FileTarget, Host
 from collectors.files import Files, Glob
 from tests.collectors.helpers import as_nobody, problems
@@ -154,19 +155,56 @@ def test_literal_path_inside_output_directory_is_skipped(run, tmp_path: Path) ->
     assert [p.reason for p in problems(obs)] == ["the case's own output directory"]
 
 
-def test_size_and_age_filters_with_summary(run, tmp_path: Path) -> None:
+def test_size_and_age_filters_name_each_file_left_out(run, tmp_path: Path) -> None:
     tree(tmp_path, {"s/small": "x" * 10, "s/medium": "x" * 2000, "s/big": "x" * 50_000})
     old = time.time() - 40 * 86400
     os.utime(tmp_path / "s/medium", (old, old))
     rule = {"path": f"{tmp_path}/s/**", "max_size": "10KiB", "min_size": 100, "max_age_days": 30}
     obs = run("files", targets=[rule])
     assert targets(obs) == []  # small: too small; medium: too old; big: too big
-    assert [p.reason for p in problems(obs)] == [
-        f"3 files outside size/age filters of rule {tmp_path}/s/**"
+    pattern = f"{tmp_path}/s/**"
+    assert [(p.kind, p.path, p.reason) for p in problems(obs)] == [
+        (
+            "skipped",
+            os.fsencode(tmp_path / "s/big"),
+            f"outside the size/age filters of rule {pattern}: 50,000 bytes, over max_size 10,240",
+        ),
+        (
+            "skipped",
+            os.fsencode(tmp_path / "s/medium"),
+            f"outside the size/age filters of rule {pattern}: modified 40.0 days ago, "
+            "over max_age_days 30",
+        ),
+        (
+            "skipped",
+            os.fsencode(tmp_path / "s/small"),
+            f"outside the size/age filters of rule {pattern}: 10 bytes, under min_size 100",
+        ),
     ]
     obs = run("files", targets=[{"path": f"{tmp_path}/s/**", "max_size": "1KB"}])
     assert targets(obs) == [os.fsencode(tmp_path / "s/small")]
-    assert problems(obs)[0].reason.startswith("2 files outside")
+    assert [p.path for p in problems(obs)] == [
+        os.fsencode(tmp_path / "s/big"),
+        os.fsencode(tmp_path / "s/medium"),
+    ]
+
+
+def test_files_left_out_by_filters_are_named_up_to_a_limit(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files_module, "NAMED_PER_RULE", 3)
+    tree(tmp_path, {f"s/big{i}": "x" * 100 for i in range(5)})
+    obs = run("files", targets=[{"path": f"{tmp_path}/s/**", "max_size": 10}])
+    assert targets(obs) == []
+    found = problems(obs)
+    assert [p.path for p in found[:3]] == [os.fsencode(tmp_path / f"s/big{i}") for i in range(3)]
+    assert [(p.path, p.reason) for p in found[3:]] == [
+        (
+            None,
+            f"2 more files outside the size/age filters of rule {tmp_path}/s/**, not named "
+            "(5 in all; the first 3 are named, each in its own record)",
+        )
+    ]
 
 
 def test_target_matching_nothing_is_a_problem(run, tmp_path: Path) -> None:

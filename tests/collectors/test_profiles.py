@@ -218,3 +218,16 @@ def test_errors_in_builtin_text_name_the_builtin_file() -> None:
 
 def test_parse_size_is_exported() -> None:
     assert parse_size("10MiB") == 10 * 1024 * 1024
+
+
+def test_with_paths_makes_relative_globs_absolute_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", "/home/dana")
+    extended = load_profile("none").with_paths(["src/**", "~/notes.txt", "/abs/x"])
+    assert extended.collectors["files"]["targets"] == [
+        f"{tmp_path}/src/**",
+        "/home/dana/notes.txt",
+        "/abs/x",
+    ]

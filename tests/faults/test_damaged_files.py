@@ -355,7 +355,7 @@ def home(pristine: Pristine, chainproof_home: Path) -> Path:
 
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             for args in (
-                ["keys", "show"],
+                ["keys", "show", "--unlock"],
                 ["case", "show", str(warm / "case")],
                 ["verify", str(warm / "case"), "--json"],
                 ["verify", str(warm / "bundle"), "--json"],
@@ -522,7 +522,7 @@ def test_damaged_identity_files(
         monkeypatch.setenv("CHAINPROOF_HOME", str(root / "home"))
         name = damage.name.rsplit("/", 1)[-1]
         if damage.name.startswith("home/"):
-            commands = [["keys", "show", "--json"]]
+            commands = [["keys", "show", "--unlock", "--json"]]
             if damage.how in FIXED_KINDS:
                 commands.append(["note", case, "signed with a damaged key"])
         elif damage.name.startswith("bob/"):
@@ -575,14 +575,14 @@ def test_wrong_passphrase_and_damaged_key_file_say_different_things(
     pristine: Pristine, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHAINPROOF_PASSPHRASE", "not the passphrase")
-    wrong = chainproof("keys", "show")
+    wrong = chainproof("keys", "show", "--unlock")
     assert wrong.code == 5 and wrong.err.startswith("chainproof: wrong passphrase for ")
     assert len(wrong.err.splitlines()) == 1 and "identity.p12" in wrong.err
     monkeypatch.setenv("CHAINPROOF_PASSPHRASE", PASSPHRASE)
     key = home / "identity.p12"
     for at in (len(pristine.p12) // 2, len(pristine.p12) - 40):  # the key bag, the MAC
         key.write_bytes(pristine.p12[:at] + bytes([pristine.p12[at] ^ 1]) + pristine.p12[at + 1 :])
-        damaged = chainproof("keys", "show")
+        damaged = chainproof("keys", "show", "--unlock")
         assert damaged.code == 5, damaged
         assert "damaged" in damaged.err and "wrong passphrase" not in damaged.err, damaged
         assert len(damaged.err.splitlines()) == 1 and "identity.p12" in damaged.err
