@@ -2,15 +2,19 @@
 
 Builds a demo case in a temporary directory (identity, case, a collection of the minimal
 profile plus a small tree, journal entries, a verification) and saves a PNG of each main
-screen to docs/screenshots/. Run under Xvfb for a real window:
+screen to docs/screenshots/, the artifacts in the dark scheme (04-artifacts-dark) and the
+artifacts on a 1024x700 screen (10-small-screen). Run under Xvfb for a real window:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
 
+``--size 1024x700 --out DIR`` makes every screen at that size into DIR instead (to look at
+a small screen: ``xvfb-run -a -s "-screen 0 1024x700x24" ...``).
 (``QT_QPA_PLATFORM=offscreen`` works too, with plainer fonts.)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -58,6 +62,12 @@ def make_demo_tree(root: Path) -> Path:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", help="window size, WxH")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the PNGs go")
+    args = parser.parse_args()
+    size = tuple(int(n) for n in args.size.lower().split("x"))
+    out_dir: Path = args.out
     work = Path(tempfile.mkdtemp(prefix="chainproof-screens-"))
     os.environ["CHAINPROOF_HOME"] = str(work / "home")
     from PySide6.QtCore import QEventLoop, QTimer
@@ -75,7 +85,7 @@ def main() -> int:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Chainproof")
     QApplication.setStyle("Fusion")
-    OUT.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
 
     def pump(ms: int = 150) -> None:
@@ -87,24 +97,26 @@ def main() -> int:
         if settle:
             pump()
         pixmap: QPixmap = widget.grab()
-        path = OUT / f"{name}.png"
+        path = out_dir / f"{name}.png"
         pixmap.save(str(path))
         saved.append(path)
-        print(f"saved {path.relative_to(ROOT)} ({pixmap.width()}x{pixmap.height()})")
+        print(f"saved {path} ({pixmap.width()}x{pixmap.height()})")
 
     def wait(signal: object, timeout_ms: int = 180_000) -> list[object]:
         got: list[object] = []
+        came: list[bool] = []
         loop = QEventLoop()
 
         def done(*args: object) -> None:
             got.extend(args)
+            came.append(True)
             loop.quit()
 
         signal.connect(done)  # type: ignore[attr-defined]
         QTimer.singleShot(timeout_ms, loop.quit)
         loop.exec()
         signal.disconnect(done)  # type: ignore[attr-defined]
-        if not got:
+        if not came:
             raise SystemExit(f"timed out waiting for {signal}")
         return got
 
@@ -123,7 +135,7 @@ def main() -> int:
     add_journal_entry(other, identity, kind="lesson_learned", text="Mail filter rule added.")
 
     window = MainWindow()
-    window.resize(*SIZE)
+    window.resize(*size)
     window.show()
     window.set_identity(identity)
     window.cases_view.set_root(cases)
@@ -210,6 +222,13 @@ def main() -> int:
             break
     av.details.show_contents_button.click()  # recorded in the ledger as a signed access
     save(window, "04-artifacts")
+    if out_dir == OUT:
+        window.set_scheme("dark", save=False)  # View > Colour scheme > Dark
+        save(window, "04-artifacts-dark")
+        window.set_scheme("system", save=False)
+        window.resize(1024, 700)  # the smallest screen the layout is made for
+        save(window, "10-small-screen")
+        window.resize(*size)
     av.search.clear()
     av._apply_filter()
     av.details.preview_tabs.setCurrentIndex(1)
@@ -229,6 +248,7 @@ def main() -> int:
 
     # 1. the case list (after the collection, so that it shows runs and artifacts)
     window.cases_view.refresh()
+    wait(window.cases_view.loaded)
     window.show_page(0)
     save(window, "01-case-list")
 
@@ -259,7 +279,7 @@ def main() -> int:
 
     window.close()
     wait_for_workers()
-    print(f"{len(saved)} screenshots in {OUT.relative_to(ROOT)}; demo case in {work}")
+    print(f"{len(saved)} screenshots in {out_dir}; demo case in {work}")
     return 0
 
 

@@ -18,12 +18,14 @@ from app import browse
 from app.cases import CaseHandle
 from app.integrity import Verification
 from app.times import shown
+from ui import theme
 
 PAGE = 256
 CACHE_PAGES = 64
-OK_COLOUR = QColor("#1e7b34")
-BAD_COLOUR = QColor("#b3261e")
-WARN_COLOUR = QColor("#8a5a00")
+#: The status colours of the light scheme (ui.theme has both schemes' colours).
+OK_COLOUR = QColor(theme.LIGHT_COLOURS.ok)
+BAD_COLOUR = QColor(theme.LIGHT_COLOURS.bad)
+WARN_COLOUR = QColor(theme.LIGHT_COLOURS.warn)
 #: The Verification column of an entry recorded after the check.
 NOT_CHECKED = "not checked"
 
@@ -159,7 +161,8 @@ class WindowedModel(QAbstractTableModel):
             return NOT_CHECKED, None
         if error:
             return "recorded", None
-        return ("FAILED", BAD_COLOUR) if v.findings_at(seq) else ("verified", OK_COLOUR)
+        c = theme.colours()
+        return ("FAILED", c.qt("bad")) if v.findings_at(seq) else ("verified", c.qt("ok"))
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self._sort = column
@@ -203,10 +206,11 @@ class ArtifactTableModel(WindowedModel):
         if column == "verified":
             shade = self._mark(row.ledger_seq, row.is_error)[1]
             return QBrush(shade) if shade is not None else None
+        c = theme.colours()
         if column == "status" and row.is_error:
-            return QBrush(BAD_COLOUR if row.kind == "error" else WARN_COLOUR)
+            return QBrush(c.qt("bad") if row.kind == "error" else c.qt("warn"))
         if column == "status" and row.status != "collected":
-            return QBrush(WARN_COLOUR)
+            return QBrush(c.qt("warn"))
         return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Hashable
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
@@ -30,9 +31,11 @@ from app import browse
 from app.cases import CaseHandle
 from app.integrity import Verification
 from app.times import shown
-from ui.artifact_model import BAD_COLOUR, OK_COLOUR, ArtifactTableModel
+from ui import theme
+from ui.artifact_model import ArtifactTableModel
 from ui.errors import show_error
 from ui.integrity import findings_text
+from ui.keyboard import KeepSelection
 
 HEX_WIDTH = 16
 
@@ -71,6 +74,8 @@ class ArtifactDetails(QWidget):
 
     #: The examiner asks to see the contents of the artifact with this key.
     contents_requested = Signal(int)
+    #: The examiner asks to extract the artifact with this key to a folder.
+    extract_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -157,11 +162,30 @@ class ArtifactDetails(QWidget):
         self.preview_note = QLabel()
         self.preview_note.setObjectName("muted")
         self.preview_note.setWordWrap(True)
+        self.extract_button = QPushButton("E&xtract…")
+        self.extract_button.setObjectName("extract")
+        self.extract_button.setAccessibleName("extract the artifact to a folder")
+        self.extract_button.setToolTip(
+            "Write the artifact to a folder, re-hashed against the ledger (Ctrl+Shift+X); "
+            "recorded as a signed access."
+        )
+        self.extract_button.clicked.connect(self._request_extract)
+        self.extract_button.setEnabled(False)
         note_row = QHBoxLayout()
         note_row.addWidget(self.show_contents_button)
+        note_row.addWidget(self.extract_button)
         note_row.addWidget(self.preview_note, 1)
         layout.addWidget(self.preview_tabs, 4)
         layout.addLayout(note_row)
+        theme.watcher().changed.connect(self._restyle)
+
+    def _restyle(self, _colours: theme.Colours) -> None:
+        if self.case is not None and self.key is not None:
+            self.show_key(self.key)
+
+    def _request_extract(self) -> None:
+        if self.key is not None and self.details.get("type") == "artifact":
+            self.extract_requested.emit(self.key)
 
     def _copy(self, field: QLineEdit) -> None:
         QGuiApplication.clipboard().setText(field.text())
@@ -169,6 +193,7 @@ class ArtifactDetails(QWidget):
     def clear(self) -> None:
         self.key = None
         self.show_contents_button.setEnabled(False)
+        self.extract_button.setEnabled(False)
         self.details = {}
         self.title.setText("Select an artifact")
         self.meta.clear()
@@ -195,6 +220,7 @@ class ArtifactDetails(QWidget):
             self._show_error(d)
             return
         self.title.setText(d["source_path"] or d["member"])
+        self.extract_button.setEnabled(True)
         rows = [
             ("Collector", d["collector"]),
             ("Kind", d["kind"]),
@@ -282,14 +308,17 @@ class ArtifactDetails(QWidget):
         )
         self.signature.setStyleSheet("")
         self.show_contents_button.setEnabled(False)
+        self.extract_button.setEnabled(False)
         self.text_view.clear()
         self.hex_view.clear()
         self.preview_note.clear()
 
 
 def verification_state(v: Verification | None, seq: int) -> tuple[str, str]:
-    """What is known of ledger entry ``seq``'s verification, and the colour to say it in."""
-    grey, red, green = "#555", BAD_COLOUR.name(), OK_COLOUR.name()
+    """What is known of ledger entry ``seq``'s verification, and the colour to say it in
+    (the scheme's: light or dark)."""
+    c = theme.colours()
+    grey, red, green = c.muted, c.bad, c.ok
     if v is None:
         return "Not verified: no verification is recorded (Verify: Ctrl+Shift+V).", grey
     when = shown(v.at)
@@ -314,8 +343,9 @@ def verification_state(v: Verification | None, seq: int) -> tuple[str, str]:
 def _table(rows: list[tuple[str, Any]]) -> str:
     from html import escape
 
+    muted = theme.colours().muted
     cells = "".join(
-        f"<tr><td style='color:#555;padding-right:12px'>{escape(k)}</td>"
+        f"<tr><td style='color:{muted};padding-right:12px'>{escape(k)}</td>"
         f"<td>{escape(str(v))}</td></tr>"
         for k, v in rows
         if v not in (None, "")
@@ -390,7 +420,9 @@ class ArtifactView(QWidget):
         for col, width in enumerate((320, 90, 70, 80, 150, 140, 110, 90)):
             h.resizeSection(col, width)
         h.setStretchLastSection(True)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.table.selectionModel().selectionChanged.connect(self._selected)
+        KeepSelection(self.table, self.model.key_at, self._row_of)
         split.addWidget(self.table)
         split.addWidget(self.details)
         split.setStretchFactor(0, 3)
@@ -398,8 +430,12 @@ class ArtifactView(QWidget):
         split.setSizes([700, 580])
         layout.addWidget(split, 1)
 
+    def _row_of(self, key: Hashable) -> int:
+        return self.model.row_of_key(key) if isinstance(key, int) else -1
+
     def set_case(self, case: CaseHandle | None, verification: Verification | None = None) -> None:
         """Show ``case``; its rows carry ``verification`` (of this case) and nothing else."""
+        self.table.clearSelection()  # another case's row is not kept
         self.case = case
         self.details.case = case
         self.details.viewed.clear()
@@ -450,7 +486,8 @@ class ArtifactView(QWidget):
     def _reloaded(self) -> None:
         n = self.model.rowCount()
         self.count.setText(f"{n:,} rows")
-        self.details.clear()
+        if not self.table.selectionModel().hasSelection():  # else kept (KeepSelection)
+            self.details.clear()
         self.count_changed.emit(n)
 
     def select_row(self, row: int) -> None:

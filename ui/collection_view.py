@@ -33,9 +33,10 @@ from app.cases import CaseHandle
 from app.collection import CollectionRun, RunSummary
 from app.identity import Identity
 from app.profiles import BUILTIN_PROFILES, Profile, load_profile, ordered
-from ui import screenshot_collector
+from ui import screenshot_collector, theme
 from ui.confirm import confirm
 from ui.errors import show_error
+from ui.widgets import ElidedLabel
 from ui.workers import CollectionWorker, CollectorProgress, Snapshot
 
 _CUSTOM = "Profile file…"
@@ -83,6 +84,7 @@ class CollectionView(QWidget):
         self.last_summary: RunSummary | None = None
         self.last_snapshot: Snapshot | None = None
         self._profile: Profile | None = None
+        self.sealed = False  # the case is sealed: no collection
         self._bars: dict[str, QProgressBar] = {}
         self._rows: dict[str, QTreeWidgetItem] = {}
 
@@ -157,10 +159,8 @@ class CollectionView(QWidget):
         self.fs_warning.setObjectName("fs_warning")
         self.fs_warning.setAccessibleName("same file system warning")
         self.fs_warning.setWordWrap(True)
-        self.fs_warning.setStyleSheet(
-            "QLabel { background: #fff4e5; color: #7a4a00; border: 1px solid #f0c36d;"
-            " border-radius: 4px; padding: 6px; }"
-        )
+        self.fs_warning.setStyleSheet(theme.notice_css())
+        theme.watcher().changed.connect(self._restyle)
         self.fs_warning.hide()
         layout.addWidget(self.fs_warning)
 
@@ -189,6 +189,7 @@ class CollectionView(QWidget):
         box = QGroupBox("Progress")
         layout = QVBoxLayout(box)
         self.state_label = QLabel("Not started.")
+        self.state_label.setWordWrap(True)  # long states wrap rather than widen the window
         self.state_label.setObjectName("run_state")
         self.state_label.setAccessibleName("run state")
         layout.addWidget(self.state_label)
@@ -214,15 +215,17 @@ class CollectionView(QWidget):
         layout.addWidget(self.collector_table, 2)
 
         stats = QFormLayout()
-        self.current_label = QLabel("–")
+        # The path being read, shortened in the middle to the room there is.
+        self.current_label = ElidedLabel("–", minimum=100, mode=Qt.TextElideMode.ElideMiddle)
         self.current_label.setObjectName("current_item")
         self.current_label.setAccessibleName("current file")
-        self.current_label.setMinimumWidth(100)
         self.current_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.rate_label = QLabel("–")
         self.rate_label.setObjectName("rate")
         self.rate_label.setAccessibleName("rate")
+        self.rate_label.setWordWrap(True)
         self.eta_label = QLabel("–")
+        self.eta_label.setWordWrap(True)
         self.eta_label.setObjectName("eta")
         self.eta_label.setAccessibleName("time remaining")
         stats.addRow("Current", self.current_label)
@@ -230,13 +233,18 @@ class CollectionView(QWidget):
         stats.addRow("Remaining", self.eta_label)
         layout.addLayout(stats)
 
-        layout.addWidget(QLabel("Problems (skipped, unreadable, changed while read)"))
+        problems = QLabel("Problems (skipped, unreadable, changed while read)")
+        problems.setWordWrap(True)
+        layout.addWidget(problems)
         self.errors = QListWidget()
         self.errors.setObjectName("problems")
         self.errors.setAccessibleName("problems during collection")
         self.errors.setUniformItemSizes(True)
         layout.addWidget(self.errors, 1)
         return box
+
+    def _restyle(self, colours: theme.Colours) -> None:
+        self.fs_warning.setStyleSheet(theme.notice_css(colours))
 
     # ------------------------------------------------------------------ choice
     def set_case(self, case: CaseHandle | None) -> None:
@@ -255,6 +263,19 @@ class CollectionView(QWidget):
         else:
             self.output_label.setText(f"{case.evidence_dir}  (one archive per run)")
         self._check_output()
+        self.refresh_sealed()
+
+    def refresh_sealed(self) -> None:
+        """A sealed case takes no more evidence: Start is off, and the screen says why."""
+        try:
+            self.sealed = self.case is not None and self.case.state().sealed
+        except Exception as exc:  # noqa: BLE001 - an unreadable ledger: shown, Start stays off
+            self.sealed = True
+            show_error(self, exc)
+        if self.sealed and not self.running:
+            self.state_label.setText(
+                "The case is sealed: no more evidence can be collected into it."
+            )
         self._set_running(self.running)
 
     def _clear_progress(self) -> None:
@@ -426,7 +447,7 @@ class CollectionView(QWidget):
         self.choice_box.setEnabled(True)
         for w in (self.tree, self.profile_combo, self.path_edit):
             w.setEnabled(not running)
-        self.start_button.setEnabled(not running and self.case is not None)
+        self.start_button.setEnabled(not running and self.case is not None and not self.sealed)
         self.cancel_button.setEnabled(running)
 
     def start(self, identity: Identity) -> None:
@@ -525,11 +546,7 @@ class CollectionView(QWidget):
                 )
         else:
             self._show_end(snap.state, snap.collectors_done, n)
-        metrics = self.current_label.fontMetrics()
-        width = max(100, self.current_label.width())
-        self.current_label.setText(
-            metrics.elidedText(snap.current or "–", Qt.TextElideMode.ElideMiddle, width)
-        )
+        self.current_label.setText(snap.current or "–")  # shortened when painted
         self.current_label.setToolTip(snap.current)
         self.rate_label.setText(
             f"{human_bytes(snap.bytes_done)} in {human_duration(snap.elapsed)}"

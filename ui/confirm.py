@@ -44,3 +44,16 @@ def inform(parent: QWidget | None, title: str, text: str, details: str = "") -> 
     box.setAccessibleName(title)
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.exec()
+
+
+def warn(parent: QWidget | None, title: str, text: str, details: str = "") -> None:
+    """Say that something did not happen that the person asked for (not a program error)."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle(title)
+    box.setText(text)
+    if details:
+        box.setInformativeText(details)
+    box.setAccessibleName(title)
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.exec()

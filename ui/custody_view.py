@@ -1,13 +1,10 @@
-"""Custody: the ledger as a timeline and a table, the journal, transfer, export and verify."""
+"""Custody: who holds the evidence, the ledger as a timeline and a table, the hand-overs,
+the journal, and the transfer, seal and export actions."""
 
 from __future__ import annotations
 
-import tempfile
-import threading
-import zipfile
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING
 
 from PySide6.QtCharts import (
     QCategoryAxis,
@@ -17,15 +14,12 @@ from PySide6.QtCharts import (
     QLineSeries,
     QScatterSeries,
 )
-from PySide6.QtCore import QDateTime, QMargins, Qt, QTimeZone, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QPainter, QPen
+from PySide6.QtCore import QDateTime, QMargins, Qt, QTimeZone, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -33,10 +27,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
-    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -65,18 +57,21 @@ from app.events import (
     Transferred,
     Verified,
 )
-from app.identity import Identity, load_identity
-from app.integrity import Verification, entries_since, from_check, verification_results
-from app.journal import JOURNAL_KINDS, add_journal_entry, record_transfer
-from app.paths import identity_file
+from app.identity import Identity
+from app.integrity import verification_results
+from app.journal import JOURNAL_KINDS, add_journal_entry
 from app.times import parse_utc, shown
-from app.verification import Report, verify_case
-from ui.artifact_model import BAD_COLOUR, OK_COLOUR, ArtifactTableModel, LedgerTableModel
+from ui import theme
+from ui.artifact_model import LedgerTableModel
 from ui.errors import show_error
-from ui.integrity import colour, long_text, mark, status_image
-from ui.workers import Worker
+from ui.integrity import colour, mark, status_image
+from ui.keyboard import KeepSelection
+from ui.widgets import table_view
 
-REPORT = "custody-report.pdf"
+if TYPE_CHECKING:
+    pass
+
+TRANSFER_COLUMNS = ("Entry", "Time", "Released by", "Received by", "Reason", "Location")
 
 #: Timeline lanes (y) and the kinds of entry drawn in each.
 LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -122,21 +117,6 @@ VERIFICATION_SERIES: dict[bool | None, str] = {
 }
 
 
-def _table_view(name: str) -> QTableView:
-    view = QTableView()
-    view.setObjectName(name)
-    view.setAccessibleName(name.replace("_", " "))
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setAlternatingRowColors(True)
-    view.setWordWrap(False)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(22)
-    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    view.horizontalHeader().setStretchLastSection(True)
-    view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    return view
-
-
 class TimelineChart(QChartView):
     """The acts of people on the case over time, one lane per kind of act."""
 
@@ -150,16 +130,33 @@ class TimelineChart(QChartView):
         self.setObjectName("timeline")
         self.setAccessibleName("custody timeline chart")
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(160)
         self.points = 0
+        self._drawn: tuple[list[browse.TimelinePoint], Mapping[int, bool]] = ([], {})
+        theme.watcher().changed.connect(self._restyle)
+
+    def _restyle(self, _colours: theme.Colours) -> None:
+        self.set_points(*self._drawn)
 
     def set_points(
         self, points: list[browse.TimelinePoint], results: Mapping[int, bool] | None = None
     ) -> None:
-        """Draw ``points``; ``results`` says which ``verified`` entries passed (by seq)."""
+        """Draw ``points``; ``results`` says which ``verified`` entries passed (by seq).
+        The chart follows the light or dark scheme; each kind's colour is made to stand
+        out from its background."""
         results = results or {}
+        self._drawn = (points, results)
         chart = self.chart()
         chart.removeAllSeries()
+        c = theme.colours()
+        chart.setTheme(
+            QChart.ChartTheme.ChartThemeDark if c.dark else QChart.ChartTheme.ChartThemeLight
+        )
+        chart.setBackgroundRoundness(0)
+        legend_font = chart.legend().font()
+        legend_font.setPointSizeF(8.5)  # every kind fits beside a short chart (small screens)
+        chart.legend().setFont(legend_font)
+        background = chart.backgroundBrush().color()
         for axis in chart.axes():
             chart.removeAxis(axis)
         self.points = len(points)
@@ -182,7 +179,7 @@ class TimelineChart(QChartView):
         chart.setTitle(f"Custody timeline: {len(points)} signed acts")
         path = QLineSeries()
         path.setName("sequence")
-        pen = QPen(QColor("#c8c8c8"))
+        pen = QPen(QColor(c.chart_path))
         pen.setWidthF(1.0)
         path.setPen(pen)
         series: dict[str, QScatterSeries] = {}
@@ -203,7 +200,9 @@ class TimelineChart(QChartView):
                     _verification_series(s, results.get(p.seq))
                 else:
                     s.setName(p.event.replace("_", " "))
-                    shade = QColor(EVENT_COLOURS.get(p.event, "#444444"))
+                    shade = theme.readable(
+                        QColor(EVENT_COLOURS.get(p.event, "#444444")), background
+                    )
                     s.setColor(shade)
                     s.setBorderColor(shade.darker(130))
             s.append(ms, row)
@@ -263,223 +262,13 @@ def _describe_timeline(points: list[browse.TimelinePoint], results: Mapping[int,
     return text
 
 
-class TransferDialog(QDialog):
-    """Hand the evidence over: both examiners open their PKCS#12 identities and sign."""
-
-    def __init__(self, case: CaseHandle, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("transfer_dialog")
-        self.setWindowTitle("Transfer custody")
-        self.case = case
-        self.seq: int | None = None
-        form = QFormLayout(self)
-        intro = QLabel(
-            "Both examiners sign the transfer. Each opens their own identity (PKCS#12 file) "
-            "with their passphrase; nothing leaves this computer."
-        )
-        intro.setWordWrap(True)
-        form.addRow(intro)
-        self.from_file = self._file_row(form, "Releasing examiner", str(identity_file()))
-        self.from_pass = QLineEdit()
-        self.from_pass.setEchoMode(QLineEdit.EchoMode.Password)
-        self.from_pass.setAccessibleName("releasing examiner passphrase")
-        form.addRow("  passphrase", self.from_pass)
-        self.to_file = self._file_row(form, "Receiving examiner", "")
-        self.to_pass = QLineEdit()
-        self.to_pass.setEchoMode(QLineEdit.EchoMode.Password)
-        self.to_pass.setAccessibleName("receiving examiner passphrase")
-        form.addRow("  passphrase", self.to_pass)
-        self.reason = QLineEdit()
-        self.reason.setAccessibleName("reason for the transfer")
-        self.reason.setPlaceholderText("handed to legal for review")
-        self.location = QLineEdit()
-        self.location.setAccessibleName("location of the transfer")
-        self.location.setPlaceholderText("Evidence room 2, HQ")
-        form.addRow("Reason", self.reason)
-        form.addRow("Location", self.location)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Sign transfer")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self.setMinimumWidth(560)
-
-    def _file_row(self, form: QFormLayout, label: str, value: str) -> QLineEdit:
-        edit = QLineEdit(value)
-        edit.setAccessibleName(f"{label} identity file")
-        edit.setPlaceholderText("identity.p12")
-        browse_button = QPushButton("Browse…")
-        browse_button.setAccessibleName(f"browse for the {label.lower()} identity")
-
-        def pick() -> None:
-            chosen, _ = QFileDialog.getOpenFileName(
-                self, label, edit.text(), "PKCS#12 (*.p12 *.pfx)"
-            )
-            if chosen:
-                edit.setText(chosen)
-
-        browse_button.clicked.connect(pick)
-        row = QHBoxLayout()
-        row.addWidget(edit, 1)
-        row.addWidget(browse_button)
-        form.addRow(label, row)
-        return edit
-
-    def accept(self) -> None:
-        try:
-            releasing = load_identity(
-                Path(self.from_file.text()), self.from_pass.text().encode("utf-8")
-            )
-            receiving = load_identity(
-                Path(self.to_file.text()), self.to_pass.text().encode("utf-8")
-            )
-            self.seq = record_transfer(
-                self.case,
-                releasing,
-                receiving,
-                reason=self.reason.text().strip(),
-                location=self.location.text().strip(),
-            )
-        except Exception as exc:  # noqa: BLE001 - shown; the dialog stays open to fix the input
-            show_error(self, exc)
-            return
-        super().accept()
-
-
-class ExportDialog(QDialog):
-    """Export a bundle (directory or zip) off the GUI thread, then open its PDF report."""
-
-    exported = Signal(object)
-
-    def __init__(self, case: CaseHandle, identity: Identity, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("export_dialog")
-        self.setWindowTitle("Export case bundle")
-        self.case = case
-        self.identity = identity
-        self.worker: Worker | None = None
-        self.result_path: Path | None = None
-        self._extracted: Path | None = None
-        layout = QVBoxLayout(self)
-        form = QFormLayout()
-        self.out = QLineEdit(str(case.exports_dir / "bundle"))
-        self.out.setAccessibleName("bundle location")
-        pick = QPushButton("Browse…")
-        pick.setAccessibleName("choose bundle location")
-        pick.clicked.connect(self._pick)
-        row = QHBoxLayout()
-        row.addWidget(self.out, 1)
-        row.addWidget(pick)
-        form.addRow("Bundle", row)
-        self.as_zip = QCheckBox("Write a single .zip file")
-        self.as_zip.setAccessibleName("export as zip")
-        form.addRow("", self.as_zip)
-        layout.addLayout(form)
-        self.progress = QProgressBar()
-        self.progress.setAccessibleName("export progress")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        layout.addWidget(self.progress)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setAccessibleName("export log")
-        self.log.setMaximumBlockCount(500)
-        layout.addWidget(self.log, 1)
-        buttons = QHBoxLayout()
-        self.start_button = QPushButton("Export")
-        self.start_button.setAccessibleName("start export")
-        self.start_button.setDefault(True)
-        self.start_button.clicked.connect(self.start)
-        self.report_button = QPushButton("Open PDF report")
-        self.report_button.setAccessibleName("open the PDF report")
-        self.report_button.setEnabled(False)
-        self.report_button.clicked.connect(self.open_report)
-        close = QPushButton("Close")
-        close.clicked.connect(self.reject)
-        buttons.addWidget(self.report_button)
-        buttons.addStretch(1)
-        buttons.addWidget(close)
-        buttons.addWidget(self.start_button)
-        layout.addLayout(buttons)
-        self.setMinimumSize(600, 360)
-
-    def _pick(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Parent folder for the bundle")
-        if chosen:
-            self.out.setText(str(Path(chosen) / "bundle"))
-
-    def start(self) -> None:
-        out = Path(self.out.text().strip()).expanduser()
-        as_zip = self.as_zip.isChecked()
-        case, identity = self.case, self.identity
-        if as_zip and out.suffix.lower() != ".zip":
-            out = out.with_suffix(".zip")
-
-        def work(cancel: threading.Event, report: Callable[[Any], None]) -> Any:
-            from app.export_service import export_case  # imported when used
-
-            return export_case(case, identity, out, as_zip=as_zip, progress=report)
-
-        self.worker = Worker(work, self)
-        self.worker.progress.connect(lambda m: self.log.appendPlainText(str(m)))
-        self.worker.finished.connect(self._done)
-        self.worker.failed.connect(self._failed)
-        self.progress.setRange(0, 0)
-        self.start_button.setEnabled(False)
-        self.log.appendPlainText(f"Exporting to {out} …")
-        self.worker.start()
-
-    def _done(self, result: Any) -> None:
-        self.worker = None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.result_path = Path(result.path)
-        self.log.appendPlainText(f"Done: {self.result_path}")
-        self.log.appendPlainText(f"bundle {result.bundle_id}")
-        self.log.appendPlainText(f"manifest.json SHA-256 {result.bundle.manifest_sha256}")
-        if result.zip_sha256:
-            self.log.appendPlainText(f"zip SHA-256 {result.zip_sha256}")
-        self.log.appendPlainText(f"recorded as ledger entry {result.exported_seq}")
-        self.report_button.setEnabled(self._report_path() is not None)
-        self.exported.emit(result)
-
-    def _failed(self, exc: BaseException) -> None:
-        self.worker = None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.start_button.setEnabled(True)
-        self.log.appendPlainText("Export failed.")
-        show_error(self, exc)
-
-    def _report_path(self) -> Path | None:
-        """The bundle's PDF report; from a zip it is extracted to a temporary folder."""
-        if self.result_path is None:
-            return None
-        if self.result_path.is_dir():
-            pdf = self.result_path / REPORT
-            return pdf if pdf.exists() else None
-        if self._extracted is None and zipfile.is_zipfile(self.result_path):
-            with zipfile.ZipFile(self.result_path) as z:
-                if REPORT not in z.namelist():
-                    return None
-                target = Path(tempfile.mkdtemp(prefix="chainproof-report-")) / REPORT
-                target.write_bytes(z.read(REPORT))
-                self._extracted = target
-        return self._extracted
-
-    def open_report(self) -> None:
-        pdf = self._report_path()
-        if pdf is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(pdf)))
-
-
 class CustodyView(QWidget):
-    """Ledger timeline and table, journal entry, and the transfer and export actions."""
+    """Who holds the evidence, the ledger as a timeline and a table, every hand-over, the
+    journal, and the transfer, seal and export actions."""
 
     journal_requested = Signal(str, str, str)  # kind, text, reason
     transfer_requested = Signal()
+    seal_requested = Signal()
     export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -491,22 +280,37 @@ class CustodyView(QWidget):
         heading.setObjectName("heading")
         top.addWidget(heading)
         top.addStretch(1)
-        self.transfer_button = QPushButton("Transfer custody…")
+        self.transfer_button = QPushButton("&Transfer custody…")
         self.transfer_button.setAccessibleName("transfer custody")
+        self.transfer_button.setToolTip("Transfer custody (Ctrl+T)")
         self.transfer_button.clicked.connect(self.transfer_requested)
-        self.export_button = QPushButton("Export bundle…")
+        self.seal_button = QPushButton("&Seal case…")
+        self.seal_button.setAccessibleName("seal the case")
+        self.seal_button.setToolTip("Seal the case: no more collection (asks first)")
+        self.seal_button.clicked.connect(self.seal_requested)
+        self.export_button = QPushButton("E&xport bundle…")
         self.export_button.setAccessibleName("export bundle")
         self.export_button.setToolTip("Export bundle (Ctrl+E)")
         self.export_button.clicked.connect(self.export_requested)
-        top.addWidget(self.transfer_button)
-        top.addWidget(self.export_button)
+        for button in (self.transfer_button, self.seal_button, self.export_button):
+            top.addWidget(button)
         layout.addLayout(top)
+        self.custodian = QLabel("No case open.")
+        self.custodian.setObjectName("custodian")
+        self.custodian.setAccessibleName("current custodian")
+        self.custodian.setWordWrap(True)
+        self.custodian.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.custodian)
 
         split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
         self.chart = TimelineChart()
         split.addWidget(self.chart)
 
         lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.setChildrenCollapsible(False)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("custody_tabs")
         table_box = QWidget()
         tl = QVBoxLayout(table_box)
         tl.setContentsMargins(0, 0, 0, 0)
@@ -515,8 +319,9 @@ class CustodyView(QWidget):
         self.show_bulk.setAccessibleName("show artifact and error entries")
         self.show_bulk.toggled.connect(self.model.set_include_bulk)
         tl.addWidget(self.show_bulk)
-        self.table = _table_view("ledger_table")
+        self.table = table_view("ledger_table")
         self.table.setModel(self.model)
+        KeepSelection(self.table, self.model.key_at, self._row_of)
         h = self.table.horizontalHeader()
         for col, width in enumerate((55, 215, 105, 110, 300, 75, 0, 140)):
             h.resizeSection(col, width)
@@ -524,7 +329,21 @@ class CustodyView(QWidget):
         h.setStretchLastSection(False)
         self.table.setColumnHidden(6, True)  # verification results live on the Verify page
         tl.addWidget(self.table, 1)
-        lower.addWidget(table_box)
+        self.tabs.addTab(table_box, "&Ledger")
+        self.transfers = QTableWidget(0, len(TRANSFER_COLUMNS))
+        self.transfers.setObjectName("transfers")
+        self.transfers.setAccessibleName("transfers of custody")
+        self.transfers.setHorizontalHeaderLabels(list(TRANSFER_COLUMNS))
+        self.transfers.verticalHeader().setVisible(False)
+        self.transfers.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.transfers.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.transfers.setTabKeyNavigation(False)
+        self.transfers.setWordWrap(False)
+        th = self.transfers.horizontalHeader()
+        th.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        th.setStretchLastSection(True)
+        self.tabs.addTab(self.transfers, "T&ransfers")
+        lower.addWidget(self.tabs)
         lower.addWidget(self._build_journal())
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 1)
@@ -532,6 +351,9 @@ class CustodyView(QWidget):
         split.addWidget(lower)
         split.setSizes([300, 420])
         layout.addWidget(split, 1)
+
+    def _row_of(self, key: Hashable) -> int:
+        return self.model.row_of_key(key) if isinstance(key, int) else -1
 
     def _build_journal(self) -> QWidget:
         box = QGroupBox("Incident journal")
@@ -590,6 +412,7 @@ class CustodyView(QWidget):
         return seq
 
     def set_case(self, case: CaseHandle | None) -> None:
+        self.table.clearSelection()  # another case's row is not kept
         self.case = case
         self.model.set_case(case)
         self.refresh()
@@ -603,249 +426,51 @@ class CustodyView(QWidget):
             self.chart.set_points(
                 browse.ledger_timeline(self.case), verification_results(self.case)
             )
-        for w in (self.transfer_button, self.export_button, self.add_button):
+        self._show_custody()
+        for w in (self.transfer_button, self.seal_button, self.export_button, self.add_button):
             w.setEnabled(self.case is not None)
 
+    def _show_custody(self) -> None:
+        """The current custodian, since when, the seal, and every hand-over."""
+        from app.desktop_actions import custody_of
 
-class VerifyView(QWidget):
-    """Re-hash every artifact and check every entry and signature; green or red, per item.
-
-    What it shows belongs to its case: the ledger's last recorded verification when the case
-    is opened, then each check run here. A check that ends after the case changed shows
-    nothing (a recorded one is in its own case's ledger).
-    """
-
-    verify_requested = Signal(bool)  # record (signed) in the ledger
-    verified = Signal(object)  # Report, of a check of the case shown
-    checked = Signal(object)  # Verification, of a check of the case shown
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.case: CaseHandle | None = None
-        self.worker: Worker | None = None
-        self.report: Report | None = None  # the last check run here, of this case
-        self.verification: Verification | None = None
-        self._checking: CaseHandle | None = None  # the case the running check reads
-        self._recording = False  # whether it records its result in that case's ledger
-        layout = QVBoxLayout(self)
-        top = QHBoxLayout()
-        heading = QLabel("Verify")
-        heading.setObjectName("heading")
-        top.addWidget(heading)
-        top.addStretch(1)
-        self.record = QCheckBox("Record the verification in the ledger (signed)")
-        self.record.setAccessibleName("record the verification in the ledger")
-        self.record.setChecked(True)
-        self.verify_button = QPushButton("Verify now")
-        self.verify_button.setObjectName("verify")
-        self.verify_button.setAccessibleName("verify the case")
-        self.verify_button.setToolTip("Verify the case (Ctrl+Shift+V)")
-        self.verify_button.clicked.connect(
-            lambda: self.verify_requested.emit(self.record.isChecked())
-        )
-        top.addWidget(self.record)
-        top.addWidget(self.verify_button)
-        layout.addLayout(top)
-
-        self.banner = QLabel("Not verified yet.")
-        self.banner.setObjectName("verify_banner")
-        self.banner.setAccessibleName("verification result")
-        self.banner.setWordWrap(True)
-        self._style_banner(None)
-        layout.addWidget(self.banner)
-        self.progress = QProgressBar()
-        self.progress.setAccessibleName("verification progress")
-        self.progress.setRange(0, 1)
-        self.progress.setMaximumHeight(8)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
-        layout.addWidget(self.progress)
-
-        self.findings = QTableWidget(0, 3)
-        self.findings.setObjectName("findings")
-        self.findings.setAccessibleName("verification findings")
-        self.findings.setHorizontalHeaderLabels(["Where", "Check", "What does not hold"])
-        self.findings.verticalHeader().setVisible(False)
-        self.findings.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.findings.setWordWrap(False)
-        fh = self.findings.horizontalHeader()
-        fh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        fh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        fh.setStretchLastSection(True)
-        self.findings.setMaximumHeight(170)
-
-        self.failed_only = QCheckBox("Only what failed")
-        self.failed_only.setObjectName("failed_only")
-        self.failed_only.setAccessibleName("show only what failed verification")
-        self.failed_only.setEnabled(False)
-        self.failed_only.toggled.connect(self._apply_failed_only)
-        self.tabs = QTabWidget()
-        self.tabs.setCornerWidget(self.failed_only)
-        self.artifacts = ArtifactTableModel(self)
-        self.artifact_table = _table_view("verified_artifacts")
-        self.artifact_table.setModel(self.artifacts)
-        for col, width in enumerate((360, 90, 70, 80, 150, 140, 110, 100)):
-            self.artifact_table.horizontalHeader().resizeSection(col, width)
-        self.entries = LedgerTableModel(self)
-        self.entries.include_bulk = True
-        self.entry_table = _table_view("verified_entries")
-        self.entry_table.setModel(self.entries)
-        for col, width in enumerate((60, 190, 120, 120, 360, 80, 100)):
-            self.entry_table.horizontalHeader().resizeSection(col, width)
-        self.tabs.addTab(self.artifact_table, "Artifacts")
-        self.tabs.addTab(self.entry_table, "Ledger entries")
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.findings)
-        split.addWidget(self.tabs)
-        split.setSizes([120, 500])
-        layout.addWidget(split, 1)
-        self.findings.hide()
-
-    def _apply_failed_only(self, on: bool) -> None:
-        v = self.verification
-        failed = frozenset(v.failed) if on and v is not None and v.failed is not None else None
-        self.artifacts.set_filter(browse.ArtifactFilter(seqs=failed))
-
-    def _style_banner(self, ok: bool | None) -> None:
-        if ok is None:
-            css = "background:#f3f3f3; color:#333; border:1px solid #ddd;"
-        elif ok:
-            css = f"background:#e8f5e9; color:{OK_COLOUR.name()}; border:1px solid #a5d6a7;"
-        else:
-            css = f"background:#fdecea; color:{BAD_COLOUR.name()}; border:1px solid #f5a8a0;"
-        self.banner.setStyleSheet(
-            f"QLabel {{ {css} border-radius:4px; padding:10px; font-size:13pt; font-weight:600; }}"
-        )
-
-    def set_case(self, case: CaseHandle | None, verification: Verification | None = None) -> None:
-        """Show ``case`` with ``verification``, its last recorded one (None: never)."""
-        self.case = case
-        self.report = None
-        self.verification = verification
-        self.artifacts.filter = browse.ArtifactFilter()
-        self.artifacts.set_case(case)
-        self.entries.set_case(case)
-        self.findings.setRowCount(0)
-        self.findings.hide()
-        self.failed_only.blockSignals(True)
-        self.failed_only.setChecked(False)
-        self.failed_only.setEnabled(False)
-        self.failed_only.blockSignals(False)
-        self.verify_button.setEnabled(case is not None and not self.running)
-        self._show_verification()
-
-    def prepare(self, case: CaseHandle | None, verification: Verification | None) -> None:
-        """The case changed while the page is hidden: the banner and the Verify action see
-        the new case at once; its rows are read when the page is shown (:meth:`set_case`)."""
-        self.case, self.verification, self.report = case, verification, None
-        self.findings.setRowCount(0)
-        self.findings.hide()
-        self.failed_only.setEnabled(False)
-        self.verify_button.setEnabled(case is not None and not self.running)
-        self._show_verification()
-
-    def refresh(self, verification: Verification | None) -> None:
-        """The case gained entries: list them; ``verification`` is the case's newest (the
-        marks of a check stay on the entries it checked)."""
-        if verification is not self.verification:  # e.g. recorded meanwhile by the CLI
-            self.verification, self.report = verification, None
-            self.findings.setRowCount(0)
-            self.findings.hide()
-            self.failed_only.setChecked(False)
-            self.failed_only.setEnabled(False)
-        self.artifacts.reload()
-        self.entries.reload()
-        self._show_verification()
-
-    def _show_verification(self) -> None:
-        v = self.verification
+        self.transfers.setRowCount(0)
         if self.case is None:
-            self.banner.setText("No case open.")
-            self._style_banner(None)
+            self.custodian.setText("No case open.")
             return
-        if self._checking is not None and self._checking is self.case:
-            return  # "Verifying…" until the check of this case ends
-        self.progress.hide()
-        since = entries_since(self.case, v) if v is not None else 0
-        text = long_text(v, since)
-        if v is not None and self.report is not None:
-            r = self.report
-            text += (
-                f" {r.entries:,} ledger entries, {r.signatures:,} signatures, "
-                f"{r.artifacts:,} artifacts re-hashed ({r.bytes_hashed:,} bytes)."
+        c = custody_of(self.case)
+        if c.custodian is None:
+            text = "Custodian: not recorded in the ledger."
+        else:
+            how = (
+                f"received in the transfer of {shown(c.since_at)} (entry {c.since_seq})"
+                if c.transfers
+                else f"since the case was opened, {shown(c.since_at)} (entry {c.since_seq})"
             )
-        elif v is not None and not v.per_entry and not v.ok:
-            text += " The ledger does not say which entries failed: verify again to see them."
-        elif v is not None and not v.per_entry:
-            text += " Verify again to check the case as it is now."
-        self.banner.setText(text)
-        self._style_banner(v.ok if v is not None else None)
-        if self.artifacts.case is self.case:  # else the rows are another case's until shown
-            self.artifacts.set_verification(v)
-        if self.entries.case is self.case:
-            self.entries.set_verification(v)
-
-    @property
-    def running(self) -> bool:
-        return self.worker is not None
-
-    def start(self, sign_with: Identity | None) -> None:
-        """Verify the open case off the GUI thread."""
-        if self.case is None or self.running:
-            return
-        case = self.case
-
-        def work(_cancel: threading.Event, _report: Callable[[Any], None]) -> Report:
-            return verify_case(case, sign_with=sign_with)
-
-        self._checking, self._recording = case, sign_with is not None
-        self.worker = Worker(work, self)
-        self.worker.finished.connect(self._done)
-        self.worker.failed.connect(self._failed)
-        self.verify_button.setEnabled(False)
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.banner.setText("Verifying: re-hashing every artifact, checking every signature…")
-        self._style_banner(None)
-        self.worker.start()
-
-    def _ended(self) -> CaseHandle | None:
-        """The check ended: the case it read."""
-        case, self._checking = self._checking, None
-        self.worker = None
-        self.progress.hide()
-        self.verify_button.setEnabled(self.case is not None)
-        return case
-
-    def _failed(self, exc: BaseException) -> None:
-        case = self._ended()
-        if case is not self.case:
-            self._show_verification()
-            return  # the examiner moved on: that case's error is not this one's
-        self.banner.setText("Verification could not run.")
-        self._style_banner(None)
-        show_error(self, exc)
-
-    def _done(self, report: Report) -> None:
-        case = self._ended()
-        if case is None or case is not self.case:
-            self._show_verification()
-            return  # a check of a case no longer shown marks nothing here
-        self.report = report
-        self.verification = verification = from_check(case, report, recorded=self._recording)
-        self.findings.setRowCount(0)
-        for f in report.findings:
-            row = self.findings.rowCount()
-            self.findings.insertRow(row)
-            for col, text in enumerate((f.where, f.code, f.message)):
-                item = QTableWidgetItem(text)
-                item.setForeground(BAD_COLOUR)
-                item.setToolTip(text)
-                self.findings.setItem(row, col, item)
-        self.findings.setVisible(bool(report.findings))
-        self.failed_only.setEnabled(bool(verification.failed))
-        self.entries.reload()
-        self.artifacts.reload()
-        self._show_verification()
-        self.verified.emit(report)
-        self.checked.emit(verification)
+            text = f"Custodian: {c.custodian}, {how}."
+        count = len(c.transfers)
+        text += f" {count} transfer{'s' if count != 1 else ''} of custody."
+        if c.sealed_seq is not None:
+            text += (
+                f" Sealed {shown(c.sealed_at)} (entry {c.sealed_seq}): {c.seal_reason}. "
+                "No more collection."
+            )
+        self.custodian.setText(text)
+        self.seal_button.setToolTip(
+            f"Sealed at entry {c.sealed_seq}" if c.sealed_seq else self.seal_button.toolTip()
+        )
+        for t in c.transfers:
+            row = self.transfers.rowCount()
+            self.transfers.insertRow(row)
+            values = (
+                str(t.seq),
+                shown(t.at),
+                str(t.released_by),
+                str(t.received_by),
+                t.reason,
+                t.location,
+            )
+            for col, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                item.setToolTip(value)
+                self.transfers.setItem(row, col, item)

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
 
-from app.integrity import Verification
 from app.times import shown
-from ui.artifact_model import BAD_COLOUR, OK_COLOUR
+from ui import theme
 
-UNKNOWN_COLOUR = QColor("#5f6368")
+if TYPE_CHECKING:
+    from app.integrity import Verification
+
+UNKNOWN_COLOUR = QColor(theme.LIGHT_COLOURS.unknown)
 PASSED_MARK, FAILED_MARK, UNKNOWN_MARK = "✓", "✗", "?"
 
 
 def colour(ok: bool | None) -> QColor:
-    """Green for passed, red for failed, grey for never verified (or unreadable)."""
-    return UNKNOWN_COLOUR if ok is None else OK_COLOUR if ok else BAD_COLOUR
+    """Green for passed, red for failed, grey for never verified (or unreadable), in the
+    colours of the scheme shown (light or dark): for words."""
+    c = theme.colours()
+    return c.qt("unknown" if ok is None else "ok" if ok else "bad")
+
+
+def icon_colour(ok: bool | None) -> QColor:
+    """The saturated colour of a result's icon: a white mark on it reads on either scheme."""
+    c = theme.LIGHT_COLOURS
+    return QColor(c.unknown if ok is None else c.ok if ok else c.bad)
 
 
 def mark(ok: bool | None) -> str:
@@ -31,8 +42,8 @@ def status_image(ok: bool | None, size: int = 16) -> QImage:
     image.fill(Qt.GlobalColor.transparent)
     p = QPainter(image)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setPen(QPen(colour(ok).darker(130), max(1.0, size / 16)))
-    p.setBrush(colour(ok))
+    p.setPen(QPen(icon_colour(ok).darker(130), max(1.0, size / 16)))
+    p.setBrush(icon_colour(ok))
     p.drawEllipse(QRectF(0.5, 0.5, size - 1.0, size - 1.0))
     pen = QPen(QColor("white"), max(1.5, size / 7))
     pen.setCapStyle(Qt.PenCapStyle.RoundCap)

@@ -1,64 +1,57 @@
-"""The main window: left navigation (Cases, Collect, Artifacts, Custody, Verify), menus,
-shortcuts and a status bar with the case, the examiner and the ledger head."""
+"""The main window: left navigation (Cases, Collect, Artifacts, Custody, Verify), menus with
+every action and its shortcut, and a status bar with the case, the examiner and the ledger head.
+
+Only the case list is built at start; each other screen is built (and its modules imported)
+the first time it is needed, so the window is usable at once.
+"""
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QByteArray, QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QSizePolicy,
     QStackedWidget,
     QWidget,
 )
 
-from app import browse
-from app.cases import CaseHandle, open_case
-from app.collection import RunSummary
-from app.identity import Identity
-from app.integrity import Verification, entries_since, last_recorded, newer_record
 from app.paths import identity_file
-from ui.artifact_view import ArtifactView
+from ui import theme
 from ui.case_list import CaseListView
-from ui.collection_view import CollectionView
 from ui.confirm import confirm, inform
-from ui.custody_view import CustodyView, ExportDialog, TransferDialog, VerifyView
 from ui.errors import show_error
 from ui.integrity import colour, long_text, short_text
+from ui.keyboard import tab_leaves_views
 from ui.settings import settings
-from ui.wizards import IdentityWizard, NewCaseWizard, PassphraseDialog
-from ui.workers import wait_for_workers
+from ui.widgets import ElidedLabel
+from ui.workers import Worker, wait_for_workers
+
+if TYPE_CHECKING:
+    from app.cases import CaseHandle
+    from app.collection import RunSummary
+    from app.identity import Identity
+    from app.integrity import Verification
+    from ui.artifact_view import ArtifactView
+    from ui.collection_view import CollectionView
+    from ui.custody_view import CustodyView
+    from ui.verify_view import VerifyView
 
 PAGES = ("Cases", "Collect", "Artifacts", "Custody", "Verify")
 MAX_RECENT = 10
-
-STYLE = """
-QListWidget#navigation { background: #1f2a36; color: #d8dee6; border: none; padding-top: 8px;
-    font-size: 11pt; outline: 0; }
-QListWidget#navigation::item { padding: 10px 18px; border-left: 3px solid transparent; }
-QListWidget#navigation::item:selected { background: #2d3d4f; color: white;
-    border-left: 3px solid #5aa9e6; }
-QListWidget#navigation::item:disabled { color: #6b7785; }
-QLabel#heading { font-size: 15pt; font-weight: 600; color: #1f2a36; padding: 2px 0 6px 0; }
-QLabel#subheading { font-size: 11pt; font-weight: 600; color: #1f2a36; }
-QLabel#muted { color: #666; }
-QGroupBox { font-weight: 600; border: 1px solid #d5d9de; border-radius: 5px; margin-top: 10px;
-    padding-top: 6px; }
-QGroupBox::title { subcontrol-origin: margin; left: 8px; padding: 0 4px; }
-QProgressBar { border: 1px solid #c5cbd3; border-radius: 3px; text-align: center;
-    background: #f4f6f8; min-height: 16px; }
-QProgressBar::chunk { background: #3b82c4; }
-QStatusBar QLabel { padding: 0 8px; color: #333; }
-"""
+#: The smallest window whose screens all fit (a 1024x768 screen less its panels).
+MINIMUM_SIZE = QSize(1000, 640)
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +62,7 @@ class MainWindow(QMainWindow):
         self._head_checked = 0.0  # when the status bar last read the ledger head
         self.setObjectName("main_window")
         self.setWindowTitle("Chainproof")
+        self.setMinimumSize(MINIMUM_SIZE)
         self.case: CaseHandle | None = None
         #: The open case's verification: its ledger's last recorded one, then each check
         #: run in this window. Never another case's (set_case replaces it).
@@ -80,24 +74,18 @@ class MainWindow(QMainWindow):
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
         self.nav.setAccessibleName("navigation")
-        self.nav.setFixedWidth(170)
+        self.nav.setFixedWidth(150)
         self.nav.setIconSize(QSize(0, 0))
         for name in PAGES:
             QListWidgetItem(name, self.nav)
         self.stack = QStackedWidget()
+        self.stack.setMinimumWidth(0)
         self.cases_view = CaseListView()
-        self.collect_view = CollectionView()
-        self.artifact_view = ArtifactView()
-        self.custody_view = CustodyView()
-        self.verify_view = VerifyView()
-        for w in (
-            self.cases_view,
-            self.collect_view,
-            self.artifact_view,
-            self.custody_view,
-            self.verify_view,
-        ):
-            self.stack.addWidget(w)
+        self.stack.addWidget(self.cases_view)
+        #: The screens built so far, by page; the others are placeholders until shown.
+        self._pages: dict[int, QWidget] = {0: self.cases_view}
+        for _ in PAGES[1:]:
+            self.stack.addWidget(QWidget())
         # Pages whose case ("case") or data ("data") changed while hidden: refreshed when shown.
         self._stale: dict[int, str] = {}
         self.nav.currentRowChanged.connect(self._page_changed)
@@ -108,32 +96,112 @@ class MainWindow(QMainWindow):
         row.addWidget(self.nav)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
-        self.setStyleSheet(STYLE)
         font = self.font()
         font.setPointSizeF(10)
         self.setFont(font)  # explicit fonts (monospace hashes, previews) keep their own
 
-        self.case_label = QLabel("No case open")
+        self.case_label = ElidedLabel("No case open")
         self.case_label.setAccessibleName("open case")
-        self.examiner_label = QLabel("Examiner: locked")
+        self.examiner_label = ElidedLabel("Examiner: locked")
         self.examiner_label.setAccessibleName("examiner")
-        self.head_label = QLabel("")
+        self.head_label = ElidedLabel("")
         self.head_label.setAccessibleName("ledger head")
-        self.integrity_label = QLabel("")
+        self.integrity_label = ElidedLabel("", minimum=120)
         self.integrity_label.setObjectName("integrity")
         self.integrity_label.setAccessibleName("integrity: the last verification")
         status = self.statusBar()
         status.addWidget(self.case_label, 1)
-        status.addPermanentWidget(self.integrity_label)
-        status.addPermanentWidget(self.examiner_label)
-        status.addPermanentWidget(self.head_label)
+        # Their whole text when there is room; shortened ("…", whole in the tooltip) when not.
+        for label in (self.integrity_label, self.examiner_label, self.head_label):
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+            status.addPermanentWidget(label)
 
         self._build_actions()
         self._connect()
+        theme.watcher().changed.connect(self._restyle)
+        self.set_scheme(str(settings().value("window/scheme") or theme.SYSTEM), save=False)
+        tab_leaves_views(self)
         self._restore()
         self.set_case(None)
+        self._opening: Worker | None = None
         if case_dir is not None:
-            self.open_case_dir(case_dir)
+            self._open_at_start(Path(case_dir))
+
+    # ------------------------------------------------------------------ pages
+    def _built(self, index: int) -> bool:
+        return index in self._pages
+
+    def _page(self, index: int) -> QWidget:
+        """The screen of ``index``, built (its modules imported) the first time it is asked for."""
+        page = self._pages.get(index)
+        if page is None:
+            page = self._pages[index] = self._build_page(index)
+            placeholder = self.stack.widget(index)
+            self.stack.insertWidget(index, page)
+            if placeholder is not None:
+                self.stack.removeWidget(placeholder)
+                placeholder.deleteLater()
+            tab_leaves_views(page)
+        return page
+
+    def _build_page(self, index: int) -> QWidget:
+        if index == 1:
+            from ui.collection_view import CollectionView
+
+            collect = CollectionView()
+            collect.start_requested.connect(self.start_collection)
+            collect.run_finished.connect(self._run_finished)
+            collect.run_failed.connect(lambda _e: self._refresh_case_views())
+            collect.snapshot_shown.connect(lambda _snap: self._refresh_head(throttle=1.0))
+            collect.set_case(self.case)
+            return collect
+        if index == 2:
+            from ui.artifact_view import ArtifactView
+
+            artifacts = ArtifactView()
+            artifacts.details.contents_requested.connect(self._view_contents)
+            artifacts.details.extract_requested.connect(self._extract)
+            self._stale[2] = "case"
+            return artifacts
+        if index == 3:
+            from ui.custody_view import CustodyView
+
+            custody = CustodyView()
+            custody.journal_requested.connect(self._journal)
+            custody.transfer_requested.connect(self.transfer)
+            custody.seal_requested.connect(self.seal)
+            custody.export_requested.connect(self.export)
+            custody.case = self.case
+            self._stale[3] = "case"
+            return custody
+        from ui.verify_view import VerifyView
+
+        verify = VerifyView()
+        verify.verify_requested.connect(self._verify)
+        verify.checked.connect(self._checked)
+        verify.prepare(self.case, self.verification)
+        self._stale[4] = "case"
+        return verify
+
+    @property
+    def collect_view(self) -> CollectionView:
+        return cast("CollectionView", self._page(1))
+
+    @property
+    def artifact_view(self) -> ArtifactView:
+        return cast("ArtifactView", self._page(2))
+
+    @property
+    def custody_view(self) -> CustodyView:
+        return cast("CustodyView", self._page(3))
+
+    @property
+    def verify_view(self) -> VerifyView:
+        return cast("VerifyView", self._page(4))
+
+    @property
+    def collecting(self) -> bool:
+        return self._built(1) and self.collect_view.running
 
     # ------------------------------------------------------------------ actions
     def _action(
@@ -141,76 +209,100 @@ class MainWindow(QMainWindow):
         text: str,
         shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
         slot: Callable[[], object],
+        tip: str = "",
     ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
         action.triggered.connect(lambda _checked=False: slot())
         self.addAction(action)
         return action
 
     def _build_actions(self) -> None:
-        a = self._action
-        self.new_action = a("&New case…", QKeySequence.StandardKey.New, self.new_case)
-        self.open_action = a(
-            "&Open case…", QKeySequence.StandardKey.Open, self.cases_view.choose_and_open
+        a, key = self._action, QKeySequence.StandardKey
+        self.new_action = a("&New case…", key.New, self.new_case)
+        self.open_action = a("&Open case…", key.Open, self.cases_view.choose_and_open)
+        self.bundle_action = a(
+            "&Verify a bundle…",
+            "Ctrl+Shift+O",
+            self.verify_bundle,
+            "Check an exported bundle (folder or zip) on its own",
         )
         self.identity_action = a("Create &identity…", None, self.create_identity)
         self.unlock_action = a(
             "&Unlock identity…", "Ctrl+L", lambda: self.with_identity(lambda _i: None)
         )
-        self.quit_action = a("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self.certificate_action = a(
+            "Export my &certificate…",
+            None,
+            self.export_certificate,
+            "Save your examiner certificate (PEM) for a receiving examiner or a legal team",
+        )
+        self.quit_action = a("&Quit", key.Quit, self.close)
         self.collect_action = a("&Collect", "F5", self.start_collection)
-        self.cancel_action = a("Ca&ncel collection…", "Esc", self.collect_view.request_cancel)
+        self.cancel_action = a("Ca&ncel collection…", "Esc", self.cancel_collection)
+        self.note_action = a("Add &journal entry", "Ctrl+J", self.focus_journal)
+        self.transfer_action = a("&Transfer custody…", "Ctrl+T", self.transfer)
+        self.seal_action = a(
+            "&Seal case…", None, self.seal, "Close the case to collection (signed; asks first)"
+        )
+        self.extract_action = a("E&xtract artifact…", "Ctrl+Shift+X", self.extract_selected)
         self.export_action = a("&Export bundle…", "Ctrl+E", self.export)
         self.verify_action = a("&Verify case", "Ctrl+Shift+V", self.verify)
-        self.transfer_action = a("&Transfer custody…", "Ctrl+T", self.transfer)
-        self.filter_action = a(
-            "&Filter artifacts", QKeySequence.StandardKey.Find, self.focus_filter
-        )
-        self.note_action = a("Add &journal entry", "Ctrl+J", self.focus_journal)
+        self.filter_action = a("&Filter artifacts", key.Find, self.focus_filter)
         self.page_actions = [
             a(f"Go to {name}", f"Ctrl+{i}", functools.partial(self.show_page, i - 1))
             for i, name in enumerate(PAGES, start=1)
         ]
+        self.help_action = a("&Documentation", key.HelpContents, self.open_documentation)
+        self.about_action = a("&About Chainproof", None, self.about)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for act in (self.new_action, self.open_action):
+        for act in (self.new_action, self.open_action, self.bundle_action):
             file_menu.addAction(act)
         file_menu.addSeparator()
-        file_menu.addAction(self.identity_action)
-        file_menu.addAction(self.unlock_action)
+        for act in (self.identity_action, self.unlock_action, self.certificate_action):
+            file_menu.addAction(act)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         case_menu = menu.addMenu("&Case")
-        for act in (
-            self.collect_action,
-            self.cancel_action,
-            self.note_action,
-            self.transfer_action,
-            self.export_action,
-            self.verify_action,
-        ):
+        for act in (self.collect_action, self.cancel_action):
+            case_menu.addAction(act)
+        case_menu.addSeparator()
+        for act in (self.note_action, self.transfer_action, self.seal_action):
+            case_menu.addAction(act)
+        case_menu.addSeparator()
+        for act in (self.extract_action, self.export_action, self.verify_action):
             case_menu.addAction(act)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.filter_action)
         view_menu.addSeparator()
         for act in self.page_actions:
             view_menu.addAction(act)
+        view_menu.addSeparator()
+        schemes = view_menu.addMenu("Colour &scheme")
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.scheme_actions: dict[str, QAction] = {}
+        for name in theme.SCHEMES:
+            act = QAction(theme.SCHEME_NAMES[name], self)
+            act.setCheckable(True)
+            act.triggered.connect(functools.partial(self.set_scheme, name))
+            group.addAction(act)
+            schemes.addAction(act)
+            self.scheme_actions[name] = act
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.help_action)
+        help_menu.addAction(self.about_action)
 
     def _connect(self) -> None:
         self.cases_view.open_requested.connect(self.open_case_dir)
         self.cases_view.new_requested.connect(self.new_case)
-        self.collect_view.start_requested.connect(self.start_collection)
-        self.collect_view.run_finished.connect(self._run_finished)
-        self.collect_view.run_failed.connect(lambda _e: self._refresh_case_views())
-        self.collect_view.snapshot_shown.connect(lambda _snap: self._refresh_head(throttle=1.0))
-        self.custody_view.journal_requested.connect(self._journal)
-        self.artifact_view.details.contents_requested.connect(self._view_contents)
-        self.custody_view.transfer_requested.connect(self.transfer)
-        self.custody_view.export_requested.connect(self.export)
-        self.verify_view.verify_requested.connect(self._verify)
-        self.verify_view.checked.connect(self._checked)
 
     # ------------------------------------------------------------------ state
     def _restore(self) -> None:
@@ -219,7 +311,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
-            self.resize(1400, 880)
+            self._fit_screen(QSize(1400, 880))
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
@@ -232,6 +324,14 @@ class MainWindow(QMainWindow):
         page = s.value("window/page")
         self.show_page(int(page) if page is not None and str(page).isdigit() else 0)
 
+    def _fit_screen(self, wanted: QSize) -> None:
+        """Open at ``wanted``, or at the screen's free area when that is smaller."""
+        screen = self.screen()
+        if screen is not None:
+            room = screen.availableGeometry().size()
+            wanted = wanted.boundedTo(room).expandedTo(self.minimumSize().boundedTo(room))
+        self.resize(wanted)
+
     def save_settings(self) -> None:
         s = settings()
         s.setValue("window/geometry", self.saveGeometry())
@@ -241,9 +341,29 @@ class MainWindow(QMainWindow):
         s.setValue("cases/root", self.cases_view.root.text())
         s.sync()
 
+    def set_scheme(self, name: str, save: bool = True) -> None:
+        """View > Colour scheme: follow the system, or light, or dark (remembered)."""
+        if name not in theme.SCHEMES:
+            name = theme.SYSTEM
+        self.scheme_actions[name].setChecked(True)
+        theme.apply(name)  # every window restyles when the colours change (_restyle)
+        if save:
+            s = settings()
+            s.setValue("window/scheme", name)
+            s.sync()
+
+    def _restyle(self, colours: theme.Colours) -> None:
+        self.setStyleSheet(theme.style_sheet(colours))
+        self._show_integrity()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        view = self.collect_view
-        running = view.worker is not None and view.worker.running and not view.cancelling
+        view = self.collect_view if self._built(1) else None
+        running = (
+            view is not None
+            and view.worker is not None
+            and view.worker.running
+            and not view.cancelling
+        )
         if running and not confirm(
             self,
             "Quit Chainproof",
@@ -255,8 +375,10 @@ class MainWindow(QMainWindow):
         ):
             event.ignore()
             return
-        if view.worker is not None:
+        if view is not None and view.worker is not None:
             view.cancel()
+        if self._built(4) and self.verify_view.worker is not None:
+            self.verify_view.cancel()  # stops within a MiB: quitting does not wait for it
         wait_for_workers(15_000)
         self.save_settings()
         super().closeEvent(event)
@@ -270,7 +392,7 @@ class MainWindow(QMainWindow):
     def may_change_case(self) -> bool:
         """Whether another case may be shown now: not while a collection runs (its progress,
         cancel button and result belong to its case). Says why when not."""
-        if not self.collect_view.running or self.case is None:
+        if not self.collecting or self.case is None:
             return True
         inform(
             self,
@@ -285,6 +407,8 @@ class MainWindow(QMainWindow):
         self.case = case
         self.verification = None
         if case is not None:
+            from app.integrity import last_recorded
+
             try:
                 self.verification = last_recorded(case)
             except Exception as exc:  # noqa: BLE001 - an unreadable ledger: shown, case stays open
@@ -302,18 +426,26 @@ class MainWindow(QMainWindow):
             self.verify_action,
             self.transfer_action,
             self.note_action,
+            self.seal_action,
+            self.extract_action,
         ):
             act.setEnabled(case is not None)
-        self.collect_view.set_case(case)
-        # The other pages load their rows when shown; their actions already see the case.
-        self.custody_view.case = case
-        self.verify_view.prepare(case, self.verification)
-        self._stale = {2: "case", 3: "case", 4: "case"}
+        # The screens built so far see the new case; the others get it when built, and
+        # their rows are read when shown.
+        if self._built(1):
+            self.collect_view.set_case(case)
+        if self._built(3):
+            self.custody_view.case = case
+        if self._built(4):
+            self.verify_view.prepare(case, self.verification)
+        self._stale = {i: "case" for i in (2, 3, 4) if self._built(i)}
         self._refresh_page(self.nav.currentRow())
         self._update_status()
 
     def _refresh_head(self, throttle: float = 0.0) -> None:
         """Show the ledger head; during a run at most once per ``throttle`` seconds."""
+        from app import browse
+
         now = time.monotonic()
         if self.case is None or now - self._head_checked < throttle:
             return
@@ -326,21 +458,29 @@ class MainWindow(QMainWindow):
         self._adopt_newer_record()
         if self.case is None:
             self.case_label.setText("No case open")
+            self.case_label.setToolTip("")
             self.head_label.setText("")
             self.setWindowTitle("Chainproof")
         else:
             state = self.case.state()
             incident = state.fields.incident_ref if state.fields else None
             ref = f"{incident} · " if incident else ""
-            self.case_label.setText(f"{ref}{state.title} · case {self.case.case_id}")
+            sealed = " · sealed" if state.sealed else ""
+            self.case_label.setText(f"{ref}{state.title} · case {self.case.case_id}{sealed}")
+            self.case_label.setToolTip(f"{self.case_label.text()}\n{self.case.root}")
+            self.seal_action.setEnabled(not state.sealed)
+            self.collect_action.setEnabled(not state.sealed)
             self._refresh_head()
             self.setWindowTitle(f"Chainproof — {state.title}")
         self._show_integrity()
         if self.identity is None:
             self.examiner_label.setText("Examiner: locked")
+            self.examiner_label.setToolTip("Unlock your identity: Ctrl+L")
         else:
             self.examiner_label.setText(f"Examiner: {self.identity.name}")
-            self.examiner_label.setToolTip(f"certificate SHA-256 {self.identity.fingerprint}")
+            self.examiner_label.setToolTip(
+                f"{self.identity.name}, certificate SHA-256 {self.identity.fingerprint}"
+            )
 
     def _show_integrity(self) -> None:
         """The open case's last verification, in words, a mark and its colour."""
@@ -348,6 +488,8 @@ class MainWindow(QMainWindow):
             self.integrity_label.setText("")
             self.integrity_label.setToolTip("")
             return
+        from app.integrity import entries_since
+
         v = self.verification
         since = entries_since(self.case, v) if v is not None else 0
         self.integrity_label.setText(f"Integrity: {short_text(v, since)}")
@@ -362,12 +504,18 @@ class MainWindow(QMainWindow):
         the UI for nothing)."""
         self._adopt_newer_record()
         for page in (2, 3, 4):
-            self._stale.setdefault(page, "data")
+            if self._built(page):
+                self._stale.setdefault(page, "data")
+        if self._built(1):
+            self.collect_view.refresh_sealed()
         self._refresh_page(self.nav.currentRow())
         self._update_status()
 
     def _page_changed(self, index: int) -> None:
-        self.stack.setCurrentIndex(index)
+        if index < 0:
+            return
+        page = self._page(index)
+        self.stack.setCurrentWidget(page)
         self._refresh_page(index)
 
     def _refresh_page(self, index: int) -> None:
@@ -392,7 +540,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ identity
     def set_identity(self, identity: Identity | None) -> None:
-        if (
+        if self._built(2) and (
             identity is None
             or self.identity is None
             or (identity.fingerprint != self.identity.fingerprint)
@@ -417,6 +565,8 @@ class MainWindow(QMainWindow):
         if not identity_file().exists():
             self._identity_wizard()
             return
+        from ui.wizards import PassphraseDialog
+
         dialog = PassphraseDialog(self, purpose="Your identity signs what you record.")
         dialog.unlocked.connect(self.set_identity)
         dialog.rejected.connect(self._pending.clear)
@@ -447,14 +597,37 @@ class MainWindow(QMainWindow):
         self._identity_wizard()
 
     def _identity_wizard(self) -> None:
+        from ui.wizards import IdentityWizard
+
         wizard = IdentityWizard(self)
         wizard.created.connect(self.set_identity)
         wizard.rejected.connect(self._pending.clear)
         self._open(wizard)
 
+    def export_certificate(self) -> None:
+        """File > Export my certificate: the public certificate as PEM (no passphrase needed
+        when its copy beside the identity file is there; else unlock first)."""
+        from app.desktop_actions import examiner_certificate
+        from ui.dialogs import save_certificate
+
+        if self.identity is None and examiner_certificate(None) is None:
+            self.with_identity(lambda identity: self._save_certificate(identity))
+            return
+        path = save_certificate(self, self.identity)
+        if path is not None:
+            self.statusBar().showMessage(f"Certificate saved to {path}", 10_000)
+
+    def _save_certificate(self, identity: Identity) -> None:
+        from ui.dialogs import save_certificate
+
+        path = save_certificate(self, identity)
+        if path is not None:
+            self.statusBar().showMessage(f"Certificate saved to {path}", 10_000)
+
     def _open(self, dialog: QWidget) -> None:
         self.dialog = dialog
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        tab_leaves_views(dialog)
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()
@@ -465,6 +638,8 @@ class MainWindow(QMainWindow):
             self.with_identity(self._new_case)
 
     def _new_case(self, identity: Identity) -> None:
+        from ui.wizards import NewCaseWizard
+
         root = Path(self.cases_view.root.text()).expanduser()
         wizard = NewCaseWizard(identity, root, self)
         wizard.created.connect(self._case_created)
@@ -477,6 +652,8 @@ class MainWindow(QMainWindow):
         self.show_page(1)
 
     def open_case_dir(self, path: Path) -> None:
+        from app.cases import open_case
+
         if not self.may_change_case():
             return
         try:
@@ -488,18 +665,60 @@ class MainWindow(QMainWindow):
         self.set_case(handle)
         self.show_page(2)
 
+    def _open_at_start(self, path: Path) -> None:
+        """``chainproof gui CASE_DIR``: the window is shown at once and the case opens off
+        the GUI thread (its database engine is imported then); it is shown when open,
+        unless the examiner opened another case meanwhile."""
+
+        def work(_cancel: threading.Event, _report: Callable[[Any], None]) -> Any:
+            from app.cases import open_case
+
+            return open_case(path)
+
+        self.case_label.setText(f"Opening {path} …")
+        self._opening = Worker(work)  # no parent: it may end after the window is gone
+        self._opening.finished.connect(self._opened_at_start)
+        self._opening.failed.connect(self._open_failed)
+        self._opening.start()
+
+    def _opened_at_start(self, handle: CaseHandle) -> None:
+        self._opening = None
+        if self.case is not None:
+            return  # another case was opened meanwhile
+        self._remember(handle.root)
+        self.set_case(handle)
+        self.show_page(2)
+
+    def _open_failed(self, exc: BaseException) -> None:
+        self._opening = None
+        self._update_status()
+        show_error(self, exc)
+
     def _remember(self, root: Path) -> None:
         root = root.resolve()
         self.cases_view.recent = [root] + [p for p in self.cases_view.recent if p != root]
         del self.cases_view.recent[MAX_RECENT:]
         self.save_settings()
 
+    def verify_bundle(self) -> None:
+        """File > Verify a bundle: a bundle folder or zip checked on its own."""
+        from ui.bundle_dialog import BundleVerifyDialog
+
+        start = self.case.exports_dir if self.case is not None else None
+        self._open(BundleVerifyDialog(self, start_in=start))
+
     # ------------------------------------------------------------------ collect
     def start_collection(self) -> None:
-        if self.case is None or self.collect_view.running:
+        if self.case is None or self.collecting:
             return
         self.show_page(1)
+        if self.collect_view.sealed:
+            return  # the screen says why
         self.with_identity(self.collect_view.start)
+
+    def cancel_collection(self) -> None:
+        if self._built(1):
+            self.collect_view.request_cancel()
 
     def _run_finished(self, summary: RunSummary) -> None:
         self._refresh_case_views()
@@ -530,6 +749,8 @@ class MainWindow(QMainWindow):
 
     def _view_contents(self, key: int) -> None:
         """Record the examiner's access to an artifact's contents (signed), then show them."""
+        from app import browse
+
         case = self.case
         if case is None:
             return
@@ -546,12 +767,67 @@ class MainWindow(QMainWindow):
 
         self.with_identity(view)
 
+    def extract_selected(self) -> None:
+        """Case > Extract artifact: the artifact selected on the Artifacts screen."""
+        if self.case is None:
+            return
+        self.show_page(2)
+        details = self.artifact_view.details
+        if details.key is None or details.details.get("type") != "artifact":
+            inform(
+                self,
+                "Extract artifact",
+                "Select an artifact first.",
+                "Choose it in the Artifacts table (Ctrl+F filters it), then Extract again.",
+            )
+            return
+        self._extract(details.key)
+
+    def _extract(self, key: int) -> None:
+        case = self.case
+        if case is None:
+            return
+        details = dict(self.artifact_view.details.details)
+
+        def open_dialog(identity: Identity) -> None:
+            from ui.extract_dialog import ExtractDialog
+
+            dialog = ExtractDialog(case, identity, details, self)
+            dialog.extracted.connect(lambda _r: self._refresh_case_views())
+            self._open(dialog)
+
+        self.with_identity(open_dialog)
+
     def transfer(self) -> None:
+        from ui.custody_dialogs import TransferDialog
+
         if self.case is None:
             return
         dialog = TransferDialog(self.case, self)
         dialog.accepted.connect(self._refresh_case_views)
         self._open(dialog)
+
+    def seal(self) -> None:
+        """Case > Seal case: a reason, a confirmation, a signed ``sealed`` entry."""
+        case = self.case
+        if case is None:
+            return
+        if case.state().sealed:
+            inform(self, "Seal case", "The case is already sealed.")
+            return
+
+        def open_dialog(identity: Identity) -> None:
+            from ui.dialogs import SealDialog
+
+            dialog = SealDialog(case, identity, self)
+            dialog.accepted.connect(self._sealed)
+            self._open(dialog)
+
+        self.with_identity(open_dialog)
+
+    def _sealed(self) -> None:
+        self._refresh_case_views()
+        self.statusBar().showMessage("The case is sealed: no more collection.", 10_000)
 
     def export(self) -> None:
         if self.case is None:
@@ -559,6 +835,8 @@ class MainWindow(QMainWindow):
         case = self.case
 
         def open_dialog(identity: Identity) -> None:
+            from ui.custody_dialogs import ExportDialog
+
             dialog = ExportDialog(case, identity, self)
             dialog.exported.connect(lambda _r: self._refresh_case_views())
             self._open(dialog)
@@ -583,6 +861,8 @@ class MainWindow(QMainWindow):
         is the case's newest state."""
         if self.case is None:
             return
+        from app.integrity import newer_record
+
         try:
             newer = newer_record(self.case, self.verification)
         except Exception as exc:  # noqa: BLE001 - an unreadable ledger is shown, not fatal
@@ -597,13 +877,25 @@ class MainWindow(QMainWindow):
         if self.case is None or verification.case_id != self.case.case_id:
             return
         self.verification = verification
-        if self._stale.get(2) != "case":  # else the page gets it when it loads the case
+        if self._built(2) and self._stale.get(2) != "case":  # else it gets it with the case
             self.artifact_view.set_verification(verification)
-        self._stale.setdefault(3, "data")  # a recorded check is a new point on the timeline
-        if self.verify_view.verification is not verification:  # recorded elsewhere
-            self._stale.setdefault(4, "data")
+        if self._built(3):
+            self._stale.setdefault(3, "data")  # a recorded check is a new point on the timeline
+        if self._built(4) and self.verify_view.verification is not verification:
+            self._stale.setdefault(4, "data")  # recorded elsewhere
             self._refresh_page(self.nav.currentRow())
         self._update_status()
+
+    # ------------------------------------------------------------------ help
+    def open_documentation(self) -> None:
+        from ui.dialogs import open_documentation
+
+        open_documentation(self)
+
+    def about(self) -> None:
+        from ui.dialogs import show_about
+
+        show_about(self)
 
 
 def app_instance() -> QApplication:

@@ -24,10 +24,11 @@ from PySide6.QtWidgets import (
 
 from app.cases import INCIDENT_STATUSES, SEVERITIES, CaseHandle, create_case
 from app.errors import UsageError
-from app.identity import Identity, create_identity, load_identity, save_identity
+from app.identity import Identity, create_identity, load_identity, save_examiner_identity
 from app.identity_backup import backup_identity
 from app.passphrase import strength_hint
 from app.paths import identity_file
+from ui import theme
 from ui.errors import show_error
 
 
@@ -91,14 +92,15 @@ class _PassphrasePage(QWizardPage):
 
     def _update(self) -> None:
         text, again = self.passphrase.text(), self.confirm.text()
+        c = theme.colours()  # readable on the light or the dark scheme
         if not text:
-            msg, colour = "Type a passphrase of at least 12 characters.", "#555"
+            msg, colour = "Type a passphrase of at least 12 characters.", c.muted
         elif (weak := strength_hint(text)) is not None:
-            msg, colour = f"Weak passphrase: {weak}.", "#b3261e"
+            msg, colour = f"Weak passphrase: {weak}.", c.bad
         elif again and again != text:
-            msg, colour = "The two passphrases differ.", "#b3261e"
+            msg, colour = "The two passphrases differ.", c.bad
         else:
-            msg, colour = "Strong enough.", "#1e7b34"
+            msg, colour = "Strong enough.", c.ok
         self.hint.setText(msg)
         self.hint.setStyleSheet(f"color: {colour}")
         self.completeChanged.emit()
@@ -145,7 +147,7 @@ class IdentityWizard(QWizard):
             )
             passphrase = self.secret.passphrase.text().encode("utf-8")
             self.backup = backup_identity(self.path)  # before anything is overwritten
-            save_identity(identity, self.path, passphrase)
+            save_examiner_identity(identity, passphrase, self.path)  # and identity.pem
         except Exception as exc:  # noqa: BLE001 - shown to the examiner; the wizard stays open
             show_error(self, exc)
             return

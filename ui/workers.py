@@ -13,13 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from app.collection import CollectionRun, ProgressEvent, RunSummary
-from app.export_recovery import recover_exports
-from app.profiles import REGISTRY
+if TYPE_CHECKING:  # the collection engine is imported when a collection starts
+    from app.collection import CollectionRun, ProgressEvent, RunSummary
 
 _POOL: QThreadPool | None = None
 _LIVE: set[Worker] = set()
@@ -265,6 +264,8 @@ class CollectionWorker(Worker):
         self.names = names = sorted(run.profile.collectors, key=_volatility)
 
         def work(cancel: threading.Event, report: Callable[[Any], None]) -> RunSummary:
+            from app.export_recovery import recover_exports
+
             run.cancel = cancel
             run.progress = ProgressCoalescer(names, report)
             recover_exports(run.case, run.identity)  # as the command line's collect does
@@ -274,5 +275,7 @@ class CollectionWorker(Worker):
 
 
 def _volatility(name: str) -> int:
+    from app.profiles import REGISTRY
+
     cls = REGISTRY.get(name)
     return int(cls.volatility) if cls is not None else 999

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import select
 
 from app.paths import config_dir
@@ -15,7 +16,7 @@ from custody.db.models import Artifact, LedgerEntry
 from custody.record.keys import save_identity
 from tests.conftest import PASSPHRASE
 from tests.ui.helpers import collect
-from ui.custody_view import ExportDialog, TransferDialog
+from ui.custody_dialogs import ExportDialog, TransferDialog
 from ui.errors import error_text, show_error
 
 
@@ -140,7 +141,7 @@ def test_verify_green_then_red_after_one_flipped_byte(
 
 
 def test_transfer_is_signed_by_both_examiners(
-    qtbot: Any, opened: Any, bob_identity: Any, tmp_path: Path
+    qtbot: Any, opened: Any, bob_identity: Any, tmp_path: Path, message_boxes: Any
 ) -> None:
     bob_file = tmp_path / "bob.p12"
     save_identity(bob_identity, bob_file, b"bob's long passphrase 42")
@@ -152,7 +153,10 @@ def test_transfer_is_signed_by_both_examiners(
     qtbot.keyClicks(dialog.to_pass, "bob's long passphrase 42")
     qtbot.keyClicks(dialog.reason, "handed to legal for review")
     qtbot.keyClicks(dialog.location, "Evidence room 2")
+    message_boxes.answers.append(QMessageBox.StandardButton.Yes)  # the hand-over, confirmed
     dialog.accept()
+    assert len(message_boxes) == 1 and "Bob Receiver" in message_boxes.texts()[0]
+    message_boxes.clear()
     assert dialog.seq is not None
     with opened.case.sessions() as s:
         entry = s.scalars(select(LedgerEntry).where(LedgerEntry.seq == dialog.seq)).one()
@@ -168,7 +172,7 @@ def test_export_dialog_writes_a_bundle_and_opens_its_report(
 
     opened_urls: list[str] = []
     monkeypatch.setattr(
-        QDesktopServices, "openUrl", lambda url: opened_urls.append(url.toLocalFile())
+        QDesktopServices, "openUrl", lambda url: opened_urls.append(url.toLocalFile()) or True
     )
     collect(qtbot, opened, [f"{make_tree(20)}/**"])
     opened.export_action.trigger()  # Ctrl+E

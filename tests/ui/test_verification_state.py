@@ -128,7 +128,7 @@ def test_a_failed_verification_is_shown_again_when_the_case_is_reopened(
 
 
 def test_case_list_shows_the_last_recorded_verification_of_each_case(
-    window: Any, make_case: Any, alice: Any
+    qtbot: Any, window: Any, make_case: Any, alice: Any
 ) -> None:
     make_case("Never verified")
     good = make_case("Verified case")
@@ -137,7 +137,8 @@ def test_case_list_shows_the_last_recorded_verification_of_each_case(
     verify_case(bad, sign_with=alice)  # passed then ...
     orphan_archive(bad)
     verify_case(bad, sign_with=alice)  # ... failed: the last one counts
-    window.cases_view.refresh()
+    with qtbot.waitSignal(window.cases_view.loaded, timeout=30_000):
+        window.cases_view.refresh()
     table = window.cases_view.table
     col = column(table.model(), "Integrity")
     items = {table.item(r, 0).text(): table.item(r, col) for r in range(table.rowCount())}

@@ -100,8 +100,9 @@ def test_new_case_wizard_creates_the_incident_record(
     assert window.nav.currentRow() == 1  # straight on to Collect
     assert "INC-2024-0042" in window.case_label.text()
     assert "Ledger head #" in window.head_label.text()
-    # the case list shows it
-    window.cases_view.refresh()
+    # the case list shows it (read off the GUI thread)
+    with qtbot.waitSignal(window.cases_view.loaded, timeout=30_000):
+        window.cases_view.refresh()
     titles = [
         window.cases_view.table.item(r, 0).text() for r in range(window.cases_view.table.rowCount())
     ]

@@ -1,0 +1,187 @@
+"""Extract one artifact to a folder, as ``chainproof extract`` does: the ledger checked, the
+access recorded (signed, with its purpose), the bytes re-hashed against the ledger."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import theme
+from ui.dialogs import open_local
+from ui.errors import show_error
+from ui.workers import Worker
+
+if TYPE_CHECKING:
+    from app.cases import CaseHandle
+    from app.desktop_actions import Extracted
+    from app.identity import Identity
+
+
+class ExtractDialog(QDialog):
+    """Where to, and why; then the artifact is extracted off the GUI thread."""
+
+    extracted = Signal(object)  # Extracted
+
+    def __init__(
+        self,
+        case: CaseHandle,
+        identity: Identity,
+        details: dict[str, Any],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("extract_dialog")
+        self.setWindowTitle("Extract artifact")
+        self.case, self.identity = case, identity
+        self.seq = int(details["ledger_seq"])
+        self.worker: Worker | None = None
+        self.outcome_of: Extracted | None = None
+        layout = QVBoxLayout(self)
+        what = QLabel(
+            f"<b>{_esc(details.get('source_path') or details['member'])}</b><br>"
+            f"archive member {_esc(details['member'])}, {int(details['size']):,} bytes, "
+            f"SHA-256 {_esc(details['sha256'])}, ledger entry {self.seq}"
+        )
+        what.setWordWrap(True)
+        layout.addWidget(what)
+        note = QLabel(
+            "The ledger is checked first; the access is recorded in it (signed by "
+            f"{identity.name}, with your purpose) before a byte is read; the file is written "
+            "only if its SHA-256, SHA-1 and MD5 match the ledger. Nothing is replaced."
+        )
+        note.setObjectName("muted")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        form = QFormLayout()
+        self.folder = QLineEdit(str(Path.home() / "chainproof-extracted" / case.root.name))
+        self.folder.setObjectName("extract_folder")
+        self.folder.setAccessibleName("folder to extract into")
+        pick = QPushButton("Browse…")
+        pick.setAccessibleName("choose the folder to extract into")
+        pick.clicked.connect(self._pick)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(pick)
+        form.addRow("&Folder", row)
+        self.purpose = QLineEdit()
+        self.purpose.setObjectName("extract_purpose")
+        self.purpose.setAccessibleName("purpose of the extraction")
+        self.purpose.setPlaceholderText("e.g. malware analysis of the uploaded script")
+        form.addRow("&Purpose", self.purpose)
+        layout.addLayout(form)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("extraction progress")
+        self.progress.setRange(0, 1)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        layout.addWidget(self.progress)
+        self.outcome = QLabel()
+        self.outcome.setObjectName("extract_outcome")
+        self.outcome.setAccessibleName("extraction result")
+        self.outcome.setWordWrap(True)
+        layout.addWidget(self.outcome, 1)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setAccessibleName("open the folder the artifact was written to")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self._open_folder)
+        close = QPushButton("Close")
+        close.clicked.connect(self.reject)
+        self.extract_button = QPushButton("&Extract")
+        self.extract_button.setObjectName("extract_start")
+        self.extract_button.setAccessibleName("extract the artifact")
+        self.extract_button.setDefault(True)
+        self.extract_button.setEnabled(False)
+        self.extract_button.clicked.connect(self.start)
+        self.purpose.textChanged.connect(self._ready)
+        self.folder.textChanged.connect(self._ready)
+        buttons.addWidget(self.open_button)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        buttons.addWidget(self.extract_button)
+        layout.addLayout(buttons)
+        self.setMinimumWidth(520)
+
+    def _ready(self) -> None:
+        ok = bool(self.purpose.text().strip() and self.folder.text().strip())
+        self.extract_button.setEnabled(ok and self.worker is None)
+
+    def _pick(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Extract into", self.folder.text())
+        if chosen:
+            self.folder.setText(chosen)
+
+    def start(self) -> None:
+        from app.desktop_actions import extract_artifact
+
+        if self.worker is not None or not self.purpose.text().strip():
+            return
+        case, identity, seq = self.case, self.identity, self.seq
+        dest = Path(self.folder.text().strip()).expanduser()
+        purpose = self.purpose.text().strip()
+
+        def work(_cancel: threading.Event, _report: Callable[[Any], None]) -> Extracted:
+            return extract_artifact(case, identity, seq, dest, purpose=purpose)
+
+        self.worker = Worker(work, self)
+        self.worker.finished.connect(self._done)
+        self.worker.failed.connect(self._failed)
+        self.extract_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.outcome.setText(f"Extracting into {dest} …")
+        self.outcome.setStyleSheet("")
+        self.worker.start()
+
+    def _done(self, result: Extracted) -> None:
+        self.worker = None
+        self.progress.setRange(0, 1)
+        self.outcome_of = result
+        c = theme.colours()
+        if result.status == "extracted":
+            self.outcome.setText(
+                f"✓ Extracted to {result.path} ({result.size:,} bytes): {result.message}. "
+                f"The access is recorded as ledger entry {result.access_seq}."
+            )
+            self.outcome.setStyleSheet(f"color: {c.ok}")
+            self.open_button.setEnabled(True)
+        else:
+            self.outcome.setText(
+                f"✗ Not extracted ({result.status}): {result.message}. The access is recorded "
+                f"as ledger entry {result.access_seq}."
+            )
+            self.outcome.setStyleSheet(f"color: {c.bad}")
+        self._ready()
+        self.extracted.emit(result)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.worker = None
+        self.progress.setRange(0, 1)
+        self.outcome.setText("Nothing was extracted.")
+        self._ready()
+        show_error(self, exc)
+
+    def _open_folder(self) -> None:
+        if self.outcome_of is not None:
+            open_local(self, self.outcome_of.path.parent, "folder")
+
+
+def _esc(text: object) -> str:
+    from html import escape
+
+    return escape(str(text))
