@@ -18,7 +18,7 @@ stdout and stderr, no terminal, a time limit). For every damage and command:
   one is exit 6 with a finding that names it.
 
 Mode 0000 is made to count as root too: the child drops CAP_DAC_OVERRIDE and
-CAP_DAC_READ_SEARCH. The default run makes ``CHAINPROOF_DAMAGE`` (150) random damages over
+CAP_DAC_READ_SEARCH. The default run makes ``CHAINPROOF_DAMAGE`` (100) random damages over
 all kinds, plus the fixed ones (deleted, directory, FIFO, ...): every one on each file a
 command reads first, in turn on a bundle's other kinds of file. The long run (every fixed
 damage on every kind of file from 1,000 on)::
@@ -62,7 +62,7 @@ from custody.record.regular import read_regular
 from tests.app.conftest import make_tree
 from tests.conftest import PASSPHRASE
 
-DAMAGE = int(os.environ.get("CHAINPROOF_DAMAGE", "150"))
+DAMAGE = int(os.environ.get("CHAINPROOF_DAMAGE", "100"))
 SEED = int(os.environ.get("CHAINPROOF_DAMAGE_SEED", "20261213"))
 #: Seconds a command may take before it counts as hung.
 TIME_LIMIT = int(os.environ.get("CHAINPROOF_DAMAGE_TIME", "60"))

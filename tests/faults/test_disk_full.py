@@ -14,7 +14,7 @@ it that is larger than the disk. Then, whatever filled first:
   verifies.
 
 The commands after the failed collection run in this process through ``app.cli.main``
-(the CLI without its start-up). The default run sweeps ``CHAINPROOF_DISK_SIZES`` (3) sizes of
+(the CLI without its start-up). The default run sweeps ``CHAINPROOF_DISK_SIZES`` (2) sizes of
 a single case disk, between one where little more than the run's seal reserve fits and one
 where the archive fills in the middle of the run; the long run::
 
@@ -59,7 +59,7 @@ MIB = 1 << 20
 FILES = 1200  # about 31 MB: more than the largest disk of the sweep
 #: Sizes of the single case disk swept (CHAINPROOF_DISK_SIZES=10 for the long run): from a
 #: little more than the seal reserve to a disk that the archive fills in mid-run.
-COUNT = max(2, int(os.environ.get("CHAINPROOF_DISK_SIZES", "3")))
+COUNT = max(2, int(os.environ.get("CHAINPROOF_DISK_SIZES", "2")))
 LOW, HIGH = SEAL_RESERVE + MIB // 2, 18 * MIB
 SIZES = [int(LOW * (HIGH / LOW) ** (i / (COUNT - 1))) // 4096 * 4096 for i in range(COUNT)]
 #: Exit codes a full disk may end with (README): case or database error, evidence store

@@ -12,7 +12,7 @@ fields and end records). The VERIFY.md path runs for every flip that passes and 
     CHAINPROOF_ZIP_FLIPS=3000 CHAINPROOF_ZIP_MEMBERS=all CHAINPROOF_ZIP_MASKS=all \\
     CHAINPROOF_ZIP_UNZIP_EVERY=1 .venv/bin/python -m pytest -q tests/custody/bundle/test_zip_fuzz.py
 
-(``CHAINPROOF_ZIP_FLIPS``: random flips, 80 by default; ``CHAINPROOF_FLIP_SEED``: another
+(``CHAINPROOF_ZIP_FLIPS``: random flips, 50 by default; ``CHAINPROOF_FLIP_SEED``: another
 sequence.)
 """
 
@@ -43,7 +43,7 @@ from custody.bundle.sha256sums import parse_sums
 from custody.record.keys import Identity
 from tests.custody.bundle.helpers import add_run, export
 
-FLIPS = int(os.environ.get("CHAINPROOF_ZIP_FLIPS", "80"))
+FLIPS = int(os.environ.get("CHAINPROOF_ZIP_FLIPS", "50"))
 SEED = int(os.environ.get("CHAINPROOF_FLIP_SEED", "20261201"))
 ALL_MEMBERS = os.environ.get("CHAINPROOF_ZIP_MEMBERS", "") == "all"
 ALL_MASKS = os.environ.get("CHAINPROOF_ZIP_MASKS", "") == "all"
