@@ -364,7 +364,16 @@ def test_a_seal_that_cannot_be_written_is_made_by_the_next_command(
         case = disk / "case"
         shutil.copytree(template, case)
         proc = subprocess.Popen(
-            [*CLI, "collect", str(case), "--profile", "none", "--path", f"{tree}/d0[0-2]/*"],
+            [
+                *CLI,
+                "collect",
+                str(case),
+                "--profile",
+                "none",
+                "--path",
+                f"{tree}/d0[0-2]/*",
+                "--no-progress",  # stderr is then only the failure, checked to be one line
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
