@@ -7,4 +7,5 @@ scripts/setup.sh --dev
 .venv/bin/ruff format --check .
 .venv/bin/mypy custody collectors app ui
 .venv/bin/lint-imports
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# One worker per core; a module's tests stay on one worker (module fixtures build whole cases).
+.venv/bin/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile "$@"
