@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_all_collectors_registered_in_order() -> None:
-    assert [c.name for c in ordered()] == [
+    # The desktop app registers its own screenshot collector when ui/ is imported (by an
+    # earlier test in the same process): only the collectors package's own are fixed here.
+    builtin = [c for c in ordered() if c.__module__.startswith("collectors.")]
+    assert {c.__module__.split(".")[0] for c in ordered()} <= {"collectors", "ui"}
+    assert [c.name for c in builtin] == [
         "system",
         "processes",
         "network",
