@@ -12,7 +12,6 @@ checks, the listings) is the same for all three. A target is told apart by the r
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,19 +19,18 @@ from typing import BinaryIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.cases import CASE_FILE, CaseHandle, open_case
-from custody.bundle.layout import LEDGER, MANIFEST, SUMS
+from app.cases import CaseHandle, open_case
+from app.targets import BUNDLE, CASE, ZIP, target_kind
+from custody.bundle.layout import LEDGER
 from custody.bundle.ledgerfile import read_ledger_jsonl
 from custody.bundle.zipread import ZipBundle
 from custody.db.engine import wrap_db_errors
 from custody.db.ledger import read_entries
-from custody.errors import CaseError, ExportError, UsageError
+from custody.errors import CaseError, ExportError
 from custody.record.entry import Entry
 from custody.record.events import CaseOpened
 from custody.store.storage import EVIDENCE, LocalEvidenceStore, archive_name
 from custody.verify.findings import Report
-
-CASE, BUNDLE, ZIP = "case", "bundle", "zip"
 
 
 @dataclass
@@ -100,24 +98,10 @@ class LedgerSource:
         self.close()
 
 
-def kind_of_target(target: Path) -> str:
-    """``case``, ``bundle`` or ``zip``, by the rules of ``chainproof verify``
-    (:func:`app.verification.verify_target`); anything else is a :class:`UsageError`."""
-    if target.is_dir() and (target / CASE_FILE).exists():
-        return CASE
-    if target.is_dir() and any(os.path.lexists(target / n) for n in (LEDGER, MANIFEST, SUMS)):
-        return BUNDLE
-    if target.is_file() and target.suffix.lower() == ".zip":
-        return ZIP
-    raise UsageError(
-        f"{target} is neither a case directory ({CASE_FILE}) nor a bundle ({LEDGER} or .zip)"
-    )
-
-
 def open_source(target: Path, *, require_opened: bool = True) -> LedgerSource:
     """Open ``target`` for reading. ``require_opened=False`` opens a case whose ledger
     does not open it (to show what is wrong)."""
-    kind = kind_of_target(target)
+    kind = target_kind(target)
     if kind == CASE:
         # Not open_case's own check, which folds the whole ledger: the listing folds it once.
         case = open_case(target, require_opened=False)

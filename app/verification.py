@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.cases import CASE_FILE, CaseHandle, open_case
+from app.cases import CaseHandle, open_case
 from app.identity import read_certificate
-from custody.bundle.layout import LEDGER, MANIFEST, SUMS
+from app.targets import BUNDLE, CASE, ZIP, target_kind
 from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
 from custody.db.engine import wrap_db_errors
 from custody.db.ledger import head, read_entries
@@ -48,7 +47,8 @@ def verify_target(
     """
     monitor = Monitor(progress, cancel)
     trusted = [read_certificate(p) for p in trust]
-    if target.is_dir() and (target / CASE_FILE).exists():
+    kind = target_kind(target, pdf=True)
+    if kind == CASE:
         try:
             case = open_case(target, require_opened=False)
         except DatabaseError as exc:
@@ -58,17 +58,11 @@ def verify_target(
         return verify_case(case, trusted=trusted, sign_with=sign_with, monitor=monitor)
     if sign_with is not None:
         raise UsageError("--sign records the verification in a case; a bundle is read-only")
-    if target.is_dir() and any(os.path.lexists(target / n) for n in (LEDGER, MANIFEST, SUMS)):
-        # a missing ledger is a finding
+    if kind == BUNDLE:  # a missing ledger is a finding
         return verify_bundle_dir(target, trusted=trusted, monitor=monitor)
-    if target.is_file() and target.suffix.lower() == ".zip":
+    if kind == ZIP:
         return verify_bundle_zip(target, trusted=trusted, monitor=monitor)
-    if target.is_file() and target.suffix.lower() == ".pdf":
-        return verify_report_pdf(target, trusted=trusted)
-    raise UsageError(
-        f"{target} is neither a case directory ({CASE_FILE}), a bundle ({LEDGER} or .zip), "
-        "nor a signed report (.pdf)"
-    )
+    return verify_report_pdf(target, trusted=trusted)
 
 
 def verify_report_pdf(path: Path, *, trusted: Sequence[x509.Certificate] = ()) -> Report:
