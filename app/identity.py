@@ -110,6 +110,8 @@ def public_certificate(path: Path | None = None) -> x509.Certificate | None:
     passphrase from :func:`certificate_file`; None when that file is missing, unreadable or
     was written for another identity file (then only the passphrase can tell)."""
     path = path or identity_file()
+    if not path.name:  # "/" or "." (a path being typed): no identity file is named yet
+        return None
     try:
         text = read_regular(certificate_file(path))
         digest = hashlib.sha256(read_regular(path)).hexdigest()

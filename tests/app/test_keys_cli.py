@@ -456,3 +456,13 @@ def test_script_with_a_wrong_passphrase_keeps_the_identity(script: Path, ann: Pa
     assert "--force" not in out.stderr
     assert ann.read_bytes() == before
     assert not (script.parent.parent / "cases").exists()
+
+
+@pytest.mark.parametrize("typed", ["/", ".", ""])
+def test_a_path_that_names_no_file_has_no_certificate(typed: str) -> None:
+    """A path being typed into a dialog ("/" first) names no identity file yet."""
+    from app.desktop_actions import certificate_holder
+    from app.identity import public_certificate
+
+    assert public_certificate(Path(typed)) is None
+    assert certificate_holder(Path(typed)) is None
