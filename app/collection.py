@@ -30,12 +30,14 @@ from app.version import __version__
 from collectors.base import (
     REGISTRY,
     CollectContext,
+    Collector,
     CommandRecord,
     FileTarget,
     Host,
     NotCompatible,
     Observation,
     Problem,
+    SpooledRecord,
     VolatileRecord,
 )
 from collectors.exclusions import EXCLUDED, NeverCollect
@@ -47,6 +49,7 @@ from custody.record.digests import Digests
 from custody.record.entry import Entry
 from custody.record.events import (
     ArtifactCollected,
+    CaptureFacts,
     CollectionProblem,
     CommandFacts,
     MemberRef,
@@ -64,7 +67,10 @@ from custody.store.capture import (
     capture_command,
     capture_files,
 )
+from custody.store.hashing import Digests as StoreDigests
+from custody.store.spool import SpoolSealed, archive_spool
 from custody.store.storage import EVIDENCE
+from custody.store.tarheader import MemberMeta
 
 _ = collectors  # importing the package registers every collector
 
@@ -126,8 +132,26 @@ class _Recorded:
 
 
 @dataclass
+class _Beside:
+    """A collector running on its own thread beside the run (``Collector.concurrent``), and
+    what it observed once it ended."""
+
+    name: str
+    thread: threading.Thread
+    observations: list[Observation] = field(default_factory=list)
+    outcome: str = "done"
+    crash: BaseException | None = None
+
+
+@dataclass
 class CollectionRun:
-    """One run of a profile against this host, into ``case``."""
+    """One run of a profile against this host, into ``case``.
+
+    Collectors run one after the other in order of volatility, except those that say they
+    are ``concurrent`` (a time-boxed packet capture): each starts on a thread of its own at
+    its turn, and its observations are recorded once the others are done (or the run is
+    cancelled, which stops it with what it has), before the run is sealed.
+    """
 
     case: CaseHandle
     identity: Identity
@@ -156,6 +180,9 @@ class CollectionRun:
     #: The running collector's items recorded so far, of how many (for progress only).
     _items_done: int = 0
     _items_total: int = 0
+    #: Collectors running beside the others, on threads of their own.
+    _beside: list[_Beside] = field(default_factory=list)
+    _progress_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def execute(self) -> RunSummary:
         """Run every collector of the profile; always seal the run, whatever stops it.
@@ -219,6 +246,14 @@ class CollectionRun:
         )
         failure: ChainproofError | None = None
         unexpected: BaseException | None = None
+        report = self.progress
+
+        def serialized(event: ProgressEvent) -> None:
+            # Collectors beside the run report from their own threads: one event at a time.
+            with self._progress_lock:
+                report(event)
+
+        self.progress = serialized
         try:
             # A kill before this line leaves a run without an archive: its recovery writes
             # an empty one. The archive never exists without its run in the ledger.
@@ -232,9 +267,15 @@ class CollectionRun:
                 if self.cancel.is_set():
                     raise Cancelled("collection cancelled")
                 self._run_collector(name)
+            self._end_beside()
+            if self.cancel.is_set():  # cancelled while a capture was being waited for
+                raise Cancelled("collection cancelled")
             summary.status = "finished"
         except (Cancelled, KeyboardInterrupt):
             summary.status, summary.reason = "interrupted", "cancelled by the examiner"
+            failure = self._end_beside_after_stop()
+            if failure is not None:
+                summary.status, summary.reason = "failed", failure.diagnostics()
         except ChainproofError as exc:
             summary.status, summary.reason = "failed", exc.diagnostics()
             failure = exc
@@ -245,6 +286,8 @@ class CollectionRun:
             summary.status = "failed"
             summary.reason = f"unexpected error: {type(exc).__name__}: {exc}"
             unexpected = exc
+        finally:
+            self._abandon_beside()  # a run that failed: stop them, discard their output
         # A lost lease stops here: the run is no longer ours to end.
         error = self._seal(summary, failure)
         if unexpected is not None:
@@ -310,23 +353,27 @@ class CollectionRun:
             status=lambda m: self.progress(ProgressEvent("item", collector=name, message=m)),
             tool=tool_facts(),
             never_collect=self._never_collect(),
+            spool_dir=self.case.evidence.spool(),
         )
-        outcome = "done"
-        try:
-            observations = list(_guarded(collector.collect(ctx)))
-        except _CollectorFailed as exc:
-            observations = exc.partial
-            observations.append(Problem("error", f"collector {name} failed: {exc.reason}"))
-            outcome = "failed"
+        if cls.concurrent:
+            self._start_beside(name, collector, ctx)
+            return
+        observations, outcome = _observe(name, collector, ctx)
         if self.cancel.is_set():
             raise Cancelled("collection cancelled")
+        self._record(name, observations, outcome)
+
+    def _record(self, name: str, observations: list[Observation], outcome: str) -> None:
+        """Hand a collector's observations to the store and the ledger, in order."""
         files: list[FileTarget] = []
         for obs in observations:
             if isinstance(obs, FileTarget) and obs.path not in self._seen_paths:
                 self._seen_paths.add(obs.path)
                 files.append(obs)
-        records = sum(isinstance(o, VolatileRecord | CommandRecord) for o in observations)
-        self._items_total = records + len(files)
+        records = sum(
+            isinstance(o, VolatileRecord | CommandRecord | SpooledRecord) for o in observations
+        )
+        self._items_done, self._items_total = 0, records + len(files)
         for obs in observations:
             if isinstance(obs, FileTarget):
                 continue
@@ -334,11 +381,71 @@ class CollectionRun:
                 self._volatile(name, obs)
             elif isinstance(obs, CommandRecord):
                 self._command(name, obs)
+            elif isinstance(obs, SpooledRecord):
+                self._spooled(name, obs)
             else:
                 self._problem(name, obs)
         if files:
             self._files(name, files)
         self._collector_ended(name, outcome)
+
+    # --- collectors beside the run -----------------------------------------------------
+
+    def _start_beside(self, name: str, collector: Collector, ctx: CollectContext) -> None:
+        """Start ``collector`` on its own thread; the run goes on with the next one."""
+
+        def work() -> None:
+            try:
+                beside.observations, beside.outcome = _observe(name, collector, ctx)
+            except BaseException as exc:  # noqa: BLE001 (handed to the run's thread, raised there)
+                beside.crash = exc
+
+        thread = threading.Thread(target=work, name=f"chainproof-{name}", daemon=True)
+        beside = _Beside(name, thread)
+        self._beside.append(beside)
+        thread.start()
+
+    def _end_beside(self) -> None:
+        """Wait for the collectors running beside the run (each ends by itself: a capture at
+        its duration, or at once when cancelled) and record what they observed."""
+        while self._beside:
+            beside = self._beside[0]
+            while beside.thread.is_alive():
+                beside.thread.join(0.2)  # a Ctrl-C still reaches this thread
+            self._beside.pop(0)
+            if beside.crash is not None:
+                raise beside.crash
+            self._record(beside.name, beside.observations, beside.outcome)
+
+    def _end_beside_after_stop(self) -> ChainproofError | None:
+        """The run was cancelled: stop the collectors beside it and record what they have.
+        A second Ctrl-C while they stop abandons their output."""
+        self.cancel.set()
+        try:
+            self._end_beside()
+        except ChainproofError as exc:
+            return exc
+        except KeyboardInterrupt:
+            return None
+        return None
+
+    def _abandon_beside(self) -> None:
+        """Stop the collectors still beside the run and discard their output (the run failed
+        or was aborted before it could record them)."""
+        if not self._beside:
+            return
+        self.cancel.set()
+        spool_dir = self.case.evidence.spool().resolve()
+        try:
+            for beside in self._beside:
+                beside.thread.join(30)  # a capture stops within a second once cancelled
+                for obs in beside.observations:
+                    path = Path(obs.path) if isinstance(obs, SpooledRecord) else None
+                    if path is not None and path.parent.resolve() == spool_dir:
+                        path.unlink(missing_ok=True)
+        except KeyboardInterrupt:  # Ctrl-C again: seal now, without waiting for them
+            pass
+        self._beside.clear()
 
     def _item_recorded(self, collector: str, current: str) -> None:
         """Report one more of the running collector's items recorded (artifact or failure)."""
@@ -412,6 +519,36 @@ class CollectionRun:
         )
         self._item_recorded(collector, rec.member)
 
+    def _spooled(self, collector: str, rec: SpooledRecord) -> None:
+        """Archive output a collector wrote and hashed beside the run (a capture); its bytes
+        must hash, as archived, to the digests taken while it was written."""
+        assert self._archive is not None
+        spool = Path(rec.path)
+        if spool.parent.resolve() != self.case.evidence.spool().resolve():
+            self._not_captured(
+                collector,
+                "error",
+                f"{rec.member}: its spool is not in the evidence's spool directory; not archived",
+                None,
+            )
+            self._item_recorded(collector, rec.member)
+            return
+        sealed = SpoolSealed(spool, rec.size, StoreDigests(rec.sha256, rec.sha1, rec.md5))
+        mtime_ns = time.time_ns()
+        meta = MemberMeta(mtime_ns=mtime_ns, mode=0o444, uid=0, gid=0)
+        member = archive_spool(self._archive, sealed, rec.member, meta)
+        ref = _member_ref(member, mtime=ns_text(mtime_ns), mode=0o444, uid=0, gid=0)
+        self._artifact(
+            collector,
+            rec.kind,
+            member,
+            ref,
+            description=rec.description,
+            note=rec.note,
+            capture=rec.facts if isinstance(rec.facts, CaptureFacts) else None,
+        )
+        self._item_recorded(collector, rec.member)
+
     def _files(self, collector: str, targets: list[FileTarget]) -> None:
         assert self._archive is not None
         results = capture_files(self._archive, targets, cancel=self.cancel)
@@ -478,6 +615,7 @@ class CollectionRun:
         description: str | None = None,
         changed: str | None = None,
         note: str | None = None,
+        capture: CaptureFacts | None = None,
     ) -> None:
         assert self._writer is not None and self._summary is not None
         d = member.digests
@@ -492,6 +630,7 @@ class CollectionRun:
             description=description,
             changed=changed,
             note=note,
+            capture=capture,
         )
         self._summary.artifacts += 1
         self._summary.bytes += member.size
@@ -715,6 +854,17 @@ class _CollectorFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.partial = partial
+
+
+def _observe(name: str, collector: Collector, ctx: CollectContext) -> tuple[list[Observation], str]:
+    """What a collector observes, and its outcome (done, or failed: what it yielded before
+    it failed, and why)."""
+    try:
+        return list(_guarded(collector.collect(ctx))), "done"
+    except _CollectorFailed as exc:
+        observations = exc.partial
+        observations.append(Problem("error", f"collector {name} failed: {exc.reason}"))
+        return observations, "failed"
 
 
 def _guarded(observations: Iterator[Observation]) -> Iterator[Observation]:

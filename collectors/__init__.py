@@ -6,18 +6,39 @@ Every collector module is imported here explicitly (no directory scanning), so i
 
 from __future__ import annotations
 
-from collectors import files, logs, network, persistence, processes, system
+from collectors import (
+    capture,
+    containers,
+    files,
+    firewall,
+    kernel,
+    logs,
+    mounts,
+    network,
+    packages,
+    persistence,
+    processes,
+    system,
+    timeline,
+)
 from collectors.base import REGISTRY, Collector, ordered, register_collector
 
 __all__ = [
     "REGISTRY",
     "Collector",
+    "capture",
+    "containers",
     "files",
+    "firewall",
+    "kernel",
     "logs",
+    "mounts",
     "network",
     "ordered",
+    "packages",
     "persistence",
     "processes",
     "register_collector",
     "system",
+    "timeline",
 ]

@@ -14,6 +14,7 @@ import re
 import shutil
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,14 +125,60 @@ def existing(paths: Iterable[bytes | str]) -> Iterator[bytes]:
             yield raw
 
 
-def list_dir(path: bytes, problems: list[Problem]) -> list[os.DirEntry[bytes]]:
-    """A directory's entries sorted by name; a listing error becomes a Problem (none if absent)."""
-    try:
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One entry of a directory listing, its kind read while the directory was open
+    (symlinks not followed)."""
+
+    name: bytes
+    path: bytes
+    is_dir: bool
+    is_symlink: bool
+    inode: int
+
+    def lstat(self) -> os.stat_result:
+        return os.lstat(self.path)
+
+
+_SCAN_FD = os.scandir in os.supports_fd
+
+
+def scan_directory(path: bytes) -> list[Listed]:
+    """The entries of the directory ``path``, sorted by name.
+
+    The directory is opened as every source is (``O_NOATIME``:
+    :func:`~custody.store.sources.open_source`), so listing it leaves its access time as it
+    was; ``os.scandir(path)`` would update it. A symlink to a directory is followed, as
+    ``os.scandir`` follows it; anything but a directory raises ``NotADirectoryError``
+    without being opened.
+    """
+    if not _SCAN_FD:  # Windows: listing a directory does not update its access time there
         with os.scandir(path) as it:
-            return sorted(it, key=lambda e: e.name)
-    except FileNotFoundError:
-        return []
-    except NotADirectoryError:
+            return sorted((_listed(e.name, e.path, e) for e in it), key=lambda entry: entry.name)
+    fd = open_source(path, follow=True, directory=True)
+    try:
+        with os.scandir(fd) as it:  # names come back as str from a descriptor
+            found = [(os.fsencode(e.name), e) for e in it]
+            listed = [_listed(name, os.path.join(path, name), e) for name, e in found]  # noqa: PTH118
+    finally:
+        os.close(fd)
+    return sorted(listed, key=lambda entry: entry.name)
+
+
+def _listed(name: bytes, path: bytes, entry: os.DirEntry[Any]) -> Listed:
+    try:
+        is_dir = entry.is_dir(follow_symlinks=False)  # d_type; a stat while the fd is open
+    except OSError:
+        is_dir = False
+    return Listed(name, path, is_dir, entry.is_symlink(), entry.inode())
+
+
+def list_dir(path: bytes, problems: list[Problem]) -> list[Listed]:
+    """A directory's entries sorted by name (:func:`scan_directory`); a listing error
+    becomes a Problem (none if absent)."""
+    try:
+        return scan_directory(path)
+    except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as exc:
         problems.append(error(f"cannot list directory: {describe_os_error(exc)}", path))
@@ -142,7 +189,7 @@ def walk_entries(
     root: bytes,
     problems: list[Problem],
     recursive: bool = True,
-    prune: Callable[[os.DirEntry[bytes]], bool] | None = None,
+    prune: Callable[[Listed], bool] | None = None,
 ) -> Iterator[bytes]:
     """Every non-directory entry under ``root`` (symlinks not followed), sorted, depth first.
 
@@ -153,11 +200,7 @@ def walk_entries(
         directory = stack.pop()
         subdirs: list[bytes] = []
         for entry in list_dir(directory, problems):
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if is_dir:
+            if entry.is_dir:
                 if recursive and not (prune and prune(entry)):
                     subdirs.append(entry.path)
             else:

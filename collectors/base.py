@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from collectors.exclusions import NeverCollect
-from custody.observations import CommandRecord, FileTarget, Observation, Problem, VolatileRecord
+from custody.observations import (
+    CommandRecord,
+    FileTarget,
+    Observation,
+    Problem,
+    SpooledRecord,
+    VolatileRecord,
+)
 
 __all__ = [
     "REGISTRY",
@@ -29,6 +36,7 @@ __all__ = [
     "NotCompatible",
     "Observation",
     "Problem",
+    "SpooledRecord",
     "VolatileRecord",
     "Volatility",
     "ordered",
@@ -40,8 +48,11 @@ class Volatility(enum.IntEnum):
     """Order of volatility (RFC 3227): lower runs first."""
 
     SYSTEM = 10
+    CAPTURE = 15  # started right after the system's facts; runs beside the others
     PROCESSES = 20
     NETWORK = 30
+    KERNEL = 35  # ring buffer, modules, sysctl: kernel state, after the process table
+    MOUNTS = 37  # mount tables and block devices
     PERSISTENCE = 40
     LOGS = 50
     FILES = 60
@@ -67,7 +78,10 @@ class CollectContext:
     SHA-256 of what runs, ...; see ``app/tool.py``), which the system collector records:
     collectors never import the program that runs them. ``never_collect`` is what the run
     keeps out of every walk (the program itself, cases, the examiner's keys; see
-    :mod:`collectors.exclusions`).
+    :mod:`collectors.exclusions`). ``spool_dir`` is a directory on the evidence's own
+    storage where a collector may write output it produces over time (a
+    :class:`~custody.store.spool.HashedSpool`), handed to the run as a
+    :class:`SpooledRecord`.
     """
 
     host: Host
@@ -77,6 +91,7 @@ class CollectContext:
     status: Callable[[str], None] = lambda _message: None  # short progress text
     tool: Mapping[str, Any] = field(default_factory=dict)
     never_collect: NeverCollect = field(default_factory=NeverCollect)
+    spool_dir: Path | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -95,6 +110,9 @@ class Collector:
     description: ClassVar[str] = ""
     #: option name -> type: a Python type, a tuple of types, or a ``collectors._util.Opt``.
     options_schema: ClassVar[dict[str, Any]] = {}
+    #: True: the run starts it on a thread of its own at its turn and goes on with the next
+    #: collectors; its observations are recorded when it ends (a time-boxed capture).
+    concurrent: ClassVar[bool] = False
 
     def check_compatible(self, host: Host) -> None:
         """Raise :class:`NotCompatible` with a reason if this collector cannot run on ``host``."""

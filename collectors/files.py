@@ -36,12 +36,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
 
 from collectors._util import (
+    Listed,
     Opt,
     OwnOutput,
     describe_os_error,
     error,
     is_within,
     parse_size,
+    scan_directory,
     skipped,
 )
 from collectors.base import (
@@ -220,24 +222,24 @@ class _Entry:
 
     name: bytes
     path: bytes
-    dirent: os.DirEntry[bytes] | None = None
+    listed: Listed | None = None
     st: os.stat_result | None = None
 
     def lstat(self) -> os.stat_result:
-        if self.st is None and self.dirent is not None:
-            self.st = self.dirent.stat(follow_symlinks=False)
+        if self.st is None and self.listed is not None:
+            self.st = self.listed.lstat()
         assert self.st is not None
         return self.st
 
     def inode(self) -> int:
-        if self.dirent is not None:
-            return self.dirent.inode()
+        if self.listed is not None:
+            return self.listed.inode
         return self.lstat().st_ino
 
     def kind(self) -> tuple[bool, bool]:
         """(is a directory, is a symlink), neither following symlinks."""
-        if self.dirent is not None:
-            return self.dirent.is_dir(follow_symlinks=False), self.dirent.is_symlink()
+        if self.listed is not None:
+            return self.listed.is_dir, self.listed.is_symlink
         mode = self.lstat().st_mode
         return stat.S_ISDIR(mode), stat.S_ISLNK(mode)
 
@@ -445,14 +447,13 @@ class _Walker:
             except OSError as exc:
                 return [], error(f"cannot read: {describe_os_error(exc)}", path), False
         try:
-            with os.scandir(directory) as it:
-                found = sorted(it, key=lambda e: e.name)
+            found = scan_directory(directory)
         except (FileNotFoundError, NotADirectoryError):
             return [], None, False
         except OSError as exc:
             unlisted = error(f"cannot list directory: {describe_os_error(exc)}", directory)
             return [], unlisted, False
-        return [_Entry(e.name, e.path, dirent=e) for e in found], None, True
+        return [_Entry(e.name, e.path, listed=e) for e in found], None, True
 
     def _follow(
         self,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from collectors._util import (
+    Listed,
     Opt,
     OwnOutput,
     error,
@@ -108,9 +109,9 @@ class Logs(Collector):
         problems: list[Problem] = []
         met_output: list[bytes] = []
 
-        def prune(entry: os.DirEntry[bytes]) -> bool:
+        def prune(entry: Listed) -> bool:
             try:
-                st = entry.stat(follow_symlinks=False)
+                st = entry.lstat()
             except OSError:
                 return False  # listing it will report the problem
             why = never.directory(entry.path, st)

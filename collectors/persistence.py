@@ -10,7 +10,15 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
-from collectors._util import error, list_dir, read_text, to_jsonl, walk_entries, which
+from collectors._util import (
+    error,
+    list_dir,
+    read_text,
+    skipped,
+    to_jsonl,
+    walk_entries,
+    which,
+)
 from collectors.base import (
     CollectContext,
     Collector,
@@ -100,7 +108,7 @@ def user_homes() -> list[bytes]:
         homes.extend(os.fsencode(p.pw_dir) for p in pwd.getpwall() if p.pw_dir)
     for base in (b"/home", b"/Users"):
         for entry in list_dir(base, []):
-            if entry.is_dir(follow_symlinks=False):
+            if entry.is_dir:
                 homes.append(entry.path)
     unique: dict[bytes, None] = {}
     for home in homes:
@@ -128,6 +136,17 @@ def parse_modules(text: str) -> list[dict[str, Any]]:
             }
         )
     return modules
+
+
+def _no_systemd() -> str:
+    """Why systemd is not running as init here (sd_booted(3): no /run/systemd/system)."""
+    try:
+        init = read_text("/proc/1/comm").strip()
+    except OSError as exc:
+        init = f"unknown ({exc.strerror})"
+    if not which("systemctl"):
+        return f"systemd (no systemctl; PID 1 is {init})"
+    return f"systemd is not the init system (PID 1 is {init}, no /run/systemd/system)"
 
 
 class _Targets:
@@ -192,9 +211,11 @@ class Persistence(Collector):
                     else ("systemctl", "list-unit-files", "--no-pager", "--no-legend"),
                     f"systemctl list-{what}",
                 )
+        else:
+            problems.append(skipped(f"not present: {_no_systemd()}; systemctl listings not taken"))
         yield from targets(CRON_FILES, "persistence:cron")
         for entry in list_dir(b"/etc", problems):
-            if entry.name.startswith(b"cron.") and entry.is_dir(follow_symlinks=False):
+            if entry.name.startswith(b"cron.") and entry.is_dir:
                 yield from targets(walk_entries(entry.path, problems, False), "persistence:cron")
         for tree in CRON_TREES:
             yield from targets(walk_entries(os.fsencode(tree), problems), "persistence:cron")

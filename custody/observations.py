@@ -34,6 +34,28 @@ class CommandRecord:
 
 
 @dataclass(frozen=True)
+class SpooledRecord:
+    """Output a collector wrote beside the run (a packet capture) into a spool file on the
+    evidence's storage, hashed as it was written (``custody/store/spool.py``).
+
+    The run archives ``path`` as ``member`` and refuses it unless its bytes hash to the
+    digests given here. ``facts`` is the typed record of how it was produced, for the
+    ledger (a ``custody.record.events.CaptureFacts`` for ``kind`` ``capture``).
+    """
+
+    member: str
+    path: str
+    size: int
+    sha256: str
+    sha1: str
+    md5: str
+    description: str
+    kind: str = "capture"
+    facts: object = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class FileTarget:
     """A file-system entry to capture: a file is copied, a symlink recorded, anything else skipped.
 
@@ -55,4 +77,4 @@ class Problem:
     path: bytes | None = None
 
 
-Observation = VolatileRecord | CommandRecord | FileTarget | Problem
+Observation = VolatileRecord | CommandRecord | SpooledRecord | FileTarget | Problem

@@ -2,7 +2,10 @@
 # Set up Chainproof on Debian/Ubuntu with Python 3.11+: system packages and a virtualenv in .venv.
 #   scripts/setup.sh          what a collection needs
 #   scripts/setup.sh --dev    plus what the tests need (Xvfb, Qt's X libraries, poppler, PostgreSQL,
-#                             unzip)
+#                             unzip, tcpdump: it reads captures back and is one capture path,
+#                             sleuthkit: mactime reads the timeline's bodyfile, libcap2-bin:
+#                             setcap/getcap check the capability sweep, and for the screen-reader
+#                             test: D-Bus, the AT-SPI bus, python3-pyatspi, openbox)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +17,8 @@ if (( dev )); then
   packages+=(poppler-utils xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0
              libxcb-cursor0 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0
              libxcb-sync1 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1 libegl1 libgl1 libfontconfig1
-             libdbus-1-3 fonts-dejavu-core postgresql unzip)
+             libdbus-1-3 fonts-dejavu-core postgresql unzip tcpdump sleuthkit libcap2-bin
+             dbus at-spi2-core python3-pyatspi openbox)
 fi
 
 missing=()

@@ -337,12 +337,21 @@ def _join(*notes: str | None) -> str | None:
     return "; ".join(kept) if kept else None
 
 
+#: Windows errors of a file another process holds open: sharing and lock violations.
+_WINDOWS_LOCKED = (32, 33)
+
+
 def _os_error(exc: OSError, doing: str) -> tuple[str, str]:
     """(kind, reason) of a NotCaptured for an error met while ``doing``."""
     code = exc.errno
     text = exc.strerror or str(exc)
     if code in (errno.ENOENT, errno.ENOTDIR):
         return "error", "vanished before it could be read"
+    if getattr(exc, "winerror", None) in _WINDOWS_LOCKED:
+        return "error", (
+            f"locked: another program holds it open exclusively (e.g. Outlook's OST/PST); "
+            f"cannot {doing} until raw NTFS collection exists ({text})"
+        )
     if code in (errno.EACCES, errno.EPERM):
         return "error", f"permission denied: cannot {doing} ({text})"
     name = errno.errorcode.get(code or 0, "")

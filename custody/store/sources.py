@@ -24,9 +24,10 @@ _BASE_FLAGS = (
     | getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 )
 _NOATIME = getattr(os, "O_NOATIME", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
-def open_source(path: bytes | str, *, follow: bool = False) -> int:
+def open_source(path: bytes | str, *, follow: bool = False, directory: bool = False) -> int:
     """Open ``path`` read-only, as every source is opened, and return the descriptor.
 
     Flags: ``O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME``
@@ -35,8 +36,10 @@ def open_source(path: bytes | str, *, follow: bool = False) -> int:
     without it. A symlink as the last component fails with ``ELOOP`` (Linux) or
     ``EMLINK``/``EFTYPE`` (BSD, macOS). ``follow=True`` drops ``O_NOFOLLOW``, for magic
     links such as ``/proc/PID/exe`` that name the file a process really runs.
+    ``directory=True`` adds ``O_DIRECTORY``: anything else (a device, a FIFO) fails with
+    ``ENOTDIR`` before it is opened.
     """
-    flags = _BASE_FLAGS | (0 if follow else _NOFOLLOW)
+    flags = _BASE_FLAGS | (0 if follow else _NOFOLLOW) | (_DIRECTORY if directory else 0)
     if _NOATIME:
         try:
             return os.open(path, flags | _NOATIME)

@@ -296,3 +296,16 @@ def test_windows_paths(run) -> None:  # pragma: no cover - Windows only
     root = os.environ.get("SYSTEMROOT", r"C:\Windows")
     obs = run("files", targets=[root + r"\System32\drivers\etc\hosts"])
     assert len(targets(obs)) == 1
+
+
+def test_walking_leaves_directory_atimes_unchanged(run, tmp_path: Path) -> None:
+    """relatime updates a directory's atime older than its mtime when it is listed."""
+    root = tree(tmp_path / "src", {"a/b/c/deep.txt": "d", "a/top.txt": "t", "z/other": "o"})
+    dirs = sorted((p for p in [root, *root.rglob("*")] if p.is_dir()), reverse=True)
+    for d in dirs:  # deepest first: a child's utime does not change its parent's mtime
+        st = d.stat()
+        os.utime(d, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    before = {d: (d.stat().st_atime_ns, d.stat().st_mtime_ns) for d in dirs}
+    found = targets(run("files", targets=[{"path": f"{root}/**"}]))
+    assert len(found) == 3
+    assert {d: (d.stat().st_atime_ns, d.stat().st_mtime_ns) for d in dirs} == before

@@ -38,16 +38,27 @@ def test_builtin_profile_contents() -> None:
         "system",
         "processes",
         "network",
+        "firewall",
+        "containers",
+        "kernel",
+        "mounts",
         "persistence",
+        "packages",
         "logs",
+        "timeline",
         "files",
     ]
     paths = [t if isinstance(t, str) else t["path"] for t in triage.collectors["files"]["targets"]]
-    assert {"/etc/passwd", "/etc/shadow", "/etc/sudoers", "/tmp/**"} <= set(paths)
+    assert {"/etc/passwd", "/etc/shadow", "/etc/sudoers", "/tmp/**", "/etc/**"} <= set(paths)
+    assert {"/home/*/.ssh/**", "/home/*/.mozilla/firefox/*/places.sqlite*"} <= set(paths)
+    assert triage.collectors["packages"] == {"verify": False}
+    assert "/etc" in triage.collectors["timeline"]["roots"]
     assert triage.collectors["logs"]["root"] == "/var/log"
     full = load_profile("full")
     full_paths = [t["path"] for t in full.collectors["files"]["targets"]]
     assert {"/etc/**", "/home/**"} <= set(full_paths)
+    assert full.collectors["timeline"] == {"roots": ["/"]}
+    assert full.collectors["packages"] == {"verify": True}
 
 
 def test_with_paths_adds_targets_or_the_files_collector() -> None:
@@ -99,8 +110,9 @@ def write(tmp_path: Path, text: str) -> str:
               system: {}
               proccesses: {}
             """,
-            r"bad\.yaml line 5: unknown collector 'proccesses' \(known: system, processes, "
-            r"network, persistence, logs, files\)",
+            r"bad\.yaml line 5: unknown collector 'proccesses' \(known: system, capture, "
+            r"containers, processes, firewall, network, kernel, mounts, persistence, packages, "
+            r"logs, files, timeline\)",
         ),
         (
             """
@@ -109,7 +121,8 @@ def write(tmp_path: Path, text: str) -> str:
                 hash_exes: true
             """,
             r"bad\.yaml line 3: unknown option 'hash_exes' for processes "
-            r"\(allowed: hash_executables, open_files\)",
+            r"\(allowed: hash_executables, open_files, environment, memory_maps, descriptors, "
+            r"copy_unlinked_executables, executable_max_size\)",
         ),
         (
             """

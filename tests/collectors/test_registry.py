@@ -23,11 +23,18 @@ def test_all_collectors_registered_in_order() -> None:
     assert {c.__module__.split(".")[0] for c in ordered()} <= {"collectors", "ui"}
     assert [c.name for c in builtin] == [
         "system",
+        "capture",
+        "containers",
         "processes",
+        "firewall",
         "network",
+        "kernel",
+        "mounts",
         "persistence",
+        "packages",
         "logs",
         "files",
+        "timeline",
     ]
     for cls in REGISTRY.values():
         assert cls.description and isinstance(cls.options_schema, dict)

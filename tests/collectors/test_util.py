@@ -98,3 +98,49 @@ def test_parse_size(text: object, expected: int) -> None:
 def test_parse_size_rejects(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_size(bad)
+
+
+def _aged_directories(root: Path, names: list[str]) -> list[Path]:
+    """Directories whose atime is older than their mtime: relatime updates those on a
+    listing, so a listing that leaves them as they were proves it used O_NOATIME."""
+    made = []
+    for name in names:
+        d = root / name
+        d.mkdir(parents=True)
+        (d / "file").write_bytes(b"x")
+        made.append(d)
+    for d in reversed(made):  # deepest first: making a child changes its parent's mtime
+        st = d.stat()
+        os.utime(d, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    return made
+
+
+def test_listing_a_directory_leaves_its_atime_unchanged(tmp_path: Path) -> None:
+    from collectors._util import list_dir, scan_directory, walk_entries
+
+    control, listed, walked = _aged_directories(tmp_path, ["control", "listed", "walked"])
+    before = control.stat().st_atime_ns
+    with os.scandir(control) as it:
+        list(it)
+    if control.stat().st_atime_ns == before:
+        pytest.skip("this file system does not update directory atimes")
+    before = {d: d.stat().st_atime_ns for d in (listed, walked)}
+    names = [e.name for e in scan_directory(os.fsencode(listed))]
+    assert names == [b"file"] and [e.name for e in list_dir(os.fsencode(listed), [])] == names
+    assert list(walk_entries(os.fsencode(walked), [])) == [os.fsencode(walked / "file")]
+    assert {d: d.stat().st_atime_ns for d in (listed, walked)} == before
+
+
+def test_listing_refuses_what_is_not_a_directory_without_opening_it(tmp_path: Path) -> None:
+    from collectors._util import list_dir, scan_directory
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opened for reading without O_NONBLOCK it would block
+    with pytest.raises(NotADirectoryError):
+        scan_directory(os.fsencode(fifo))
+    problems: list = []
+    assert list_dir(os.fsencode(fifo), problems) == [] and problems == []
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a").write_bytes(b"a")
+    os.symlink("real", tmp_path / "link")  # followed, as os.scandir follows it
+    assert [e.name for e in scan_directory(os.fsencode(tmp_path / "link"))] == [b"a"]
