@@ -96,7 +96,7 @@ class ArtifactDetails(QWidget):
 
         self.meta = QLabel()
         self.meta.setObjectName("metadata")
-        self.meta.setAccessibleName("artifact metadata")
+        self.meta.setAccessibleDescription("artifact metadata")
         self.meta.setWordWrap(True)
         self.meta.setTextFormat(Qt.TextFormat.RichText)
         self.meta.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -131,7 +131,7 @@ class ArtifactDetails(QWidget):
 
         self.signature = QLabel()
         self.signature.setObjectName("signature_status")
-        self.signature.setAccessibleName("signature status")
+        self.signature.setAccessibleDescription("signature status")
         self.signature.setWordWrap(True)
         layout.addWidget(self.signature)
 
@@ -389,8 +389,16 @@ class ArtifactView(QWidget):
         self.errors_only.toggled.connect(self._apply_filter)
         self.count = QLabel()
         self.count.setObjectName("artifact_count")
-        self.count.setAccessibleName("number of rows")
+        self.count.setAccessibleDescription("number of rows")
+        # Visible labels linked to the fields (buddies): a screen reader names each field by
+        # its label, and Alt+letter focuses it.
+        collector_label = QLabel("C&ollector")
+        collector_label.setBuddy(self.collector)
+        search_label = QLabel("S&earch")
+        search_label.setBuddy(self.search)
+        bar.addWidget(collector_label)
         bar.addWidget(self.collector)
+        bar.addWidget(search_label)
         bar.addWidget(self.search, 1)
         bar.addWidget(self.errors_only)
         bar.addWidget(self.count)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import Cancelled
 from ui import theme
+from ui.accessibility import announce
 from ui.errors import show_error
 from ui.integrity import FAILED_MARK, PASSED_MARK, findings_text
 from ui.verify_view import progress_text
@@ -104,7 +105,7 @@ class BundleVerifyDialog(QDialog):
         layout.addLayout(form)
         self.banner = QLabel("Choose a bundle and press Verify.")
         self.banner.setObjectName("bundle_banner")
-        self.banner.setAccessibleName("bundle verification result")
+        self.banner.setAccessibleDescription("bundle verification result")
         self.banner.setWordWrap(True)
         layout.addWidget(self.banner)
         self.progress = QProgressBar()
@@ -233,6 +234,7 @@ class BundleVerifyDialog(QDialog):
                 "Verification cancelled: the bundle was neither verified nor failed."
             )
             self._style(None)
+            announce(self.banner, self.banner.text())
             return
         self.banner.setText("The bundle could not be verified.")
         self._style(None)
@@ -243,5 +245,6 @@ class BundleVerifyDialog(QDialog):
         self.report = report
         self.banner.setText(report_text(report))
         self._style(report.ok)
+        announce(self.banner, self.banner.text(), assertive=not report.ok)
         self.findings.show_findings(report.findings)
         self.verified.emit(report)

@@ -34,6 +34,7 @@ from app.collection import CollectionRun, RunSummary
 from app.identity import Identity
 from app.profiles import BUILTIN_PROFILES, Profile, load_profile, ordered
 from ui import screenshot_collector, theme
+from ui.accessibility import announce
 from ui.confirm import confirm
 from ui.errors import show_error
 from ui.widgets import ElidedLabel
@@ -150,14 +151,14 @@ class CollectionView(QWidget):
         out = QFormLayout()
         self.output_label = QLabel("(no case open)")
         self.output_label.setObjectName("output_location")
-        self.output_label.setAccessibleName("output location")
+        self.output_label.setAccessibleDescription("output location")
         self.output_label.setWordWrap(True)
         self.output_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         out.addRow("Output", self.output_label)
         layout.addLayout(out)
         self.fs_warning = QLabel()
         self.fs_warning.setObjectName("fs_warning")
-        self.fs_warning.setAccessibleName("same file system warning")
+        self.fs_warning.setAccessibleDescription("same file system warning")
         self.fs_warning.setWordWrap(True)
         self.fs_warning.setStyleSheet(theme.notice_css())
         theme.watcher().changed.connect(self._restyle)
@@ -191,7 +192,7 @@ class CollectionView(QWidget):
         self.state_label = QLabel("Not started.")
         self.state_label.setWordWrap(True)  # long states wrap rather than widen the window
         self.state_label.setObjectName("run_state")
-        self.state_label.setAccessibleName("run state")
+        self.state_label.setAccessibleDescription("run state")
         layout.addWidget(self.state_label)
         self.overall = QProgressBar()
         self.overall.setObjectName("overall_progress")
@@ -218,16 +219,16 @@ class CollectionView(QWidget):
         # The path being read, shortened in the middle to the room there is.
         self.current_label = ElidedLabel("–", minimum=100, mode=Qt.TextElideMode.ElideMiddle)
         self.current_label.setObjectName("current_item")
-        self.current_label.setAccessibleName("current file")
+        self.current_label.setAccessibleDescription("current file")
         self.current_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.rate_label = QLabel("–")
         self.rate_label.setObjectName("rate")
-        self.rate_label.setAccessibleName("rate")
+        self.rate_label.setAccessibleDescription("rate")
         self.rate_label.setWordWrap(True)
         self.eta_label = QLabel("–")
         self.eta_label.setWordWrap(True)
         self.eta_label.setObjectName("eta")
-        self.eta_label.setAccessibleName("time remaining")
+        self.eta_label.setAccessibleDescription("time remaining")
         stats.addRow("Current", self.current_label)
         stats.addRow("Collected", self.rate_label)
         stats.addRow("Remaining", self.eta_label)
@@ -598,6 +599,7 @@ class CollectionView(QWidget):
             f"{summary.errors} errors, {summary.skipped} skipped. "
             + ("Everything collected so far is sealed and kept." if verb == "cancelled" else "")
         )
+        announce(self.state_label, self.state_label.text(), assertive=summary.status != "finished")
         self.run_finished.emit(summary)
 
     def _failed(self, exc: BaseException) -> None:
@@ -608,6 +610,7 @@ class CollectionView(QWidget):
             n = len(snap.collectors) if snap else 0
             self._show_end("failed", snap.collectors_done if snap else 0, n)
         self.state_label.setText("The run failed; what was collected is sealed.")
+        announce(self.state_label, f"The collection failed: {exc}", assertive=True)
         self.run_failed.emit(exc)
         show_error(self, exc)
 

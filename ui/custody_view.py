@@ -15,7 +15,7 @@ from PySide6.QtCharts import (
     QScatterSeries,
 )
 from PySide6.QtCore import QDateTime, QMargins, Qt, QTimeZone, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -72,6 +72,8 @@ if TYPE_CHECKING:
     pass
 
 TRANSFER_COLUMNS = ("Entry", "Time", "Released by", "Received by", "Reason", "Location")
+#: The timeline's events as text: the chart's accessible equivalent.
+EVENT_COLUMNS = ("Entry", "Time (UTC)", "Event", "Actor", "Result")
 
 #: Timeline lanes (y) and the kinds of entry drawn in each.
 LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -118,7 +120,13 @@ VERIFICATION_SERIES: dict[bool | None, str] = {
 
 
 class TimelineChart(QChartView):
-    """The acts of people on the case over time, one lane per kind of act."""
+    """The acts of people on the case over time, one lane per kind of act.
+
+    It takes the keyboard focus; Enter (or Space, or Down) asks for the same events as a
+    table (:attr:`events_requested`), which is what a screen reader reads.
+    """
+
+    events_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         chart = QChart()
@@ -129,6 +137,8 @@ class TimelineChart(QChartView):
         super().__init__(chart, parent)
         self.setObjectName("timeline")
         self.setAccessibleName("custody timeline chart")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setToolTip("Enter: the same events as a table")
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setMinimumHeight(160)
         self.points = 0
@@ -137,6 +147,12 @@ class TimelineChart(QChartView):
 
     def _restyle(self, _colours: theme.Colours) -> None:
         self.set_points(*self._drawn)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space, Qt.Key.Key_Down):
+            self.events_requested.emit()
+            return
+        super().keyPressEvent(event)
 
     def set_points(
         self, points: list[browse.TimelinePoint], results: Mapping[int, bool] | None = None
@@ -170,7 +186,13 @@ class TimelineChart(QChartView):
         y_axis.setRange(-0.5, len(LANES) - 0.5)
         chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(y_axis, Qt.AlignmentFlag.AlignLeft)
-        self.setAccessibleDescription(_describe_timeline(points, results))
+        self.setAccessibleName(
+            f"custody timeline chart: {len(points)} signed act{'' if len(points) == 1 else 's'}"
+        )
+        self.setAccessibleDescription(
+            _describe_timeline(points, results)
+            + " Press Enter for the same events as a table (the Events tab)."
+        )
         if not points:
             chart.setTitle("Custody timeline (no entries)")
             now = QDateTime.currentDateTimeUtc()
@@ -247,6 +269,53 @@ def _verification_series(s: QScatterSeries, ok: bool | None) -> None:
         s.setPointLabelsVisible(True)
 
 
+def _events_table() -> QTableWidget:
+    table = QTableWidget(0, len(EVENT_COLUMNS))
+    table.setObjectName("timeline_events")
+    table.setAccessibleName("custody timeline events")
+    table.setAccessibleDescription("The custody timeline as text: one row per signed act.")
+    table.setHorizontalHeaderLabels(list(EVENT_COLUMNS))
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setTabKeyNavigation(False)
+    table.setWordWrap(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
+
+
+def event_result(point: browse.TimelinePoint, results: Mapping[int, bool]) -> str:
+    """What an act's row says of its outcome: a verification's result in words and mark."""
+    if point.event == Verified.EVENT:
+        ok = results.get(point.seq)
+        return f"{mark(ok)} {VERIFICATION_SERIES[ok]}: {point.summary}"
+    if point.event == ExportFailed.EVENT:
+        return f"{mark(False)} export failed: {point.summary}"
+    return point.summary
+
+
+def show_events(
+    table: QTableWidget, points: list[browse.TimelinePoint], results: Mapping[int, bool]
+) -> None:
+    """Fill ``table`` with the timeline's ``points``: entry, time, event, actor, result."""
+    table.setRowCount(0)
+    table.setRowCount(len(points))
+    for row, p in enumerate(points):
+        values = (
+            str(p.seq),
+            shown(p.at),
+            p.event.replace("_", " "),
+            p.actor,
+            event_result(p, results),
+        )
+        for col, value in enumerate(values):
+            item = QTableWidgetItem(value)
+            item.setToolTip(value)
+            table.setItem(row, col, item)
+
+
 def _describe_timeline(points: list[browse.TimelinePoint], results: Mapping[int, bool]) -> str:
     """The chart in words, for screen readers (a chart view is one object to them)."""
     if not points:
@@ -297,7 +366,7 @@ class CustodyView(QWidget):
         layout.addLayout(top)
         self.custodian = QLabel("No case open.")
         self.custodian.setObjectName("custodian")
-        self.custodian.setAccessibleName("current custodian")
+        self.custodian.setAccessibleDescription("current custodian")
         self.custodian.setWordWrap(True)
         self.custodian.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.custodian)
@@ -305,12 +374,15 @@ class CustodyView(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.setChildrenCollapsible(False)
         self.chart = TimelineChart()
+        self.chart.events_requested.connect(self.show_events)
         split.addWidget(self.chart)
 
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.setChildrenCollapsible(False)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("custody_tabs")
+        self.events = _events_table()
+        self.tabs.addTab(self.events, "&Events")
         table_box = QWidget()
         tl = QVBoxLayout(table_box)
         tl.setContentsMargins(0, 0, 0, 0)
@@ -351,6 +423,13 @@ class CustodyView(QWidget):
         split.addWidget(lower)
         split.setSizes([300, 420])
         layout.addWidget(split, 1)
+
+    def show_events(self) -> None:
+        """The timeline's events as a table, focused (from the chart: Enter)."""
+        self.tabs.setCurrentWidget(self.events)
+        self.events.setFocus(Qt.FocusReason.OtherFocusReason)
+        if self.events.rowCount() and not self.events.currentIndex().isValid():
+            self.events.setCurrentCell(0, 0)
 
     def _row_of(self, key: Hashable) -> int:
         return self.model.row_of_key(key) if isinstance(key, int) else -1
@@ -421,11 +500,12 @@ class CustodyView(QWidget):
         self.model.case = self.case
         self.model.reload()
         if self.case is None:
-            self.chart.set_points([])
+            points: list[browse.TimelinePoint] = []
+            results: dict[int, bool] = {}
         else:
-            self.chart.set_points(
-                browse.ledger_timeline(self.case), verification_results(self.case)
-            )
+            points, results = browse.ledger_timeline(self.case), verification_results(self.case)
+        self.chart.set_points(points, results)
+        show_events(self.events, points, results)
         self._show_custody()
         for w in (self.transfer_button, self.seal_button, self.export_button, self.add_button):
             w.setEnabled(self.case is not None)

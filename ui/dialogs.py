@@ -1,5 +1,6 @@
 """Small dialogs of the window's actions: seal a case, save the examiner's certificate, open a
-file with the desktop's program (and say so when none opens it), Help and About."""
+file with the desktop's program (and say so when none opens it), Help (documentation, the
+keyboard routes) and About."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QLabel,
     QLineEdit,
+    QMenu,
+    QMenuBar,
     QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -193,3 +199,95 @@ def show_about(parent: QWidget | None) -> QMessageBox:
     if box.clickedButton() is docs:
         open_documentation(parent)
     return box
+
+
+#: Keys that are not menu actions: moving around and inside the screens.
+GENERAL_KEYS: tuple[tuple[str, str], ...] = (
+    ("Tab / Shift+Tab", "Next / previous control; leaves every table and list"),
+    ("Arrow keys", "Move inside a table, list, tree or the navigation"),
+    ("Ctrl+1 … Ctrl+5", "Go to Cases, Collect, Artifacts, Custody, Verify"),
+    ("Enter (case list)", "Open the selected case"),
+    ("Enter (custody timeline chart)", "Read the same events as a table (Events tab)"),
+    ("Space", "Press the focused button, tick the focused box"),
+    ("Alt+underlined letter", "Focus the field or press the button with that letter"),
+    ("Esc", "Cancel the running collection (asks first); close a dialog"),
+)
+
+
+def mnemonic(text: str) -> str:
+    """The letter after the "&" of a menu or button text ("" when none)."""
+    i = text.replace("&&", "").find("&")
+    return text.replace("&&", "")[i + 1].upper() if 0 <= i < len(text) - 1 else ""
+
+
+def plain(text: str) -> str:
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…").strip()
+
+
+def keyboard_routes(menu_bar: QMenuBar) -> list[tuple[str, str, str]]:
+    """Every action of the menus: (menu, action, keys), the keys being its shortcut and
+    the menu route (Alt+letter, then letter) that reaches it."""
+    routes: list[tuple[str, str, str]] = []
+
+    def visit(menu: QMenu, path: list[str], keys: list[str]) -> None:
+        for action in menu.actions():
+            if action.isSeparator():
+                continue
+            letter = mnemonic(action.text())
+            step = [*keys, letter] if letter else [*keys, "arrows and Enter"]
+            sub = action.menu()
+            if isinstance(sub, QMenu):
+                visit(sub, [*path, plain(action.text())], step)
+                continue
+            route = (f"Alt+{step[0]}, " if step and step[0] else "") + ", ".join(step[1:])
+            shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            routes.append(
+                (
+                    " ▸ ".join(path),
+                    plain(action.text()),
+                    f"{shortcut} or {route}" if shortcut else route,
+                )
+            )
+
+    for top in menu_bar.actions():
+        sub = top.menu()
+        if isinstance(sub, QMenu):
+            visit(sub, [plain(top.text())], [mnemonic(top.text())])
+    return routes
+
+
+class KeyboardHelp(QDialog):
+    """Help ▸ Keyboard: every action's keys (shortcut and menu route) and the general keys,
+    as a table a screen reader reads row by row."""
+
+    def __init__(self, menu_bar: QMenuBar, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("keyboard_help")
+        self.setWindowTitle("Keyboard")
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Everything Chainproof does can be done from the keyboard. Menus open with Alt "
+            "and the underlined letter; the shortcuts work from any screen."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        rows = [(m, a, k) for m, a, k in keyboard_routes(menu_bar)]
+        rows += [("Everywhere", what, keys) for keys, what in GENERAL_KEYS]
+        self.table = QTableWidget(len(rows), 3)
+        self.table.setObjectName("keyboard_routes")
+        self.table.setAccessibleName("keyboard routes")
+        self.table.setHorizontalHeaderLabels(["Where", "Action", "Keys"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setTabKeyNavigation(False)
+        for r, values in enumerate(rows):
+            for c, value in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(value))
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.table, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(760, 560)

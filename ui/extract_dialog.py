@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
+from ui.accessibility import announce
 from ui.dialogs import open_local
 from ui.errors import show_error
 from ui.workers import Worker
@@ -93,7 +94,7 @@ class ExtractDialog(QDialog):
         layout.addWidget(self.progress)
         self.outcome = QLabel()
         self.outcome.setObjectName("extract_outcome")
-        self.outcome.setAccessibleName("extraction result")
+        self.outcome.setAccessibleDescription("extraction result")
         self.outcome.setWordWrap(True)
         layout.addWidget(self.outcome, 1)
         buttons = QHBoxLayout()
@@ -166,6 +167,7 @@ class ExtractDialog(QDialog):
                 f"as ledger entry {result.access_seq}."
             )
             self.outcome.setStyleSheet(f"color: {c.bad}")
+        announce(self.outcome, self.outcome.text(), assertive=result.status != "extracted")
         self._ready()
         self.extracted.emit(result)
 

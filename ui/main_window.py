@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
 
 from app.paths import identity_file
 from ui import theme
+from ui.accessibility import announce, make_accessible, selecting_makes_current
 from ui.case_list import CaseListView
 from ui.confirm import confirm, inform
 from ui.errors import show_error
 from ui.integrity import colour, long_text, short_text
-from ui.keyboard import tab_leaves_views
 from ui.settings import settings
 from ui.widgets import ElidedLabel
 from ui.workers import Worker, wait_for_workers
@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         # Pages whose case ("case") or data ("data") changed while hidden: refreshed when shown.
         self._stale: dict[int, str] = {}
         self.nav.currentRowChanged.connect(self._page_changed)
+        selecting_makes_current(self.nav)  # a screen reader's "select" switches the page
         central = QWidget()
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
@@ -101,16 +102,26 @@ class MainWindow(QMainWindow):
         self.setFont(font)  # explicit fonts (monospace hashes, previews) keep their own
 
         self.case_label = ElidedLabel("No case open")
-        self.case_label.setAccessibleName("open case")
+        self.case_label.setAccessibleDescription("open case")
         self.examiner_label = ElidedLabel("Examiner: locked")
-        self.examiner_label.setAccessibleName("examiner")
+        self.examiner_label.setAccessibleDescription("examiner")
         self.head_label = ElidedLabel("")
-        self.head_label.setAccessibleName("ledger head")
+        self.head_label.setAccessibleDescription("ledger head")
         self.integrity_label = ElidedLabel("", minimum=120)
         self.integrity_label.setObjectName("integrity")
-        self.integrity_label.setAccessibleName("integrity: the last verification")
+        self.integrity_label.setAccessibleDescription("integrity: the last verification")
+        # A passing message ("Run finished: ...") takes the open case's place for a while,
+        # shortened to the room it has like the labels (QStatusBar.showMessage clips it).
+        self.message_label = ElidedLabel("")
+        self.message_label.setObjectName("status message")
+        self.message_label.setAccessibleDescription("status message")
+        self.message_label.hide()
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(self._message_ended)
         status = self.statusBar()
         status.addWidget(self.case_label, 1)
+        status.addWidget(self.message_label, 1)
         # Their whole text when there is room; shortened ("…", whole in the tooltip) when not.
         for label in (self.integrity_label, self.examiner_label, self.head_label):
             label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
@@ -120,12 +131,27 @@ class MainWindow(QMainWindow):
         self._connect()
         theme.watcher().changed.connect(self._restyle)
         self.set_scheme(str(settings().value("window/scheme") or theme.SYSTEM), save=False)
-        tab_leaves_views(self)
+        make_accessible(self)
         self._restore()
         self.set_case(None)
         self._opening: Worker | None = None
         if case_dir is not None:
             self._open_at_start(Path(case_dir))
+
+    # ------------------------------------------------------------------ status bar
+    def say(self, text: str, timeout_ms: int = 10_000) -> None:
+        """Show a passing message in the status bar for ``timeout_ms``, shortened with "…"
+        to the room it has (the whole text in its tooltip and accessible text)."""
+        self.message_label.setText(text)
+        self.message_label.setToolTip(text)
+        self.case_label.hide()
+        self.message_label.show()
+        self._message_timer.start(timeout_ms)
+
+    def _message_ended(self) -> None:
+        self.message_label.hide()
+        self.message_label.clear()
+        self.case_label.show()
 
     # ------------------------------------------------------------------ pages
     def _built(self, index: int) -> bool:
@@ -141,7 +167,7 @@ class MainWindow(QMainWindow):
             if placeholder is not None:
                 self.stack.removeWidget(placeholder)
                 placeholder.deleteLater()
-            tab_leaves_views(page)
+            make_accessible(page)
         return page
 
     def _build_page(self, index: int) -> QWidget:
@@ -258,6 +284,9 @@ class MainWindow(QMainWindow):
             for i, name in enumerate(PAGES, start=1)
         ]
         self.help_action = a("&Documentation", key.HelpContents, self.open_documentation)
+        self.keys_action = a(
+            "&Keyboard", "Ctrl+F1", self.keyboard_help, "Every action's keys, in one table"
+        )
         self.about_action = a("&About Chainproof", None, self.about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -298,6 +327,7 @@ class MainWindow(QMainWindow):
             self.scheme_actions[name] = act
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.help_action)
+        help_menu.addAction(self.keys_action)
         help_menu.addAction(self.about_action)
 
     def _connect(self) -> None:
@@ -615,19 +645,19 @@ class MainWindow(QMainWindow):
             return
         path = save_certificate(self, self.identity)
         if path is not None:
-            self.statusBar().showMessage(f"Certificate saved to {path}", 10_000)
+            self.say(f"Certificate saved to {path}")
 
     def _save_certificate(self, identity: Identity) -> None:
         from ui.dialogs import save_certificate
 
         path = save_certificate(self, identity)
         if path is not None:
-            self.statusBar().showMessage(f"Certificate saved to {path}", 10_000)
+            self.say(f"Certificate saved to {path}")
 
     def _open(self, dialog: QWidget) -> None:
         self.dialog = dialog
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        tab_leaves_views(dialog)
+        make_accessible(dialog)
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()
@@ -722,10 +752,7 @@ class MainWindow(QMainWindow):
 
     def _run_finished(self, summary: RunSummary) -> None:
         self._refresh_case_views()
-        self.statusBar().showMessage(
-            f"Run {summary.status}: {summary.artifacts:,} artifacts, {summary.errors} errors",
-            10_000,
-        )
+        self.say(f"Run {summary.status}: {summary.artifacts:,} artifacts, {summary.errors} errors")
 
     # ------------------------------------------------------------------ custody
     def focus_filter(self) -> None:
@@ -804,8 +831,15 @@ class MainWindow(QMainWindow):
         if self.case is None:
             return
         dialog = TransferDialog(self.case, self)
-        dialog.accepted.connect(self._refresh_case_views)
+        dialog.accepted.connect(lambda: self._transferred(dialog))
+        dialog.rejected.connect(lambda: announce(self, "Transfer cancelled: nothing was recorded."))
         self._open(dialog)
+
+    def _transferred(self, dialog: Any) -> None:
+        self._refresh_case_views()
+        text = f"Custody transferred to {dialog.received_by} (ledger entry {dialog.seq})."
+        self.say(text)
+        announce(self, text)
 
     def seal(self) -> None:
         """Case > Seal case: a reason, a confirmation, a signed ``sealed`` entry."""
@@ -827,7 +861,7 @@ class MainWindow(QMainWindow):
 
     def _sealed(self) -> None:
         self._refresh_case_views()
-        self.statusBar().showMessage("The case is sealed: no more collection.", 10_000)
+        self.say("The case is sealed: no more collection.")
 
     def export(self) -> None:
         if self.case is None:
@@ -838,10 +872,17 @@ class MainWindow(QMainWindow):
             from ui.custody_dialogs import ExportDialog
 
             dialog = ExportDialog(case, identity, self)
-            dialog.exported.connect(lambda _r: self._refresh_case_views())
+            dialog.exported.connect(self._exported)
             self._open(dialog)
 
         self.with_identity(open_dialog)
+
+    def _exported(self, result: Any) -> None:
+        self._refresh_case_views()
+        failed = "" if result.verified else ", stating that the case failed verification"
+        text = f"Bundle exported to {result.path}{failed}."
+        self.say(text)
+        announce(self, text)
 
     # ------------------------------------------------------------------ verify
     def verify(self) -> None:
@@ -891,6 +932,12 @@ class MainWindow(QMainWindow):
         from ui.dialogs import open_documentation
 
         open_documentation(self)
+
+    def keyboard_help(self) -> None:
+        """Help ▸ Keyboard: every action's shortcut and menu route (non-blocking)."""
+        from ui.dialogs import KeyboardHelp
+
+        self._open(KeyboardHelp(self.menuBar(), self))
 
     def about(self) -> None:
         from ui.dialogs import show_about

@@ -134,6 +134,70 @@ def readable(colour: QColor, background: QColor, ratio: float = 3.0) -> QColor:
     return c
 
 
+#: Text on its background in a palette: each pair must read at 4.5:1 (WCAG AA).
+TEXT_ROLES: tuple[tuple[QPalette.ColorRole, QPalette.ColorRole], ...] = (
+    (QPalette.ColorRole.WindowText, QPalette.ColorRole.Window),
+    (QPalette.ColorRole.Text, QPalette.ColorRole.Base),
+    (QPalette.ColorRole.Text, QPalette.ColorRole.AlternateBase),
+    (QPalette.ColorRole.ButtonText, QPalette.ColorRole.Button),
+    (QPalette.ColorRole.ToolTipText, QPalette.ColorRole.ToolTipBase),
+    (QPalette.ColorRole.PlaceholderText, QPalette.ColorRole.Base),
+    (QPalette.ColorRole.Link, QPalette.ColorRole.Base),
+    (QPalette.ColorRole.HighlightedText, QPalette.ColorRole.Highlight),
+)
+TEXT_CONTRAST = 4.5
+
+
+def readable_palette(palette: QPalette) -> QPalette:
+    """``palette`` with every text colour reading at 4.5:1 on its background (active and
+    inactive groups; disabled text is exempt): a text colour that does not is made darker
+    or lighter, except the selection's, where the selection colour itself is (white on
+    Fusion's light blue reads at 3.7:1 only)."""
+    p = QPalette(palette)
+    for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+        for fg_role, bg_role in TEXT_ROLES:
+            fg, bg = p.color(group, fg_role), p.color(group, bg_role)
+            if contrast(fg, bg) >= TEXT_CONTRAST:
+                continue
+            if fg_role == QPalette.ColorRole.HighlightedText:
+                p.setColor(group, bg_role, readable(bg, fg, TEXT_CONTRAST))
+            else:
+                p.setColor(group, fg_role, readable(fg, bg, TEXT_CONTRAST))
+    return p
+
+
+def text_pairs(palette: QPalette, c: Colours) -> list[tuple[str, QColor, QColor]]:
+    """Every text colour the window shows on the background it is shown on: the palette's
+    own pairs and the app's colours on the window, the views and their banners."""
+    pairs = [
+        (f"{fg.name}/{bg.name}", palette.color(fg), palette.color(bg)) for fg, bg in TEXT_ROLES
+    ]
+    backgrounds = {
+        "window": palette.color(QPalette.ColorRole.Window),
+        "base": palette.color(QPalette.ColorRole.Base),
+    }
+    for name in ("ok", "bad", "warn", "unknown", "text", "muted", "heading"):
+        for where, bg in backgrounds.items():
+            pairs.append((f"{name} on {where}", c.qt(name), bg))
+    named: list[tuple[str, str, str]] = [
+        ("banner ok", c.ok, c.banner_ok[0]),
+        ("banner failed", c.bad, c.banner_bad[0]),
+        ("banner neutral", c.text, c.banner_neutral[0]),
+        ("notice", c.notice[1], c.notice[0]),
+        *NAVIGATION_TEXT,
+    ]
+    pairs += [(name, QColor(fg), QColor(bg)) for name, fg, bg in named]
+    return pairs
+
+
+#: The navigation list's own colours (the style sheet): the same in every scheme.
+NAVIGATION_TEXT = (
+    ("navigation item", "#d8dee6", "#1f2a36"),
+    ("navigation selected item", "#ffffff", "#2d3d4f"),
+    ("navigation disabled item", "#8893a0", "#1f2a36"),
+)
+
+
 def dark_palette() -> QPalette:
     """Fusion's colours for a dark scheme, for platforms that have none."""
     p = QPalette()
@@ -235,6 +299,7 @@ def apply(choice: str) -> Colours:
         dark = wanted == Qt.ColorScheme.Dark
         if dark != palette_is_dark(app.palette()):  # the platform did not follow
             app.setPalette(dark_palette() if dark else light_palette())
+    app.setPalette(readable_palette(app.palette()))  # any scheme, a high-contrast one too
     now = colours()
     w.changed.emit(now)
     return now
@@ -249,6 +314,7 @@ QListWidget#navigation::item {{ padding: 8px 16px; border-left: 3px solid transp
 QListWidget#navigation::item:selected {{ background: #2d3d4f; color: white;
     border-left: 3px solid #5aa9e6; }}
 QListWidget#navigation::item:focus {{ outline: 1px dotted #d8dee6; }}
+QListWidget#navigation:focus {{ border: 2px solid #8cc8ff; }}
 QListWidget#navigation::item:disabled {{ color: #8893a0; }}
 QLabel#heading {{ font-size: 15pt; font-weight: 600; color: {c.heading}; padding: 2px 0 6px 0; }}
 QLabel#subheading {{ font-size: 11pt; font-weight: 600; color: {c.heading}; }}

@@ -26,6 +26,7 @@ from app.identity import Identity
 from app.integrity import Verification, entries_since, from_check
 from app.progress import human_bytes
 from ui import theme
+from ui.accessibility import announce
 from ui.artifact_model import ArtifactTableModel, LedgerTableModel
 from ui.errors import show_error
 from ui.integrity import long_text
@@ -108,7 +109,7 @@ class VerifyView(QWidget):
 
         self.banner = QLabel("Not verified yet.")
         self.banner.setObjectName("verify_banner")
-        self.banner.setAccessibleName("verification result")
+        self.banner.setAccessibleDescription("verification result")
         self.banner.setWordWrap(True)
         self._style_banner(None)
         layout.addWidget(self.banner)
@@ -120,7 +121,7 @@ class VerifyView(QWidget):
         self.progress.hide()
         self.phase = QLabel("")
         self.phase.setObjectName("verify_phase")
-        self.phase.setAccessibleName("verification step")
+        self.phase.setAccessibleDescription("verification step")
         self.phase.hide()
         layout.addWidget(self.phase)
         layout.addWidget(self.progress)
@@ -322,9 +323,11 @@ class VerifyView(QWidget):
                 "and nothing was recorded in the ledger. " + self.banner.text()
             )
             self._style_banner(None)
+            announce(self.banner, self.banner.text())
             return
         self.banner.setText("Verification could not run.")
         self._style_banner(None)
+        announce(self.banner, f"Verification could not run: {exc}", assertive=True)
         show_error(self, exc)
 
     def _done(self, report: Report) -> None:
@@ -340,5 +343,6 @@ class VerifyView(QWidget):
         self.entries.reload()
         self.artifacts.reload()
         self._show_verification()
+        announce(self.banner, self.banner.text(), assertive=not verification.ok)
         self.verified.emit(report)
         self.checked.emit(verification)

@@ -81,7 +81,7 @@ class _PassphrasePage(QWizardPage):
         self.confirm = _line("passphrase_confirmation", password=True)
         self.hint = QLabel()
         self.hint.setObjectName("strength_hint")
-        self.hint.setAccessibleName("passphrase strength")
+        self.hint.setAccessibleDescription("passphrase strength")
         self.hint.setWordWrap(True)
         form.addRow("&Passphrase", self.passphrase)
         form.addRow("&Again", self.confirm)
@@ -179,10 +179,14 @@ class PassphraseDialog(QDialog):
         label.setWordWrap(True)
         layout.addWidget(label)
         self.passphrase = _line("passphrase", password=True)
+        label.setBuddy(self.passphrase)  # the passphrase field is read with what it opens
         layout.addWidget(self.passphrase)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
+        unlock = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        unlock.setText("&Unlock")
+        unlock.setAccessibleName("unlock the identity")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)

@@ -72,6 +72,18 @@ def test_every_screen_fits_1024x700(qtbot: Any, busy_case: Any) -> None:
         assert w.size() == SMALL, f"page {page} widened the window to {w.size()}"
         problems = _problems(w)
         assert not problems, f"page {page}: " + "; ".join(problems)
+    # a passing message longer than the room left by the permanent labels is shortened, whole
+    # in its text and tooltip, and gives the open case's place back when it ends
+    long = f"Run finished: 1,234,567 artifacts, 0 errors, written to {'/very/long/path' * 12}"
+    w.say(long, timeout_ms=200)
+    qtbot.wait(30)
+    label = w.message_label
+    assert label.isVisible() and not w.case_label.isVisible()
+    assert label.text() == long and label.toolTip() == long
+    assert label.fontMetrics().horizontalAdvance(long) > label.width()  # it had to shorten
+    assert label.geometry().right() < w.integrity_label.geometry().left()
+    assert not _problems(w)
+    qtbot.waitUntil(lambda: w.case_label.isVisible() and not label.isVisible(), timeout=3000)
     # the dialogs too
     w.show_page(3)
     w.export_action.trigger()

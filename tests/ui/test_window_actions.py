@@ -126,7 +126,7 @@ def test_export_certificate_writes_the_identitys_pem(
     window.certificate_action.trigger()  # File > Export my certificate…
     assert out.read_text() == alice.certificate_pem()
     assert asked and asked[0].endswith(".pem")
-    assert str(out) in window.statusBar().currentMessage()
+    assert str(out) in window.message_label.text()
 
     # locked: the public copy beside the identity file serves, no passphrase asked
     out.unlink()
