@@ -7,6 +7,8 @@ defined outside ``collectors/`` needs (the desktop app's screenshot collector).
 
 from __future__ import annotations
 
+from typing import Any
+
 import collectors
 from collectors.base import (
     REGISTRY,
@@ -21,6 +23,18 @@ from custody.observations import Observation, Problem, VolatileRecord
 
 _ = collectors  # importing the package registers every collector
 
+
+def capture_problem(options: dict[str, Any]) -> str | None:
+    """Why the capture collector's ``options`` are not valid, or None when they are."""
+    from collectors.capture import Settings
+
+    try:
+        Settings.of(options)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 __all__ = [
     "BUILTIN_PROFILES",
     "REGISTRY",
@@ -31,6 +45,7 @@ __all__ = [
     "Profile",
     "VolatileRecord",
     "Volatility",
+    "capture_problem",
     "load_profile",
     "ordered",
     "register_collector",

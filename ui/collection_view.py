@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
@@ -32,10 +33,10 @@ from app.browse import same_filesystem
 from app.cases import CaseHandle
 from app.collection import CollectionRun, RunSummary
 from app.identity import Identity
-from app.profiles import BUILTIN_PROFILES, Profile, load_profile, ordered
+from app.profiles import BUILTIN_PROFILES, Profile, capture_problem, load_profile, ordered
 from ui import screenshot_collector, theme
 from ui.accessibility import announce
-from ui.confirm import confirm
+from ui.confirm import confirm, warn
 from ui.errors import show_error
 from ui.widgets import ElidedLabel
 from ui.workers import CollectionWorker, CollectorProgress, Snapshot
@@ -147,6 +148,7 @@ class CollectionView(QWidget):
         paths.addWidget(add)
         paths.addWidget(folder)
         layout.addLayout(paths)
+        layout.addWidget(self._build_capture())
 
         out = QFormLayout()
         self.output_label = QLabel("(no case open)")
@@ -185,6 +187,50 @@ class CollectionView(QWidget):
         layout.addLayout(buttons)
         self.choice_box = box
         return box
+
+    def _build_capture(self) -> QWidget:
+        """The packet capture's settings, shown while the capture collector is chosen."""
+        box = QGroupBox("Packet capture (beside the other collectors)")
+        box.setObjectName("capture_settings")
+        form = QFormLayout(box)
+        self.capture_seconds = QSpinBox()
+        self.capture_seconds.setObjectName("capture_seconds")
+        self.capture_seconds.setAccessibleName("capture duration in seconds")
+        self.capture_seconds.setRange(1, 24 * 3600)
+        self.capture_seconds.setValue(60)
+        self.capture_seconds.setSuffix(" s")
+        self.capture_interfaces = QLineEdit()
+        self.capture_interfaces.setObjectName("capture_interfaces")
+        self.capture_interfaces.setAccessibleName("interfaces to capture")
+        self.capture_interfaces.setPlaceholderText("every interface up but loopback; or: eth0 lo")
+        self.capture_filter = QLineEdit()
+        self.capture_filter.setObjectName("capture_filter")
+        self.capture_filter.setAccessibleName("capture filter")
+        self.capture_filter.setPlaceholderText("optional BPF filter, e.g. tcp port 443")
+        form.addRow("Capture &for", self.capture_seconds)
+        form.addRow("I&nterfaces", self.capture_interfaces)
+        form.addRow("F&ilter", self.capture_filter)
+        box.hide()
+        self.capture_box = box
+        return box
+
+    def _capture_options(self, base: dict[str, Any]) -> dict[str, Any]:
+        """The capture collector's options: the profile's, with the settings shown."""
+        options = {**base, "seconds": self.capture_seconds.value()}
+        interfaces = self.capture_interfaces.text().replace(",", " ").split()
+        options["interfaces"] = interfaces or None
+        options["filter"] = self.capture_filter.text().strip() or None
+        return {k: v for k, v in options.items() if v is not None}
+
+    def _show_capture_settings(self, profile: Profile | None = None) -> None:
+        item = self._collector_items.get("capture")
+        chosen = item is not None and item.checkState(0) == Qt.CheckState.Checked
+        if profile is not None:  # a profile's own capture settings fill the fields
+            given = profile.collectors.get("capture") or {}
+            self.capture_seconds.setValue(int(given.get("seconds") or 60))
+            self.capture_interfaces.setText(" ".join(given.get("interfaces") or ()))
+            self.capture_filter.setText(str(given.get("filter") or ""))
+        self.capture_box.setVisible(chosen)
 
     def _build_progress(self) -> QWidget:
         box = QGroupBox("Progress")
@@ -342,6 +388,7 @@ class CollectionView(QWidget):
                     self._add_target_item(target, checked=True)
         self.tree.expandAll()
         self.tree.blockSignals(False)
+        self._show_capture_settings(profile)
         self._check_output()
 
     def _add_target_item(self, target: Any, *, checked: bool) -> QTreeWidgetItem:
@@ -379,6 +426,7 @@ class CollectionView(QWidget):
 
     def _item_changed(self, _item: QTreeWidgetItem, column: int) -> None:
         if column == 0:
+            self._show_capture_settings()
             self._check_output()
 
     def set_collector_checked(self, name: str, checked: bool) -> None:
@@ -415,6 +463,8 @@ class CollectionView(QWidget):
                 options["targets"] = copy.deepcopy(self.chosen_targets())
             if name == screenshot_collector.NAME:
                 options = {"capture": capture_token or ""}
+            if name == "capture":
+                options = self._capture_options(options)
             chosen[name] = options
         same = {k: v for k, v in chosen.items() if k != screenshot_collector.NAME} == {
             k: v for k, v in base.collectors.items() if k != screenshot_collector.NAME
@@ -446,7 +496,7 @@ class CollectionView(QWidget):
 
     def _set_running(self, running: bool) -> None:
         self.choice_box.setEnabled(True)
-        for w in (self.tree, self.profile_combo, self.path_edit):
+        for w in (self.tree, self.profile_combo, self.path_edit, self.capture_box):
             w.setEnabled(not running)
         self.start_button.setEnabled(not running and self.case is not None and not self.sealed)
         self.cancel_button.setEnabled(running)
@@ -455,6 +505,12 @@ class CollectionView(QWidget):
         """Start a run of the chosen profile into the open case (off the GUI thread)."""
         if self.case is None or self.running:
             return
+        if "capture" in self.chosen_collectors():
+            base = self._profile.collectors.get("capture") if self._profile else None
+            why = capture_problem(self._capture_options(dict(base or {})))
+            if why is not None:
+                warn(self, "Packet capture", "The capture's settings are not valid.", why)
+                return
         token = None
         if screenshot_collector.NAME in self.chosen_collectors():
             # Qt grabs on the GUI thread only: grab now, hand the bytes to the collector.
@@ -628,6 +684,10 @@ def _show_collector(bar: QProgressBar, c: CollectorProgress) -> None:
             bar.setRange(0, 1000)
             bar.setValue(int(1000 * c.done / c.total))
             bar.setFormat(counted)
+        elif c.detail:  # what it has so far, in words (a capture: packets, bytes, time left)
+            bar.setRange(0, 1000)
+            bar.setValue(0)
+            bar.setFormat(c.detail)
         else:
             bar.setRange(0, 0)  # busy: no total known yet
     elif c.state in ("cancelled", "stopped"):

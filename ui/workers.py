@@ -119,6 +119,8 @@ class CollectorProgress:
     done: int = 0
     total: int | None = None
     errors: int = 0
+    #: what it says of itself while it runs (a capture's packets and bytes so far)
+    detail: str = ""
 
 
 @dataclass
@@ -179,14 +181,15 @@ class ProgressCoalescer:
 
     def __call__(self, ev: ProgressEvent) -> None:
         self._events += 1
-        force = ev.kind in ("started", "collector", "finished")
+        force = ev.kind in ("started", "collector", "collector_end", "finished")
         st = self._state.get(ev.collector) if ev.collector else None
         if ev.collector and st is None:
             st = self._state[ev.collector] = CollectorProgress(ev.collector)
             self._order.append(ev.collector)
         if ev.kind == "collector" and st is not None:
-            if self._active and self._active in self._state:
-                self._state[self._active].state = "done"
+            before = self._state.get(self._active) if self._active else None
+            if before is not None and before.state == "running" and not _beside(before.name):
+                before.state = "done"  # runs one after the other: the next one started
             self._active = ev.collector
             self._active_since = time.monotonic()
             st.state, st.description = "running", ev.message
@@ -195,9 +198,15 @@ class ProgressCoalescer:
             if ev.total is not None:
                 st.done, st.total = ev.done, ev.total
                 self._items += 1
+            elif ev.message:
+                st.detail = ev.message
             if ev.bytes_done:
                 self._bytes = ev.bytes_done
-            self._current = ev.current or ev.message or self._current
+            if ev.collector == self._active or not _beside(st.name):
+                self._current = ev.current or ev.message or self._current
+        elif ev.kind == "collector_end" and st is not None:
+            if st.state in ("waiting", "running"):
+                st.state = "done"  # one beside the run ends after the others started
         elif ev.kind == "problem":
             if st is not None:
                 st.errors += 1
@@ -272,6 +281,14 @@ class CollectionWorker(Worker):
             return run.execute()
 
         super().__init__(work, parent)
+
+
+def _beside(name: str) -> bool:
+    """Whether collector ``name`` runs beside the others (``Collector.concurrent``)."""
+    from app.profiles import REGISTRY
+
+    cls = REGISTRY.get(name)
+    return bool(cls is not None and cls.concurrent)
 
 
 def _volatility(name: str) -> int:
