@@ -18,7 +18,7 @@ Every fact of the ledger comes from one fold of it (:func:`custody.bundle.facts.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from custody.record.entry import Entry
 from custody.record.keys import fingerprint, load_certificate_pem
 from custody.record.regular import open_regular, read_regular
 from custody.report.caseuco import ArchiveCopy
+from custody.report.entries import EntrySource, entry_reader
 from custody.report.signed_pdf import check_signed_pdf
 from custody.verify.findings import Report
 
@@ -249,7 +250,7 @@ def _check_member_sums(root: Path, facts: LedgerFacts, sums: MemberSums, report:
 
 
 def _check_signature_files(
-    root: Path, present: set[str], entries: Sequence[Entry], report: Report
+    root: Path, present: set[str], entries: Iterable[Entry], report: Report
 ) -> None:
     expected: dict[str, bytes] = {}
     for e in entries:
@@ -303,10 +304,14 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def check_bundle_files(root: Path, entries: Sequence[Entry], report: Report) -> None:
-    """Add to ``report`` every way the bundle's files disagree with SHA256SUMS and the ledger."""
+def check_bundle_files(root: Path, entries: EntrySource, report: Report) -> None:
+    """Add to ``report`` every way the bundle's files disagree with SHA256SUMS and the ledger.
+
+    ``entries``: the bundle's ledger, a list or a function that reads it anew; each check
+    streams it (it is never held)."""
+    read = entry_reader(entries)
     sums: MemberSums = {}
-    facts = read_facts(entries, sums)
+    facts = read_facts(read(), sums)
     present = _files(root)
     actual = _check_sums(root, present, report)
     certs = _ledger_certs(facts)
@@ -319,7 +324,7 @@ def check_bundle_files(root: Path, entries: Sequence[Entry], report: Report) -> 
             )
     archives = _archives(root, facts, actual)
     contents = _contents(root, present, actual)
-    members = check_manifest(root, entries, facts, archives, contents, present, report)
+    members = check_manifest(root, read(), facts, archives, contents, present, report)
     exporter = None
     if members is not None:
         by = members.get("exported_by")
@@ -328,12 +333,12 @@ def check_bundle_files(root: Path, entries: Sequence[Entry], report: Report) -> 
         version = _text(tool.get("version")) if isinstance(tool, dict) else None
         if version is not None:
             older = is_older_format(members.get("format"))
-            check_case_uco(root, entries, facts, archives, version, report, older=older)
+            check_case_uco(root, read(), facts, archives, version, report, older=older)
     _check_detached(root, SUMS, SUMS_SIG, None, certs, exporter, report)
     _check_detached(root, MANIFEST, MANIFEST_SIG, actual.get(MANIFEST), certs, exporter, report)
     _check_member_sums(root, facts, sums, report)
-    _check_signature_files(root, present, entries, report)
+    _check_signature_files(root, present, read(), report)
     files = members.get("files") if members is not None else None
-    check_inventory(root, entries, present, files if isinstance(files, list) else None, report)
+    check_inventory(root, read(), present, files if isinstance(files, list) else None, report)
     names = {fp: facts.state.examiners[fp].name for fp in certs}
     _check_report_pdf(root, names, exporter, report)

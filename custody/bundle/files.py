@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO
 
 from cryptography import x509
@@ -25,6 +26,8 @@ from custody.record.keys import Identity
 from custody.record.regular import open_regular
 
 CHUNK = 4 << 20
+#: Write buffer of a file written piece by piece (several are open at once during an export).
+STREAM_BUFFER = 256 << 10
 
 
 def sha256_file(path: Path) -> str:
@@ -93,6 +96,13 @@ class BundleFiles:
         self.files[name] = (len(data), digest)
         return digest
 
+    def open(self, name: str) -> StreamFile:
+        """A new file to write piece by piece (:class:`StreamFile`); listed once closed."""
+        try:
+            return StreamFile(self, name, open(self._new(name), "xb", buffering=STREAM_BUFFER))
+        except OSError as exc:
+            raise self._failed(name, exc) from exc
+
     def put_stream(self, name: str, chunks: Iterable[bytes]) -> str:
         """Write ``chunks`` to a new file as they come, hashing them; returns the SHA-256."""
         h = hashlib.sha256()
@@ -111,10 +121,17 @@ class BundleFiles:
         return h.hexdigest()
 
     def copy(
-        self, name: str, fin: BinaryIO, src: str, expected_size: int | None
+        self,
+        name: str,
+        fin: BinaryIO,
+        src: str,
+        expected_size: int | None,
+        on_chunk: Callable[[int], None] | None = None,
     ) -> tuple[int, str]:
         """Stream the open source ``fin`` (``src``, for messages) into a new file (a copy,
-        never a link), hashing it; check the size."""
+        never a link), hashing it in the same pass; check the size. ``on_chunk(n)`` hears
+        each block of ``n`` bytes copied (it may raise to stop: the partial copy stays for
+        the caller's clean-up)."""
         h = hashlib.sha256()
         try:
             with open(self._new(name), "xb") as fout:
@@ -123,6 +140,8 @@ class BundleFiles:
                 while chunk := fin.read(CHUNK):
                     h.update(chunk)
                     fout.write(chunk)
+                    if on_chunk is not None:
+                        on_chunk(len(chunk))
                 fout.flush()
                 os.fsync(fout.fileno())
                 size = os.fstat(fout.fileno()).st_size
@@ -150,3 +169,49 @@ class BundleFiles:
         digest = sha256_file(path)
         self.files[name] = (path.stat().st_size, digest)
         return digest
+
+
+class StreamFile:
+    """A bundle file written piece by piece, hashed and counted as it goes; on :meth:`close`
+    it is synced and listed in its :class:`BundleFiles`. Used as a context manager, it is
+    closed (and listed) only when the block ends without an error."""
+
+    def __init__(self, files: BundleFiles, name: str, f: BinaryIO) -> None:
+        self.files, self.name, self._f = files, name, f
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+        try:
+            self._f.write(data)
+        except OSError as exc:
+            raise self.files._failed(self.name, exc) from exc
+
+    def close(self) -> str:
+        """Sync and close the file, list it; its SHA-256."""
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+        except OSError as exc:
+            raise self.files._failed(self.name, exc) from exc
+        digest = self._hash.hexdigest()
+        self.files.files[self.name] = (self.size, digest)
+        return digest
+
+    def abandon(self) -> None:
+        """Close without listing (the export failed; its staging folder goes)."""
+        self._f.close()
+
+    def __enter__(self) -> StreamFile:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if et is None:
+            self.close()
+        else:
+            self.abandon()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +89,7 @@ class _Compared:
 
 def check_inventory(
     root: Path,
-    entries: Sequence[Entry],
+    entries: Iterable[Entry],
     present: Collection[str],
     named: Iterable[str] | None,
     report: Report,

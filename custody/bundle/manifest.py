@@ -219,16 +219,23 @@ def runs_doc(state: CaseState, archives: Mapping[str, ArchiveCopy | None]) -> li
 # --------------------------------------------------------------------------- writing
 
 
-def manifest_chunks(
+MANIFEST_HEAD = b'{"artifacts":['
+
+
+def artifact_chunk(seq: int, a: ArtifactCollected, first: bool) -> bytes:
+    """One artifact of the manifest's list, with the comma before it unless ``first``."""
+    return (b"" if first else b",") + canonical_json(artifact_doc(seq, a))
+
+
+def manifest_tail(
     facts: LedgerFacts,
-    artifacts: Iterable[tuple[int, ArtifactCollected]],
     archives: Mapping[str, ArchiveCopy | None],
     export: ExportFacts,
     *,
     contents: Sequence[Mapping[str, Any]],
     files: Sequence[str],
-) -> Iterator[bytes]:
-    """The canonical JSON of the manifest, in pieces: artifacts one by one, then the rest."""
+) -> bytes:
+    """The rest of the manifest after its artifacts: the list closed, every other part."""
     state = facts.state
     rest: dict[str, Any] = {
         "bundle_id": export.bundle_id,
@@ -247,12 +254,28 @@ def manifest_chunks(
         "verification": {"forced": export.forced, **export.verification},
     }
     assert min(rest) > "artifacts"  # canonical (sorted) key order
-    yield b'{"artifacts":['
-    sep = b""
-    for seq, a in artifacts:
-        yield sep + canonical_json(artifact_doc(seq, a))
-        sep = b","
-    yield b"]"
+    parts = [b"]"]
     for key in sorted(rest):
-        yield b"," + canonical_json(key) + b":" + canonical_json(rest[key])
-    yield b"}"
+        parts.append(b"," + canonical_json(key) + b":" + canonical_json(rest[key]))
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def manifest_chunks(
+    facts: LedgerFacts,
+    artifacts: Iterable[tuple[int, ArtifactCollected]],
+    archives: Mapping[str, ArchiveCopy | None],
+    export: ExportFacts,
+    *,
+    contents: Sequence[Mapping[str, Any]],
+    files: Sequence[str],
+) -> Iterator[bytes]:
+    """The canonical JSON of the manifest, in pieces: artifacts one by one, then the rest.
+    (The export writes the same pieces, :data:`MANIFEST_HEAD`, :func:`artifact_chunk` and
+    :func:`manifest_tail`, as its one pass over the ledger goes.)"""
+    yield MANIFEST_HEAD
+    first = True
+    for seq, a in artifacts:
+        yield artifact_chunk(seq, a, first)
+        first = False
+    yield manifest_tail(facts, archives, export, contents=contents, files=files)

@@ -247,7 +247,7 @@ def _check_exporter(out: _Findings, members: Mapping[str, Any], facts: LedgerFac
 
 
 def _artifacts(
-    out: _Findings, path: Path, entries: Sequence[Entry], members: dict[str, Any]
+    out: _Findings, path: Path, entries: Iterable[Entry], members: dict[str, Any]
 ) -> None:
     """Stream the manifest's artifacts against the ledger's; fills ``members`` on the way."""
 
@@ -303,7 +303,7 @@ def _run_said(facts: LedgerFacts) -> Callable[[Any, Difference], str]:
 
 def check_manifest(
     root: Path,
-    entries: Sequence[Entry],
+    entries: Iterable[Entry],
     facts: LedgerFacts,
     archives: Mapping[str, ArchiveCopy | None],
     contents: Sequence[Mapping[str, Any]],

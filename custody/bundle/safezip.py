@@ -16,7 +16,7 @@ import datetime as dt
 import re
 import stat
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from custody.errors import ExportError
@@ -35,10 +35,18 @@ def _zip_time(at: dt.datetime) -> tuple[int, int, int, int, int, int]:
     return (t.year, t.month, t.day, t.hour, t.minute, t.second - t.second % 2)
 
 
-def write_zip(zip_path: Path, root: Path, names: Iterable[str], *, timestamp: dt.datetime) -> None:
+def write_zip(
+    zip_path: Path,
+    root: Path,
+    names: Iterable[str],
+    *,
+    timestamp: dt.datetime,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
     """Write the files ``root/<name>`` into a new zip at ``zip_path``, deterministically.
 
-    ``names`` are POSIX relative paths; they are sorted. Data are streamed, never read whole.
+    ``names`` are POSIX relative paths; they are sorted. Data are streamed, never read whole;
+    ``on_chunk(n)`` hears each block of ``n`` bytes written (it may raise to stop).
     """
     date_time = _zip_time(timestamp)
     try:
@@ -59,6 +67,8 @@ def write_zip(zip_path: Path, root: Path, names: Iterable[str], *, timestamp: dt
                 ):
                     while chunk := fin.read(_CHUNK):
                         fout.write(chunk)
+                        if on_chunk is not None:
+                            on_chunk(len(chunk))
     except FileExistsError:
         raise ExportError(f"{zip_path} already exists: choose a new bundle name") from None
     except OSError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -14,6 +14,8 @@ from custody.bundle.layout import LEDGER, MANIFEST, SUMS
 from custody.bundle.ledgerfile import read_ledger_jsonl
 from custody.bundle.zipextract import unpack_zip
 from custody.errors import ExportError
+from custody.record.entry import Entry
+from custody.record.regular import open_regular
 from custody.store.storage import EVIDENCE, LocalEvidenceStore
 from custody.verify.case import verify
 from custody.verify.findings import Report
@@ -29,7 +31,14 @@ def verify_bundle_dir(
     (the bundle's own files, no count), and may cancel it (:class:`~custody.errors.Cancelled`)."""
     monitor = monitor or Monitor()
     probe = Report(str(root))
-    entries = list(read_ledger_jsonl(root / LEDGER, probe))
+    passes = 0
+
+    def entries() -> Iterator[Entry]:
+        """The ledger read anew (it is never held); a malformed line is a finding once."""
+        nonlocal passes
+        passes += 1
+        return read_ledger_jsonl(root / LEDGER, probe if passes == 1 else Report(str(root)))
+
     report = verify(
         str(root),
         entries,
@@ -37,12 +46,26 @@ def verify_bundle_dir(
         certificate_files=sorted((root / "certs").glob("*.pem")),
         trusted=trusted,
         monitor=monitor,
+        entry_count=_lines(root / LEDGER),
     )
     report.findings[:0] = probe.findings
     monitor.start(BUNDLE, 0)
     check_bundle_files(root, entries, report)
     monitor.finish()
     return report
+
+
+def _lines(path: Path) -> int:
+    """How many lines a file has, for progress (0 when it cannot be read: reading it for
+    the check reports why)."""
+    n = 0
+    try:
+        with open_regular(path) as f:
+            while block := f.read(1 << 20):
+                n += block.count(b"\n")
+    except OSError:
+        return 0
+    return n
 
 
 def verify_bundle_zip(

@@ -36,7 +36,7 @@ from custody.bundle.layout import (
 )
 from custody.bundle.manifest import ExportFacts
 from custody.record.fold import Examiner, RunState
-from custody.report.caseuco import ArchiveCopy, run_status
+from custody.report.caseuco import SHAPES_OFF, SHAPES_OFF_TEXT, ArchiveCopy, run_status
 from custody.report.inventory import AnnexFile
 from custody.report.pdf.text import HEADING_LIMIT, TEXT_LIMIT, printable
 
@@ -186,6 +186,7 @@ def contents_table() -> list[str]:
         ("`certs/<fingerprint>.pem`", "each examiner's certificate (public, no key)"),
         ("`manifest.json` + `.sig`", "the case, runs, every item with its hashes; signed"),
         ("`case.jsonld`", "the same record in the CASE/UCO standard, for forensic tools"),
+        ("`case-inventory-NNNN.jsonld`", "every artifact in CASE/UCO, 5,000 to a file"),
         ("`custody-report.pdf`", "the chain of custody report, signed by the examiner"),
         ("`inventory.csv`, `inventory.jsonl`", "every artifact, one row each, with its hashes"),
         ("`SHA256SUMS` + `.sig`", "the SHA-256 of every other file; signed"),
@@ -515,6 +516,39 @@ def step_inventory(g: Guide) -> list[str]:
     ]
 
 
+def step_case_uco(g: Guide) -> list[str]:
+    """6, continued. The CASE/UCO files, validated with case_validate (case-utils)."""
+    graphs = [n for n in g.listed if n.startswith("case") and n.endswith(".jsonld")]
+    if SHAPES_OFF not in g.listed or not graphs:
+        return []  # a bundle made before the split: case.jsonld alone, validated as it is
+    n = len(graphs)
+    return [
+        f"**The CASE/UCO files.** The case is also described in the CASE/UCO standard (CASE 1.5.0) in {n} file(s): "
+        "`case.jsonld` (the case, examiners, runs and archives) and `case-inventory-NNNN.jsonld` "
+        "(5,000 artifacts each, with name, path, size and SHA-256; SHA-1 and MD5 are in the "
+        "inventory files). Each file is a complete graph that validates alone; together they "
+        "are the whole case. Validate them with `case_validate` from case-utils "
+        "(`pip install case-utils==0.18.0`), two at a time:\n",
+        _block(
+            "sh",
+            [f"ls case*.jsonld | xargs -n 1 -P 2 case_validate --ontology-graph {SHAPES_OFF}"],
+        ),
+        f"Expected output: one `Conforms: True` for each of the {n} files, and no "
+        "`Conforms: False`:\n",
+        _block("text", ["Conforms: True"]),
+        f"`{SHAPES_OFF}` switches off three of UCO's shapes, no more. UCO checks them with "
+        "SPARQL queries that case_validate parses again for every node (about 0.1 s a node, "
+        "hours for a large case); what they check holds by construction, and `chainproof "
+        "verify` checks it again. Its whole text:\n",
+        _block("sh", [f"cat {SHAPES_OFF}"]),
+        "Expected output:\n",
+        _block("text", SHAPES_OFF_TEXT.decode("ascii").splitlines()),
+        "Without `--ontology-graph`, each file also validates, only slowly. "
+        "`chainproof verify` makes every file again from ledger.jsonl and compares it node by "
+        "node: an artifact left out, moved to another file or listed twice is reported.\n",
+    ]
+
+
 def step_chainproof() -> list[str]:
     """7. All of it at once, with Chainproof."""
     return [
@@ -543,6 +577,7 @@ def render_verify_md(g: Guide) -> str:
             *step_ledger(g),
             *step_report(g),
             *step_inventory(g),
+            *step_case_uco(g),
             *step_chainproof(),
         ]
     )

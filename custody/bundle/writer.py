@@ -4,15 +4,22 @@
 rewritten): ``evidence/<run>.tar`` (byte-for-byte copies) and ``evidence/<run>.sha256``
 (GNU format over the archive's regular members), ``ledger.jsonl``, ``certs/<fp>.pem``,
 ``signatures/<seq>.json`` + ``signatures/<seq>-<n>.sig``, ``inventory.csv`` and
-``inventory.jsonl`` (every artifact, one row each), ``case.jsonld``, ``manifest.json`` +
+``inventory.jsonl`` (every artifact, one row each), the CASE/UCO files (``case.jsonld``,
+``case-inventory-NNNN.jsonld``, ``uco-shapes-off.ttl``), ``manifest.json`` +
 ``.sig``, ``custody-report.pdf`` (its pages carry the manifest's SHA-256; the inventory
 files are attached to it), ``VERIFY.md``, and last ``SHA256SUMS`` + ``.sig``. Signatures are DER over the
 file's exact bytes (``openssl dgst -sha256 -verify``); ECDSA signatures made here are
 deterministic (RFC 6979), so the same inputs give the same bundle.
 
 Every fact the documents state comes from one fold of the ledger (:mod:`custody.bundle.facts`)
-and, per artifact, from its typed event as the ledger is replayed; manifest.json and
-case.jsonld are written as streams. The bundle holds the ledger as of its making; the export
+and, per artifact, from its typed event as the ledger is replayed. The ledger is never held:
+it is read in two passes (the fold; one pass that writes ledger.jsonl, the signatures, the
+member lists, the inventory, case.jsonld and the manifest's artifacts together and gathers
+the report's content) and once more, without parsing, for the report's signed entries;
+each archive is copied and hashed in one read, and a ``monitor``
+(:class:`~custody.verify.progress.Monitor`) hears how far it is (phases ``read`` in entries,
+``copy`` in bytes, ``write`` in entries over the second pass) and may cancel it. The
+bundle holds the ledger as of its making; the export
 itself is recorded afterwards, in the case's own ledger (``exported``), by the caller. No
 private key material is written.
 """
@@ -20,14 +27,13 @@ private key material is written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from custody.bundle.facts import LedgerFacts, MemberSums, artifacts, read_facts
-from custody.bundle.files import BundleFiles, sign_digest
+from custody.bundle.facts import LedgerFacts, member_name_bytes, read_facts
+from custody.bundle.files import BundleFiles, StreamFile, sign_digest
 from custody.bundle.layout import (
-    CASE_UCO,
     LATE_FILES,
     LEDGER,
     MANIFEST,
@@ -42,22 +48,37 @@ from custody.bundle.layout import (
     signature_file,
     signed_body_file,
 )
-from custody.bundle.manifest import ExportFacts, manifest_chunks
-from custody.bundle.sha256sums import format_sums
+from custody.bundle.manifest import MANIFEST_HEAD, ExportFacts, artifact_chunk, manifest_tail
+from custody.bundle.sha256sums import format_line, format_sums
 from custody.bundle.verify_md import Guide, render_verify_md
 from custody.errors import ExportError
 from custody.record.canonical import canonical_json
 from custody.record.entry import Entry
+from custody.record.events import ArtifactCollected
+from custody.record.fold import Folder
 from custody.record.keys import Identity
 from custody.record.times import utc_text
-from custody.report.caseuco import ArchiveCopy, case_uco_chunks, case_uco_nodes
-from custody.report.inventory import write_inventory
+from custody.report.caseuco import ArchiveCopy, case_uco_files
+from custody.report.data import ModelStream
+from custody.report.entries import EntrySource, entry_reader
+from custody.report.inventory import AnnexFile, InventoryWriter
+from custody.report.model import ArchiveFacts, text_or_not_recorded
 from custody.store.storage import EVIDENCE, EvidenceStore, LocalEvidenceStore, archive_name
 from custody.verify.findings import Report
+from custody.verify.progress import ENTRY_STEP, Monitor
 
-__all__ = ["LEDGER", "BundleResult", "Progress", "write_bundle"]  # LEDGER: app/verification.py
+__all__ = ["COPY", "LEDGER", "PASSES", "READ", "WRITE", "BundleResult", "Progress", "write_bundle"]
+# LEDGER: app/verification.py
 
 Progress = Callable[[str], None]
+
+#: Monitor phases, in order: the ledger folded (entries), the archives copied (bytes), the
+#: documents written in :data:`PASSES` more pass over the ledger (entries, of PASSES times
+#: its length; the report's annex reads the signed entries once more, not counted).
+READ = "read"
+COPY = "copy"
+WRITE = "write"
+PASSES = 1
 
 
 @dataclass(frozen=True)
@@ -75,25 +96,61 @@ class BundleResult:
     bytes: int
 
 
+class _Passes:
+    """Counts the entries of each pass over the ledger for the monitor, which checks the
+    cancel token as it goes."""
+
+    def __init__(self, monitor: Monitor, count: int) -> None:
+        self.monitor = monitor
+        self.count = count
+        self.done = 0
+
+    def start(self, phase: str, passes: int) -> None:
+        self.done = 0
+        self.monitor.start(phase, self.count * passes)
+
+    def read(self, entries: Iterable[Entry]) -> Iterator[Entry]:
+        for n, e in enumerate(entries, 1):
+            if n % ENTRY_STEP == 0:
+                self.monitor.update(self.done + n)
+            yield e
+        self.done += self.count
+        self.monitor.update(self.done)
+
+
 def _copy_evidence(
     w: BundleFiles,
     facts: LedgerFacts,
-    sums: MemberSums,
     evidence: EvidenceStore,
     forced: bool,
     say: Progress,
+    monitor: Monitor,
 ) -> dict[str, ArchiveCopy | None]:
-    """Copy each run's archive and write its member list; the copies' sizes and hashes."""
+    """Copy each run's archive, hashing it as it is copied; the copies' sizes and hashes."""
+    runs = list(facts.state.runs.values())
+    total = 0
+    for run in runs:
+        stored = archive_name(run.archive)
+        if stored is not None and evidence.exists(stored):
+            total += evidence.size(stored)
+    monitor.start(COPY, total)
+    copied = 0
+
+    def advance(n: int) -> None:
+        nonlocal copied
+        copied += n
+        monitor.update(copied)
+
     copies: dict[str, ArchiveCopy | None] = {}
-    for run in facts.state.runs.values():
+    for run in runs:
         name = archive_file(run.archive)
         say(f"copying {name}")
         stored = archive_name(run.archive)
         f = run.finished.event if run.finished else None
+        src = f"{evidence.location}/{stored or run.archive}"
         if stored is not None and evidence.exists(stored):
-            src = f"{evidence.location}/{stored}"
             with evidence.open(stored) as source:
-                size, digest = w.copy(name, source, src, f.archive_size if f else None)
+                size, digest = w.copy(name, source, src, f.archive_size if f else None, advance)
             if f is not None and f.archive_sha256 not in (None, digest) and not forced:
                 raise ExportError(
                     f"the archive of run {run.run_id} ({src}) has SHA-256 {digest}; the ledger "
@@ -104,27 +161,100 @@ def _copy_evidence(
             copies[run.run_id] = None
         else:
             raise ExportError(f"the archive of run {run.run_id} ({src}) is missing")
-        w.put(member_sums_file(run.archive), format_sums(sums.pop(run.run_id, [])))
+    monitor.finish()
     return copies
 
 
-def _write_ledger(w: BundleFiles, facts: LedgerFacts, entries: Sequence[Entry]) -> None:
-    """ledger.jsonl, each examiner's certificate, each signed entry's bytes and signatures."""
-    w.put_stream(LEDGER, (canonical_json(e.to_json()) + b"\n" for e in entries))
-    for x in facts.state.examiners.values():
-        w.put(certificate_file(x.fingerprint), x.certificate_pem.encode("ascii"))
-    for e in entries:
-        if not e.signatures:
-            continue
-        w.put(signed_body_file(e.seq), e.signed_bytes())
-        for n, s in enumerate(e.signatures, 1):
-            w.put(signature_file(e.seq, n), s.der)
+class _OnePass:
+    """The files written in the one pass over the ledger: ledger.jsonl and the signatures
+    (per entry); the member lists, the inventory and the manifest's artifacts (per artifact
+    the fold counts); case.jsonld, whose writer pulls the artifacts through :meth:`artifacts`."""
+
+    def __init__(self, w: BundleFiles, out: Path, facts: LedgerFacts, report: ModelStream) -> None:
+        self.w = w
+        self.report = report
+        self.opened: list[StreamFile] = []
+        self.ledger = self._open(LEDGER)
+        self.sums = {
+            run.run_id: self._open(member_sums_file(run.archive))
+            for run in facts.state.runs.values()
+        }
+        self.manifest = self._open(MANIFEST)
+        self.manifest.write(MANIFEST_HEAD)
+        self.first = True
+        self.inventory = InventoryWriter(out)
+
+    def _open(self, name: str) -> StreamFile:
+        f = self.w.open(name)
+        self.opened.append(f)
+        return f
+
+    def artifacts(self, entries: Iterable[Entry]) -> Iterator[tuple[int, ArtifactCollected]]:
+        folder = Folder()
+        for entry, event in folder.feed(entries):
+            self.report.take(folder, entry, event)
+            self.ledger.write(canonical_json(entry.to_json()) + b"\n")
+            if entry.signatures:
+                self.w.put(signed_body_file(entry.seq), entry.signed_bytes())
+                for n, sig in enumerate(entry.signatures, 1):
+                    self.w.put(signature_file(entry.seq, n), sig.der)
+            if not isinstance(event, ArtifactCollected) or event.run_id not in folder.state.runs:
+                continue
+            if event.is_regular:
+                line = format_line(event.digests.sha256, member_name_bytes(event))
+                self.sums[event.run_id].write(line)
+            self.inventory.add(entry.seq, event)
+            self.manifest.write(artifact_chunk(entry.seq, event, self.first))
+            self.first = False
+            yield entry.seq, event
+
+    def finish(self) -> tuple[AnnexFile, AnnexFile]:
+        """Close every file but the manifest (its tail needs the others' hashes)."""
+        for f in self.opened:
+            if f is not self.manifest:
+                f.close()
+        return self.inventory.close()
+
+    def abandon(self) -> None:
+        for f in self.opened:
+            f.abandon()
+        self.inventory.abandon()
+
+
+def _write_one_pass(
+    w: BundleFiles,
+    out: Path,
+    facts: LedgerFacts,
+    entries: Iterable[Entry],
+    archives: dict[str, ArchiveCopy | None],
+    tool_version: str,
+    report: ModelStream,
+) -> tuple[tuple[AnnexFile, AnnexFile], StreamFile]:
+    """The pass that writes the ledger's files and the per-artifact documents, and gathers
+    the report's content into ``report``; the inventory files, and manifest.json still open
+    after its artifacts."""
+    files = _OnePass(w, out, facts, report)
+    try:
+        for x in facts.state.examiners.values():
+            w.put(certificate_file(x.fingerprint), x.certificate_pem.encode("ascii"))
+        stream = files.artifacts(entries)
+        for name, pieces in case_uco_files(facts.state, stream, archives, tool_version):
+            w.put_stream(name, pieces)  # case.jsonld, case-inventory-NNNN.jsonld, ...
+        for _rest in stream:  # the ledger's tail, should case.jsonld stop early
+            pass
+        annexes = files.finish()
+        for a in annexes:
+            w.add_written(a.name, a.size, a.sha256)
+    except BaseException:
+        files.abandon()
+        raise
+    return annexes, files.manifest
 
 
 def write_bundle(
     out: Path,
     *,
-    entries: Sequence[Entry],
+    entries: EntrySource,
     evidence: EvidenceStore,
     verification: Report,
     identity: Identity,
@@ -134,27 +264,40 @@ def write_bundle(
     forced: bool = False,
     progress: Progress | None = None,
     full_inventory: bool = False,
+    monitor: Monitor | None = None,
+    entry_count: int | None = None,
 ) -> BundleResult:
     """Write a bundle into ``out`` (a new or empty directory) from a case's ledger and evidence.
 
-    ``entries`` is the ledger as verified (``verification``); a bundle of a case that failed
-    verification is written only when ``forced``, and says so in every document.
-    ``full_inventory``: the PDF lists every artifact and every ledger entry too (else it
-    stays short, and the inventory files alone list the artifacts).
+    ``entries`` is the ledger as verified (``verification``): a list, or a function that
+    reads it anew each time (it is read in a few passes and never held); a bundle
+    of a case that failed verification is written only when ``forced``, and says so in
+    every document. ``full_inventory``: the PDF lists every artifact and every ledger entry
+    too (else it stays short, and the inventory files alone list the artifacts).
+    ``monitor`` hears the phases ``read``, ``copy`` and ``write`` (of ``entry_count``
+    entries a pass: given, or the list's length) and may stop the export
+    (:class:`~custody.errors.Cancelled`); ``progress`` hears a line per step.
     """
     from custody.report.build import build_signed_report
 
     say = progress or (lambda _m: None)
-    if not entries:
-        raise ExportError("the case ledger is empty: there is nothing to export")
+    monitor = monitor or Monitor()
+    read = entry_reader(entries)
+    if entry_count is None:
+        entry_count = 0 if callable(entries) else len(entries)
     if not verification.ok and not forced:
         raise ExportError("the case failed verification; refusing to export it")
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise ExportError(f"{out} is not empty: choose a new directory for the bundle")
-    members: MemberSums = {}
-    facts = read_facts(entries, members)
+    passes = _Passes(monitor, entry_count)
+    passes.start(READ, 1)
+    facts = read_facts(passes.read(read()))
+    monitor.finish()
     state = facts.state
+    if not state.entries:
+        raise ExportError("the case ledger is empty: there is nothing to export")
+    passes.count = state.entries
     exporter = state.examiners.get(identity.fingerprint)
     if exporter is None:
         raise ExportError(
@@ -171,32 +314,29 @@ def write_bundle(
     )
     w = BundleFiles(out)
 
-    # 1. evidence; 2. ledger, certificates, signatures
-    archives = _copy_evidence(w, facts, members, evidence, forced, say)
-    say("writing the ledger")
-    _write_ledger(w, facts, entries)
-    say("writing the inventory")
-    annexes = write_inventory(out, entries)
-    for a in annexes:
-        w.add_written(a.name, a.size, a.sha256)
+    # 1. evidence, copied and hashed in one read
+    archives = _copy_evidence(w, facts, evidence, forced, say, monitor)
 
-    # 3. case.jsonld and the manifest, streamed from the ledger
-    say("writing case.jsonld")
-    nodes = case_uco_nodes(state, artifacts(entries), archives, tool_version)
-    w.put_stream(CASE_UCO, case_uco_chunks(nodes))
+    # 2. one pass: ledger, signatures, member lists, inventory, case.jsonld, manifest's artifacts
+    say("writing the ledger")
+    passes.start(WRITE, PASSES)
+    taken = ModelStream(verification)
+    annexes, manifest = _write_one_pass(
+        w, out, facts, passes.read(read()), archives, tool_version, taken
+    )
     say("writing manifest.json")
     contents = [{"name": n, "size": s, "sha256": d} for n, (s, d) in sorted(w.files.items())]
     files = sorted([*w.files, *LATE_FILES])
-    chunks = manifest_chunks(
-        facts, artifacts(entries), archives, export, contents=contents, files=files
-    )
-    manifest_sha256 = w.put_stream(MANIFEST, chunks)
+    with manifest:
+        manifest.write(manifest_tail(facts, archives, export, contents=contents, files=files))
+    manifest_sha256 = w.files[MANIFEST][1]
     w.put(MANIFEST_SIG, sign_digest(identity, manifest_sha256))
 
-    # 4. the signed report, then the guide
+    # 3. the signed report (its content gathered in the pass above), then the guide
     say("writing the signed custody report")
     build_signed_report(
-        entries=list(entries),
+        entries=read,
+        taken=taken,
         verification=verification,
         manifest_sha256=manifest_sha256,
         bundle_id=bundle_id,
@@ -206,7 +346,15 @@ def write_bundle(
         out=out / REPORT_PDF,
         annexes=annexes,
         full_inventory=full_inventory,
+        archive_digests={
+            run_id: ArchiveFacts(
+                text_or_not_recorded(state.runs[run_id].archive), True, c.size, c.sha256
+            )
+            for run_id, c in archives.items()
+            if c is not None
+        },
     )
+    monitor.finish()
     if not (out / REPORT_PDF).is_file():
         raise ExportError(f"the custody report was not written to {out / REPORT_PDF}")
     w.add_existing(REPORT_PDF)
@@ -214,7 +362,7 @@ def write_bundle(
     guide = Guide(facts, export, archives, listed, manifest_sha256, annexes)
     w.put(VERIFY_MD, render_verify_md(guide).encode("utf-8"))
 
-    # 5. the signed list of every file
+    # 4. the signed list of every file
     on_disk = {
         p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()
     }

@@ -14,16 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from custody.errors import ExportError
-from custody.record.entry import Entry
 from custody.record.keys import Identity
-from custody.report.data import build_model
+from custody.report.data import ModelStream, build_model
+from custody.report.entries import EntrySource, entry_reader
 from custody.report.inventory import AnnexFile, write_inventory
-from custody.report.model import ReportModel, ReportSigner
+from custody.report.model import ArchiveFacts, ReportModel, ReportSigner
 from custody.report.pdf import render_model
 from custody.report.sign import SignatureBox, attach_files, sign_pdf, sign_pdf_to
 from custody.store.storage import EvidenceStore
@@ -34,7 +34,7 @@ __all__ = ["SignatureBox", "build_signed_report", "render_report", "sign_pdf"]
 
 def _model(
     *,
-    entries: Iterable[Entry],
+    entries: EntrySource,
     verification: Report,
     manifest_sha256: str,
     bundle_id: str,
@@ -43,6 +43,8 @@ def _model(
     identity: Identity,
     annexes: Sequence[AnnexFile],
     full_inventory: bool,
+    archive_digests: Mapping[str, ArchiveFacts] | None = None,
+    taken: ModelStream | None = None,
 ) -> ReportModel:
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware (UTC)")
@@ -62,12 +64,14 @@ def _model(
         ),
         annexes=annexes,
         full_inventory=full_inventory,
+        archive_digests=archive_digests,
+        taken=taken,
     )
 
 
 @contextmanager
 def _inventory(
-    entries: Sequence[Entry], annexes: Sequence[AnnexFile] | None, scratch: Path | None
+    entries: EntrySource, annexes: Sequence[AnnexFile] | None, scratch: Path | None
 ) -> Iterator[Sequence[AnnexFile]]:
     """The inventory files given, or made from ``entries`` in a temporary directory (in
     ``scratch``) that lives as long as the context."""
@@ -75,12 +79,12 @@ def _inventory(
         yield annexes
         return
     with tempfile.TemporaryDirectory(prefix=".chainproof-inventory-", dir=scratch) as tmp:
-        yield write_inventory(Path(tmp), entries)
+        yield write_inventory(Path(tmp), entry_reader(entries)())
 
 
 def render_report(
     *,
-    entries: list[Entry],
+    entries: EntrySource,
     verification: Report,
     manifest_sha256: str,
     bundle_id: str,
@@ -111,7 +115,7 @@ def render_report(
 
 def build_signed_report(
     *,
-    entries: list[Entry],
+    entries: EntrySource,
     verification: Report,
     manifest_sha256: str,
     bundle_id: str,
@@ -121,13 +125,19 @@ def build_signed_report(
     out: Path,
     annexes: Sequence[AnnexFile] | None = None,
     full_inventory: bool = False,
+    archive_digests: Mapping[str, ArchiveFacts] | None = None,
+    taken: ModelStream | None = None,
 ) -> None:
     """Render the custody report, attach its inventory files, sign it as ``identity``
     (PAdES B-B) and write it to ``out``.
 
     ``annexes``: the inventory files (the bundle's; made from ``entries`` beside ``out``,
     then removed, when None). ``full_inventory``: list every artifact and every ledger
-    entry in the PDF too (its length then grows with the case).
+    entry in the PDF too (its length then grows with the case). ``entries``: a list, or a
+    function reading the ledger anew (it is read in passes, never held). ``archive_digests``:
+    the archives' facts by run id as the caller hashed them (else hashed again here).
+    ``taken``: the report's pass over the ledger, made by the caller in its own
+    (:class:`~custody.report.data.ModelStream`).
     """
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -143,6 +153,8 @@ def build_signed_report(
                     identity=identity,
                     annexes=files,
                     full_inventory=full_inventory,
+                    archive_digests=archive_digests,
+                    taken=taken,
                 )
             )
             with tmp.open("w+b") as f:

@@ -1,18 +1,32 @@
 """The bundle as CASE/UCO JSON-LD (CASE 1.5.0, UCO 1.4.0), for tools that read the standard.
 
 Every fact comes from the fold of the ledger (:class:`CaseState`) and the typed
-``artifact_collected`` events, streamed; only the archive copies' sizes and hashes come from
-the bundle's files. Graph: one ``case-investigation:Investigation`` (name = case title)
-holding, per collection run, an ``InvestigativeAction`` (start and end time, performer =
-examiner, instrument = the tool, result = the run's ``ProvenanceRecord`` and archive) and
-the ``ProvenanceRecord`` whose object is the run's evidence archive, a ``uco-observable:File``.
-Every artifact is a ``uco-observable:File`` with a ``FileFacet`` (name, path, size) and a
-``ContentDataFacet`` (SHA256, SHA1, MD5 as ``uco-types:Hash``, values typed
-``xsd:hexBinary``), ``Contained_Within`` its archive. Records name the archive, not each
-artifact, so no node grows with the case and the document is written and checked node by
-node. Examiners are ``uco-identity:Person`` related to an ``Investigator`` role by
-``Has_Role``. Node ids are ``kb:<kind>-<uuid5>`` from the case id and a stable key, so the
-same case gives the same graph.
+``artifact_collected`` events, streamed in one pass; only the archive copies' sizes and hashes
+come from the bundle's files. The graph is split into files that each validate on their own
+and together make the whole case (:func:`case_uco_files`):
+
+- ``case.jsonld``, the custody graph: one ``case-investigation:Investigation`` (name = case
+  title) holding, per collection run, an ``InvestigativeAction`` (start and end time,
+  performer = examiner, instrument = the tool, result = the run's ``ProvenanceRecord`` and
+  archive) and the ``ProvenanceRecord`` whose object is the run's evidence archive, a
+  ``uco-observable:File``. Examiners are ``uco-identity:Person`` related to an
+  ``Investigator`` role by ``Has_Role``.
+- ``case-inventory-0001.jsonld``, ``-0002``, ...: :data:`INVENTORY_CHUNK` artifacts each, in
+  ledger order. An artifact is four nodes: a ``uco-observable:File`` with a ``FileFacet``
+  (name, path, size) and a ``ContentDataFacet`` holding one ``uco-types:Hash`` (SHA-256,
+  ``xsd:hexBinary``); its SHA-1 and MD5 are in the inventory files. Per run, the file ends
+  with a ``ProvenanceRecord`` whose objects are the run's archive (by IRI, with its type, so
+  the file stands alone) and that run's artifacts in this file.
+- ``uco-shapes-off.ttl``: the three SPARQL-based UCO shapes that ``case_validate`` runs once
+  per node, re-parsing the query each time (about 0.1 s a node; hours at 20,000 artifacts),
+  deactivated for ``case_validate --ontology-graph``. What they check (no blank-node
+  UcoThing, a facet belongs to one object, ids end in a UUID) holds by construction and is
+  checked again by ``chainproof verify``.
+
+Node ids are ``kb:<kind>-<uuid5>`` from the case id and a stable key, so the same case gives
+the same graph; no node grows with the case, so every file is written and checked node by
+node. :func:`case_uco_nodes` is the single-file graph of bundles made before the split (three
+hashes and a ``Contained_Within`` relationship per artifact), kept to check them.
 
 Any text the ledger holds goes into plain string literals as it is (JSON escapes control
 characters; ``case_validate`` accepts them, and lengths of 100,000 characters). Typed literals
@@ -25,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import uuid
@@ -47,6 +62,26 @@ CONTEXT: dict[str, str] = {
     "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
 HASH_METHODS = (("sha256", "SHA256"), ("sha1", "SHA1"), ("md5", "MD5"))
+#: Artifacts per inventory file: each file validates alone in about a minute (see
+#: benchmarks/bench_caseuco.py), and ``case_validate`` holds one in a few hundred MB.
+INVENTORY_CHUNK = 5000
+#: The custody graph's file; inventory files are :func:`inventory_file`.
+CASE_UCO = "case.jsonld"
+INVENTORY_GLOB = "case-inventory-*.jsonld"
+#: Settings for ``case_validate --ontology-graph``: see the module's docstring.
+SHAPES_OFF = "uco-shapes-off.ttl"
+SHAPES_OFF_TEXT = (
+    "# Settings for case_validate --ontology-graph (Chainproof). UCO runs these three SPARQL\n"
+    "# shapes once per node and re-parses the query each time, which takes hours on a large\n"
+    "# case. What they check holds by construction and chainproof verify checks it again:\n"
+    "# every node has an IRI ending in a UUID, and no facet belongs to two objects.\n"
+    "@prefix sh: <http://www.w3.org/ns/shacl#> .\n"
+    "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n"
+    "@prefix uco-core: <https://ontology.unifiedcyberontology.org/uco/core/> .\n"
+    'uco-core:UcoThing sh:deactivated "true"^^xsd:boolean .\n'
+    'uco-core:UcoThing-identifier-regex-shape sh:deactivated "true"^^xsd:boolean .\n'
+    'uco-core:hasFacet-shape sh:deactivated "true"^^xsd:boolean .\n'
+).encode("ascii")
 #: Properties that link a node to others; a verifier reads them as "includes at least".
 LINK_LISTS = frozenset({"uco-core:object", "uco-action:result"})
 _XSD_DATETIME = re.compile(
@@ -138,8 +173,11 @@ def _file_node(
     size: int,
     hashes: Mapping[str, str | None],
     description: str,
+    methods: Sequence[tuple[str, str]] = HASH_METHODS,
+    content_size: bool = True,
 ) -> dict[str, Any]:
-    """A ``uco-observable:File`` with its FileFacet and, when hashed, its ContentDataFacet."""
+    """A ``uco-observable:File`` with its FileFacet and, when hashed, its ContentDataFacet
+    (``methods``: which hashes; ``content_size``: the size on the ContentDataFacet too)."""
     facets: list[dict[str, Any]] = [
         {
             "@id": ids("file-facet", key),
@@ -156,21 +194,21 @@ def _file_node(
             "uco-types:hashMethod": method,
             "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": value.lower()},
         }
-        for algo, method in HASH_METHODS
+        for algo, method in methods
         if (value := hashes.get(algo)) and is_hex(value.lower())
     ]
-    for algo, method in HASH_METHODS:
+    for algo, method in methods:
         if (value := hashes.get(algo)) and not is_hex(value.lower()):
             description += f"; the recorded {method} value is not hexadecimal: {value}"
     if hash_nodes:
-        facets.append(
-            {
-                "@id": ids("content-data-facet", key),
-                "@type": "uco-observable:ContentDataFacet",
-                "uco-observable:sizeInBytes": size,
-                "uco-observable:hash": hash_nodes,
-            }
-        )
+        content: dict[str, Any] = {
+            "@id": ids("content-data-facet", key),
+            "@type": "uco-observable:ContentDataFacet",
+        }
+        if content_size:
+            content["uco-observable:sizeInBytes"] = size
+        content["uco-observable:hash"] = hash_nodes
+        facets.append(content)
     return {
         "@id": ids("file", key),
         "@type": "uco-observable:File",
@@ -306,8 +344,48 @@ class _Graph:
             action["uco-action:performer"] = _ref(performer)
         yield action
 
-    def artifact(self, a: ArtifactCollected) -> Iterator[dict[str, Any]]:
-        """One artifact's File node and its ``Contained_Within`` link to the run's archive."""
+    def artifact_id(self, a: ArtifactCollected) -> str:
+        return self.ids("file", f"artifact:{a.run_id}:{a.member.name}")
+
+    def artifact(self, a: ArtifactCollected) -> dict[str, Any]:
+        """One artifact's File node: FileFacet, and ContentDataFacet with its SHA-256."""
+        member = a.member.name
+        return _file_node(
+            self.ids,
+            f"artifact:{a.run_id}:{member}",
+            path=a.source.path if a.source else member,
+            size=a.member.size,
+            hashes={"sha256": a.digests.sha256},
+            description=(
+                f"{a.kind} collected by {a.collector} in run {a.run_id}; archive member {member}"
+            ),
+            methods=HASH_METHODS[:1],
+            content_size=False,
+        )
+
+    def inventory(self, name: str, items: Iterable[ArtifactCollected]) -> Iterator[dict[str, Any]]:
+        """One inventory file's nodes: its artifacts, then per run the archive (its type
+        only: the full node is in case.jsonld) and a record of the run's artifacts here."""
+        members: dict[str, list[dict[str, str]]] = {}
+        for a in items:
+            yield self.artifact(a)
+            members.setdefault(a.run_id, []).append(_ref(self.artifact_id(a)))
+        for run_id, refs in members.items():
+            archive = self.ids("file", f"archive:{run_id}")
+            yield {"@id": archive, "@type": "uco-observable:File"}
+            yield {
+                "@id": self.ids("provenance-record", f"{run_id}:{name}"),
+                "@type": "case-investigation:ProvenanceRecord",
+                "case-investigation:exhibitNumber": run_id,
+                "uco-core:description": (
+                    f"{len(refs)} artifacts of collection run {run_id} listed in {name}: "
+                    "members of the run's evidence archive"
+                ),
+                "uco-core:object": [_ref(archive), *refs],
+            }
+
+    def legacy_artifact(self, a: ArtifactCollected) -> Iterator[dict[str, Any]]:
+        """Before the split: File node, three hashes, ``Contained_Within`` the archive."""
         member = a.member.name
         key = f"artifact:{a.run_id}:{member}"
         yield _file_node(
@@ -327,19 +405,76 @@ class _Graph:
         )
 
 
+def custody_nodes(
+    state: CaseState, archives: Mapping[str, ArchiveCopy | None], tool_version: str
+) -> Iterator[dict[str, Any]]:
+    """case.jsonld's nodes, one by one: the case and people, then each run."""
+    g = _Graph(state, tool_version)
+    yield from g.head()
+    for run in state.runs.values():
+        yield from g.run(run, archives.get(run.run_id))
+
+
+def inventory_file(n: int) -> str:
+    """The ``n``-th (from 1) inventory file: ``case-inventory-0001.jsonld``."""
+    return f"case-inventory-{n:04d}.jsonld"
+
+
+def inventory_graphs(
+    state: CaseState,
+    artifacts: Iterable[tuple[int, ArtifactCollected]],
+    tool_version: str,
+    *,
+    chunk: int = INVENTORY_CHUNK,
+) -> Iterator[tuple[str, Iterator[dict[str, Any]]]]:
+    """``(file name, its nodes)`` per inventory file, ``chunk`` artifacts each, in one pass
+    over ``artifacts``: read each file's nodes to the end before asking for the next file."""
+    g = _Graph(state, tool_version)
+    items = iter(artifacts)
+    for n in itertools.count(1):
+        first = next(items, None)
+        if first is None:
+            return
+        part = (a for _seq, a in itertools.chain((first,), itertools.islice(items, chunk - 1)))
+        name = inventory_file(n)
+        yield name, g.inventory(name, part)
+
+
+def case_uco_files(
+    state: CaseState,
+    artifacts: Iterable[tuple[int, ArtifactCollected]],
+    archives: Mapping[str, ArchiveCopy | None],
+    tool_version: str,
+    *,
+    chunk: int = INVENTORY_CHUNK,
+) -> Iterator[tuple[str, Iterator[bytes]]]:
+    """Every CASE/UCO file of a bundle as ``(name, its bytes in pieces)``: case.jsonld, each
+    inventory file, then :data:`SHAPES_OFF`. One pass over ``artifacts`` (``(seq, event)``
+    in ledger order); write each file's pieces out before asking for the next file, so
+    memory stays flat at any case size::
+
+        for name, pieces in case_uco_files(state, artifacts(entries), archives, version):
+            with open(root / name, "wb") as f:
+                f.writelines(pieces)
+    """
+    yield CASE_UCO, case_uco_chunks(custody_nodes(state, archives, tool_version))
+    for name, nodes in inventory_graphs(state, artifacts, tool_version, chunk=chunk):
+        yield name, case_uco_chunks(nodes)
+    yield SHAPES_OFF, iter((SHAPES_OFF_TEXT,))
+
+
 def case_uco_nodes(
     state: CaseState,
     artifacts: Iterable[tuple[int, ArtifactCollected]],
     archives: Mapping[str, ArchiveCopy | None],
     tool_version: str,
 ) -> Iterator[dict[str, Any]]:
-    """The graph's nodes, one by one: the case and people, each run, then each artifact."""
+    """The single-file graph of bundles made before the split (to check them), node by
+    node: the case and people, each run, then each artifact with its relationship."""
     g = _Graph(state, tool_version)
-    yield from g.head()
-    for run in state.runs.values():
-        yield from g.run(run, archives.get(run.run_id))
+    yield from custody_nodes(state, archives, tool_version)
     for _seq, a in artifacts:
-        yield from g.artifact(a)
+        yield from g.legacy_artifact(a)
 
 
 def build_case_uco(

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from custody.record.entry import Entry
 from custody.record.events import ArtifactCollected, Checkpoint, CollectionProblem, Event
-from custody.record.fold import Folder, Recorded
+from custody.record.fold import CaseState, Folder, Recorded
 from custody.report.archives import archive_facts, read_system_facts
+from custody.report.entries import EntrySource, entry_reader
 from custody.report.inventory import AnnexFile
 from custody.report.log import custody_log, status_of
 from custody.report.model import (
@@ -28,6 +29,7 @@ from custody.report.model import (
     LINKS_KEPT,
     PLACES_KEPT,
     Act,
+    ArchiveFacts,
     InventorySummary,
     LinkExample,
     ProblemExample,
@@ -45,9 +47,10 @@ E = TypeVar("E", bound=Event)
 
 @dataclass
 class _Stream:
-    """What one pass over the entries gathers beside the fold."""
+    """What one pass over the entries gathers beside the fold (never the entries)."""
 
-    entries: list[Entry] = field(default_factory=list)
+    count: int = 0
+    case_id: str = ""
     runs: dict[str, RunReport] = field(default_factory=dict)
     inventory: InventorySummary = field(default_factory=InventorySummary)
     findings_by_seq: dict[int, list[Finding]] = field(default_factory=dict)
@@ -60,9 +63,28 @@ class _Stream:
     uncovered: set[str] = field(default_factory=set)
 
 
+class ModelStream:
+    """What the report needs of the ledger, gathered entry by entry as a fold that the
+    caller runs goes (:meth:`take`): so an export that replays the ledger for its other
+    documents builds the report's content in the same pass. Holds no entry but the few
+    acts of persons."""
+
+    def __init__(self, verification: Report) -> None:
+        self.stream = _Stream()
+        self.state: CaseState | None = None
+        for f in verification.findings:
+            if f.seq is not None:
+                self.stream.findings_by_seq.setdefault(f.seq, []).append(f)
+
+    def take(self, folder: Folder, entry: Entry, event: Event | None) -> None:
+        """One entry, just applied to ``folder`` (the same folder for every entry)."""
+        _take(self.stream, folder, entry, event)
+        self.state = folder.state
+
+
 def build_model(
     *,
-    entries: Iterable[Entry],
+    entries: EntrySource,
     verification: Report,
     manifest_sha256: str,
     bundle_id: str,
@@ -72,21 +94,28 @@ def build_model(
     hash_archives: bool = True,
     annexes: Sequence[AnnexFile] = (),
     full_inventory: bool = False,
+    archive_digests: Mapping[str, ArchiveFacts] | None = None,
+    taken: ModelStream | None = None,
 ) -> ReportModel:
     """Derive the report's content from the ledger, the verification and the archives.
 
+    ``entries``: the ledger, read here in one pass (and again by the annexes: never held);
+    ``taken``: that pass already made by the caller (:class:`ModelStream`).
     ``annexes``: the inventory files the report names (by SHA-256) and carries;
-    ``full_inventory``: list every artifact and every entry in the PDF's annexes too."""
-    folder = Folder()
-    stream = _Stream()
-    for f in verification.findings:
-        if f.seq is not None:
-            stream.findings_by_seq.setdefault(f.seq, []).append(f)
-    for entry, event in folder.feed(entries):
-        _take(stream, folder, entry, event)
-    state = folder.state
+    ``full_inventory``: list every artifact and every entry in the PDF's annexes too.
+    ``archive_digests``: the archive files' facts by run id, as the caller found them when it
+    copied and hashed them (else they are hashed here, a second read)."""
+    read = entry_reader(entries)
+    if taken is None:
+        taken = ModelStream(verification)
+        folder = Folder()
+        for entry, event in folder.feed(read()):
+            taken.take(folder, entry, event)
+    stream, state = taken.stream, taken.state or Folder().state
     model = ReportModel(
-        entries=stream.entries,
+        entries=read,
+        entry_count=stream.count,
+        first_case_id=stream.case_id,
         state=state,
         verification=verification,
         manifest_sha256=manifest_sha256,
@@ -106,7 +135,8 @@ def build_model(
         if run.state.checkpoints:
             run.last_checkpoint_hash = stream.checkpoint_hashes.get(run.state.checkpoints[-1], "")
         read_system_facts(run, evidence)
-        run.archive = archive_facts(run, evidence, hash_archives)
+        known = archive_digests.get(run.state.run_id) if archive_digests is not None else None
+        run.archive = known or archive_facts(run, evidence, hash_archives)
     model.journal = [_act(model, stream, r) for r in state.journal]
     model.transfers = [_act(model, stream, r) for r in state.transfers]
     unreadable = {p.seq: p.message for p in state.problems if p.code == "event.malformed"}
@@ -116,7 +146,9 @@ def build_model(
 
 def _take(stream: _Stream, folder: Folder, entry: Entry, event: Event | None) -> None:
     """Gather what the report needs of one entry, just folded."""
-    stream.entries.append(entry)
+    if not stream.count:
+        stream.case_id = entry.case_id
+    stream.count += 1
     for sig in entry.signatures:
         stream.signed_by[sig.by] = stream.signed_by.get(sig.by, 0) + 1
     if entry.signatures:

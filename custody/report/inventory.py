@@ -222,44 +222,83 @@ class _Out:
         self.file.close()
 
 
+class InventoryWriter:
+    """Writes ``inventory.csv`` and ``inventory.jsonl`` into a directory (new files, never
+    overwritten) one artifact at a time (:meth:`add`), so a pass over the ledger that does
+    other work too can feed it; :meth:`close` gives what was written."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._outs: list[_Out] = []
+        self._rows = _CsvRows()
+        self.count = 0
+        try:
+            for name in INVENTORY_FILES:
+                self._outs.append(_Out(directory / name))
+            self._outs[0].write(self._rows.header())
+        except OSError as exc:
+            self.abandon()
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: OSError) -> ExportError:
+        where = exc.filename or self.directory
+        return ExportError(f"cannot write the inventory in {where}: {exc.strerror or exc}")
+
+    def add(self, seq: int, a: ArtifactCollected) -> None:
+        """One artifact's row in both files."""
+        row = inventory_row(seq, a)
+        try:
+            self._outs[0].write(self._rows.row(row))
+            self._outs[1].write(jsonl_line(row))
+        except OSError as exc:
+            self.abandon()
+            raise self._failed(exc) from exc
+        self.count += 1
+
+    def abandon(self) -> None:
+        """Close the files without finishing them (the caller removes them)."""
+        for out in self._outs:
+            out.file.close()
+
+    def close(self) -> tuple[AnnexFile, AnnexFile]:
+        try:
+            for out in self._outs:
+                out.close()
+        except OSError as exc:
+            self.abandon()
+            raise self._failed(exc) from exc
+        csv_out, jsonl_out = self._outs
+        n = self.count
+        return (
+            AnnexFile(
+                INVENTORY_CSV,
+                csv_out.path,
+                csv_out.size,
+                csv_out.hash.hexdigest(),
+                n,
+                "text/csv",
+                "Every artifact, one row each (CSV, RFC 4180)",
+            ),
+            AnnexFile(
+                INVENTORY_JSONL,
+                jsonl_out.path,
+                jsonl_out.size,
+                jsonl_out.hash.hexdigest(),
+                n,
+                "application/x-ndjson",
+                "Every artifact, one JSON object a line, values exactly as recorded",
+            ),
+        )
+
+
 def write_inventory(directory: Path, entries: Iterable[Entry]) -> tuple[AnnexFile, AnnexFile]:
     """Write ``inventory.csv`` and ``inventory.jsonl`` into ``directory`` (new files, never
     overwritten), in one pass over ``entries``; what was written."""
-    outs: list[_Out] = []
+    inventory = InventoryWriter(directory)
     try:
-        for name in INVENTORY_FILES:
-            outs.append(_Out(directory / name))
-        csv_out, jsonl_out = outs
-        csv_out.write(csv_header())
-        n = 0
-        for _seq, csv_line, json_line in inventory_lines(entries):
-            csv_out.write(csv_line)
-            jsonl_out.write(json_line)
-            n += 1
-        for out in outs:
-            out.close()
-    except OSError as exc:
-        for out in outs:
-            out.file.close()
-        where = exc.filename or directory
-        raise ExportError(f"cannot write the inventory in {where}: {exc.strerror or exc}") from exc
-    return (
-        AnnexFile(
-            INVENTORY_CSV,
-            csv_out.path,
-            csv_out.size,
-            csv_out.hash.hexdigest(),
-            n,
-            "text/csv",
-            "Every artifact, one row each (CSV, RFC 4180)",
-        ),
-        AnnexFile(
-            INVENTORY_JSONL,
-            jsonl_out.path,
-            jsonl_out.size,
-            jsonl_out.hash.hexdigest(),
-            n,
-            "application/x-ndjson",
-            "Every artifact, one JSON object a line, values exactly as recorded",
-        ),
-    )
+        for seq, a in counted_artifacts(entries):
+            inventory.add(seq, a)
+    except BaseException:
+        inventory.abandon()
+        raise
+    return inventory.close()

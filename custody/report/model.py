@@ -7,7 +7,7 @@ out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -290,9 +290,10 @@ class ReportSigner:
 
 @dataclass
 class ReportModel:
-    """Everything the PDF shows."""
+    """Everything the PDF shows. ``entries`` reads the ledger again (each call from the
+    start; it is never held): the annexes list from it."""
 
-    entries: Sequence[Entry]
+    entries: Callable[[], Iterable[Entry]]
     state: CaseState
     verification: Report
     manifest_sha256: str
@@ -315,12 +316,15 @@ class ReportModel:
     annexes: Sequence[AnnexFile] = ()
     #: List every artifact and every ledger entry in the annexes too (long).
     full_inventory: bool = False
+    #: How many entries the ledger holds, and the case id of the first.
+    entry_count: int = 0
+    first_case_id: str = ""
 
     @property
     def case_id(self) -> str:
         if self.state.case_id:
             return self.state.case_id
-        return self.entries[0].case_id if self.entries else ""
+        return self.first_case_id
 
     @property
     def people(self) -> list[Examiner]:

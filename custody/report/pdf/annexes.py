@@ -91,7 +91,7 @@ def inventory_annex(m: ReportModel, s: Styles) -> list[Flowable]:
     ]
     cols[2] = Column("Path", fill_chars(cols, LANDSCAPE_W, HASH_SIZE))
     rows = []
-    for seq, a in counted_artifacts(m.entries):
+    for seq, a in counted_artifacts(m.entries()):
         path = a.shown_name
         target = a.source.symlink_target if a.source else None
         if target is not None:
@@ -119,13 +119,13 @@ def ledger(m: ReportModel, s: Styles) -> list[Flowable]:
     full = m.full_inventory
     title = "Annex B. The full ledger" if full else "Annex B. The signed ledger entries"
     people = "; ".join(f"{p.fingerprint[:12]} = {p.name}" for p in m.people[:CERTIFICATES_LISTED])
-    chosen = list(m.entries) if full else [e for e in m.entries if _signed_or_act(e)]
+    chosen = list(m.entries()) if full else [e for e in m.entries() if _signed_or_act(e)]
     story: list[Flowable] = [subheading(s, title, "annex-b")]
     which = (
         "Every entry in order."
         if full
         else "Every signed entry in order (acts of persons and the checkpoints that sign the "
-        f"artifact and error entries between them); all {len(m.entries):,} entries are in "
+        f"artifact and error entries between them); all {m.entry_count:,} entries are in "
         "ledger.jsonl."
     )
     story.append(

@@ -153,7 +153,7 @@ def _facts(m: ReportModel) -> list[tuple[str, str]]:
             "Record",
             f"{len(m.runs)} collection run(s), {m.artifact_count:,} artifacts "
             f"({human_bytes(m.artifact_bytes)}), {m.problem_count:,} errors and skips, "
-            f"{len(m.entries):,} ledger entries, {len(m.people)} examiner(s)",
+            f"{m.entry_count:,} ledger entries, {len(m.people)} examiner(s)",
         ),
         ("Bundle ID", m.bundle_id),
         ("Bundle fingerprint (manifest SHA-256)", m.manifest_sha256),

@@ -204,59 +204,72 @@ def _nodes(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [n for n in doc["@graph"] if n["@type"] == kind]
 
 
+def _artifacts(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [n for n in _nodes(doc, "uco-observable:File") if "uco-core:hasFacet" in n]
+
+
 def _title(doc: dict[str, Any]) -> None:
     _nodes(doc, "case-investigation:Investigation")[0]["uco-core:name"] = "Another case"
 
 
 def _file_path(doc: dict[str, Any]) -> None:
-    for node in _nodes(doc, "uco-observable:File"):
+    for node in _artifacts(doc):
         facet = node["uco-core:hasFacet"][0]
         if facet["uco-observable:filePath"] == "/etc/hostname":
             facet["uco-observable:filePath"] = "/etc/shadow"
 
 
 def _hash(doc: dict[str, Any]) -> None:
-    node = _nodes(doc, "uco-observable:File")[-1]
+    node = _artifacts(doc)[-1]
     node["uco-core:hasFacet"][1]["uco-observable:hash"][0]["uco-types:hashValue"]["@value"] = (
         "0" * 64
     )
 
 
 def _drop_node(doc: dict[str, Any]) -> None:
-    doc["@graph"].remove(_nodes(doc, "uco-observable:File")[-1])
+    doc["@graph"].remove(_artifacts(doc)[-1])
 
 
 def _add_node(doc: dict[str, Any]) -> None:
     doc["@graph"].append({"@id": "kb:file-planted", "@type": "uco-observable:File"})
 
 
+INVENTORY_1 = "case-inventory-0001.jsonld"
+
+
 @pytest.mark.parametrize(
-    ("edit", "code", "says"),
+    ("edit", "name", "code", "says"),
     [
         (
             _title,
+            CASE_UCO,
             "caseuco.mismatch",
             "uco-core:name says 'Another case'; the ledger says 'Export test'",
         ),
         (
             _file_path,
+            INVENTORY_1,
             "caseuco.mismatch",
             "uco-observable:filePath says '/etc/shadow'; the ledger says '/etc/hostname'",
         ),
-        (_hash, "caseuco.mismatch", f"uco-types:hashValue.@value says '{'0' * 64}'"),
+        (_hash, INVENTORY_1, "caseuco.mismatch", f"uco-types:hashValue.@value says '{'0' * 64}'"),
         (
             _drop_node,
+            INVENTORY_1,
             "caseuco.missing",
             "(uco-observable:File), which the ledger gives, is missing",
         ),
-        (_add_node, "caseuco.extra", "node kb:file-planted (uco-observable:File)"),
+        (_add_node, INVENTORY_1, "caseuco.extra", "node kb:file-planted (uco-observable:File)"),
     ],
     ids=["title", "file-path", "hash", "node-dropped", "node-added"],
 )
 def test_case_jsonld_that_contradicts_the_ledger_fails_naming_node_and_property(
-    bundle: Path, alice: Identity, edit: Edit, code: str, says: str
+    bundle: Path, alice: Identity, edit: Edit, name: str, code: str, says: str
 ) -> None:
-    resign(bundle, alice, uco=edit)
+    doc = json.loads((bundle / name).read_bytes())
+    edit(doc)
+    (bundle / name).write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    resign(bundle, alice)
     report = verify_target(bundle)
     assert {c for c, _m in findings(report)} == {code}, report.render()
     assert any(c == code and says in m and "node kb:" in m for c, m in findings(report)), (

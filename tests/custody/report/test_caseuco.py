@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,15 @@ from custody.record.events import (
 )
 from custody.record.fold import CaseState, fold
 from custody.report.caseuco import (
+    SHAPES_OFF,
     ArchiveCopy,
     build_case_uco,
     case_uco_chunks,
+    case_uco_files,
     case_uco_nodes,
     check_case_uco,
+    inventory_file,
+    inventory_graphs,
     is_datetime,
     is_hex,
 )
@@ -101,14 +106,15 @@ def graph(entries: list[Entry]) -> dict[str, Any]:
     return build_case_uco(state, arts, ARCHIVES, "0.1.0")
 
 
-def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+def _validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run the real case_validate (case-utils) with ``args``."""
     exe = Path(sys.executable).with_name("case_validate")
     if not exe.exists():
         found = shutil.which("case_validate")
         if found is None:
             pytest.fail("case_validate (case-utils) is not installed")
         exe = Path(found)
-    return subprocess.run([str(exe), str(path)], capture_output=True, text=True)
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True)
 
 
 def test_case_validate_conforms(tmp_path: Path) -> None:
@@ -287,3 +293,54 @@ def test_valid_times_and_hashes() -> None:
     for bad in ("2024-01-01 00:00:00Z", "20240101T000000Z", "2024-01-01T24:00:00Z", "", "x"):
         assert not is_datetime(bad), bad
     assert is_hex("ab" * 32) and not is_hex("abc") and not is_hex("") and not is_hex("AB")
+
+
+# --------------------------------------------------------------------------- the split files
+
+
+def test_files_come_from_one_pass_in_flat_memory() -> None:
+    """case_uco_files reads a stream of artifacts once; memory stays flat as the case grows
+    (at most one file's artifact ids are held)."""
+
+    def peak(n: int) -> tuple[int, list[str], int]:
+        entries = ledger(n)
+        state = fold(entries)
+        reads = 0
+
+        def stream() -> Any:
+            nonlocal reads
+            reads += 1
+            for e in entries:
+                if isinstance(ev := parse(e), ArtifactCollected):
+                    yield e.seq, ev
+
+        names = []
+        tracemalloc.start()
+        try:
+            files = case_uco_files(state, stream(), ARCHIVES, "0.1.0", chunk=500)
+            for name, pieces in files:
+                names.append(name)
+                for _piece in pieces:
+                    pass
+            _size, top = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return top, names, reads
+
+    small, names, reads = peak(1_000)
+    assert names == ["case.jsonld", inventory_file(1), inventory_file(2), SHAPES_OFF]
+    assert reads == 1
+    large, names, _ = peak(4_000)
+    assert names[-2:] == [inventory_file(8), SHAPES_OFF]
+    assert large < small * 1.3, (small, large)
+
+
+def test_inventory_nodes_stay_small() -> None:
+    """An artifact is one node of four parts whatever the case; a run's record in a file
+    lists at most that file's artifacts."""
+    entries = ledger(200)
+    arts = ((e.seq, ev) for e in entries if isinstance(ev := parse(e), ArtifactCollected))
+    for _name, nodes in inventory_graphs(fold(entries), arts, "0.1.0", chunk=50):
+        sizes = [(n["@type"], len(json.dumps(n))) for n in nodes]
+        assert max(s for t, s in sizes if t == "uco-observable:File") < 1500
+        assert max(s for _t, s in sizes) < 50 * 60 + 1000
