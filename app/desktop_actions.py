@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,13 +245,25 @@ def export_bundle(
     as_zip: bool = False,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    phases: Callable[[str, int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> ExportResult | ExportRefusal:
-    """Export as :func:`app.export_service.export_case` does; its result, or an
-    :class:`ExportRefusal` when the case fails verification and ``force`` is not given."""
+    """Export as :func:`app.export_service.export_case` does (``phases`` and ``cancel`` as
+    there); its result, or an :class:`ExportRefusal` when the case fails verification and
+    ``force`` is not given."""
     from app.export_service import export_case  # the PDF and zip writers: imported when used
 
     try:
-        return export_case(case, identity, out, as_zip=as_zip, force=force, progress=progress)
+        return export_case(
+            case,
+            identity,
+            out,
+            as_zip=as_zip,
+            force=force,
+            progress=progress,
+            phases=phases,
+            cancel=cancel,
+        )
     except ExportRefused as exc:
         return ExportRefusal(exc.diagnostics())
 

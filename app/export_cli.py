@@ -2,13 +2,21 @@
 
 An ``--out`` ending in ``.zip`` is a zip bundle, ``--zip`` or not; ``--zip`` with any other
 ``--out`` is refused (exit 2) rather than renamed, so the bundle is always where it was asked.
+
+On a terminal a live line shows the phase, how far it is and an ETA
+(:class:`app.progress.ExportProgress`); ``--no-progress``, ``--json`` or a stderr that is not
+a terminal keep it quiet. The first Ctrl-C cancels cleanly (the staging folder removed,
+``export_failed`` recorded with the reason "cancelled", exit 130); a second aborts at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +92,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from app.export_recovery import recover_exports
     from app.export_service import export_case
     from app.identity import unlock_identity
-    from app.progress import size_text
+    from app.progress import ExportProgress, size_text
     from app.times import utc_text
     from custody.record.events import Exported, ExportStarted
 
@@ -96,19 +104,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     for r in recovered:
         sys.stderr.write(f"chainproof: {r.message}\n")
 
-    def progress(message: str) -> None:
-        if not quiet:
-            sys.stderr.write(f"  {message}...\n")
-
-    result = export_case(
-        handle,
-        identity,
-        args.out,
-        as_zip=as_zip,
-        force=args.force,
-        full_inventory=args.full_inventory,
-        progress=progress,
-    )
+    cancel = threading.Event()
+    restore = _cancel_on_sigint(cancel)
+    try:
+        with ExportProgress(enabled=not quiet) as shown:
+            result = export_case(
+                handle,
+                identity,
+                args.out,
+                as_zip=as_zip,
+                force=args.force,
+                full_inventory=args.full_inventory,
+                phases=shown.update,
+                cancel=cancel,
+            )
+    finally:
+        restore()
     b = result.bundle
     doc = {
         "bundle": str(result.path),
@@ -159,3 +170,23 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     print("  check it as described in VERIFY.md, or with: chainproof verify " + str(result.path))
     return 0
+
+
+def _cancel_on_sigint(cancel: threading.Event) -> Callable[[], None]:
+    """The first Ctrl-C sets ``cancel`` (the export stops cleanly at its next block or
+    thousand entries); a second one aborts at once. Returns what restores the old handler.
+    (As ``app.cli`` does for collect and verify; not imported from it, which imports this.)"""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(_sig: int, _frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        sys.stderr.write("\nCancelling the export (Ctrl-C again to abort)...\n")
+
+    signal.signal(signal.SIGINT, handler)
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return restore

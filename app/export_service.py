@@ -9,6 +9,15 @@ folder and records ``export_failed``. A process killed in between leaves the sta
 open; the next export, collection or signed verification of the case closes it
 (:mod:`app.export_recovery`): a bundle at ``out`` always has its ``exported`` entry, and no
 staging folder outlives the next command.
+
+Progress and cancel: ``phases(phase, done, total)`` hears the verification's phases
+(``ledger`` in entries, ``archives`` in bytes), then the bundle's (``read``: the ledger's
+first pass, in entries; ``copy`` in bytes; ``write`` in entries over the ledger's next
+passes; ``zip`` in bytes, written then hashed); a set ``cancel`` token
+stops the export with :class:`~custody.errors.Cancelled`: before ``export_started`` nothing
+is recorded, after it the staging folder is removed and ``export_failed`` is recorded with
+the reason "cancelled". The ledger is never held in memory: it is read from the database
+in passes (:class:`LedgerSlice`).
 """
 
 from __future__ import annotations
@@ -16,11 +25,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import os
 import shutil
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,15 +50,51 @@ from app.verification import verify_case
 from app.version import __version__
 from custody.bundle.safezip import write_zip
 from custody.bundle.writer import BundleResult, write_bundle
-from custody.db.ledger import LedgerWriter, read_entries
-from custody.errors import ChainproofError, ExportError, ExportRefused
+from custody.db.ledger import LedgerWriter, head, read_entries
+from custody.errors import Cancelled, ChainproofError, ExportError, ExportRefused
+from custody.record.entry import Entry
 from custody.record.events import Exported, ExportFailed, ExportStarted
 from custody.record.keys import Identity
 from custody.record.times import utc_text
 from custody.verify.findings import Report
+from custody.verify.progress import CancelToken, Monitor, ProgressCallback
 
 Progress = Callable[[str], None]
 MAX_FINDINGS_SHOWN = 20
+#: The monitor phase of writing the zip (bytes).
+ZIP = "zip"
+CHANGED = "the case's ledger changed while it was verified; run the export again"
+
+
+class LedgerSlice:
+    """The first ``count`` entries of a case's ledger, read from the database anew at each
+    call (a pass), never held; a pass whose last entry is not ``head`` (the verified head)
+    raises :class:`ExportError`, so every document of the bundle is of the ledger that was
+    verified."""
+
+    def __init__(self, case: CaseHandle, count: int, head_hash: str) -> None:
+        self.case, self.count, self.head = case, count, head_hash
+
+    def __call__(self) -> Iterator[Entry]:
+        last: Entry | None = None
+        n = 0
+        for last in itertools.islice(
+            read_entries(self.case.sessions, self.case.case_id), self.count
+        ):
+            n += 1
+            yield last
+        if n != self.count or last is None or last.entry_hash != self.head:
+            raise ExportError(CHANGED)
+
+    def check(self) -> None:
+        """Raise :class:`ExportError` unless the ledger still begins with the verified
+        entries: the stored head when nothing was added since, else a pass."""
+        if not self.count:
+            raise ExportError("the case ledger is empty: there is nothing to export")
+        if head(self.case.sessions, self.case.case_id) == (self.count, self.head):
+            return
+        for _e in self():
+            pass
 
 
 @dataclass(frozen=True)
@@ -97,11 +143,12 @@ def _describe(findings: list[Any]) -> str:
     return "\n".join(shown)
 
 
-def _sha256_file(path: Path) -> str:
+def _sha256_file(path: Path, on_chunk: Callable[[int], None]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(4 << 20):
             h.update(chunk)
+            on_chunk(len(chunk))
     return h.hexdigest()
 
 
@@ -116,6 +163,8 @@ def export_case(
     generated_at: dt.datetime | None = None,
     progress: Progress | None = None,
     full_inventory: bool = False,
+    phases: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> ExportResult:
     """Verify ``case``, write its bundle to ``out`` and record it, atomically (see the module
     docstring): a signed ``export_started`` entry first, ``exported`` once the bundle is in
@@ -128,9 +177,10 @@ def export_case(
     default to a new UUID and now; given the same values and the same case, the bundle's
     bytes are the same. ``full_inventory``: the PDF report lists every artifact and every
     ledger entry too (by default it stays short and inventory.csv / inventory.jsonl list the
-    artifacts).
+    artifacts). ``phases`` and ``cancel``: see the module docstring.
     """
     say = progress or (lambda _m: None)
+    monitor = Monitor(phases, cancel)
     out = Path(out).absolute()
     leases = RunLeases(case)  # refuses a case directory whose file locks cannot be trusted
     recovered = tuple(recover_exports(case, identity, leases))
@@ -141,16 +191,20 @@ def export_case(
     bundle_id = bundle_id or str(uuid.uuid4())
     generated_at = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     say("verifying the case")
-    report = verify_case(case)
+    try:
+        report = verify_case(case, monitor=monitor)
+    except Cancelled:
+        raise Cancelled(
+            "export cancelled while the case was verified; nothing was recorded"
+        ) from None
     if not report.ok and not force:
         raise ExportRefused(
             f"the case at {case.root} fails verification ({len(report.findings)} problem(s)); "
             "nothing was exported. Fix or explain the problems, or export anyway with --force "
             "(the bundle will state the failure):\n" + _describe(report.findings)
         )
-    entries = list(read_entries(case.sessions, case.case_id))[: report.entries]
-    if not entries or entries[-1].entry_hash != report.head:
-        raise ExportError("the case's ledger changed while it was verified; run the export again")
+    entries = LedgerSlice(case, report.entries, report.head)
+    entries.check()
     staging = staging_path(out, bundle_id)
     if os.path.lexists(staging):
         raise ExportError(f"{staging} exists: bundle id {bundle_id} was used before")
@@ -166,7 +220,7 @@ def export_case(
             format="zip" if as_zip else "directory",
             staging=str(staging),
             host=socket.gethostname(),
-            ledger_entries=len(entries),
+            ledger_entries=entries.count,
             ledger_head=report.head,
             verification="verified" if report.ok else "failed",
             findings=len(report.findings),
@@ -187,9 +241,12 @@ def export_case(
                 generated_at=generated_at,
                 say=say,
                 full_inventory=full_inventory,
+                monitor=monitor,
             )
         except BaseException as exc:
             cleanup = _abandon(writer, started, staging, exc)
+            if isinstance(exc, Cancelled):
+                raise Cancelled(f"export cancelled: {cleanup}") from exc
             if isinstance(exc, OSError | ExportError):
                 why = exc.diagnostics() if isinstance(exc, ExportError) else _reason(exc)
                 raise ExportError(f"the export to {out} failed: {why}; {cleanup}") from exc
@@ -236,7 +293,7 @@ def _stage_and_move(
     out: Path,
     *,
     as_zip: bool,
-    entries: list[Any],
+    entries: LedgerSlice,
     case: CaseHandle,
     report: Report,
     identity: Identity,
@@ -244,9 +301,11 @@ def _stage_and_move(
     generated_at: dt.datetime,
     say: Progress,
     full_inventory: bool = False,
+    monitor: Monitor | None = None,
 ) -> tuple[BundleResult, str | None]:
     """Build the bundle in ``staging`` and move it to ``out`` (the one step that puts it in
     place); the bundle as written, and the zip's SHA-256. After the move ``staging`` is empty."""
+    monitor = monitor or Monitor()
 
     def staging_say(message: str) -> None:
         say(message)
@@ -267,6 +326,8 @@ def _stage_and_move(
         forced=not report.ok,
         progress=staging_say,
         full_inventory=full_inventory,
+        monitor=monitor,
+        entry_count=entries.count,
     )
     stop_point("export_staged")
     zip_sha256: str | None = None
@@ -274,8 +335,17 @@ def _stage_and_move(
         say(f"writing {out.name}")
         packed = staging / "bundle.zip"
         names = [p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()]
-        write_zip(packed, tree, names, timestamp=generated_at)
-        zip_sha256 = _sha256_file(packed)
+        monitor.start(ZIP, 2 * bundle.bytes)  # written, then hashed
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            monitor.update(done)
+
+        write_zip(packed, tree, names, timestamp=generated_at, on_chunk=advance)
+        zip_sha256 = _sha256_file(packed, advance)
+        monitor.finish()
         shutil.rmtree(tree)
         stop_point("export_zipped")
         if os.path.lexists(out):
@@ -327,6 +397,8 @@ def _reason(exc: BaseException) -> str:
     """Why an export failed, in a line."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
+    if isinstance(exc, Cancelled):
+        return "cancelled"
     if isinstance(exc, ChainproofError):
         return exc.diagnostics()
     if isinstance(exc, OSError):

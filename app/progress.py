@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions
@@ -93,7 +93,6 @@ class _Row:
 
     name: str
     started: float
-    bytes_start: int
     ended: float | None = None
     state: str = "running"  # running, done, skipped, failed; cancelled, stopped by the run
     done: int = 0
@@ -210,15 +209,18 @@ class TerminalProgress:
             self._fold(event)
 
     def _fold(self, event: ProgressEvent) -> None:
+        row = self._rows.get(event.collector) if event.collector else None
         if event.bytes_done:
+            # The run records one collector's items at a time, so what the total grew by
+            # since the last event is the bytes of this event's collector (a capture that
+            # ran beside the others is recorded after them, its own bytes only).
+            if row is not None:
+                row.bytes += max(0, event.bytes_done - self._bytes)
             self._bytes = event.bytes_done
         if event.errors > self._errors:
             self._errors = event.errors
         if event.kind == "item":  # the frequent one (thousands a second): no clock if it can
-            row = self._rows.get(event.collector)
             if row is not None:
-                if event.bytes_done:
-                    row.bytes = event.bytes_done - row.bytes_start
                 if event.total is not None:
                     if row.items_since is None:
                         row.items_since = self._clock()
@@ -237,13 +239,10 @@ class TerminalProgress:
                     running.ended = now
             return
         if event.kind == "collector":
-            self._active = self._rows[event.collector] = _Row(event.collector, now, self._bytes)
+            self._active = self._rows[event.collector] = _Row(event.collector, now)
             return
-        row = self._rows.get(event.collector)
         if row is None:
             return
-        if event.bytes_done:
-            row.bytes = event.bytes_done - row.bytes_start
         if event.kind == "problem":
             row.current, row.problem = event.message, True
         elif event.kind == "collector_end":
@@ -263,6 +262,14 @@ class TerminalProgress:
         return f"run: {files(items)}, {human_bytes(self._bytes)}{problems}"
 
     def _status_line(self, now: float) -> str:
+        beside = "".join(
+            f"; {r.name}: {_cut_left(printable(r.current), 60, '...')}"
+            for r in self._rows.values()
+            if r is not self._active and r.state == "running" and r.current
+        )  # a collector running beside the others (a capture) says what it has so far
+        return self._active_part(now) + beside
+
+    def _active_part(self, now: float) -> str:
         row = self._active
         if row is None or row.state != "running":
             return f"{self._prefix(now)} {self._run_part()}"
@@ -409,22 +416,28 @@ def _cut_left(text: str, width: int, ellipsis: str, measure: Callable[[str], int
     return ellipsis + tail
 
 
-# --------------------------------------------------------------------------- verification
-
-#: What each phase of a verification is called on the command line.
-_VERIFY_PHASES = {"ledger": "ledger", "archives": "archives", "bundle": "bundle files"}
+# --------------------------------------------------------------------------- phases
 
 
-class VerifyProgress:
-    """How far ``chainproof verify`` is, on stderr: one live line on a terminal (rich), fitted
-    to its width; without one, a plain line every :data:`PLAIN_INTERVAL` seconds; nothing
-    when disabled. :meth:`update` is the ``progress(phase, done, total)`` callback of
-    :mod:`app.verification`: it only stores the numbers (any thread), the display reads them.
+class PhaseProgress:
+    """How far a long command in phases is (verify, export), on stderr: one live line on a
+    terminal (rich), fitted to its width; without one, a plain line every
+    :data:`PLAIN_INTERVAL` seconds; nothing when disabled. :meth:`update` is the
+    ``progress(phase, done, total)`` callback of :class:`custody.verify.progress.Monitor`: it
+    only stores the numbers (any thread), the display reads them.
 
-    The line: the phase, a bar and percentage when the total is known, the count (entries)
-    or bytes (archives), the speed and the ETA for bytes; the least useful parts go first
-    when the width is short.
+    The line: the command's word and time, the phase, a bar and percentage when the total is
+    known, the count (entries) or bytes, the speed and the ETA; the least useful parts go
+    first when the width is short. A subclass names its phases (:attr:`LABELS`), says which
+    count bytes (:attr:`BYTES`) and entries (:attr:`ENTRIES`), and which show a rate and ETA
+    (:attr:`TIMED`).
     """
+
+    VERB: ClassVar[str] = "working"
+    LABELS: ClassVar[Mapping[str, str]] = {}
+    BYTES: ClassVar[frozenset[str]] = frozenset()
+    ENTRIES: ClassVar[frozenset[str]] = frozenset()
+    TIMED: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -454,7 +467,7 @@ class VerifyProgress:
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def __enter__(self) -> VerifyProgress:
+    def __enter__(self) -> Self:
         if not self.enabled:
             return self
         self._start = self._clock()
@@ -498,23 +511,32 @@ class VerifyProgress:
         parts = dict.fromkeys(("phase", "bar", "percent", "amount", "speed", "eta"), "")
         if not phase:
             return parts
-        parts["phase"] = _VERIFY_PHASES.get(phase, phase)
+        parts["phase"] = self.LABELS.get(phase, phase)
         if total:
             parts["bar"] = _bar(done, total, unicode)
             parts["percent"] = f"{100 * done // total}%"
-        if phase == "archives":
+        if phase in self.BYTES:
             parts["amount"] = (
                 f"{human_bytes(done)}/{human_bytes(total)}" if total else human_bytes(done)
             )
-            spent = now - since
-            if spent >= 0.5 and done:
-                rate = done / spent
-                parts["speed"] = f"{human_bytes(rate)}/s"
-                if total > done:
-                    parts["eta"] = f"ETA {human_duration((total - done) / rate)}"
-        elif phase == "ledger":
+        elif phase in self.ENTRIES:
             parts["amount"] = f"{done:,}/{total:,} entries" if total else f"{done:,} entries"
+        spent = now - since
+        if phase in self.TIMED and spent >= 0.5 and done:
+            rate = done / spent
+            if phase in self.BYTES:
+                parts["speed"] = f"{human_bytes(rate)}/s"
+            if total > done:
+                parts["eta"] = f"ETA {human_duration((total - done) / rate)}"
         return parts
+
+    def summary(self) -> str:
+        """The phase and how far it is, in words, without the bar or the elapsed time (for
+        a status line in the desktop app, which draws its own bar)."""
+        parts = self._parts(self._clock(), unicode=True)
+        return " ".join(
+            parts[k] for k in ("phase", "percent", "amount", "speed", "eta") if parts[k]
+        )
 
     def line(self, width: int, *, unicode: bool = True) -> str:
         """The live line in at most ``width`` cells: parts are left out, least useful first
@@ -523,7 +545,7 @@ class VerifyProgress:
 
         now = self._clock()
         parts = self._parts(now, unicode)
-        head = f"verifying {human_duration(now - self._start)}"
+        head = f"{self.VERB} {human_duration(now - self._start)}"
         order = ["phase", "bar", "percent", "amount", "speed", "eta"]
         for drop in (
             (),
@@ -542,10 +564,10 @@ class VerifyProgress:
         now = self._clock()
         parts = self._parts(now, unicode=False)
         if not parts["phase"]:
-            return f"chainproof: {human_duration(now - self._start)} verifying"
+            return f"chainproof: {human_duration(now - self._start)} {self.VERB}"
         shown = [parts[k] for k in ("percent", "amount", "speed", "eta") if parts[k]]
         rest = f": {', '.join(shown)}" if shown else ""
-        return f"chainproof: {human_duration(now - self._start)} verifying {parts['phase']}{rest}"
+        return f"chainproof: {human_duration(now - self._start)} {self.VERB} {parts['phase']}{rest}"
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
         from rich.text import Text
@@ -558,5 +580,37 @@ class VerifyProgress:
             try:
                 self._stream.write(self.plain_line() + "\n")
                 self._stream.flush()
-            except (OSError, ValueError):  # a closed pipe: verification goes on without it
+            except (OSError, ValueError):  # a closed pipe: the work goes on without it
                 return
+
+
+class VerifyProgress(PhaseProgress):
+    """How far ``chainproof verify`` is (phases of :mod:`custody.verify.progress`)."""
+
+    VERB = "verifying"
+    LABELS: ClassVar[Mapping[str, str]] = {
+        "ledger": "ledger",
+        "archives": "archives",
+        "bundle": "bundle files",
+    }
+    BYTES = frozenset({"archives"})
+    ENTRIES = frozenset({"ledger"})
+    TIMED = frozenset({"archives"})
+
+
+class ExportProgress(PhaseProgress):
+    """How far ``chainproof export`` is: the verification's phases, then the bundle's
+    (:mod:`app.export_service`): the archives copied, the ledger's passes written, the zip."""
+
+    VERB = "exporting"
+    LABELS: ClassVar[Mapping[str, str]] = {
+        "ledger": "verifying the ledger",
+        "archives": "verifying the archives",
+        "read": "reading the ledger",
+        "copy": "copying the archives",
+        "write": "writing the bundle",
+        "zip": "writing the zip",
+    }
+    BYTES = frozenset({"archives", "copy", "zip"})
+    ENTRIES = frozenset({"ledger", "read", "write"})
+    TIMED = frozenset({"archives", "read", "copy", "write", "zip"})

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.paths import identity_file
 from app.times import shown
+from ui.accessibility import announce
 from ui.confirm import confirm, warn
 from ui.dialogs import open_local
 from ui.errors import show_error
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from app.identity import Identity
 
 REPORT = "custody-report.pdf"
+_STEPS = 1000  # resolution of the export bar
 
 
 def holder_text(h: Holder | None, fallback: str = "") -> str:
@@ -61,6 +63,7 @@ class TransferDialog(QDialog):
         self.setWindowTitle("Transfer custody")
         self.case = case
         self.seq: int | None = None
+        self.received_by = ""  # the receiving examiner, once the transfer is recorded
         self.custody = custody_of(case)
         self.title = case.state().title
         form = QFormLayout(self)
@@ -78,7 +81,7 @@ class TransferDialog(QDialog):
         )
         self.current = QLabel(holder)
         self.current.setObjectName("current_custodian")
-        self.current.setAccessibleName("current custodian")
+        self.current.setAccessibleDescription("current custodian")
         self.current.setWordWrap(True)
         form.addRow("Current custodian", self.current)
         self.from_file, self.from_who = self._file_row(
@@ -103,7 +106,7 @@ class TransferDialog(QDialog):
         form.addRow("Location", self.location)
         self.summary = QLabel()
         self.summary.setObjectName("handover")
-        self.summary.setAccessibleName("the hand-over as it will be recorded")
+        self.summary.setAccessibleDescription("the hand-over as it will be recorded")
         self.summary.setWordWrap(True)
         form.addRow("Hand-over", self.summary)
         buttons = QDialogButtonBox(
@@ -143,7 +146,7 @@ class TransferDialog(QDialog):
         form.addRow(label, row)
         who = QLabel()
         who.setObjectName("muted")
-        who.setAccessibleName(f"who the {label.lower()} identity names")
+        who.setAccessibleDescription(f"who the {label.lower()} identity names")
         who.setWordWrap(True)
         form.addRow("", who)
         return edit, who
@@ -222,6 +225,7 @@ class TransferDialog(QDialog):
         except Exception as exc:  # noqa: BLE001 - shown; the dialog stays open to fix the input
             show_error(self, exc)
             return
+        self.received_by = receiving.name
         super().accept()
 
 
@@ -230,7 +234,10 @@ class ExportDialog(QDialog):
 
     Each export proposes a bundle path that nothing holds yet. A case that fails
     verification is exported only if the examiner confirms it; the bundle then states the
-    failure, as ``chainproof export --force`` does.
+    failure, as ``chainproof export --force`` does. While it runs, a bar and a line show the
+    phase, how far it is and an ETA (:class:`app.progress.ExportProgress`), and Cancel (once
+    confirmed) stops it: the staging folder is removed and the ledger records the export as
+    failed, "cancelled".
     """
 
     exported = Signal(object)
@@ -266,6 +273,12 @@ class ExportDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         layout.addWidget(self.progress)
+        self.phase = QLabel("")
+        self.phase.setObjectName("export_phase")
+        self.phase.setAccessibleName("export phase")
+        self.phase.setWordWrap(True)
+        layout.addWidget(self.phase)
+        self._shown: Any = None  # the ExportProgress of the running export
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setAccessibleName("export log")
@@ -280,10 +293,20 @@ class ExportDialog(QDialog):
         self.report_button.setAccessibleName("open the PDF report")
         self.report_button.setEnabled(False)
         self.report_button.clicked.connect(self.open_report)
+        self.cancel_button = QPushButton("Cancel export")
+        self.cancel_button.setObjectName("cancel_export")
+        self.cancel_button.setAccessibleName("cancel the export")
+        self.cancel_button.setToolTip(
+            "Stop the export: nothing is left at the bundle path and the ledger records it "
+            "as cancelled"
+        )
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
         buttons.addWidget(self.report_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
         buttons.addWidget(close)
         buttons.addWidget(self.start_button)
         layout.addLayout(buttons)
@@ -310,23 +333,42 @@ class ExportDialog(QDialog):
 
     def start(self, force: bool = False) -> None:
         from app.desktop_actions import export_bundle
+        from app.progress import ExportProgress
 
+        if self.worker is not None:
+            return
         out = Path(self.out.text().strip()).expanduser()
         as_zip = self.as_zip.isChecked()
         case, identity = self.case, self.identity
         if as_zip and out.suffix.lower() != ".zip":
             out = out.with_suffix(".zip")
 
-        def work(_cancel: threading.Event, report: Callable[[Any], None]) -> Any:
-            return export_bundle(case, identity, out, as_zip=as_zip, force=force, progress=report)
+        def work(cancel: threading.Event, report: Callable[[Any], None]) -> Any:
+            # The core calls ``phases`` at most ten times a second: one queued signal each.
+            def phases(phase: str, done: int, total: int) -> None:
+                report((phase, done, total))
+
+            return export_bundle(
+                case,
+                identity,
+                out,
+                as_zip=as_zip,
+                force=force,
+                progress=report,
+                phases=phases,
+                cancel=cancel,
+            )
 
         self.forced = force
+        self._shown = ExportProgress(True, live=False)  # a model of the line: never entered
         self.worker = Worker(work, self)
-        self.worker.progress.connect(lambda m: self.log.appendPlainText(str(m)))
+        self.worker.progress.connect(self._show_progress)
         self.worker.finished.connect(self._done)
         self.worker.failed.connect(self._failed)
         self.progress.setRange(0, 0)
+        self.phase.setText("Starting…")
         self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
         self.report_button.setEnabled(False)
         self.log.appendPlainText(
             f"Exporting to {out} …"
@@ -334,10 +376,56 @@ class ExportDialog(QDialog):
         )
         self.worker.start()
 
+    def _show_progress(self, step: Any) -> None:
+        """A line of the log (a step), or ``(phase, done, total)`` for the bar and the phase."""
+        if not isinstance(step, tuple):
+            self.log.appendPlainText(str(step))
+            return
+        if self.worker is None or self.worker.cancel_event.is_set() or self._shown is None:
+            return
+        phase, done, total = step
+        self._shown.update(phase, done, total)
+        self.phase.setText(self._shown.summary())
+        if total:
+            self.progress.setRange(0, _STEPS)
+            self.progress.setValue(min(_STEPS, done * _STEPS // total))
+        else:
+            self.progress.setRange(0, 0)
+
+    def cancel(self) -> None:
+        """Stop the running export, once the examiner confirms it."""
+        worker = self.worker
+        if worker is None or worker.cancel_event.is_set():
+            return
+        if not confirm(
+            self,
+            "Cancel the export",
+            "Cancel the export?",
+            "The bundle is not finished: its staging folder is removed, nothing is left at the "
+            "bundle path, and the case's ledger records the export as failed, cancelled. You "
+            "can export again later.",
+            act="Cancel the export",
+            keep="Go on exporting",
+        ):
+            return
+        if self.worker is worker and worker.running:
+            worker.cancel()
+            self.cancel_button.setEnabled(False)
+            self.phase.setText("Cancelling…")
+
+    def reject(self) -> None:
+        """Close, unless an export is running: then ask to cancel it first."""
+        if self.worker is not None:
+            self.cancel()
+            return
+        super().reject()
+
     def _idle(self) -> None:
         self.worker = None
+        self._shown = None
         self.progress.setRange(0, 1)
         self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
 
     def _done(self, result: Any) -> None:
         from app.desktop_actions import ExportRefusal
@@ -349,6 +437,7 @@ class ExportDialog(QDialog):
             self._ask_force(result.message)
             return
         self.progress.setValue(1)
+        self.phase.setText("Done")
         self.result_path = Path(result.path)
         self._extracted = None
         self.log.appendPlainText(f"Done: {self.result_path}")
@@ -384,9 +473,19 @@ class ExportDialog(QDialog):
             self.log.appendPlainText("Nothing was exported.")
 
     def _failed(self, exc: BaseException) -> None:
+        from app.errors import Cancelled
+
         self._idle()
         self.progress.setValue(0)
+        if isinstance(exc, Cancelled):
+            self.phase.setText("Cancelled")
+            self.log.appendPlainText(f"Cancelled: {exc.diagnostics()}")
+            announce(self.phase, f"Export cancelled: {exc.diagnostics()}")
+            self._propose()  # the next export goes elsewhere
+            return
+        self.phase.setText("Failed")
         self.log.appendPlainText("Export failed.")
+        announce(self.phase, f"Export failed: {exc}", assertive=True)
         show_error(self, exc)
 
     def _report_path(self) -> Path | None:

@@ -202,6 +202,29 @@ def test_plain_lines_come_every_interval() -> None:
     assert lines[-1] == periodic[-1]
 
 
+def test_a_capture_beside_the_others_keeps_its_own_bytes_and_shows_its_counts() -> None:
+    """A capture starts first, runs while the files are recorded and is recorded after
+    them: its row counts its own bytes, and the plain line says what it has so far."""
+    clock = [0.0]
+    out = io.StringIO()
+    p = TerminalProgress(True, stream=out, live=False, clock=lambda: clock[0])
+    p.update(ProgressEvent("started"))
+    p.update(ProgressEvent("collector", collector="capture", message="Packet capture"))
+    p.update(ProgressEvent("item", collector="capture", message="12 packets, 3.4 KiB on lo"))
+    p.update(ProgressEvent("collector", collector="files", message="Files"))
+    for i in (1, 2):
+        ev = ProgressEvent("item", collector="files", done=i, total=2, bytes_done=1000 * i)
+        p.update(ev)
+    line = p._status_line(clock[0])
+    assert " files: 2/2, 2.0 KiB" in line and "; capture: 12 packets, 3.4 KiB on lo" in line
+    p.update(ProgressEvent("collector_end", collector="files", done=2, total=2, bytes_done=2000))
+    p.update(ProgressEvent("item", collector="capture", done=1, total=1, bytes_done=2200))
+    p.update(ProgressEvent("collector_end", collector="capture", done=1, total=1, bytes_done=2200))
+    ends = out.getvalue().splitlines()
+    assert ends[0].endswith(" files done: 2 files, 2.0 KiB in 0:00"), ends
+    assert ends[1].endswith(" capture done: 1 file, 200 B in 0:00"), ends
+
+
 def test_human_units() -> None:
     assert [human_bytes(n) for n in (0, 1023, 1024, 1536, 5 << 20, 3 << 30)] == [
         "0 B",
