@@ -24,12 +24,14 @@ from custody.report.entries import EntrySource, entry_reader
 from custody.report.inventory import AnnexFile
 from custody.report.log import custody_log, status_of
 from custody.report.model import (
+    CAPTURES_KEPT,
     EXAMPLES_KEPT,
     GROUPS_KEPT,
     LINKS_KEPT,
     PLACES_KEPT,
     Act,
     ArchiveFacts,
+    CaptureRow,
     InventorySummary,
     LinkExample,
     ProblemExample,
@@ -195,6 +197,12 @@ def _count_artifact(inv: InventorySummary, seq: int, a: ArtifactCollected) -> No
     tally.add(size)
     if a.changed:
         inv.changed += 1
+    if a.capture is not None:
+        inv.capture_count += 1
+        if len(inv.captures) < CAPTURES_KEPT:
+            inv.captures.append(
+                CaptureRow(seq, a.member.name, a.member.size, a.digests.sha256, a.capture)
+            )
     target = a.source.symlink_target if a.source else None
     if a.kind == "symlink" or target is not None:
         inv.link_count += 1

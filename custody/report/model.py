@@ -15,6 +15,7 @@ from custody.record.describe import name_of
 from custody.record.entry import Entry
 from custody.record.events import (
     ArtifactCollected,
+    CaptureFacts,
     CollectionProblem,
     Event,
     JournalEvent,
@@ -103,6 +104,25 @@ class LinkExample:
     note: str
 
 
+@dataclass(frozen=True)
+class CaptureRow:
+    """A packet capture among the artifacts, as the report lists it."""
+
+    seq: int
+    member: str
+    size: int
+    sha256: str
+    facts: CaptureFacts
+
+    @property
+    def seconds(self) -> float | None:
+        """How long it captured, by the host's monotonic clock."""
+        try:
+            return float(self.facts.finished_monotonic) - float(self.facts.started_monotonic)
+        except ValueError:
+            return None
+
+
 @dataclass
 class InventorySummary:
     """The artifacts of the case summed up (bounded in size whatever their number), and the
@@ -120,6 +140,9 @@ class InventorySummary:
     groups_over: int = 0
     #: Skipped entries by what the reason says they are ("directory", "FIFO not read", ...).
     not_collected: dict[str, int] = field(default_factory=dict)
+    #: The first packet captures (:data:`CAPTURES_KEPT`), and how many there are.
+    captures: list[CaptureRow] = field(default_factory=list)
+    capture_count: int = 0
 
 
 #: Distinct places and reasons kept while streaming (beyond: counted as "others").
@@ -128,6 +151,7 @@ GROUPS_KEPT = 2_000
 #: Examples kept per group of errors and skips, and symbolic links kept as examples.
 EXAMPLES_KEPT = 10
 LINKS_KEPT = 10
+CAPTURES_KEPT = 50
 
 
 @dataclass

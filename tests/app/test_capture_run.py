@@ -3,6 +3,7 @@ hashes, recorded with its facts, cancelled cleanly, extracted and read back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import platform
 import socket
@@ -24,9 +25,12 @@ from collectors.profiles import load_profile
 from custody.db.ledger import read_entries
 from custody.record.events import ArtifactCollected, CollectionProblem, RunStarted, parse
 from custody.record.keys import Identity
+from custody.report.build import render_report
+from custody.store.storage import LocalEvidenceStore
 from tests.app.conftest import make_tree
 from tests.collectors.pcapng_reader import read_pcapng
 from tests.collectors.test_capture import TCPDUMP, drop_cap_net_raw
+from tests.custody.report.test_report import pdftext
 
 pytestmark = pytest.mark.skipif(
     not (platform.system() == "Linux" and hasattr(os, "geteuid") and os.geteuid() == 0),
@@ -142,6 +146,24 @@ def test_capture_runs_beside_the_files_and_is_archived_recorded_and_verified(
     report = verify_case(case)
     assert report.ok, report.render()
     assert not list(case.evidence_dir.glob(".spool-*"))  # the spool is gone once archived
+    # The custody report lists the capture: duration, packets, drops, how, and its hash.
+    entries = list(read_entries(case.sessions, case.case_id))
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(
+        render_report(
+            entries=entries,
+            verification=report,
+            manifest_sha256="0" * 64,
+            bundle_id="capture-report",
+            generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+            evidence=LocalEvidenceStore(case.evidence_dir),
+            identity=alice,
+        )
+    )
+    text = " ".join(pdftext(pdf))
+    assert "Packet captures" in text and "1 packet capture(s)" in text
+    assert art.digests.sha256 in text.replace("\n", "")
+    assert "native" in text and "duration" in text
 
 
 def test_cancel_mid_capture_keeps_the_partial_capture_sealed(

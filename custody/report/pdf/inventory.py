@@ -34,6 +34,7 @@ KIND_TEXT = {
     "directory": "a directory entry (its files are artifacts of their own)",
     "volatile": "a record of the machine's state when collected (processes, network, ...)",
     "command": "the output of a command run on the host",
+    "capture": "network packets captured during the run (pcapng, or pcap from tcpdump)",
 }
 
 
@@ -74,6 +75,7 @@ def inventory(m: ReportModel, s: Styles) -> list[Flowable]:
     story.append(_tally_table(s, "Place", inv.by_place, PLACES_LISTED, inv.places_over))
     story += _links(m, s)
     story += _skipped(m, s)
+    story += _captures(m, s)
     return story
 
 
@@ -192,3 +194,57 @@ def _skipped(m: ReportModel, s: Styles) -> list[Flowable]:
         ),
         FastTable(cols, rows, size=SIZE, max_lines=3, where=IN_LEDGER),
     ]
+
+
+def _captures(m: ReportModel, s: Styles) -> list[Flowable]:
+    inv = m.inventory
+    if not inv.capture_count:
+        return []
+    shown = len(inv.captures)
+    number = 6 if inv.not_collected else 5  # after "Not collected" when there is one
+    more = f"; the first {shown} of them" if shown < inv.capture_count else ""
+    story: list[Flowable] = [
+        subheading(s, f"{INVENTORY}.{number} Packet captures", "inventory-captures"),
+        Paragraph(
+            f"{inv.capture_count:,} packet capture(s){more}: each taken beside the other "
+            "collectors for a set time and hashed while it was written. Duration by the "
+            "host's monotonic clock; dropped: packets the kernel could not hand over "
+            "(not known for every method). 'chainproof extract' gives the file, which "
+            "tcpdump -r and Wireshark read.",
+            s.small,
+        ),
+    ]
+    cols = [
+        Column("Seq", 8, "right"),
+        Column("Member", 0),
+        Column("Interfaces, filter", 0),
+        Column("Duration", 9, "right"),
+        Column("Packets", 10, "right"),
+        Column("Dropped", 8, "right"),
+        Column("How", 10),
+    ]
+    half = (fill_chars(cols, PORTRAIT_W, SIZE) - 2) // 2
+    cols[1] = Column("Member", half)
+    cols[2] = Column("Interfaces, filter", half)
+    rows = []
+    for c in inv.captures:
+        f = c.facts
+        where = ", ".join(f.interfaces) + (f"; {f.filter}" if f.filter else "")
+        took = f"{c.seconds:,.1f} s" if c.seconds is not None else "?"
+        dropped = f"{f.dropped:,}" if f.dropped is not None else "not known"
+        how = f.method + (f" {f.tool_version}" if f.tool_version else "")
+        rows.append(
+            [str(c.seq), c.member, where, took, f"{f.packets:,}", dropped, f"{how}, {f.ended}"]
+        )
+    story.append(FastTable(cols, rows, size=SIZE, max_lines=4, where=IN_LEDGER))
+    digests = [[str(c.seq), human_bytes(c.size), c.sha256] for c in inv.captures]
+    story.append(
+        FastTable(
+            [Column("Seq", 8, "right"), Column("Bytes", 12, "right"), Column("SHA-256", 66)],
+            digests,
+            size=SIZE,
+            max_lines=2,
+            where=IN_LEDGER,
+        )
+    )
+    return story
