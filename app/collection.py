@@ -68,7 +68,7 @@ from custody.store.capture import (
     capture_files,
 )
 from custody.store.hashing import Digests as StoreDigests
-from custody.store.spool import SpoolSealed, archive_spool
+from custody.store.spool import SpoolSealed, archive_spool, run_spool_dir
 from custody.store.storage import EVIDENCE
 from custody.store.tarheader import MemberMeta
 
@@ -288,6 +288,8 @@ class CollectionRun:
             unexpected = exc
         finally:
             self._abandon_beside()  # a run that failed: stop them, discard their output
+        with contextlib.suppress(OSError):  # empty once everything in it was archived
+            run_spool_dir(self.case.evidence.spool(), self.run_id).rmdir()
         # A lost lease stops here: the run is no longer ours to end.
         error = self._seal(summary, failure)
         if unexpected is not None:
@@ -295,6 +297,14 @@ class CollectionRun:
         if error is not None:
             raise error
         return summary
+
+    def _spool(self) -> Path:
+        """This run's spool folder on the evidence's own storage (``evidence/.spool-<run
+        id>``), for output written beside the archive; what a dead run leaves there is set
+        aside by its recovery (:func:`app.set_aside.set_aside_spool`)."""
+        path = run_spool_dir(self.case.evidence.spool(), self.run_id)
+        path.mkdir(exist_ok=True)
+        return path
 
     def _before_write(self) -> None:
         """Before each ledger batch: the lease still holds, then the archive is on disk."""
@@ -353,7 +363,7 @@ class CollectionRun:
             status=lambda m: self.progress(ProgressEvent("item", collector=name, message=m)),
             tool=tool_facts(),
             never_collect=self._never_collect(),
-            spool_dir=self.case.evidence.spool(),
+            spool_dir=self._spool(),
         )
         if cls.concurrent:
             self._start_beside(name, collector, ctx)
@@ -435,7 +445,7 @@ class CollectionRun:
         if not self._beside:
             return
         self.cancel.set()
-        spool_dir = self.case.evidence.spool().resolve()
+        spool_dir = self._spool().resolve()
         try:
             for beside in self._beside:
                 beside.thread.join(30)  # a capture stops within a second once cancelled
@@ -490,7 +500,7 @@ class CollectionRun:
     def _command(self, collector: str, rec: CommandRecord) -> None:
         assert self._archive is not None
         self.progress(ProgressEvent("item", collector=collector, current=" ".join(rec.argv)))
-        result = capture_command(self._archive, rec, self.case.evidence.spool(), self.cancel)
+        result = capture_command(self._archive, rec, self._spool(), self.cancel)
         if isinstance(result, CommandNotCaptured):
             self._not_captured(
                 collector, result.kind, f"{' '.join(rec.argv)}: {result.reason}", None
@@ -524,7 +534,7 @@ class CollectionRun:
         must hash, as archived, to the digests taken while it was written."""
         assert self._archive is not None
         spool = Path(rec.path)
-        if spool.parent.resolve() != self.case.evidence.spool().resolve():
+        if spool.parent.resolve() != self._spool().resolve():
             self._not_captured(
                 collector,
                 "error",

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from app.cases import CaseHandle
 from app.lease import RunLeases
-from app.set_aside import set_aside_orphans
+from app.set_aside import set_aside_orphans, set_aside_spool
 from app.stop_points import stop_point
 from custody.errors import UsageError
 from custody.record.events import RunFinished, RunStarted
@@ -361,6 +361,12 @@ def _recover(
     else:
         what = f"; its archive {run.archive} is missing from {evidence.location}"
     stop_point("recovery_archive")
+    kept = set_aside_spool(case, identity, run.run_id)
+    if kept:
+        what += (
+            f"; {len(kept)} partial output file(s) it was writing beside the archive set "
+            "aside: " + ", ".join(k.set_aside_as for k in kept)
+        )
     writer = case.writer(identity)
     writer.checkpoint("recovered")
     writer.append(

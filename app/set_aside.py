@@ -24,6 +24,7 @@ record one archive twice.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from custody.store.setaside import (
     set_aside_name,
     set_aside_reference,
 )
+from custody.store.spool import run_spool_dir
 from custody.store.storage import EVIDENCE, LocalEvidenceStore, archive_name
 
 #: The lease that lets one process at a time set aside the archives of a case.
@@ -130,6 +132,61 @@ def set_aside_orphans(
         lease.release()
 
 
+def set_aside_spool(case: CaseHandle, identity: Identity, run_id: str) -> list[SetAside]:
+    """Record and set aside what the dead run ``run_id`` left in its spool folder
+    (``evidence/.spool-<run id>``): a capture or a command's output that was being written
+    when its process stopped, never archived. It is partial evidence, so it is kept as the
+    archives no run owns are (same entry, same order: digest, entry, move), then the empty
+    folder is removed. The caller holds the run's lease."""
+    evidence = case.evidence
+    if not isinstance(evidence, LocalEvidenceStore):
+        return []
+    spool = run_spool_dir(evidence.root, run_id)
+    try:
+        sources = sorted(p for p in spool.iterdir())
+    except OSError:
+        return []  # none: the run archived or discarded everything it spooled
+    folder = set_aside_folder(case)
+    whose = f"left by run {run_id}, whose process stopped before archiving it"
+    writer: LedgerWriter | None = None
+    done: list[SetAside] = []
+    for source in sources:
+        name = f"{spool.name}/{source.name}"
+        try:
+            digest = file_digest(source)
+        except OSError:
+            continue  # not a regular file: left where it is
+        state = case.state()
+        recorded = _recorded_move(state, name, source, digest, folder)
+        if recorded is not None:
+            target = set_aside_name(recorded.event.set_aside_as)
+            assert target is not None
+            done.append(_move(folder, source, name, target, digest, recorded.seq, True, whose))
+            continue
+        try:
+            folder.prepare()
+        except OSError:
+            continue
+        claimed = {set_aside_name(r.event.set_aside_as) or "" for r in state.set_aside}
+        target = folder.free_name(f"run-{run_id[:8]}-{source.name.lstrip('.')}", claimed)
+        writer = writer or case.writer(identity)
+        entry = writer.append(
+            ArchiveSetAside(
+                archive=f"{EVIDENCE}/{name}",
+                set_aside_as=set_aside_reference(target),
+                size=digest.size,
+                sha256=digest.sha256,
+                reason=f"partial output {whose}",
+            )
+        )
+        stop_point("set_aside_recorded")
+        seq = entry.seq if entry is not None else None
+        done.append(_move(folder, source, name, target, digest, seq, False, whose))
+    with contextlib.suppress(OSError):
+        spool.rmdir()
+    return done
+
+
 def _recorded_move(
     state: CaseState, name: str, source: Path, digest: FileDigest, folder: SetAsideFolder
 ) -> Recorded[ArchiveSetAside] | None:
@@ -156,13 +213,12 @@ def _move(
     digest: FileDigest,
     seq: int | None,
     finished: bool,
+    whose: str = "which no run owns",
 ) -> SetAside:
-    """Move the archive to ``target`` in the folder, whose entry ``seq`` is written."""
+    """Move the file to ``target`` in the folder, whose entry ``seq`` is written."""
     as_ref = set_aside_reference(target)
-    what = (
-        f"archive {EVIDENCE}/{name} ({digest.size:,} bytes, SHA-256 {digest.sha256}), which "
-        "no run owns"
-    )
+    kind = "archive" if name.endswith(".tar") else "file"
+    what = f"{kind} {EVIDENCE}/{name} ({digest.size:,} bytes, SHA-256 {digest.sha256}), {whose}"
     at = f" (ledger entry {seq})" if seq is not None else ""
     try:
         folder.move_in(source, target)

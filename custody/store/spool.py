@@ -27,6 +27,17 @@ from custody.store.tarheader import MemberMeta
 __all__ = ["HashedSpool", "SpoolSealed", "archive_spool"]
 
 
+#: A run's spool folder in the evidence folder: ``.spool-<run id>``.
+RUN_SPOOL_PREFIX = ".spool-"
+
+
+def run_spool_dir(spool_root: Path, run_id: str) -> Path:
+    """The spool folder of run ``run_id`` under the evidence store's spool root. What a
+    run's process leaves there when it dies (a capture, a command's output being written)
+    is set aside by the run's recovery."""
+    return Path(spool_root) / f"{RUN_SPOOL_PREFIX}{run_id}"
+
+
 @dataclass(frozen=True)
 class SpoolSealed:
     """A spool that was written completely: where it is, its size and its digests."""

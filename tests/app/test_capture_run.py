@@ -4,6 +4,7 @@ hashes, recorded with its facts, cancelled cleanly, extracted and read back."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import platform
 import socket
@@ -14,10 +15,11 @@ import time
 from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from app.cases import CaseHandle, create_case
+from app.cases import CaseHandle, create_case, open_case
 from app.cli import main
 from app.collection import CollectionRun, ProgressEvent
 from app.verification import verify_case
@@ -63,6 +65,11 @@ class Sender:
         self.go.set()
         self._thread.join(10)
         self.server.close()
+
+
+def open_case_state(case: CaseHandle) -> Any:
+    """The case's state as a new process reads it (the database written by another)."""
+    return open_case(case.root).state()
 
 
 def events(case: CaseHandle) -> list[object]:
@@ -265,3 +272,46 @@ def test_without_cap_net_raw_the_run_records_a_skip_and_finishes(
         ("capture", "skipped", "capture needs CAP_NET_RAW")
     ]
     assert verify_case(case).ok
+
+
+def test_a_run_killed_mid_capture_has_its_partial_capture_set_aside_by_recovery(
+    tmp_path: Path, alice: Identity
+) -> None:
+    """SIGKILL while the capture writes its spool: the next recovery records the partial
+    file (size, SHA-256) and moves it to set-aside/; the run ends as recovered and the case
+    verifies and exports."""
+    case = create_case(tmp_path / "case", alice, title="Killed capture")
+    collect = [sys.executable, "-m", "app", "collect", str(case.root), "--profile", "none",
+               "--no-progress", "--capture-seconds", "60", "--capture-interface", "lo"]  # fmt: skip
+    proc = subprocess.Popen(collect, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        spooled: list[Path] = []
+        while not spooled and time.monotonic() < deadline:
+            spooled = [p for p in case.evidence_dir.glob(".spool-*/*") if p.stat().st_size]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(b"CHAINPROOF-KILLED", ("127.0.0.1", 9))  # a packet to capture
+            time.sleep(0.1)
+        assert spooled, proc.stderr.read() if proc.poll() is not None else "no spool"
+    finally:
+        proc.kill()
+        proc.wait(30)
+    [run] = list(open_case_state(case).runs.values())
+    assert run.finished is None
+    out, err = StringIO(), StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["recover", str(case.root)])
+    assert code == 0, err.getvalue()
+    state = open_case_state(case)
+    end = state.runs[run.run_id].finished
+    assert end is not None and end.event.status == "recovered"
+    assert "partial output file(s)" in end.event.reason
+    [kept] = state.set_aside
+    assert kept.event.archive.startswith(f"evidence/.spool-{run.run_id}/")
+    assert kept.event.reason.startswith(f"partial output left by run {run.run_id}")
+    moved = case.root / kept.event.set_aside_as
+    data = moved.read_bytes()
+    assert len(data) == kept.event.size and hashlib.sha256(data).hexdigest() == kept.event.sha256
+    assert not (case.evidence_dir / f".spool-{run.run_id}").exists()
+    report = verify_case(case)
+    assert report.ok, report.render()
