@@ -17,6 +17,7 @@ from PySide6.QtCore import QItemSelection
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractSpinBox,
     QComboBox,
     QLabel,
     QLineEdit,
@@ -46,6 +47,9 @@ def name_parts(root: QWidget) -> None:
         combo.view().setAccessibleName(f"{purpose} choices")
     for button in root.findChildren(QToolButton, "qt_menubar_ext_button"):
         button.setAccessibleName("more menus")  # shown when the menus do not fit
+    for spin in root.findChildren(QAbstractSpinBox):
+        for edit in spin.findChildren(QLineEdit):  # its text field is what takes the focus
+            edit.setAccessibleName(spin.accessibleName() or purpose_of(spin))
     for edit in root.findChildren(QLineEdit):
         if edit.isClearButtonEnabled():
             for button in edit.findChildren(QToolButton):

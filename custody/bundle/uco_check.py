@@ -37,6 +37,7 @@ from custody.bundle.facts import LedgerFacts, artifacts
 from custody.bundle.jsonstream import ARRAY, scan
 from custody.bundle.layout import CASE_UCO
 from custody.record.entry import Entry
+from custody.record.regular import open_regular
 from custody.report.caseuco import (
     CONTEXT,
     INVENTORY_CHUNK,
@@ -167,7 +168,7 @@ def _compare_graph(
 def _check_shapes_off(root: Path, report: Report) -> None:
     """uco-shapes-off.ttl is exactly the settings Chainproof writes."""
     try:
-        with open(root / SHAPES_OFF, "rb") as f:
+        with open_regular(root / SHAPES_OFF) as f:  # a FIFO there must not block
             data = f.read(len(SHAPES_OFF_TEXT) + 1)
     except FileNotFoundError:
         report.add("caseuco.missing", SHAPES_OFF, "is missing")
