@@ -11,18 +11,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.cases import CaseHandle, open_case
 from app.identity import read_certificate
 from app.targets import BUNDLE, CASE, ZIP, target_kind
-from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
-from custody.db.engine import wrap_db_errors
+from custody.db.engine import snapshot, wrap_db_errors
 from custody.db.ledger import head, read_entries
 from custody.errors import DatabaseError, UsageError
 from custody.record.events import Verified
 from custody.record.keys import Identity, fingerprint
 from custody.record.regular import open_regular
-from custody.report.signed_pdf import check_signed_pdf
 from custody.store.setaside import SET_ASIDE, SetAsideFolder
 from custody.verify.case import verify
 from custody.verify.findings import Report
-from custody.verify.index import check_index
+from custody.verify.index import IndexComparison
 from custody.verify.progress import CancelToken, Monitor, ProgressCallback
 
 __all__ = ["Report", "verify_case", "verify_target"]
@@ -58,6 +56,9 @@ def verify_target(
         return verify_case(case, trusted=trusted, sign_with=sign_with, monitor=monitor)
     if sign_with is not None:
         raise UsageError("--sign records the verification in a case; a bundle is read-only")
+    # Imported here: a case's verification needs neither, and they take a second to load.
+    from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
+
     if kind == BUNDLE:  # a missing ledger is a finding
         return verify_bundle_dir(target, trusted=trusted, monitor=monitor)
     if kind == ZIP:
@@ -68,6 +69,8 @@ def verify_target(
 def verify_report_pdf(path: Path, *, trusted: Sequence[x509.Certificate] = ()) -> Report:
     """Verify a custody report PDF on its own: one signature, intact, over every byte; signed
     by one of ``trusted`` when given (else the signer is named for the reader to compare)."""
+    from custody.report.signed_pdf import check_signed_pdf  # see verify_target
+
     report = Report(str(path))
     signers = {fingerprint(c): _common_name(c) for c in trusted} if trusted else None
     try:
@@ -115,26 +118,11 @@ def verify_case(
     """
     monitor = monitor or Monitor(progress, cancel)
     try:
-        report = verify(
-            str(case.root),
-            lambda: read_entries(case.sessions, case.case_id),
-            evidence=case.evidence,
-            certificate_files=sorted(case.identities_dir.glob("*.pem")),
-            trusted=trusted,
-            case_id=case.case_id,
-            set_aside=SetAsideFolder(case.root / SET_ASIDE),
-            monitor=monitor,
-            entry_count=_entry_count(case),
-        )
+        report = _verify_in_snapshot(case, trusted, monitor)
     except SQLAlchemyError as exc:
         report = Report(str(case.root))
         report.add("database.unreadable", "ledger_entries", _db_error(case, exc))
         return report
-    monitor.check()
-    try:
-        check_index(case.sessions, case.case_id, report)
-    except SQLAlchemyError as exc:
-        report.add("index.unreadable", "index tables", _db_error(case, exc))
     monitor.check()
     if sign_with is not None:
         writer = case.writer(sign_with)
@@ -147,6 +135,38 @@ def verify_case(
                 ledger_head=report.head,
             )
         )
+    return report
+
+
+def _verify_in_snapshot(
+    case: CaseHandle, trusted: Sequence[x509.Certificate], monitor: Monitor
+) -> Report:
+    """The ledger, the archives and the index, all read from one snapshot of the database.
+
+    The ledger pass parses each entry once and hands its typed event to the index
+    comparison; each run's archive check reads the same snapshot again, so nothing is hashed
+    twice. An index that cannot be read is a finding; a ledger that cannot be read raises
+    :class:`~sqlalchemy.exc.SQLAlchemyError`."""
+    with snapshot(case.sessions) as snap, snap() as session:
+        index = IndexComparison(session, case.case_id)
+        report = verify(
+            str(case.root),
+            lambda: read_entries(snap, case.case_id),
+            evidence=case.evidence,
+            certificate_files=sorted(case.identities_dir.glob("*.pem")),
+            trusted=trusted,
+            case_id=case.case_id,
+            set_aside=SetAsideFolder(case.root / SET_ASIDE),
+            monitor=monitor,
+            entry_count=_entry_count(case),
+            tap=index,
+            stable=True,
+        )
+    monitor.check()
+    try:
+        index.close(report)
+    except SQLAlchemyError as exc:
+        report.add("index.unreadable", "index tables", _db_error(case, exc))
     return report
 
 

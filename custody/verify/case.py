@@ -3,15 +3,20 @@
 One pass over the ledger checks the chain and the signatures (:mod:`custody.verify.chain`)
 and folds the case (:mod:`custody.record.fold`), whose problems become findings; then each
 run's archive is checked against the run's artifact entries, read again, in one sequential
-pass over the archive (:mod:`custody.verify.runs`, :mod:`custody.verify.archives`). Memory
-stays flat for any case size. Certificate files must match the ledger; ``trusted`` pins the
-signers to certificates known out of band.
+pass over the archive (:mod:`custody.verify.runs`, :mod:`custody.verify.archives`). Each
+entry is parsed once in the ledger pass and handed, with its typed event, to a
+:class:`LedgerTap` (the index check); when the entries are read again from the same snapshot
+(``stable``) they are not hashed again; the archive checks take the members the ledger pass
+held (:class:`~custody.verify.runs.HeldMembers`, a bounded number) instead of reading them
+again. Memory stays bounded for any case size. Certificate files must match the ledger;
+``trusted`` pins the signers to certificates known out of band.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 
@@ -26,10 +31,18 @@ from custody.store.storage import EvidenceStore, archive_name
 from custody.verify.chain import Chain
 from custody.verify.findings import Report
 from custody.verify.progress import ARCHIVES, ENTRY_STEP, LEDGER, Monitor
-from custody.verify.runs import check_orphan_archives, check_run, check_set_aside
+from custody.verify.runs import HeldMembers, check_orphan_archives, check_run, check_set_aside
 
 #: The ledger's entries: a sequence, or a function that reads them (again) in order.
 EntrySource = Sequence[Entry] | Callable[[], Iterable[Entry]]
+
+
+class LedgerTap(Protocol):
+    """Sees each entry of the ledger pass with its typed event, then the folded case."""
+
+    def feed(self, entry: Entry, event: Event | None) -> None: ...
+
+    def finish(self, state: CaseState) -> None: ...
 
 
 def verify(
@@ -44,6 +57,8 @@ def verify(
     set_aside: SetAsideFolder | None = None,
     monitor: Monitor | None = None,
     entry_count: int | None = None,
+    tap: LedgerTap | None = None,
+    stable: bool = False,
 ) -> Report:
     """Verify a whole case record: ledger entries, certificates and (with ``archives``) the
     run archives in ``evidence`` and the archives set aside in ``set_aside`` (None: a
@@ -52,6 +67,10 @@ def verify(
     ``monitor`` hears how far it is (phase ``ledger`` in entries, of ``entry_count`` or the
     sequence's length; phase ``archives`` in bytes, of the archives' sizes on disk) and
     raises :class:`~custody.errors.Cancelled` when its token is set: nothing is written.
+    ``tap`` sees every entry of the ledger pass and the folded case. ``stable`` says that
+    ``entries`` gives the same entries, in the same order, each time it is called (a
+    sequence, or one database snapshot): the archive checks then skip the entries whose
+    content did not hash instead of hashing every entry again.
     """
     monitor = monitor or Monitor()
     if entry_count is None:
@@ -60,12 +79,20 @@ def verify(
     report = Report(subject)
     check = LedgerCheck(report, case_id)
     monitor.start(LEDGER, entry_count)
+    held = HeldMembers() if archives else None
     for n, e in enumerate(read(), 1):
-        check.feed(e)
+        event = check.feed(e)
+        if tap is not None:
+            tap.feed(e, event)
+        if held is not None:
+            held.feed(n, e, event, n in check.chain.unhashed)
         if n % ENTRY_STEP == 0:
             monitor.update(n)
     monitor.finish()
     state = check.finish()
+    if tap is not None:
+        tap.finish(state)
+    unhashed = check.chain.unhashed if stable or not callable(entries) else None
     _check_certificate_files(certificate_files, check.chain.certs, report)
     _check_trusted(trusted, report)
     report.runs = len(state.runs)
@@ -82,6 +109,8 @@ def verify(
                 report,
                 on_read=_reading_from(monitor, base),
                 check_cancel=monitor.check,
+                unhashed=unhashed,
+                held=held,
             )
             base += sizes[run_id]
             monitor.update(base)

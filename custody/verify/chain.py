@@ -51,6 +51,9 @@ class Chain:
         self.covered_through = 0  # highest seq committed to by a valid signature
         self.last_seq = 0
         self.pending: list[_Pending] = []
+        #: Positions (1-based, in reading order) of entries whose content does not hash to
+        #: their ``entry_hash``: a second pass over the same snapshot skips them by position.
+        self.unhashed: set[int] = set()
 
     def feed(self, e: Entry, event: Event | None) -> None:
         """Check entry ``e``; ``event`` is its typed payload (None when it cannot be read:
@@ -88,6 +91,7 @@ class Chain:
             )
             body = b""
         if sha256_hex(body) != e.entry_hash:
+            self.unhashed.add(self.count)
             report.add(
                 "chain.entry_hash",
                 where,

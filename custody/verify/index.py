@@ -1,7 +1,8 @@
 """Verification of a case's index: every column of every index row against its ledger.
 
 The index tables beside the ledger (:mod:`custody.db.models`) are derived data. This check
-recomputes the rows the ledger implies (:class:`custody.db.projection.ExpectedIndex`) and
+recomputes the rows the ledger implies (as :class:`custody.db.projection.ExpectedIndex`
+does, from the events the verifier's ledger pass parsed: :class:`IndexComparison`) and
 compares them with the stored rows of the case, column by column:
 
 - ``index.mismatch``: a row whose column differs (``table artifacts, entry 41``: ``column
@@ -23,12 +24,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from custody.db.engine import snapshot
 from custody.db.ledger import read_entries
 from custody.db.models import INDEX_TABLES
-from custody.db.projection import ROW_KEYS, ExpectedIndex, Row, case_column, index_table
+from custody.db.projection import (
+    ROW_KEYS,
+    Row,
+    artifact_row,
+    case_column,
+    case_row,
+    error_row,
+    examiner_row,
+    index_table,
+    run_row,
+    state_row,
+)
+from custody.record.entry import Entry
+from custody.record.events import ArtifactCollected, CollectionProblem, Event
+from custody.record.fold import CaseState, Folder
 from custody.verify.findings import Report
 
 #: Findings listed per table and code; the rest are counted in one closing finding.
@@ -207,20 +223,81 @@ def _compare_small(
         _extra(out, table, k)
 
 
+class IndexComparison:
+    """The index compared with the ledger as the ledger is read, in one snapshot.
+
+    A :class:`~custody.verify.case.LedgerTap`: :meth:`feed` takes each entry with the typed
+    event the ledger pass parsed (an artifact or collection error is merged with its stored
+    row at once), :meth:`finish` the folded case (the small tables). Findings wait in a report
+    of their own until :meth:`close` moves them to the caller's, after the ledger's and the
+    archives'. A database error stops the comparison; :meth:`close` raises it.
+    """
+
+    def __init__(self, session: Session, case_id: str) -> None:
+        self.session = session
+        self.case_id = case_id
+        self.check = IndexCheck()
+        self.found = Report("index")
+        self.out = _Findings(self.found, self.check)
+        self.error: SQLAlchemyError | None = None
+        self.merges: dict[str, _Merge] = {}
+        try:
+            for table in ("artifacts", "collection_errors"):
+                self.merges[table] = _Merge(session, table, case_id, self.out)
+        except SQLAlchemyError as exc:
+            self.error = exc
+
+    def feed(self, entry: Entry, event: Event | None) -> None:
+        """Merge the bulk row ``entry`` implies (if any) with the stored one."""
+        if self.error is not None:
+            return
+        if isinstance(event, ArtifactCollected):
+            table, row = "artifacts", artifact_row(self.case_id, entry.seq, entry.at, event)
+        elif isinstance(event, CollectionProblem):
+            table, row = "collection_errors", error_row(self.case_id, entry.seq, entry.at, event)
+        else:
+            return
+        try:
+            self.merges[table].expect(row)
+        except SQLAlchemyError as exc:
+            self.error = exc
+
+    def finish(self, state: CaseState) -> None:
+        """The stored rows no entry implied, and the small tables as of the last entry."""
+        if self.error is not None:
+            return
+        cid = self.case_id
+        small = {
+            "cases": [case_row(cid, state)],
+            "examiners": [examiner_row(cid, x) for x in state.examiners.values()],
+            "runs": [run_row(cid, r) for r in state.runs.values()],
+            "index_state": [state_row(cid, state.head_seq, state.head)],
+        }
+        try:
+            for merge in self.merges.values():
+                merge.finish()
+            for table, rows in small.items():
+                _compare_small(self.session, table, cid, rows, self.out)
+        except SQLAlchemyError as exc:
+            self.error = exc
+
+    def close(self, report: Report) -> IndexCheck:
+        """Add the findings to ``report``; raises the database error that stopped the
+        comparison, after the findings made before it."""
+        if self.error is None:
+            self.out.close()
+        report.findings.extend(self.found.findings)
+        if self.error is not None:
+            raise self.error
+        return self.check
+
+
 def check_index(sessions: sessionmaker[Session], case_id: str, report: Report) -> IndexCheck:
     """Compare every index row of the case with its ledger; add findings to ``report``."""
-    check = IndexCheck()
-    out = _Findings(report, check)
     with snapshot(sessions) as snap, snap() as session:
-        expected = ExpectedIndex(case_id)
-        merges = {t: _Merge(session, t, case_id, out) for t in ("artifacts", "collection_errors")}
+        comparison = IndexComparison(session, case_id)
+        folder = Folder()
         for entry in read_entries(snap, case_id):
-            item = expected.feed(entry)
-            if item is not None:
-                merges[item[0]].expect(item[1])
-        for merge in merges.values():
-            merge.finish()
-        for table, rows in expected.small_rows().items():
-            _compare_small(session, table, case_id, rows, out)
-    out.close()
-    return check
+            comparison.feed(entry, folder.apply(entry))
+        comparison.finish(folder.state)
+    return comparison.close(report)

@@ -14,12 +14,26 @@ import base64
 import binascii
 import hashlib
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 
 from custody.errors import MalformedEvent
 from custody.record.canonical import canonical_json, sha256_hex
 from custody.record.entry import Entry
-from custody.record.events import ArchiveSetAside, ArtifactCollected, parse, run_of_artifact
+from custody.record.events import (
+    ArchiveSetAside,
+    ArtifactCollected,
+    Event,
+    parse,
+    run_of_artifact,
+)
 from custody.record.fold import Recorded, RunState
 from custody.record.names import from_text
 from custody.store.setaside import SetAsideFolder, set_aside_name
@@ -31,6 +45,10 @@ from custody.verify.progress import ENTRY_STEP
 
 #: A source of the ledger's entries, read again for each run's archive.
 Entries = Callable[[], Iterable[Entry]]
+
+#: Artifact entries whose archive view the ledger pass holds for the archive checks (about
+#: 0.6 KB each): a case up to this size is read and parsed once; the rest is read again.
+HELD_MEMBERS = 50_000
 
 
 def _raw(text: str, b64: str | None) -> bytes:
@@ -120,25 +138,86 @@ def check_run_counts(run: RunState, report: Report) -> None:
             )
 
 
+class HeldMembers:
+    """Each run's artifact entries as the archive check sees them, taken from the ledger pass
+    so that they are not read and parsed again: at most ``limit`` in all.
+
+    :meth:`feed` takes every entry of the ledger pass with its position in reading order.
+    Holding stops at the limit; the entries after :attr:`through` are read again. Nothing is
+    held if an entry before then has a ``seq`` other than its position (a ledger out of
+    order: reading it again decides, as without holding)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = HELD_MEMBERS if limit is None else limit
+        self.runs: dict[str, list[RecordedMember]] = {}
+        self.held = 0
+        #: The entries up to this position are held (those that are a run's members).
+        self.through = 0
+        #: Every entry of the pass was taken: nothing needs reading again.
+        self.complete = True
+
+    def feed(self, position: int, entry: Entry, event: Event | None, unhashed: bool) -> None:
+        """Take the entry at ``position`` (1-based), its typed event (None: unreadable), and
+        whether its content did not hash to its ``entry_hash``."""
+        if not self.complete:
+            return
+        if entry.seq != position:
+            self.runs, self.held, self.through, self.complete = {}, 0, 0, False
+            return
+        if isinstance(event, ArtifactCollected) and entry.event == ArtifactCollected.EVENT:
+            run_id = run_of_artifact(entry.payload)
+            if run_id is not None and not unhashed:
+                if self.held >= self.limit:
+                    self.complete = False
+                    return
+                self.runs.setdefault(run_id, []).append(recorded_member(entry.seq, event))
+                self.held += 1
+        self.through = position
+
+
 def _members(
     entries: Entries,
     run: RunState,
     last_seq: int,
     report: Report,
     check_cancel: Callable[[], None] | None = None,
+    unhashed: Container[int] | None = None,
+    held: HeldMembers | None = None,
 ) -> Iterator[RecordedMember]:
     """The run's artifact entries, read again, each checked to be the one the chain check
     read (its body still hashes to its entry hash). ``check_cancel`` is called every
-    :data:`~custody.verify.progress.ENTRY_STEP` entries read."""
+    :data:`~custody.verify.progress.ENTRY_STEP` entries read.
+
+    ``unhashed``, when given, says the entries are read again from the same snapshot as the
+    chain check read them, in the same order: the positions it holds (those whose content did
+    not hash, :attr:`~custody.verify.chain.Chain.unhashed`) are skipped and the others are not
+    hashed again. ``held`` gives the members the ledger pass kept: only the entries after
+    them are read again."""
+    through = 0
+    if held is not None:
+        for n, m in enumerate(held.runs.pop(run.run_id, ()), 1):
+            if check_cancel is not None and n % ENTRY_STEP == 0:
+                check_cancel()
+            if m.seq > last_seq:
+                return
+            yield m
+        if held.complete:
+            return
+        through = held.through
     for n, e in enumerate(entries(), 1):
         if check_cancel is not None and n % ENTRY_STEP == 0:
             check_cancel()
+        if n <= through:
+            continue
         if e.seq > last_seq:
             return
         if e.event != ArtifactCollected.EVENT or run_of_artifact(e.payload) != run.run_id:
             continue
         try:
-            if sha256_hex(canonical_json(e.body())) != e.entry_hash:
+            if unhashed is not None:
+                if n in unhashed:
+                    continue  # the chain check reports this entry
+            elif sha256_hex(canonical_json(e.body())) != e.entry_hash:
                 raise ValueError("changed while it was verified")
             a = parse(e)
         except (ValueError, MalformedEvent):
@@ -156,12 +235,14 @@ def check_run(
     *,
     on_read: Callable[[int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
+    unhashed: Container[int] | None = None,
+    held: HeldMembers | None = None,
 ) -> None:
     """Check one run: its end, and its archive against every artifact entry it recorded.
 
     ``on_read(n)`` hears how many bytes of the archive were read (every 1 MiB);
     ``check_cancel`` is called while the ledger is read again. Either may raise to stop
-    (:class:`~custody.errors.Cancelled`)."""
+    (:class:`~custody.errors.Cancelled`). ``unhashed`` and ``held``: see :func:`_members`."""
     if run.finished is None:
         report.add(
             "run.incomplete",
@@ -188,7 +269,7 @@ def check_run(
     check_archive(
         evidence,
         name,
-        _members(entries, run, last_seq, report, check_cancel),
+        _members(entries, run, last_seq, report, check_cancel, unhashed, held),
         report,
         where=f"archive {run.archive}",
         run_id=run.run_id,
