@@ -129,6 +129,29 @@ class ExportRefused(ExportError):
     Exporting with ``force`` writes the bundle and states the failure in it."""
 
 
+class EnvelopeError(ExportError):
+    """A bundle cannot be encrypted to its recipients, or an encrypted bundle (CMS
+    EnvelopedData, ``.p7m``) cannot be read."""
+
+
+class DamagedEnvelope(EnvelopeError):
+    """An encrypted bundle is truncated, altered or not an envelope Chainproof can open; the
+    message names the file and the place."""
+
+
+class WrongRecipient(EnvelopeError):
+    """The key given cannot open the encrypted bundle: it is not one of its recipients."""
+
+    exit_code = 5
+
+
+class UnsupportedRecipient(EnvelopeError):
+    """A recipient certificate cannot receive an encrypted bundle (RSA of at least 2,048
+    bits or P-256 are required, within its validity period)."""
+
+    exit_code = 5
+
+
 class Cancelled(ChainproofError):
     """The examiner cancelled the operation; what was done so far is kept."""
 
