@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import examine_cli, export_cli, keys_cli, recover_cli, reindex_cli
+from app import decrypt_cli, examine_cli, export_cli, keys_cli, recover_cli, reindex_cli
 from app.errors import ChainproofError, UsageError
 from app.version import __version__
 from custody.record.events import JOURNAL_KINDS
@@ -26,6 +26,7 @@ from custody.record.events import JOURNAL_KINDS
 if TYPE_CHECKING:
     from app.cases import CaseHandle
     from app.identity import Identity
+    from app.profiles import Profile
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="add a path or glob to collect (** recurses); repeatable",
     )
+    _capture_options(c)
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
     c.add_argument(
         "--no-progress",
@@ -170,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     export_cli.register(sub)
     recover_cli.register(sub)
     examine_cli.register(sub)
+    decrypt_cli.register(sub)
     return p
 
 
@@ -306,6 +309,60 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capture_options(c: argparse.ArgumentParser) -> None:
+    """The ``--capture-*`` options of ``collect``: a packet capture beside the collection."""
+    g = c.add_argument_group(
+        "packet capture", "a time-boxed capture (pcapng) that runs beside the other collectors"
+    )
+    g.add_argument(
+        "--capture-seconds", type=float, metavar="N", help="capture packets for N seconds"
+    )
+    g.add_argument(
+        "--capture-interface",
+        action="append",
+        default=[],
+        metavar="IF",
+        help="an interface to capture (default: every interface up, not loopback); repeatable",
+    )
+    g.add_argument("--capture-filter", metavar="EXPR", help="a BPF filter (tcpdump syntax)")
+    g.add_argument("--capture-snaplen", type=int, metavar="N", help="bytes kept of each packet")
+    g.add_argument(
+        "--capture-max-bytes", metavar="SIZE", help="stop the capture at SIZE (e.g. 500MiB)"
+    )
+    g.add_argument(
+        "--capture-tool",
+        choices=("native", "tcpdump", "dumpcap"),
+        help="capture natively (default) or run tcpdump or dumpcap",
+    )
+
+
+def _with_capture(profile: Profile, args: argparse.Namespace) -> Profile:
+    """``profile`` with the ``--capture-*`` options merged into its capture collector."""
+    from dataclasses import replace
+
+    from app.profiles import capture_problem
+
+    given = {
+        "seconds": args.capture_seconds,
+        "interfaces": list(args.capture_interface) or None,
+        "filter": args.capture_filter,
+        "snaplen": args.capture_snaplen,
+        "max_bytes": args.capture_max_bytes,
+        "tool": args.capture_tool,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return profile
+    chosen = dict(profile.collectors)
+    options = {**(chosen.get("capture") or {}), **given}
+    if "seconds" not in options:
+        raise UsageError("--capture-* options need --capture-seconds N (or a profile's capture)")
+    if (why := capture_problem(options)) is not None:
+        raise UsageError(f"capture: {why}")
+    chosen["capture"] = options
+    return replace(profile, collectors=chosen)
+
+
 def _install_cancel(
     cancel: threading.Event,
     message: str = "\nStopping: sealing what was collected (Ctrl-C again to abort)...\n",
@@ -355,6 +412,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     if args.path:
         profile = profile.with_paths(list(args.path))
+    profile = _with_capture(profile, args)
     identity = unlock_identity(args.passphrase_fd)
     _recover_exports(handle, identity)
     _warn_unpacked_on_disk()

@@ -18,7 +18,10 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 def register(sub: Any) -> None:
@@ -46,6 +49,16 @@ def register(sub: Any) -> None:
         action="store_true",
         help="write one zip file (flat, sorted, fixed times and permissions); implied by an "
         "--out ending in .zip, refused with any other --out",
+    )
+    c.add_argument(
+        "--encrypt-to",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="CERT.pem",
+        help="encrypt the zip bundle to this recipient's certificate (RSA or P-256; "
+        "repeatable): --out then names a CMS envelope, e.g. B.zip.p7m, that "
+        "'chainproof decrypt' and 'openssl cms -decrypt' open with the recipient's key",
     )
     c.add_argument(
         "--force",
@@ -87,6 +100,24 @@ def zip_wanted(out: Path, zip_flag: bool) -> bool:
     return False
 
 
+def encryption_recipients(out: Path, certs: list[Path]) -> list[x509.Certificate]:
+    """The certificates of ``--encrypt-to``; an encrypted bundle's ``--out`` ends in
+    ``.p7m`` and a ``.p7m`` needs recipients (usage errors otherwise)."""
+    from app.encryption import read_recipient
+    from app.errors import UsageError
+
+    p7m = out.suffix.lower() == ".p7m"
+    if certs and not p7m:
+        raise UsageError(
+            f"an encrypted bundle is a CMS envelope: name it with .p7m (--out {out}.p7m)"
+        )
+    if p7m and not certs:
+        raise UsageError(
+            f"{out} names an encrypted bundle: give its recipients with --encrypt-to CERT.pem"
+        )
+    return [read_recipient(p) for p in certs]
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from app.cases import open_case
     from app.export_recovery import recover_exports
@@ -96,7 +127,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from app.times import utc_text
     from custody.record.events import Exported, ExportStarted
 
-    as_zip = zip_wanted(args.out, args.zip)
+    recipients = encryption_recipients(args.out, args.encrypt_to)
+    as_zip = True if recipients else zip_wanted(args.out, args.zip)
     handle = open_case(args.case_dir)
     identity = unlock_identity(args.passphrase_fd)
     quiet = args.json or args.no_progress or not sys.stderr.isatty()
@@ -117,10 +149,12 @@ def cmd_export(args: argparse.Namespace) -> int:
                 full_inventory=args.full_inventory,
                 phases=shown.update,
                 cancel=cancel,
+                encrypt_to=recipients,
             )
     finally:
         restore()
     b = result.bundle
+    env = result.envelope
     doc = {
         "bundle": str(result.path),
         "format": "zip" if result.zip else "directory",
@@ -129,6 +163,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         "manifest_sha256": b.manifest_sha256,
         "sha256sums_sha256": b.sha256sums_sha256,
         "zip_sha256": result.zip_sha256,
+        "encrypted_to": list(env.fingerprints) if env else [],
+        "p7m_sha256": env.sha256 if env else None,
         "files": b.files,
         "bytes": b.bytes,
         "ledger_entries": b.ledger_entries,
@@ -159,6 +195,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"  SHA256SUMS    SHA-256 {b.sha256sums_sha256}")
     if result.zip_sha256:
         print(f"  zip           SHA-256 {result.zip_sha256}")
+    if env:
+        print(f"  .p7m          SHA-256 {env.sha256}, encrypted to:")
+        for who in env.recipients:
+            print(f"    {who.name} ({who.kind}, certificate SHA-256 {who.fingerprint})")
+        if not env.openssl_opens:
+            sys.stderr.write(
+                "chainproof: note: this envelope is larger than 'openssl cms -decrypt' "
+                "(OpenSSL 3.0) can open (about 1.5 GiB): recipients open it with "
+                "'chainproof decrypt'\n"
+            )
     print(
         f"  recorded as ledger entries {result.started_seq} ({ExportStarted.EVENT}) and "
         f"{result.exported_seq} ({Exported.EVENT})"
@@ -168,6 +214,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"chainproof: WARNING: the case failed verification ({result.findings} problem(s)); "
             "exported anyway because of --force, and the bundle says so\n"
         )
+    if env:
+        print(
+            f"  a recipient opens it with: chainproof decrypt {result.path} --identity FILE.p12 "
+            "(or openssl cms -decrypt), then checks it with chainproof verify"
+        )
+        return 0
     print("  check it as described in VERIFY.md, or with: chainproof verify " + str(result.path))
     return 0
 

@@ -30,12 +30,15 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from app.cases import CaseHandle
+from app.encryption import Envelope, check_recipients, encrypt_bundle
 from app.export_recovery import (
     Recovery,
     export_lease,
@@ -51,7 +54,13 @@ from app.version import __version__
 from custody.bundle.safezip import write_zip
 from custody.bundle.writer import BundleResult, write_bundle
 from custody.db.ledger import LedgerWriter, head, read_entries
-from custody.errors import Cancelled, ChainproofError, ExportError, ExportRefused
+from custody.errors import (
+    Cancelled,
+    ChainproofError,
+    ExportError,
+    ExportRefused,
+    UsageError,
+)
 from custody.record.entry import Entry
 from custody.record.events import Exported, ExportFailed, ExportStarted
 from custody.record.keys import Identity
@@ -111,6 +120,7 @@ class ExportResult:
     exported_seq: int
     started_seq: int
     recovered: tuple[Recovery, ...] = ()
+    envelope: Envelope | None = None
 
     @property
     def bundle_id(self) -> str:
@@ -165,6 +175,7 @@ def export_case(
     full_inventory: bool = False,
     phases: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    encrypt_to: Sequence[x509.Certificate] = (),
 ) -> ExportResult:
     """Verify ``case``, write its bundle to ``out`` and record it, atomically (see the module
     docstring): a signed ``export_started`` entry first, ``exported`` once the bundle is in
@@ -177,7 +188,10 @@ def export_case(
     default to a new UUID and now; given the same values and the same case, the bundle's
     bytes are the same. ``full_inventory``: the PDF report lists every artifact and every
     ledger entry too (by default it stays short and inventory.csv / inventory.jsonl list the
-    artifacts). ``phases`` and ``cancel``: see the module docstring.
+    artifacts). ``phases`` and ``cancel``: see the module docstring. ``encrypt_to``:
+    the zip is encrypted to these certificates (a CMS EnvelopedData, see
+    :mod:`app.encryption`) and only the envelope is put at ``out``; ``exported``
+    records the recipients' certificate SHA-256s and the envelope's SHA-256.
     """
     say = progress or (lambda _m: None)
     monitor = Monitor(phases, cancel)
@@ -187,6 +201,9 @@ def export_case(
     for r in recovered:
         say(r.message)
     _check_out(case, out, as_zip)
+    if encrypt_to and not as_zip:
+        raise UsageError("an encrypted export is a zip bundle: export with as_zip")
+    check_recipients(encrypt_to)  # refused before anything is recorded
     writer = case.writer(identity)  # records the exporting examiner first if new
     bundle_id = bundle_id or str(uuid.uuid4())
     generated_at = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
@@ -229,7 +246,7 @@ def export_case(
         assert started_entry is not None
         stop_point("export_begun")
         try:
-            bundle, zip_sha256 = _stage_and_move(
+            bundle, zip_sha256, envelope = _stage_and_move(
                 staging,
                 out,
                 as_zip=as_zip,
@@ -242,6 +259,7 @@ def export_case(
                 say=say,
                 full_inventory=full_inventory,
                 monitor=monitor,
+                encrypt_to=encrypt_to,
             )
         except BaseException as exc:
             cleanup = _abandon(writer, started, staging, exc)
@@ -269,6 +287,8 @@ def export_case(
                 verification=started.verification,
                 findings=started.findings,
                 zip_sha256=zip_sha256,
+                encrypted_to=envelope.fingerprints if envelope else (),
+                p7m_sha256=envelope.sha256 if envelope else None,
             )
         )
         assert entry is not None
@@ -285,6 +305,7 @@ def export_case(
         exported_seq=entry.seq,
         started_seq=started_entry.seq,
         recovered=recovered,
+        envelope=envelope,
     )
 
 
@@ -302,9 +323,12 @@ def _stage_and_move(
     say: Progress,
     full_inventory: bool = False,
     monitor: Monitor | None = None,
-) -> tuple[BundleResult, str | None]:
+    encrypt_to: Sequence[x509.Certificate] = (),
+) -> tuple[BundleResult, str | None, Envelope | None]:
     """Build the bundle in ``staging`` and move it to ``out`` (the one step that puts it in
-    place); the bundle as written, and the zip's SHA-256. After the move ``staging`` is empty."""
+    place); the bundle as written, the zip's SHA-256, and the envelope when the zip is
+    encrypted to ``encrypt_to`` (then only the envelope is moved). After the move
+    ``staging`` is empty."""
     monitor = monitor or Monitor()
 
     def staging_say(message: str) -> None:
@@ -331,6 +355,7 @@ def _stage_and_move(
     )
     stop_point("export_staged")
     zip_sha256: str | None = None
+    envelope: Envelope | None = None
     if as_zip:
         say(f"writing {out.name}")
         packed = staging / "bundle.zip"
@@ -348,6 +373,11 @@ def _stage_and_move(
         monitor.finish()
         shutil.rmtree(tree)
         stop_point("export_zipped")
+        if encrypt_to:
+            say(f"encrypting {out.name} to {len(encrypt_to)} recipient(s)")
+            envelope = encrypt_bundle(packed, encrypt_to, staging / "bundle.zip.p7m")
+            packed.unlink()
+            packed = envelope.path
         if os.path.lexists(out):
             raise ExportError(f"{out} appeared while the bundle was written; it was left alone")
         packed.replace(out)
@@ -355,7 +385,7 @@ def _stage_and_move(
         if out.is_dir() and not out.is_symlink():
             out.rmdir()  # empty, checked before; a directory that filled meanwhile stays
         tree.replace(out)
-    return replace(bundle, root=out), zip_sha256
+    return replace(bundle, root=out), zip_sha256, envelope
 
 
 def _abandon(

@@ -450,6 +450,78 @@ class CommandFacts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CaptureFacts:
+    """A packet capture that is the artifact: on which interfaces, with which filter, when
+    (UTC and the host's monotonic clock, decimal seconds), how many packets were captured
+    and their bytes kept (for a tool: the bytes it wrote), how many the kernel dropped
+    (None: the method cannot tell), the snap length, why it ended
+    (``duration``, ``cancelled``, ``max_bytes`` or ``error``), and how: ``method`` is
+    ``native`` (the program's own capture) or the tool run (``tcpdump``, ``dumpcap``,
+    ``pktmon``), with its path, version and SHA-256; ``compiler`` names what compiled the
+    filter (libpcap's ``pcap_compile`` or ``tcpdump -ddd``, with its path and SHA-256)."""
+
+    interfaces: tuple[str, ...]
+    started: str
+    finished: str
+    started_monotonic: str
+    finished_monotonic: str
+    packets: int
+    bytes: int
+    method: str
+    snaplen: int
+    ended: str
+    filter: str | None = None
+    dropped: int | None = None
+    tool_path: str | None = None
+    tool_version: str | None = None
+    tool_sha256: str | None = None
+    compiler: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "interfaces": list(self.interfaces),
+                "started": self.started,
+                "finished": self.finished,
+                "started_monotonic": self.started_monotonic,
+                "finished_monotonic": self.finished_monotonic,
+                "packets": self.packets,
+                "bytes": self.bytes,
+                "method": self.method,
+                "snaplen": self.snaplen,
+                "ended": self.ended,
+                "filter": self.filter,
+                "dropped": self.dropped,
+                "tool_path": self.tool_path,
+                "tool_version": self.tool_version,
+                "tool_sha256": self.tool_sha256,
+                "compiler": self.compiler,
+            }
+        )
+
+    @staticmethod
+    def read(r: _Reader) -> CaptureFacts:
+        return CaptureFacts(
+            interfaces=r.texts("interfaces"),
+            started=r.text("started"),
+            finished=r.text("finished"),
+            started_monotonic=r.text("started_monotonic"),
+            finished_monotonic=r.text("finished_monotonic"),
+            packets=r.integer("packets"),
+            bytes=r.integer("bytes"),
+            method=r.text("method"),
+            snaplen=r.integer("snaplen"),
+            ended=r.text("ended"),
+            filter=r.opt_text("filter"),
+            dropped=r.opt_integer("dropped"),
+            tool_path=r.opt_text("tool_path"),
+            tool_version=r.opt_text("tool_version"),
+            tool_sha256=r.opt_text("tool_sha256"),
+            compiler=r.opt_text("compiler"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ToolFootprint:
     """What a one-file binary unpacked on the examined host before it could run: where,
     how many bytes and files, on which file system, and whether that is in memory."""
@@ -651,7 +723,8 @@ class RunStarted(Event):
 @ledger_event("artifact_collected", version=2, signed=False)
 @dataclass(frozen=True, kw_only=True)
 class ArtifactCollected(Event):
-    """One archive member: a copied file, a symlink, a volatile record or command output.
+    """One archive member: a copied file, a symlink, a volatile record, command output or a
+    packet capture (``capture``: how it was taken; absent from every other kind).
 
     Format 1 payloads were flat (``member``, ``header_offset``, ``sha256``, ``path``, ...);
     format 2 nests ``member``, ``digests``, ``source`` and ``command`` and binds the member's
@@ -668,6 +741,7 @@ class ArtifactCollected(Event):
     description: str | None = None
     changed: str | None = None
     note: str | None = None
+    capture: CaptureFacts | None = None
 
     def _fields(self) -> dict[str, Any]:
         return _compact(
@@ -682,6 +756,7 @@ class ArtifactCollected(Event):
                 "description": self.description,
                 "changed": self.changed,
                 "note": self.note,
+                "capture": self.capture.to_json() if self.capture else None,
             }
         )
 
@@ -697,6 +772,7 @@ class ArtifactCollected(Event):
             raise r._bad("digests", "is missing")
         source = r.part("source")
         command = r.part("command")
+        capture = r.part("capture")
         return {
             "run_id": r.text("run_id"),
             "collector": r.text("collector"),
@@ -708,6 +784,7 @@ class ArtifactCollected(Event):
             "description": r.opt_text("description"),
             "changed": r.opt_text("changed"),
             "note": r.opt_text("note"),
+            "capture": CaptureFacts.read(capture) if capture else None,
         }
 
     @classmethod
@@ -1194,6 +1271,10 @@ class Exported(Event):
     verification: str
     findings: int
     zip_sha256: str | None = None
+    #: An encrypted export (``--encrypt-to``): the SHA-256 of each recipient's certificate
+    #: and of the CMS envelope written at ``path``; absent (older entries) when in clear.
+    encrypted_to: tuple[str, ...] = ()
+    p7m_sha256: str | None = None
 
     def _fields(self) -> dict[str, Any]:
         return _compact(
@@ -1211,6 +1292,8 @@ class Exported(Event):
                 "verification": self.verification,
                 "findings": self.findings,
                 "zip_sha256": self.zip_sha256,
+                "encrypted_to": list(self.encrypted_to) or None,
+                "p7m_sha256": self.p7m_sha256,
             }
         )
 
@@ -1230,6 +1313,8 @@ class Exported(Event):
             "verification": r.text("verification"),
             "findings": r.integer("findings"),
             "zip_sha256": r.opt_text("zip_sha256"),
+            "encrypted_to": r.texts("encrypted_to"),
+            "p7m_sha256": r.opt_text("p7m_sha256"),
         }
 
 
