@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -42,6 +43,9 @@ from ui.widgets import ElidedLabel
 from ui.workers import CollectionWorker, CollectorProgress, Snapshot
 
 _CUSTOM = "Profile file…"
+#: The capture's largest snap length (whole packets, its default) and its methods.
+_WHOLE_PACKETS = 262_144
+_CAPTURE_TOOLS = ("native", "tcpdump", "dumpcap")
 _NAME = Qt.ItemDataRole.UserRole
 _TARGET = Qt.ItemDataRole.UserRole + 1
 
@@ -192,7 +196,9 @@ class CollectionView(QWidget):
         """The packet capture's settings, shown while the capture collector is chosen."""
         box = QGroupBox("Packet capture (beside the other collectors)")
         box.setObjectName("capture_settings")
-        form = QFormLayout(box)
+        grid = QGridLayout(box)
+        grid.setContentsMargins(6, 2, 6, 2)
+        grid.setVerticalSpacing(2)
         self.capture_seconds = QSpinBox()
         self.capture_seconds.setObjectName("capture_seconds")
         self.capture_seconds.setAccessibleName("capture duration in seconds")
@@ -207,9 +213,33 @@ class CollectionView(QWidget):
         self.capture_filter.setObjectName("capture_filter")
         self.capture_filter.setAccessibleName("capture filter")
         self.capture_filter.setPlaceholderText("optional BPF filter, e.g. tcp port 443")
-        form.addRow("Capture &for", self.capture_seconds)
-        form.addRow("I&nterfaces", self.capture_interfaces)
-        form.addRow("F&ilter", self.capture_filter)
+        self.capture_snaplen = QSpinBox()
+        self.capture_snaplen.setObjectName("capture_snaplen")
+        self.capture_snaplen.setAccessibleName("bytes kept of each packet")
+        self.capture_snaplen.setRange(1, _WHOLE_PACKETS)
+        self.capture_snaplen.setValue(_WHOLE_PACKETS)
+        self.capture_snaplen.setSuffix(" bytes")
+        self.capture_max = QLineEdit()
+        self.capture_max.setObjectName("capture_max_bytes")
+        self.capture_max.setAccessibleName("stop the capture at this size")
+        self.capture_max.setPlaceholderText("1GiB")
+        self.capture_tool = QComboBox()
+        self.capture_tool.setObjectName("capture_tool")
+        self.capture_tool.addItems(list(_CAPTURE_TOOLS))
+        self.capture_tool.setAccessibleDescription("how packets are captured")
+        rows = [
+            (("Capture &for", self.capture_seconds), ("Snap &length", self.capture_snaplen)),
+            (("I&nterfaces", self.capture_interfaces), ("F&ilter", self.capture_filter)),
+            (("Stop at si&ze", self.capture_max), ("Ca&pture with", self.capture_tool)),
+        ]  # two settings a row: the screen must fit 1024x700 with the capture chosen
+        for row, pairs in enumerate(rows):
+            for column, (text, field) in enumerate(pairs):
+                label = QLabel(text)
+                label.setBuddy(field)
+                grid.addWidget(label, row, 2 * column)
+                grid.addWidget(field, row, 2 * column + 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
         box.hide()
         self.capture_box = box
         return box
@@ -220,6 +250,9 @@ class CollectionView(QWidget):
         interfaces = self.capture_interfaces.text().replace(",", " ").split()
         options["interfaces"] = interfaces or None
         options["filter"] = self.capture_filter.text().strip() or None
+        options["snaplen"] = self.capture_snaplen.value()
+        options["max_bytes"] = self.capture_max.text().strip() or None
+        options["tool"] = self.capture_tool.currentText()
         return {k: v for k, v in options.items() if v is not None}
 
     def _show_capture_settings(self, profile: Profile | None = None) -> None:
@@ -230,6 +263,11 @@ class CollectionView(QWidget):
             self.capture_seconds.setValue(int(given.get("seconds") or 60))
             self.capture_interfaces.setText(" ".join(given.get("interfaces") or ()))
             self.capture_filter.setText(str(given.get("filter") or ""))
+            snaplen = given.get("snaplen")
+            self.capture_snaplen.setValue(snaplen if isinstance(snaplen, int) else _WHOLE_PACKETS)
+            self.capture_max.setText(str(given.get("max_bytes") or ""))
+            tool = str(given.get("tool") or _CAPTURE_TOOLS[0])
+            self.capture_tool.setCurrentText(tool if tool in _CAPTURE_TOOLS else _CAPTURE_TOOLS[0])
         self.capture_box.setVisible(chosen)
 
     def _build_progress(self) -> QWidget:

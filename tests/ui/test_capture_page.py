@@ -30,8 +30,18 @@ def test_capture_settings_show_only_while_the_capture_is_chosen(opened: Any) -> 
     view.capture_seconds.setValue(7)
     view.capture_interfaces.setText("lo, eth0")
     view.capture_filter.setText("udp")
+    view.capture_snaplen.setValue(96)
+    view.capture_max.setText("500MiB")
+    view.capture_tool.setCurrentText("tcpdump")
     options = view.build_profile().collectors["capture"]
-    assert options == {"seconds": 7, "interfaces": ["lo", "eth0"], "filter": "udp"}
+    assert options == {
+        "seconds": 7,
+        "interfaces": ["lo", "eth0"],
+        "filter": "udp",
+        "snaplen": 96,
+        "max_bytes": "500MiB",
+        "tool": "tcpdump",
+    }
     view.set_collector_checked("capture", False)
     assert not view.capture_box.isVisible()
     assert "capture" not in view.build_profile().collectors
@@ -74,3 +84,29 @@ def test_capture_runs_beside_the_files_with_its_counts_in_its_row(
     assert artifact.capture is not None and artifact.capture.interfaces == ("lo",)
     assert artifact.capture.packets >= len(sender.sent) > 0
     assert view.capture_box.isEnabled()  # given back once the run ended
+
+
+def test_capture_settings_that_are_not_valid_start_nothing(
+    opened: Any, alice: Any, message_boxes: Any
+) -> None:
+    view = opened.collect_view
+    view.select_profile("none")
+    view.set_collector_checked("capture", True)
+    view.capture_max.setText("a lot")
+    view.start(alice)
+    assert not view.running
+    assert message_boxes and message_boxes[-1][0] == "Packet capture"
+    message_boxes.clear()  # the box was expected
+
+
+def test_capture_settings_fit_a_1024x700_window(qtbot: Any, opened: Any) -> None:
+    from tests.ui.test_layout_theme import SMALL, _problems
+
+    opened.resize(SMALL)
+    opened.show_page(1)
+    opened.collect_view.select_profile("none")
+    opened.collect_view.set_collector_checked("capture", True)
+    qtbot.wait(50)
+    assert opened.size() == SMALL
+    assert opened.collect_view.capture_box.isVisible()
+    assert not _problems(opened)
