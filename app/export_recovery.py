@@ -14,6 +14,11 @@ is free, :mod:`app.lease`) and which was started on this host:
   records ``exported``;
 - otherwise records ``export_failed`` (``recovered``), naming what was removed.
 
+An encrypted export keeps its plain zip in the staging folder, with ``envelope.json`` naming
+the envelope's SHA-256 and recipients, until ``exported`` is written: when the file at its
+path has that SHA-256, the staged zip is identified in its place (the envelope cannot be
+opened without a recipient's key) and ``exported`` records the envelope.
+
 So every bundle at its path has its ``exported`` entry, and no staging folder outlives the
 next command. Recoveries of one export serialize on its lease and read the fold again once
 they hold it: one records the end, the others find it closed. The steps of an export and of
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -37,11 +43,18 @@ from cryptography import x509
 from app.cases import CaseHandle
 from app.lease import RunLeases
 from app.stop_points import stop_point
-from custody.bundle.identify import Expected, identify_bundle
+from custody.bundle.identify import Expected, FoundBundle, identify_bundle
+from custody.envelope.encrypt import Envelope
 from custody.errors import ChainproofError, ExportError
 from custody.record.events import Exported, ExportFailed, ExportStarted
 from custody.record.fold import Recorded
 from custody.record.keys import Identity, load_certificate_pem
+from custody.record.regular import read_regular
+from custody.store.setaside import file_digest
+
+#: In an encrypted export's staging folder: the plain zip, and what binds it to the envelope.
+STAGED_ZIP = "bundle.zip"
+ENVELOPE_NOTE = "envelope.json"
 
 _SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
 #: Characters of ``--out``'s name kept in the staging folder's name.
@@ -153,6 +166,9 @@ def _recover(case: CaseHandle, identity: Identity, started: Recorded[ExportStart
             f"{what} was started on host {ev.host}: its bundle and staging folder are there; "
             "the next export or collection of this case on that host completes its record",
         )
+    certificate = _certificate(case, started.actor)
+    expected = Expected(ev.bundle_id, ev.generated_at, ev.ledger_entries, ev.ledger_head)
+    sealed = _staged_envelope(staging, path, expected, certificate)  # before it is removed
     removed: tuple[int, int] | None = None
     cannot_remove = ""
     try:
@@ -162,11 +178,12 @@ def _recover(case: CaseHandle, identity: Identity, started: Recorded[ExportStart
     stop_point("export_recovery_staging")
     writer = case.writer(identity)
     try:
-        found = identify_bundle(
-            path,
-            as_zip=ev.format == "zip",
-            expected=Expected(ev.bundle_id, ev.generated_at, ev.ledger_entries, ev.ledger_head),
-            certificate=_certificate(case, started.actor),
+        found = (
+            sealed[0]
+            if sealed is not None
+            else identify_bundle(
+                path, as_zip=ev.format == "zip", expected=expected, certificate=certificate
+            )
         )
     except ExportError as exc:
         if cannot_remove:
@@ -206,6 +223,8 @@ def _recover(case: CaseHandle, identity: Identity, started: Recorded[ExportStart
             verification=ev.verification,
             findings=ev.findings,
             zip_sha256=found.zip_sha256,
+            encrypted_to=sealed[1].encrypted_to if sealed else (),
+            p7m_sha256=sealed[1].p7m_sha256 if sealed else None,
         )
     )
     assert entry is not None
@@ -217,6 +236,54 @@ def _recover(case: CaseHandle, identity: Identity, started: Recorded[ExportStart
         f"{what} had put its bundle in place: recorded as entry {entry.seq} "
         f"({Exported.EVENT}){left}",
     )
+
+
+@dataclass(frozen=True)
+class EnvelopeNote:
+    """What binds an encrypted export's envelope to the plain zip kept beside it in the
+    staging folder until ``exported`` is recorded (``envelope.json``)."""
+
+    p7m_sha256: str
+    encrypted_to: tuple[str, ...]
+    zip_sha256: str
+
+
+def write_envelope_note(staging: Path, envelope: Envelope, zip_sha256: str | None) -> None:
+    """Write :class:`EnvelopeNote` for ``envelope`` (made from ``staging``'s bundle.zip)."""
+    note = {
+        "p7m_sha256": envelope.sha256,
+        "encrypted_to": list(envelope.fingerprints),
+        "zip_sha256": zip_sha256,
+    }
+    fd = os.open(staging / ENVELOPE_NOTE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, json.dumps(note, sort_keys=True).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _staged_envelope(
+    staging: Path, path: Path, expected: Expected, certificate: x509.Certificate
+) -> tuple[FoundBundle, EnvelopeNote] | None:
+    """The bundle of an encrypted export whose envelope reached ``path``: its plain zip is
+    still in the staging folder with the note naming the envelope's SHA-256, and the file
+    at ``path`` has that SHA-256. None otherwise (the export did not get that far)."""
+    try:
+        raw = json.loads(read_regular(staging / ENVELOPE_NOTE))
+        note = EnvelopeNote(
+            str(raw["p7m_sha256"]), tuple(str(f) for f in raw["encrypted_to"]), raw["zip_sha256"]
+        )
+        if file_digest(path).sha256 != note.p7m_sha256:
+            return None
+        found = identify_bundle(
+            staging / STAGED_ZIP, as_zip=True, expected=expected, certificate=certificate
+        )
+    except (OSError, ValueError, KeyError, TypeError, ExportError):
+        return None
+    if found.zip_sha256 != note.zip_sha256:
+        return None
+    return found, note
 
 
 def _certificate(case: CaseHandle, fingerprint: str) -> x509.Certificate:

@@ -40,12 +40,14 @@ from cryptography import x509
 from app.cases import CaseHandle
 from app.encryption import Envelope, check_recipients, encrypt_bundle
 from app.export_recovery import (
+    STAGED_ZIP,
     Recovery,
     export_lease,
     recover_exports,
     remove_staging,
     removed_text,
     staging_path,
+    write_envelope_note,
 )
 from app.lease import RunLeases
 from app.stop_points import stop_point
@@ -270,8 +272,9 @@ def export_case(
                 raise ExportError(f"the export to {out} failed: {why}; {cleanup}") from exc
             raise
         stop_point("export_moved")
-        with contextlib.suppress(OSError):
-            staging.rmdir()  # empty: its content was moved into place
+        if envelope is None:
+            with contextlib.suppress(OSError):
+                staging.rmdir()  # empty: its content was moved into place
         entry = writer.append(
             Exported(
                 bundle_id=bundle_id,
@@ -292,6 +295,9 @@ def export_case(
             )
         )
         assert entry is not None
+        if envelope is not None:  # the plain zip kept for a recovery is no longer needed
+            with contextlib.suppress(OSError):
+                remove_staging(staging)
         stop_point("export_done")
     finally:
         lease.release()
@@ -358,7 +364,7 @@ def _stage_and_move(
     envelope: Envelope | None = None
     if as_zip:
         say(f"writing {out.name}")
-        packed = staging / "bundle.zip"
+        packed = staging / STAGED_ZIP
         names = [p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()]
         monitor.start(ZIP, 2 * bundle.bytes)  # written, then hashed
         done = 0
@@ -376,7 +382,10 @@ def _stage_and_move(
         if encrypt_to:
             say(f"encrypting {out.name} to {len(encrypt_to)} recipient(s)")
             envelope = encrypt_bundle(packed, encrypt_to, staging / "bundle.zip.p7m")
-            packed.unlink()
+            # The plain zip stays in the staging folder, with what binds it to the envelope,
+            # until ``exported`` is recorded: a recovery can then tell the envelope at
+            # ``out`` is this bundle without the recipients' keys (app.export_recovery).
+            write_envelope_note(staging, envelope, zip_sha256)
             packed = envelope.path
         if os.path.lexists(out):
             raise ExportError(f"{out} appeared while the bundle was written; it was left alone")

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,16 @@ from app.cli import main
 from app.collection import CollectionRun
 from app.decrypt_cli import Progress
 from app.encryption import encrypt_bundle, read_recipient
+from app.export_recovery import recover_exports
 from app.export_service import export_case
+from app.stop_points import STOP_AT
 from collectors.profiles import load_profile
 from custody.errors import UsageError
 from custody.record.keys import Identity, create_identity, save_identity
 from tests.app.conftest import make_tree
 from tests.conftest import PASSPHRASE
 from tests.custody.envelope.conftest import self_signed
+from tests.stopped import wait_stopped
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -322,4 +326,40 @@ def test_export_cli_encrypt_to_usage(
     doc = json.loads(out)
     assert doc["encrypted_to"] == [sealed.rsa.identity.fingerprint]
     assert doc["p7m_sha256"] == hashlib.sha256((tmp_path / "C.zip.p7m").read_bytes()).hexdigest()
+    case.sessions.kw["bind"].dispose()
+
+
+@pytest.mark.parametrize("step", ["export_zipped", "export_moved"])
+def test_an_encrypted_export_killed_after_its_envelope_is_in_place_is_recorded_as_exported(
+    sealed: Sealed, tmp_path: Path, collected_case: Any, alice: Identity, step: str
+) -> None:
+    """SIGKILL after ``step``; the next command closes the export. Once the envelope is at
+    its path (export_moved), the staged plain zip identifies it: ``exported`` with the
+    recipients and the envelope's SHA-256, and the staging folder with the plain zip gone.
+    Before that (export_zipped) nothing is in place: ``export_failed``."""
+    case, _, _ = collected_case()
+    out = tmp_path / "K.zip.p7m"
+    argv = [sys.executable, "-m", "app", "export", str(case.root), "--out", str(out),
+            "--encrypt-to", str(sealed.rsa.cert_pem), "--no-progress"]  # fmt: skip
+    env = {**os.environ, STOP_AT: step}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    wait_stopped(proc, step)
+    proc.kill()
+    proc.communicate(timeout=60)
+    recovered = recover_exports(case, alice)
+    assert [r.outcome for r in recovered] == ["completed" if step == "export_moved" else "failed"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") or "staging" in p.name]
+    state = case.state()
+    if step == "export_zipped":
+        assert not out.exists() and state.failed_exports and not state.exports
+        return
+    exported = state.exports[-1].event
+    assert exported.encrypted_to == (sealed.rsa.identity.fingerprint,)
+    assert exported.p7m_sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    code, _, err = cli("decrypt", out, "--identity", sealed.rsa.p12)
+    assert code == 0, err
+    plain = tmp_path / "K.zip"
+    assert hashlib.sha256(plain.read_bytes()).hexdigest() == exported.zip_sha256
+    code, report, err = cli("verify", plain)
+    assert code == 0, report + err
     case.sessions.kw["bind"].dispose()
