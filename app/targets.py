@@ -29,6 +29,11 @@ def target_kind(target: Path, *, pdf: bool = False) -> str:
         return ZIP
     if pdf and target.is_file() and target.suffix.lower() == ".pdf":
         return PDF
+    if target.is_file() and target.suffix.lower() == ".p7m":
+        raise UsageError(
+            f"{target} is an encrypted bundle: open it first with 'chainproof decrypt "
+            f"{target}' (a recipient's identity), then give the .zip it writes"
+        )
     case, bundle = f"a case directory ({CASE_FILE})", f"a bundle ({LEDGER} or .zip)"
     if pdf:
         raise UsageError(f"{target} is neither {case}, {bundle}, nor a signed report (.pdf)")

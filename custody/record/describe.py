@@ -242,6 +242,13 @@ def _exported(ev: Exported, names: Names) -> str:
         f"{ev.bytes:,} bytes, ledger entries 1-{ev.ledger_entries}) to {_long(ev.path)}; manifest "
         f"SHA-256 {ev.manifest_sha256[:SHORT]}...; verification {_name(ev.verification)}, "
         f"{ev.findings} finding(s)"
+        + (
+            f"; encrypted to {len(ev.encrypted_to)} recipient(s) ("
+            + ", ".join(f"{fp[:SHORT]}..." for fp in ev.encrypted_to)
+            + f"), envelope SHA-256 {(ev.p7m_sha256 or '')[:SHORT]}..."
+            if ev.encrypted_to
+            else ""
+        )
     )
 
 

@@ -363,3 +363,9 @@ def test_an_encrypted_export_killed_after_its_envelope_is_in_place_is_recorded_a
     code, report, err = cli("verify", plain)
     assert code == 0, report + err
     case.sessions.kw["bind"].dispose()
+
+
+def test_verify_of_an_envelope_says_to_decrypt_it_first(sealed: Sealed) -> None:
+    code, _, err = cli("verify", sealed.p7m)
+    assert code == 2
+    assert "encrypted bundle" in err and "chainproof decrypt" in err and err.count("\n") == 1

@@ -165,6 +165,28 @@ SAMPLES: list[tuple[Event, str]] = [
         "/x/bundle.zip; manifest SHA-256 aaaaaaaaaaaaaaaa...; verification verified, 0 finding(s)",
     ),
     (
+        Exported(
+            bundle_id="b-1",
+            generated_at="2025-03-14T15:00:00.000000Z",
+            path="/x/bundle.zip.p7m",
+            format="zip",
+            manifest_sha256="a" * 64,
+            sha256sums_sha256="b" * 64,
+            ledger_entries=28,
+            ledger_head=HEAD,
+            files=12,
+            bytes=12345,
+            verification="verified",
+            findings=0,
+            encrypted_to=("c" * 64, "d" * 64),
+            p7m_sha256="e" * 64,
+        ),
+        "Bundle b-1 exported (zip, 12 files, 12,345 bytes, ledger entries 1-28) to "
+        "/x/bundle.zip.p7m; manifest SHA-256 aaaaaaaaaaaaaaaa...; verification verified, "
+        "0 finding(s); encrypted to 2 recipient(s) (cccccccccccccccc..., dddddddddddddddd...), "
+        "envelope SHA-256 eeeeeeeeeeeeeeee...",
+    ),
+    (
         ExportStarted(
             bundle_id="b-2",
             generated_at="2025-03-14T15:00:00.000000Z",
