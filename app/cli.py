@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from app import decrypt_cli, examine_cli, export_cli, keys_cli, recover_cli, reindex_cli
 from app.errors import ChainproofError, UsageError
+from app.passphrase import add_passphrase_fd
 from app.version import __version__
 from custody.record.events import JOURNAL_KINDS
 
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--responsible", help="the person responsible")
     c.add_argument("--description")
     c.add_argument("--db", metavar="URL", help="database URL (default: CASE_DIR/case.db, SQLite)")
-    _passphrase_fd(c)
+    add_passphrase_fd(c)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_case_new)
     c = case.add_parser("list", help="list cases under ROOT")
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         help="no progress on stderr (default: live rows on a terminal, else a line every 5 s "
         "and one per collector)",
     )
-    _passphrase_fd(c)
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_collect)
 
     c = sub.add_parser("note", help="add a signed journal entry")
@@ -93,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("text", metavar="TEXT")
     c.add_argument("--kind", choices=JOURNAL_KINDS, default="note")
     c.add_argument("--reason", help="the reason, for a decision")
-    _passphrase_fd(c)
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_note)
 
     c = sub.add_parser("access", help="record a signed access to the evidence, with its purpose")
@@ -107,13 +108,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the archive member accessed, e.g. volatile/system.json (repeatable; default: "
         "the whole case); a name that is no member of the case is refused, nothing signed",
     )
-    _passphrase_fd(c)
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_access)
 
     c = sub.add_parser("seal", help="seal the case: a signed end; no collection may follow")
     c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
     c.add_argument("--reason", required=True)
-    _passphrase_fd(c)
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_seal)
 
     c = sub.add_parser("transfer", help="record a hand-over, signed by both examiners")
@@ -133,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--reason", required=True)
     c.add_argument("--location", required=True)
-    _passphrase_fd(c)
+    add_passphrase_fd(c)
     c.add_argument(
         "--to-passphrase-fd",
         type=int,
@@ -163,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record a signed 'verified' entry in the case (needs your key)",
     )
-    _passphrase_fd(c)
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_verify)
 
     c = sub.add_parser("gui", help="open the desktop application")
@@ -174,15 +175,6 @@ def _parser() -> argparse.ArgumentParser:
     examine_cli.register(sub)
     decrypt_cli.register(sub)
     return p
-
-
-def _passphrase_fd(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--passphrase-fd",
-        type=int,
-        metavar="N",
-        help="read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)",
-    )
 
 
 # --- helpers -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import UsageError
+from app.passphrase import add_passphrase_fd
 
 SUFFIXES = (".p7m", ".cms")
 
@@ -48,13 +49,7 @@ def register(sub: Any) -> None:
         metavar="FILE.p12",
         help="the recipient's PKCS#12 file (key and certificate; default: your examiner identity)",
     )
-    c.add_argument(
-        "--passphrase-fd",
-        type=int,
-        metavar="N",
-        help="read the identity's passphrase from this descriptor (else "
-        "$CHAINPROOF_PASSPHRASE or a prompt)",
-    )
+    add_passphrase_fd(c, "the identity's")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument(
         "--no-progress", action="store_true", help="no progress line on a terminal's stderr"

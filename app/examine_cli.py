@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.errors import UsageError
+from app.passphrase import add_passphrase_fd
 
 if TYPE_CHECKING:
     from app.browse import LedgerRow
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
     from custody.record.entry import Entry
     from custody.verify.findings import Finding, Report
 
-_PASSPHRASE_HELP = (
-    "read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)"
-)
 ARTIFACT_CSV = (
     "seq",
     "collected_at",
@@ -153,7 +151,7 @@ def register(sub: Any) -> None:
         "with the digests the ledger gives)",
     )
     c.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    c.add_argument("--passphrase-fd", type=int, metavar="N", help=_PASSPHRASE_HELP)
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_extract)
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.passphrase import add_passphrase_fd
+
 if TYPE_CHECKING:
     from cryptography import x509
 
@@ -76,12 +78,7 @@ def register(sub: Any) -> None:
     c.add_argument(
         "--no-progress", action="store_true", help="no progress lines on a terminal's stderr"
     )
-    c.add_argument(
-        "--passphrase-fd",
-        type=int,
-        metavar="N",
-        help="read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)",
-    )
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_export)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.errors import NoIdentity, UsageError
+from app.passphrase import add_passphrase_fd
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -64,7 +65,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="keep an existing identity: show which one and exit 0 without asking anything",
     )
-    _passphrase_fd(k)
+    add_passphrase_fd(k)
     k.set_defaults(func=cmd_keys_init)
 
     k = keys.add_parser(
@@ -80,7 +81,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also open the key with its passphrase: checks the passphrase and the key file",
     )
-    _passphrase_fd(k)
+    add_passphrase_fd(k)
     k.set_defaults(func=cmd_keys_show)
 
     k = keys.add_parser("import", help="import an organisation-issued PKCS#12 identity")
@@ -91,7 +92,7 @@ def register(sub: Any) -> None:
         help="replace an existing identity (asks first; the old file is kept as a dated backup)",
     )
     k.add_argument("--yes", action="store_true", help="confirm --force without a terminal")
-    _passphrase_fd(k)
+    add_passphrase_fd(k)
     k.add_argument(
         "--source-passphrase-fd",
         type=int,
@@ -100,15 +101,6 @@ def register(sub: Any) -> None:
         "(else $CHAINPROOF_IMPORT_PASSPHRASE or a prompt)",
     )
     k.set_defaults(func=cmd_keys_import)
-
-
-def _passphrase_fd(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--passphrase-fd",
-        type=int,
-        metavar="N",
-        help="read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)",
-    )
 
 
 # --- keys init ---------------------------------------------------------------------------

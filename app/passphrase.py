@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 import sys
@@ -95,3 +96,14 @@ def read_new_passphrase(
 
 def _terminal() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
+
+
+def add_passphrase_fd(parser: argparse.ArgumentParser, whose: str = "your key") -> None:
+    """The ``--passphrase-fd N`` option of a command that opens an identity."""
+    parser.add_argument(
+        "--passphrase-fd",
+        type=int,
+        metavar="N",
+        help=f"read {whose} passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a "
+        "prompt)",
+    )

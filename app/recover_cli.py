@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.passphrase import add_passphrase_fd
+
 
 def register(sub: Any) -> None:
     """Add the ``recover`` subcommand to the CLI's subparsers."""
@@ -32,12 +34,7 @@ def register(sub: Any) -> None:
         "is in use on its host (you state it is another process; the end records it)",
     )
     c.add_argument("--json", action="store_true", help="print the outcome of each run as JSON")
-    c.add_argument(
-        "--passphrase-fd",
-        type=int,
-        metavar="N",
-        help="read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)",
-    )
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_recover)
 
 

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.passphrase import add_passphrase_fd
+
 
 def register(case_sub: Any) -> None:
     """Add ``reindex`` to the ``case`` command's subparsers."""
@@ -21,12 +23,7 @@ def register(case_sub: Any) -> None:
     c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
     c.add_argument("--reason", help="why the index is rebuilt (recorded in the entry)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
-    c.add_argument(
-        "--passphrase-fd",
-        type=int,
-        metavar="N",
-        help="read your key passphrase from this descriptor (else $CHAINPROOF_PASSPHRASE or a prompt)",
-    )
+    add_passphrase_fd(c)
     c.set_defaults(func=cmd_case_reindex)
 
 

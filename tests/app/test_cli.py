@@ -349,6 +349,16 @@ def test_permission_denied_is_recorded(tmp_path: Path) -> None:
 
     for mod in PREIMPORT:
         importlib.import_module(mod)
+    import pkgutil
+
+    import app
+    import collectors
+    import custody
+
+    for package in (app, collectors, custody):  # and every module a command imports lazily
+        for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if found.name not in ("app.__main__", "app.gui") and ".migrations" not in found.name:
+                importlib.import_module(found.name)
     for name in ("ascii", "utf-8", "latin-1", "idna", "utf-16-be"):
         codecs.lookup(name)  # the codec registry caches a lookup, not an import
 
