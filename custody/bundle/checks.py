@@ -12,19 +12,22 @@
 - ``inventory.csv`` and ``inventory.jsonl``: exactly the ledger's artifacts, byte for byte
   (:mod:`custody.bundle.inventory_check`).
 
-Every fact of the ledger comes from one fold of it (:func:`custody.bundle.facts.read_facts`).
+Every fact of the ledger comes from one fold of it, the case verification's pass when it is
+given (:class:`BundleTap`); each run's member list is compared in that pass too
+(:mod:`custody.bundle.membersums`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-from custody.bundle.facts import LedgerFacts, MemberSums, read_facts
+from custody.bundle.facts import FactsTap, LedgerFacts
 from custody.bundle.files import sha256_file, verify_digest
 from custody.bundle.inventory_check import check_inventory
 from custody.bundle.layout import (
@@ -38,15 +41,15 @@ from custody.bundle.layout import (
     archive_file,
     certificate_file,
     is_older_format,
-    member_sums_file,
-    signature_file,
-    signed_body_file,
 )
 from custody.bundle.manifest_check import check_manifest
+from custody.bundle.membersums import MemberSumsCheck
 from custody.bundle.sha256sums import parse_sums
 from custody.bundle.uco_check import check_case_uco
 from custody.errors import ChainproofError
 from custody.record.entry import Entry
+from custody.record.events import Event
+from custody.record.fold import CaseState, Folder
 from custody.record.keys import fingerprint, load_certificate_pem
 from custody.record.regular import open_regular, read_regular
 from custody.report.caseuco import ArchiveCopy
@@ -205,62 +208,10 @@ def _contents(root: Path, present: set[str], actual: Mapping[str, str]) -> list[
     return items
 
 
-def _check_member_sums(root: Path, facts: LedgerFacts, sums: MemberSums, report: Report) -> None:
-    for run in facts.state.runs.values():
-        name = member_sums_file(run.archive)
-        try:
-            data = read_regular(root / name)
-        except FileNotFoundError:
-            report.add("bundle.member_sums_missing", name, f"is missing (run {run.run_id})")
-            continue
-        except OSError as exc:
-            report.add("bundle.member_sums", name, f"cannot be read: {exc.strerror}")
-            continue
-        try:
-            listed = parse_sums(data)
-        except ValueError as exc:
-            report.add("bundle.member_sums", name, f"is not a sha256sum file: {exc}")
-            continue
-        expected = dict(sums.pop(run.run_id, []))
-        got: dict[bytes, str] = {}
-        for member, digest in listed:
-            shown = os.fsdecode(member)
-            if member in got:
-                report.add("bundle.member_sums", name, f"lists member {shown!r} twice")
-            got[member] = digest
-            if member not in expected:
-                report.add(
-                    "bundle.member_sums",
-                    name,
-                    f"lists member {shown!r}, which the ledger does not record for run {run.run_id}",
-                )
-            elif expected[member] != digest:
-                report.add(
-                    "bundle.member_sums",
-                    name,
-                    f"gives member {shown!r} SHA-256 {digest}; the ledger records "
-                    f"{expected[member]}",
-                )
-        for member in expected.keys() - got.keys():
-            report.add(
-                "bundle.member_sums",
-                name,
-                f"lacks member {os.fsdecode(member)!r}, which the ledger records",
-            )
-
-
 def _check_signature_files(
-    root: Path, present: set[str], entries: Iterable[Entry], report: Report
+    root: Path, present: set[str], expected: Mapping[str, str], report: Report
 ) -> None:
-    expected: dict[str, bytes] = {}
-    for e in entries:
-        if e.signatures:
-            expected[signed_body_file(e.seq)] = e.signed_bytes()
-            for n, s in enumerate(e.signatures, 1):
-                try:
-                    expected[signature_file(e.seq, n)] = s.der
-                except ValueError:
-                    expected[signature_file(e.seq, n)] = b""
+    """``expected``: the SHA-256 of each file ``signatures/`` must hold, by name."""
     found = {n for n in present if n.startswith("signatures/")}
     for name in sorted(expected):
         if name not in found:
@@ -272,7 +223,7 @@ def _check_signature_files(
             )
         else:
             try:
-                same = read_regular(root / name) == expected[name]
+                same = hashlib.sha256(read_regular(root / name)).hexdigest() == expected[name]
             except OSError as exc:
                 report.add("bundle.signature_file", name, f"cannot be read: {exc.strerror}")
                 continue
@@ -304,14 +255,46 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def check_bundle_files(root: Path, entries: EntrySource, report: Report) -> None:
+class BundleTap:
+    """What the bundle's checks take from the ledger pass of the case's verification (a
+    :class:`~custody.verify.case.LedgerTap`): its facts, and each run's member list
+    compared as the artifacts pass. :meth:`close` it when that pass fails."""
+
+    def __init__(self, root: Path) -> None:
+        self.members = MemberSumsCheck(root)
+        self.facts = FactsTap(self.members.feed)
+
+    def feed(self, entry: Entry, event: Event | None) -> None:
+        self.facts.feed(entry, event)
+
+    def finish(self, state: CaseState) -> None:
+        self.facts.finish(state)
+
+    def close(self) -> None:
+        self.members.close()
+
+
+def check_bundle_files(
+    root: Path, entries: EntrySource, report: Report, tap: BundleTap | None = None
+) -> None:
     """Add to ``report`` every way the bundle's files disagree with SHA256SUMS and the ledger.
 
     ``entries``: the bundle's ledger, a list or a function that reads it anew; each check
-    streams it (it is never held)."""
+    streams it (it is never held). ``tap``: one that a pass over ``entries`` has fed
+    already (the case's verification); without it the ledger is read once more for it."""
     read = entry_reader(entries)
-    sums: MemberSums = {}
-    facts = read_facts(read(), sums)
+    if tap is None or tap.facts.facts is None:
+        tap = BundleTap(root)
+        try:
+            folder = Folder()
+            for entry, event in folder.feed(read()):
+                tap.feed(entry, event)
+        except BaseException:
+            tap.close()
+            raise
+        tap.finish(folder.state)
+    facts = tap.facts.facts
+    assert facts is not None
     present = _files(root)
     actual = _check_sums(root, present, report)
     certs = _ledger_certs(facts)
@@ -336,8 +319,8 @@ def check_bundle_files(root: Path, entries: EntrySource, report: Report) -> None
             check_case_uco(root, read(), facts, archives, version, report, older=older)
     _check_detached(root, SUMS, SUMS_SIG, None, certs, exporter, report)
     _check_detached(root, MANIFEST, MANIFEST_SIG, actual.get(MANIFEST), certs, exporter, report)
-    _check_member_sums(root, facts, sums, report)
-    _check_signature_files(root, present, read(), report)
+    tap.members.report(facts.state.runs.values(), read, report)
+    _check_signature_files(root, present, tap.facts.signature_files, report)
     files = members.get("files") if members is not None else None
     check_inventory(root, read(), present, files if isinstance(files, list) else None, report)
     names = {fp: facts.state.examiners[fp].name for fp in certs}

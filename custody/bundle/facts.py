@@ -9,18 +9,20 @@ the ledger and yields each :class:`ArtifactCollected` as it passes.
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from custody.bundle.layout import signature_file, signed_body_file
 from custody.record.entry import Entry
-from custody.record.events import ArtifactCollected
+from custody.record.events import ArtifactCollected, Event, RunStarted
 from custody.record.fold import CaseState, Folder
 from custody.record.names import from_text
 
-#: Per run id, ``(member name bytes, sha256)`` of its regular members.
-MemberSums = dict[str, list[tuple[bytes, str]]]
+#: Hears each regular member of a started run as the ledger passes:
+#: ``(run id, archive, member name bytes, sha256)``.
+MemberSink = Callable[[str, str, bytes, str], None]
 
 
 @dataclass(frozen=True)
@@ -54,25 +56,64 @@ class LedgerFacts:
         return self.state.head_seq
 
 
-def read_facts(entries: Iterable[Entry], sums: MemberSums | None = None) -> LedgerFacts:
-    """Fold ``entries`` (one pass) and note each signed entry; when ``sums`` is given, also
-    collect into it, per run, ``(member name bytes, sha256)`` of each regular member: what
-    ``evidence/<run>.sha256`` lists."""
+def read_facts(entries: Iterable[Entry]) -> LedgerFacts:
+    """Fold ``entries`` (one pass) and note each signed entry."""
     folder = Folder()
-    first: int | None = None
-    signed: list[SignedEntry] = []
+    tap = FactsTap()
     for entry, event in folder.feed(entries):
-        if first is None:
-            first = entry.seq
+        tap.feed(entry, event)
+    return tap.finish(folder.state)
+
+
+class FactsTap:
+    """The facts of a ledger pass made elsewhere (a
+    :class:`~custody.verify.case.LedgerTap`: each entry with its typed event, then the
+    fold), so the bundle's checks need not read the ledger again for them.
+
+    Also kept: the SHA-256 of each file ``signatures/`` must hold, and, for ``members``,
+    each regular member of a started run as it passes (nothing per artifact is held)."""
+
+    def __init__(self, members: MemberSink | None = None) -> None:
+        self._members = members
+        self._first: int | None = None
+        self._signed: list[SignedEntry] = []
+        self._archives: dict[str, str] = {}  # run id -> archive, as the fold keeps them
+        #: SHA-256 of each file of ``signatures/`` by name: signed bodies and signatures.
+        self.signature_files: dict[str, str] = {}
+        self.facts: LedgerFacts | None = None
+
+    def feed(self, entry: Entry, event: Event | None) -> None:
+        if self._first is None:
+            self._first = entry.seq
         if entry.signatures:
-            signed.append(
-                SignedEntry(
-                    entry.seq, entry.event, entry.entry_hash, tuple(s.by for s in entry.signatures)
-                )
-            )
-        if sums is not None and isinstance(event, ArtifactCollected):
-            _add_member(sums, folder.state, event)
-    return LedgerFacts(folder.state, first or 0, tuple(signed))
+            self._signed_entry(entry)
+        if isinstance(event, RunStarted):
+            self._archives.setdefault(event.run_id, event.archive)
+        elif (
+            self._members is not None
+            and isinstance(event, ArtifactCollected)
+            and event.is_regular
+            and event.run_id in self._archives
+        ):
+            archive = self._archives[event.run_id]
+            self._members(event.run_id, archive, member_name_bytes(event), event.digests.sha256)
+
+    def finish(self, state: CaseState) -> LedgerFacts:
+        self.facts = LedgerFacts(state, self._first or 0, tuple(self._signed))
+        return self.facts
+
+    def _signed_entry(self, e: Entry) -> None:
+        self._signed.append(
+            SignedEntry(e.seq, e.event, e.entry_hash, tuple(s.by for s in e.signatures))
+        )
+        files = self.signature_files
+        files[signed_body_file(e.seq)] = hashlib.sha256(e.signed_bytes()).hexdigest()
+        for n, s in enumerate(e.signatures, 1):
+            try:
+                der = s.der
+            except ValueError:
+                der = b""
+            files[signature_file(e.seq, n)] = hashlib.sha256(der).hexdigest()
 
 
 def artifacts(entries: Iterable[Entry]) -> Iterator[tuple[int, ArtifactCollected]]:
@@ -93,8 +134,3 @@ def member_name_bytes(a: ArtifactCollected) -> bytes:
         return os.fsencode(from_text(a.member.name, a.member.name_b64))
     except ValueError:  # a malformed name_b64: the verifier reports the member
         return os.fsencode(a.member.name)
-
-
-def _add_member(sums: MemberSums, state: CaseState, a: ArtifactCollected) -> None:
-    if a.is_regular and a.run_id in state.runs:
-        sums.setdefault(a.run_id, []).append((member_name_bytes(a), a.digests.sha256))

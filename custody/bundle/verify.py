@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from custody.bundle.checks import check_bundle_files
+from custody.bundle.checks import BundleTap, check_bundle_files
 from custody.bundle.layout import LEDGER, MANIFEST, SUMS
 from custody.bundle.ledgerfile import read_ledger_jsonl
 from custody.bundle.zipextract import unpack_zip
@@ -28,7 +28,8 @@ def verify_bundle_dir(
     """Verify an exported bundle directory from its files alone (no database).
 
     ``monitor`` hears the phases of :func:`~custody.verify.case.verify`, then ``bundle``
-    (the bundle's own files, no count), and may cancel it (:class:`~custody.errors.Cancelled`)."""
+    (the bundle's own files, no count), and may cancel it (:class:`~custody.errors.Cancelled`).
+    The bundle's checks take the ledger's facts from the case verification's pass."""
     monitor = monitor or Monitor()
     probe = Report(str(root))
     passes = 0
@@ -39,18 +40,24 @@ def verify_bundle_dir(
         passes += 1
         return read_ledger_jsonl(root / LEDGER, probe if passes == 1 else Report(str(root)))
 
-    report = verify(
-        str(root),
-        entries,
-        evidence=LocalEvidenceStore(root / EVIDENCE),
-        certificate_files=sorted((root / "certs").glob("*.pem")),
-        trusted=trusted,
-        monitor=monitor,
-        entry_count=_lines(root / LEDGER),
-    )
+    tap = BundleTap(root)
+    try:
+        report = verify(
+            str(root),
+            entries,
+            evidence=LocalEvidenceStore(root / EVIDENCE),
+            certificate_files=sorted((root / "certs").glob("*.pem")),
+            trusted=trusted,
+            monitor=monitor,
+            entry_count=_lines(root / LEDGER),
+            tap=tap,
+        )
+    except BaseException:
+        tap.close()
+        raise
     report.findings[:0] = probe.findings
     monitor.start(BUNDLE, 0)
-    check_bundle_files(root, entries, report)
+    check_bundle_files(root, entries, report, tap)
     monitor.finish()
     return report
 
