@@ -226,7 +226,7 @@ class CollectionView(QWidget):
         self.capture_tool = QComboBox()
         self.capture_tool.setObjectName("capture_tool")
         self.capture_tool.addItems(list(_CAPTURE_TOOLS))
-        self.capture_tool.setAccessibleDescription("how packets are captured")
+        self.capture_tool.setAccessibleName("capture method")
         rows = [
             (("Capture &for", self.capture_seconds), ("Snap &length", self.capture_snaplen)),
             (("I&nterfaces", self.capture_interfaces), ("F&ilter", self.capture_filter)),
