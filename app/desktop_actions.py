@@ -224,17 +224,20 @@ class ExportRefusal:
     message: str
 
 
-def fresh_bundle_path(case: CaseHandle, as_zip: bool = False) -> Path:
+_BUNDLE_SUFFIXES = ("", ".zip", ".zip.p7m")
+
+
+def fresh_bundle_path(case: CaseHandle, as_zip: bool = False, encrypted: bool = False) -> Path:
     """A bundle path in the case's exports folder that nothing holds yet:
-    ``exports/bundle-<UTC time>`` (``.zip``), with ``-2``, ``-3``… if that is taken."""
+    ``exports/bundle-<UTC time>`` (``.zip``; ``.zip.p7m`` when ``encrypted``), with ``-2``,
+    ``-3``… if that name is taken as a folder, a zip or an encrypted zip."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    suffix = ".zip" if as_zip else ""
-    base = case.exports_dir / f"bundle-{stamp}"
-    path, n = base.with_name(base.name + suffix), 1
-    while os.path.lexists(path) or os.path.lexists(path.with_suffix("")):
+    suffix = ".zip.p7m" if encrypted else ".zip" if as_zip else ""
+    name, n = f"bundle-{stamp}", 1
+    while any(os.path.lexists(case.exports_dir / (name + s)) for s in _BUNDLE_SUFFIXES):
         n += 1
-        path = base.with_name(f"{base.name}-{n}{suffix}")
-    return path
+        name = f"bundle-{stamp}-{n}"
+    return case.exports_dir / (name + suffix)
 
 
 def export_bundle(
@@ -247,10 +250,12 @@ def export_bundle(
     progress: Callable[[str], None] | None = None,
     phases: Callable[[str, int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    encrypt_to: Sequence[x509.Certificate] = (),
 ) -> ExportResult | ExportRefusal:
-    """Export as :func:`app.export_service.export_case` does (``phases`` and ``cancel`` as
-    there); its result, or an :class:`ExportRefusal` when the case fails verification and
-    ``force`` is not given."""
+    """Export as :func:`app.export_service.export_case` does (``phases``, ``cancel`` and
+    ``encrypt_to`` as there: the same service as ``chainproof export --encrypt-to``); its
+    result, or an :class:`ExportRefusal` when the case fails verification and ``force`` is
+    not given."""
     from app.export_service import export_case  # the PDF and zip writers: imported when used
 
     try:
@@ -263,6 +268,7 @@ def export_bundle(
             progress=progress,
             phases=phases,
             cancel=cancel,
+            encrypt_to=encrypt_to,
         )
     except ExportRefused as exc:
         return ExportRefusal(exc.diagnostics())

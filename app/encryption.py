@@ -15,7 +15,7 @@ from cryptography import x509
 
 from custody.envelope import Envelope, Opened, decrypt_file, encrypt_file, recipient
 from custody.envelope.recipients import Recipient
-from custody.errors import UsageError
+from custody.errors import UnsupportedRecipient, UsageError
 from custody.record.keys import Identity, load_identity
 from custody.record.regular import read_regular
 
@@ -28,6 +28,8 @@ __all__ = [
     "encrypt_bundle",
     "open_identity",
     "read_recipient",
+    "recipient_file",
+    "subject_text",
 ]
 
 
@@ -47,6 +49,23 @@ def read_recipient(path: Path) -> x509.Certificate:
             f"{path} holds no X.509 certificate (PEM or DER): give the recipient's certificate, "
             "never a private key"
         ) from None
+
+
+def recipient_file(path: Path) -> Recipient:
+    """The certificate in ``path`` checked as ``--encrypt-to`` checks it, for a person to
+    see who it names before exporting: :class:`UsageError` when the file holds no
+    certificate, :class:`UnsupportedRecipient` (naming the file) when its key type, size or
+    validity period excludes it."""
+    cert = read_recipient(path)
+    try:
+        return recipient(cert)
+    except UnsupportedRecipient as exc:
+        raise UnsupportedRecipient(f"{path}: {exc.diagnostics()}") from None
+
+
+def subject_text(r: Recipient) -> str:
+    """The recipient certificate's subject as RFC 4514 writes it (``CN=...,O=...``)."""
+    return r.certificate.subject.rfc4514_string()
 
 
 def check_recipients(recipient_certs: Sequence[x509.Certificate]) -> tuple[Recipient, ...]:

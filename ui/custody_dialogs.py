@@ -33,6 +33,7 @@ from ui.accessibility import announce
 from ui.confirm import confirm, warn
 from ui.dialogs import open_local
 from ui.errors import show_error
+from ui.export_recipients import RecipientsBox
 from ui.workers import Worker
 
 if TYPE_CHECKING:
@@ -42,6 +43,21 @@ if TYPE_CHECKING:
 
 REPORT = "custody-report.pdf"
 _STEPS = 1000  # resolution of the export bar
+_ZIP, _P7M = ".zip", ".p7m"
+
+
+def bundle_name(path: Path, *, as_zip: bool, encrypted: bool) -> Path:
+    """``path`` named for the bundle it will be: a folder (no suffix), ``.zip``, or an
+    encrypted zip (``.zip.p7m``); the rest of the name is kept."""
+    name = path.name
+    for suffix in (_P7M, _ZIP):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    if as_zip or encrypted:
+        name += _ZIP
+    if encrypted:
+        name += _P7M
+    return path.with_name(name)
 
 
 def holder_text(h: Holder | None, fallback: str = "") -> str:
@@ -230,14 +246,17 @@ class TransferDialog(QDialog):
 
 
 class ExportDialog(QDialog):
-    """Export a bundle (directory or zip) off the GUI thread, then open its PDF report.
+    """Export a bundle (directory, zip, or a zip encrypted to recipients' certificates) off
+    the GUI thread, then open its PDF report.
 
     Each export proposes a bundle path that nothing holds yet. A case that fails
     verification is exported only if the examiner confirms it; the bundle then states the
     failure, as ``chainproof export --force`` does. While it runs, a bar and a line show the
     phase, how far it is and an ETA (:class:`app.progress.ExportProgress`), and Cancel (once
     confirmed) stops it: the staging folder is removed and the ledger records the export as
-    failed, "cancelled".
+    failed, "cancelled". With recipients (:class:`~ui.export_recipients.RecipientsBox`) the
+    bundle is a ``.zip.p7m`` encrypted to each, written by the same service as ``chainproof
+    export --encrypt-to``; the ledger names the recipients.
     """
 
     exported = Signal(object)
@@ -262,12 +281,17 @@ class ExportDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.out, 1)
         row.addWidget(pick)
-        form.addRow("&Bundle", row)
+        bundle_label = QLabel("&Bundle")  # a row of two widgets: the label needs its buddy
+        bundle_label.setBuddy(self.out)
+        form.addRow(bundle_label, row)
         self.as_zip = QCheckBox("Write a single .zip file")
         self.as_zip.setAccessibleName("export as zip")
         self.as_zip.toggled.connect(self._zip_toggled)
         form.addRow("", self.as_zip)
         layout.addLayout(form)
+        self.encryption = RecipientsBox(self)
+        self.encryption.changed.connect(self._recipients_changed)
+        layout.addWidget(self.encryption)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("export progress")
         self.progress.setRange(0, 1)
@@ -311,20 +335,38 @@ class ExportDialog(QDialog):
         buttons.addWidget(self.start_button)
         layout.addLayout(buttons)
         self._propose()
-        self.setMinimumSize(560, 340)
+        self.setMinimumSize(560, 460)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the export is encrypted (recipients are listed)."""
+        return bool(self.encryption.recipients)
 
     def _propose(self) -> None:
         """A bundle path in the case's exports folder that nothing holds yet."""
         from app.desktop_actions import fresh_bundle_path
 
-        self.out.setText(str(fresh_bundle_path(self.case, self.as_zip.isChecked())))
+        path = fresh_bundle_path(self.case, self.as_zip.isChecked(), encrypted=self.encrypted)
+        self.out.setText(str(path))
 
-    def _zip_toggled(self, on: bool) -> None:
-        path = Path(self.out.text().strip())
-        if on and path.suffix.lower() != ".zip":
-            self.out.setText(str(path.with_name(path.name + ".zip")))
-        elif not on and path.suffix.lower() == ".zip":
-            self.out.setText(str(path.with_suffix("")))
+    def _rename(self) -> None:
+        """The bundle path's name follows the choices: folder, .zip or .zip.p7m."""
+        text = self.out.text().strip()
+        if text:
+            path = bundle_name(Path(text), as_zip=self.as_zip.isChecked(), encrypted=self.encrypted)
+            self.out.setText(str(path))
+
+    def _zip_toggled(self, _on: bool) -> None:
+        self._rename()
+
+    def _recipients_changed(self) -> None:
+        """An encrypted bundle is one zip: with recipients the zip box is ticked and fixed."""
+        encrypted = self.encrypted
+        if encrypted:
+            self.as_zip.setChecked(True)
+        self.as_zip.setEnabled(not encrypted)
+        self.as_zip.setToolTip("An encrypted bundle is always one zip file." if encrypted else "")
+        self._rename()
 
     def _pick(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Parent folder for the bundle")
@@ -340,8 +382,15 @@ class ExportDialog(QDialog):
         out = Path(self.out.text().strip()).expanduser()
         as_zip = self.as_zip.isChecked()
         case, identity = self.case, self.identity
-        if as_zip and out.suffix.lower() != ".zip":
+        recipients = self.encryption.recipients
+        if not force and not self._encryption_settled(out):  # forced: settled the first time
+            return
+        if recipients:
+            out = bundle_name(out, as_zip=True, encrypted=True)
+            as_zip = True
+        elif as_zip and out.suffix.lower() != ".zip":
             out = out.with_suffix(".zip")
+        encrypt_to = [r.certificate for r in recipients]
 
         def work(cancel: threading.Event, report: Callable[[Any], None]) -> Any:
             # The core calls ``phases`` at most ten times a second: one queued signal each.
@@ -357,6 +406,7 @@ class ExportDialog(QDialog):
                 progress=report,
                 phases=phases,
                 cancel=cancel,
+                encrypt_to=encrypt_to,
             )
 
         self.forced = force
@@ -370,11 +420,47 @@ class ExportDialog(QDialog):
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.report_button.setEnabled(False)
+        self.encryption.setEnabled(False)
         self.log.appendPlainText(
             f"Exporting to {out} …"
+            + (f" encrypted to {len(recipients)} recipient(s)" if recipients else "")
             + (" (the verification failure will be stated)" if force else "")
         )
         self.worker.start()
+
+    def _encryption_settled(self, out: Path) -> bool:
+        """Whether the recipients are as the examiner meant them: a ``.p7m`` name needs
+        recipients, and a certificate just refused is either replaced or knowingly left out
+        (a bundle is never written in clear, or for fewer people, by mistake)."""
+        recipients = self.encryption.recipients
+        if not recipients and out.name.lower().endswith(_P7M):
+            warn(
+                self,
+                "Not exported",
+                f"{out.name} names an encrypted bundle, but no recipient is listed.",
+                "Add the recipients' certificates under 'Encrypt for recipients', or choose "
+                "a bundle name without .p7m for a bundle in clear. Nothing was exported.",
+            )
+            return False
+        problem = self.encryption.problem_text
+        if not problem:
+            return True
+        whom = (
+            f"encrypted to the {len(recipients)} recipient(s) listed"
+            if recipients
+            else "NOT encrypted, readable by anyone who has it"
+        )
+        if confirm(
+            self,
+            "A recipient certificate was not added",
+            f"Export the bundle {whom}?",
+            f"{problem}\n\nAdd a valid certificate first to include that recipient.",
+            act="Export without it",
+            keep="Go back",
+        ):
+            return True
+        self.log.appendPlainText("Nothing was exported.")
+        return False
 
     def _show_progress(self, step: Any) -> None:
         """A line of the log (a step), or ``(phase, done, total)`` for the bar and the phase."""
@@ -426,6 +512,7 @@ class ExportDialog(QDialog):
         self.progress.setRange(0, 1)
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.encryption.setEnabled(True)
 
     def _done(self, result: Any) -> None:
         from app.desktop_actions import ExportRefusal
@@ -444,7 +531,10 @@ class ExportDialog(QDialog):
         self.log.appendPlainText(f"bundle {result.bundle_id}")
         self.log.appendPlainText(f"manifest.json SHA-256 {result.bundle.manifest_sha256}")
         if result.zip_sha256:
-            self.log.appendPlainText(f"zip SHA-256 {result.zip_sha256}")
+            inside = " (the zip inside the envelope)" if result.envelope is not None else ""
+            self.log.appendPlainText(f"zip SHA-256 {result.zip_sha256}{inside}")
+        if result.envelope is not None:
+            self._log_envelope(self.result_path, result.envelope)
         self.log.appendPlainText(f"recorded as ledger entry {result.exported_seq}")
         if not result.verified:
             self.log.appendPlainText(
@@ -455,6 +545,24 @@ class ExportDialog(QDialog):
         self.report_button.setEnabled(self._report_path() is not None)
         self._propose()  # the next export goes elsewhere
         self.exported.emit(result)
+
+    def _log_envelope(self, path: Path, env: Any) -> None:
+        """Who an encrypted bundle is for, and how they open it."""
+        self.log.appendPlainText(f".p7m SHA-256 {env.sha256}, encrypted to:")
+        for who in env.recipients:
+            self.log.appendPlainText(
+                f"  {who.name} ({who.kind}, certificate SHA-256 {who.fingerprint})"
+            )
+        self.log.appendPlainText(
+            f"A recipient opens it with 'chainproof decrypt {path.name} --identity FILE.p12'"
+            + (" or 'openssl cms -decrypt'" if env.openssl_opens else "")
+            + ", then checks it with 'chainproof verify'. The PDF report is inside it."
+        )
+        if not env.openssl_opens:
+            self.log.appendPlainText(
+                "Note: it is larger than 'openssl cms -decrypt' (OpenSSL 3.0) can open (about "
+                "1.5 GiB): recipients open it with 'chainproof decrypt'."
+            )
 
     def _ask_force(self, message: str) -> None:
         if confirm(
