@@ -8,8 +8,8 @@ bundle). :class:`Exclusions` applies it: a directory is recognised by its device
 so another path to it (a bind mount, a symlink followed) is caught too, or by the marker
 names it holds; it is pruned, never walked. Each excluded path is reported once, as a
 :class:`Problem` of kind ``excluded`` with the reason and a count of what lies below it
-(one cheap ``os.scandir`` pass over names, no file opened), which the run records in the
-ledger as a skip.
+(one pass over names, each directory opened with ``O_NOATIME``, no file opened), which the
+run records in the ledger as a skip.
 """
 
 # Paths are bytes here, so that non-UTF-8 names survive; pathlib has no bytes paths.
@@ -200,8 +200,25 @@ def _as_met(root: _Root, path: bytes) -> str:
     return f"{root.reason} {os.fsdecode(root.path)}"  # the same directory by another path
 
 
+def _names(directory: bytes) -> Iterator[tuple[bytes, bool]]:
+    """The entries of ``directory``: name and whether it is a directory (symlinks not
+    followed). Opened as a source (``O_NOATIME``): ``os.scandir(path)`` would update the
+    directory's access time."""
+    fd = open_source(directory, directory=True)
+    try:
+        with os.scandir(fd) as it:
+            for entry in it:
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
+                yield os.fsencode(entry.name), is_dir
+    finally:
+        os.close(fd)
+
+
 def _count_text(path: bytes) -> str:
-    """What lies at ``path``, counted by name only (``os.scandir``, symlinks not followed)."""
+    """What lies at ``path``, counted by name only (no file opened, symlinks not followed)."""
     try:
         if not stat.S_ISDIR(os.lstat(path).st_mode):
             return "1 file, not collected"
@@ -211,23 +228,19 @@ def _count_text(path: bytes) -> str:
     unreadable = False
     stack = [path]
     while stack:
+        directory = stack.pop()
         try:
-            with os.scandir(stack.pop()) as it:
-                for entry in it:
-                    try:
-                        is_dir = entry.is_dir(follow_symlinks=False)
-                    except OSError:
-                        is_dir = False
-                    if is_dir:
-                        dirs += 1
-                        stack.append(entry.path)
-                    else:
-                        files += 1
-                    if files + dirs >= COUNT_LIMIT:
-                        return (
-                            f"more than {_many(files, 'file')} in {_many(dirs, 'directory')} "
-                            "below it, not walked; counting stopped"
-                        )
+            for name, is_dir in _names(directory):
+                if is_dir:
+                    dirs += 1
+                    stack.append(os.path.join(directory, name))
+                else:
+                    files += 1
+                if files + dirs >= COUNT_LIMIT:
+                    return (
+                        f"more than {_many(files, 'file')} in {_many(dirs, 'directory')} "
+                        "below it, not walked; counting stopped"
+                    )
         except OSError:
             unreadable = True
     least = "at least " if unreadable else ""

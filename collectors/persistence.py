@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
+from collectors._accounts import home_directories
 from collectors._util import (
     error,
     list_dir,
@@ -103,9 +104,7 @@ def user_homes() -> list[bytes]:
     """Home directories of every account in the password database and every /home/* entry."""
     homes: list[bytes] = []
     if sys.platform != "win32":
-        import pwd
-
-        homes.extend(os.fsencode(p.pw_dir) for p in pwd.getpwall() if p.pw_dir)
+        homes.extend(os.fsencode(home) for home in home_directories())
     for base in (b"/home", b"/Users"):
         for entry in list_dir(base, []):
             if entry.is_dir:

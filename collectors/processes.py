@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import psutil
 
+from collectors._accounts import user_name
 from collectors._process_details import LinuxDetails
 from collectors._util import Opt, error, iso_utc, sha256_file, to_jsonl
 from collectors.base import (
@@ -58,7 +59,7 @@ _FIELDS: dict[str, Callable[[psutil.Process], Any]] = {
     "name": lambda p: p.name(),
     "exe": lambda p: _exe(p),
     "cmdline": lambda p: p.cmdline(),
-    "username": lambda p: p.username(),
+    "username": lambda p: _username(p),
     "uids": lambda p: list(p.uids()) if hasattr(p, "uids") else None,
     "gids": lambda p: list(p.gids()) if hasattr(p, "gids") else None,
     "create_time": lambda p: iso_utc(p.create_time()),
@@ -68,6 +69,15 @@ _FIELDS: dict[str, Callable[[psutil.Process], Any]] = {
     "num_threads": lambda p: p.num_threads(),
     "memory": lambda p: {"rss": p.memory_info().rss, "vms": p.memory_info().vms},
 }
+
+
+def _username(proc: psutil.Process) -> str:
+    """The name of the process's real uid; on Linux from /etc/passwd read with O_NOATIME
+    (psutil asks pwd, which moves the file's access time), the uid itself when unnamed."""
+    if not _LINUX:
+        return str(proc.username())
+    uid = proc.uids().real
+    return user_name(uid) or str(uid)
 
 
 def _exe(proc: psutil.Process) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import re
+import shlex
 import socket
 import sys
 import time
@@ -50,6 +52,50 @@ def _timezone() -> dict[str, Any]:
     return info
 
 
+def _fqdn(hostname: str, hosts: str = "/etc/hosts") -> str:
+    """The host's fully qualified name as /etc/hosts gives it (``socket.getfqdn``'s rule: the
+    first of the names on the host's line that holds a dot), else ``hostname``.
+
+    No resolver query: ``getfqdn`` reads /etc/hosts, /etc/resolv.conf and /etc/nsswitch.conf
+    through the C library, which moves their access times, and may send a DNS query from
+    the host examined.
+    """
+    try:
+        text = read_text(hosts)
+    except OSError:
+        return hostname
+    for line in text.splitlines():
+        names = line.partition("#")[0].split()[1:]
+        if hostname in names:
+            return next((n for n in names if "." in n), hostname)
+    return hostname
+
+
+_OS_RELEASE_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def _os_release(
+    paths: tuple[str, ...] = ("/etc/os-release", "/usr/lib/os-release"),
+) -> dict[str, str] | None:
+    """/etc/os-release (else /usr/lib/os-release) as ``platform.freedesktop_os_release``
+    parses it, read with ``O_NOATIME`` (``platform`` would move its access time)."""
+    for path in paths:
+        try:
+            text = read_text(path)
+        except OSError:
+            continue
+        info = {"NAME": "Linux", "ID": "linux", "PRETTY_NAME": "Linux"}
+        for line in text.splitlines():
+            if m := _OS_RELEASE_LINE.match(line.strip()):
+                try:
+                    words = shlex.split(m.group(2))
+                except ValueError:
+                    words = [m.group(2)]
+                info[m.group(1)] = words[0] if words else ""
+        return info
+    return None
+
+
 def _users() -> list[dict[str, Any]]:
     return [
         {
@@ -82,9 +128,10 @@ class System(Collector):
             "monotonic_ns": ns_text(time.monotonic_ns()),
         }
         uname = platform.uname()
+        hostname = socket.gethostname()
         record["host"] = {
-            "hostname": socket.gethostname(),
-            "fqdn": socket.getfqdn(),
+            "hostname": hostname,
+            "fqdn": _fqdn(hostname),
             "os": uname.system,
             "platform": platform.platform(),
             "release": uname.release,
@@ -93,11 +140,8 @@ class System(Collector):
             "machine": uname.machine,
             "cpu_count": os.cpu_count(),
         }
-        if hasattr(platform, "freedesktop_os_release"):
-            try:
-                record["host"]["os_release"] = platform.freedesktop_os_release()
-            except OSError:
-                pass
+        if (os_release := _os_release()) is not None:
+            record["host"]["os_release"] = os_release
         record["time_zone"] = _timezone()
         for key, getter in (
             ("boot", self._boot),
