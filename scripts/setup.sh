@@ -4,8 +4,9 @@
 #   scripts/setup.sh --dev    plus what the tests need (Xvfb, Qt's X libraries, poppler, PostgreSQL,
 #                             unzip, tcpdump: it reads captures back and is one capture path,
 #                             sleuthkit: mactime reads the timeline's bodyfile, libcap2-bin:
-#                             setcap/getcap check the capability sweep, and for the screen-reader
-#                             test: D-Bus, the AT-SPI bus, python3-pyatspi, openbox)
+#                             setcap/getcap check the capability sweep, strace: the triage
+#                             soundness test traces what a collection opens and writes, and for
+#                             the screen-reader test: D-Bus, the AT-SPI bus, python3-pyatspi, openbox)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ if (( dev )); then
              libxcb-cursor0 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0
              libxcb-sync1 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1 libegl1 libgl1 libfontconfig1
              libdbus-1-3 fonts-dejavu-core postgresql unzip tcpdump sleuthkit libcap2-bin
-             dbus at-spi2-core python3-pyatspi openbox)
+             strace dbus at-spi2-core python3-pyatspi openbox)
 fi
 
 missing=()
