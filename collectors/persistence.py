@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
-from collectors._accounts import home_directories
 from collectors._util import (
     error,
     list_dir,
@@ -31,6 +30,7 @@ from collectors.base import (
     Volatility,
     register_collector,
 )
+from custody.store.accounts import home_directories
 
 # Unit directories whose content is local configuration (collected whole) ...
 SYSTEMD_CONFIG_DIRS = (

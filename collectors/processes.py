@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 import psutil
 
-from collectors._accounts import user_name
 from collectors._process_details import LinuxDetails
 from collectors._util import Opt, error, iso_utc, sha256_file, to_jsonl
 from collectors.base import (
@@ -27,6 +26,7 @@ from collectors.base import (
     Volatility,
     register_collector,
 )
+from custody.store.accounts import user_name
 
 _LINUX = platform.system() == "Linux"
 

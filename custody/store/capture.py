@@ -46,6 +46,7 @@ from pathlib import Path
 from custody.errors import Cancelled
 from custody.observations import CommandRecord, FileTarget
 from custody.record import names
+from custody.store.accounts import group_name, user_name
 from custody.store.archive import Member, RegionTicket, RunArchive
 from custody.store.hashing import EMPTY_DIGESTS, SourceShrank
 from custody.store.sources import open_source, stat_times
@@ -177,23 +178,13 @@ _SYMLINK_REFUSALS = {errno.ELOOP, errno.EMLINK, getattr(errno, "EFTYPE", errno.E
 @functools.cache
 def _uname(uid: int) -> str:
     """The user name of ``uid`` on this host, or "" (cached: one lookup per owner)."""
-    try:
-        import pwd
-
-        return pwd.getpwuid(uid).pw_name
-    except (ImportError, KeyError):
-        return ""
+    return user_name(uid) or ""
 
 
 @functools.cache
 def _gname(gid: int) -> str:
     """The group name of ``gid`` on this host, or "" (cached: one lookup per group)."""
-    try:
-        import grp
-
-        return grp.getgrgid(gid).gr_name
-    except (ImportError, KeyError):
-        return ""
+    return group_name(gid) or ""
 
 
 _owners: dict[tuple[int, int], tuple[bytes, bytes]] = {}

@@ -89,10 +89,9 @@ _RUNTIME = re.compile(
     rb"|^/usr/share/(locale|zoneinfo)/.+$"  # zoneinfo: /etc/localtime's target
 )
 
-#: Read without O_NOATIME through the C library's name service (NSS) when a name is looked
-#: up for a uid or gid: custody/store/capture.py names each archive member's owner with
-#: pwd/grp (the tar header's uname and gname) and lsblk names device owners. Reported to the
-#: lead (issue 17): those lookups should read these files once with O_NOATIME.
+#: Read without O_NOATIME through the C library's name service (NSS) by ``lsblk
+#: --output-all`` (its OWNER and GROUP columns), and by custody.store.accounts only for a
+#: uid or gid the files do not name when nsswitch.conf names another source.
 READ_BY_NSS = (b"/etc/passwd", b"/etc/group", b"/etc/nsswitch.conf")
 
 #: Written by us outside the case directory, and why.
@@ -598,8 +597,8 @@ def test_user_and_group_names_come_from_the_files_without_moving_atimes(
 
     import psutil
 
-    from collectors import _accounts
     from collectors.processes import _username
+    from custody.store import accounts as _accounts
 
     for entry in pwd.getpwall():  # this host's names, as NSS gives them
         if _accounts._name(_accounts.PASSWD, entry.pw_uid) is not None:

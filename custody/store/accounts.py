@@ -1,5 +1,8 @@
 """User and group names from the local account files, read without moving their access times.
 
+Used by the collectors (process owners, home directories) and by the store (an archive
+member's owner names).
+
 ``pwd`` and ``grp`` read /etc/passwd and /etc/group through the C library's name service
 (NSS), which opens them without ``O_NOATIME``: every lookup would move the access time of
 evidence the triage takes. These helpers read the files as sources (``O_NOATIME``), once while
@@ -14,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-from collectors._util import read_text
+from custody.store.sources import open_source
 
 PASSWD = "/etc/passwd"
 GROUP = "/etc/group"
@@ -23,6 +26,21 @@ NSSWITCH = "/etc/nsswitch.conf"
 _LOCAL_SOURCES = {"files", "compat", "systemd"}
 
 _cache: dict[str, tuple[tuple[int, int, int], list[list[str]]]] = {}
+_LIMIT = 16 << 20
+
+
+def read_text(path: str) -> str:
+    """A small account file's text (at most 16 MiB), read with ``O_NOATIME``."""
+    fd = open_source(path, follow=True)
+    try:
+        parts: list[bytes] = []
+        size = 0
+        while size < _LIMIT and (chunk := os.read(fd, min(1 << 16, _LIMIT - size))):
+            parts.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(parts).decode("utf-8", "surrogateescape")
 
 
 def _rows(path: str) -> list[list[str]]:
