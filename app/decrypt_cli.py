@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from app.errors import UsageError
 from app.passphrase import add_passphrase_fd
+from app.progress import DecryptProgress
 
 SUFFIXES = (".p7m", ".cms")
 
@@ -52,38 +52,11 @@ def register(sub: Any) -> None:
     add_passphrase_fd(c, "the identity's")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument(
-        "--no-progress", action="store_true", help="no progress line on a terminal's stderr"
+        "--no-progress",
+        action="store_true",
+        help="no progress on stderr (default: a live line in a terminal, else a line every 5 s)",
     )
     c.set_defaults(func=cmd_decrypt)
-
-
-class Progress:
-    """A line on a terminal's stderr, redrawn at most twice a second: how much of the
-    envelope has been decrypted. Silent when ``enabled`` is false."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled = max(total, 1), enabled
-        self.done = 0
-        self._last = 0.0
-        self._shown = False
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and now - self._last >= 0.5:
-            from app.progress import human_bytes
-
-            self._last, self._shown = now, True
-            sys.stderr.write(
-                f"\r  decrypting {human_bytes(self.done)} of {human_bytes(self.total)} "
-                f"({100 * self.done // self.total}%)"
-            )
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self._shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
 
 
 def output_name(envelope: Path, out: Path | None) -> Path:
@@ -116,14 +89,11 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
         raise UsageError(f"{key_file} does not exist")
     passphrase = read_passphrase(prompt=f"Passphrase of {key_file}: ", fd=args.passphrase_fd)
     identity = open_identity(key_file, passphrase)
-    progress = Progress(
-        args.envelope.stat().st_size,
-        enabled=not (args.json or args.no_progress) and sys.stderr.isatty(),
-    )
-    try:
-        opened = decrypt_bundle(args.envelope, identity, out, on_chunk=progress)
-    finally:
-        progress.close()
+    progress = DecryptProgress(enabled=not (args.json or args.no_progress))
+    progress.expect(args.envelope.stat().st_size)
+    with progress:
+        opened = decrypt_bundle(args.envelope, identity, out, on_chunk=progress.advance)
+        progress.complete()
     doc = {
         "envelope": str(args.envelope),
         "out": str(opened.path),

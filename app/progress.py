@@ -5,10 +5,13 @@ terminal's width whatever it is: the least useful columns go first (files/s, MiB
 the ETA, the bytes), then the current item is shortened from the left. Without a terminal
 (stderr redirected to a file or a pipe): plain lines, one every :data:`PLAIN_INTERVAL`
 seconds while the run goes on and one when a collector ends, with no control characters.
+The commands in phases (verify, export, decrypt) show one line the same way
+(:class:`PhaseProgress`); both displays share one lifecycle (:class:`_Display`).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -121,13 +124,17 @@ class _Row:
         return (self.total - self.done) / rates[0]
 
 
-class TerminalProgress:
-    """Live rows on a terminal, plain periodic lines without one; nothing when disabled.
-
-    ``stream`` (default stderr) is where it writes; ``live`` (default: whether ``stream`` is
-    a terminal) chooses the display; ``console`` is the rich console of the live display
-    (default: one on ``stream``). ``interval`` and ``clock`` pace the plain lines.
+class _Display:
+    """The lifecycle shared by the command line's progress displays: as a context, a rich
+    live display on a terminal (refreshed four times a second, :meth:`__rich_console__`
+    draws it), else a thread that calls :meth:`_plain_tick` every ``interval`` seconds;
+    nothing when disabled. ``stream`` (default stderr) is where it writes; ``live`` (default:
+    whether ``stream`` is a terminal) chooses the display; ``console`` is the rich console of
+    the live display (default: one on ``stream``); ``clock`` tells the time.
     """
+
+    #: Whether the live display is erased when it ends (else its last state stays).
+    TRANSIENT: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -139,37 +146,31 @@ class TerminalProgress:
         interval: float = PLAIN_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        import sys
-
         self.enabled = enabled
         self._stream = stream if stream is not None else sys.stderr
         self.live = self._stream.isatty() if live is None else live
         self._console = console
         self._interval = interval
         self._clock = clock
-        self._lock = threading.RLock()
-        self._rows: dict[str, _Row] = {}
-        self._active: _Row | None = None
         self._start = clock()
-        self._bytes = 0
-        self._errors = 0
-        self._ended: str | None = None
         self._live: Any = None
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._init_state()
 
-    # --- the context -------------------------------------------------------------------
+    def _init_state(self) -> None:
+        """Set up what the subclass shows (called at the end of ``__init__``)."""
 
-    def __enter__(self) -> TerminalProgress:
+    def __enter__(self) -> Self:
         if not self.enabled:
             return self
         self._start = self._clock()
         if self.live:
-            from rich.console import Console
+            from rich.console import Console  # rich only when a terminal shows it
             from rich.live import Live
 
             console = self._console or Console(file=self._stream)
-            self._live = Live(self, console=console, refresh_per_second=4, transient=False)
+            self._live = Live(self, console=console, refresh_per_second=4, transient=self.TRANSIENT)
             self._live.__enter__()
         else:
             self._ticker = threading.Thread(
@@ -189,16 +190,41 @@ class TerminalProgress:
 
     def _tick(self) -> None:
         while not self._stop.wait(self._interval):
-            with self._lock:
-                if self._ended is None and self._rows:
-                    self._write(self._status_line(self._clock()))
+            self._plain_tick()
+
+    def _plain_tick(self) -> None:
+        """Write the periodic plain line, if there is one to write."""
+        raise NotImplementedError
 
     def _write(self, line: str) -> None:
         try:
             self._stream.write(line + "\n")
             self._stream.flush()
-        except (OSError, ValueError):  # a closed pipe: the run goes on without its display
+        except (OSError, ValueError):  # a closed pipe: the work goes on without its display
             self._stop.set()
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        raise NotImplementedError
+
+
+class TerminalProgress(_Display):
+    """Live rows on a terminal, plain periodic lines without one; nothing when disabled
+    (the arguments are :class:`_Display`'s). The rows stay on the terminal when it ends."""
+
+    TRANSIENT = False
+
+    def _init_state(self) -> None:
+        self._lock = threading.RLock()
+        self._rows: dict[str, _Row] = {}
+        self._active: _Row | None = None
+        self._bytes = 0
+        self._errors = 0
+        self._ended: str | None = None
+
+    def _plain_tick(self) -> None:
+        with self._lock:
+            if self._ended is None and self._rows:
+                self._write(self._status_line(self._clock()))
 
     # --- the events --------------------------------------------------------------------
 
@@ -419,8 +445,8 @@ def _cut_left(text: str, width: int, ellipsis: str, measure: Callable[[str], int
 # --------------------------------------------------------------------------- phases
 
 
-class PhaseProgress:
-    """How far a long command in phases is (verify, export), on stderr: one live line on a
+class PhaseProgress(_Display):
+    """How far a long command in phases is (verify, export, decrypt), on stderr: one live line on a
     terminal (rich), fitted to its width; without one, a plain line every
     :data:`PLAIN_INTERVAL` seconds; nothing when disabled. :meth:`update` is the
     ``progress(phase, done, total)`` callback of :class:`custody.verify.progress.Monitor`: it
@@ -439,60 +465,12 @@ class PhaseProgress:
     ENTRIES: ClassVar[frozenset[str]] = frozenset()
     TIMED: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(
-        self,
-        enabled: bool,
-        *,
-        stream: TextIO | None = None,
-        live: bool | None = None,
-        console: Console | None = None,
-        interval: float = PLAIN_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        import sys
-
-        self.enabled = enabled
-        self._stream = stream if stream is not None else sys.stderr
-        self.live = self._stream.isatty() if live is None else live
-        self._console = console
-        self._interval = interval
-        self._clock = clock
+    def _init_state(self) -> None:
         self._lock = threading.Lock()
-        self._start = clock()
         self._phase = ""
         self._phase_start = self._start
         self._done = 0
         self._total = 0
-        self._live: Any = None
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    def __enter__(self) -> Self:
-        if not self.enabled:
-            return self
-        self._start = self._clock()
-        if self.live:
-            from rich.console import Console
-            from rich.live import Live
-
-            console = self._console or Console(file=self._stream)
-            self._live = Live(self, console=console, refresh_per_second=4, transient=True)
-            self._live.__enter__()
-        else:
-            self._ticker = threading.Thread(
-                target=self._tick, name="chainproof-progress", daemon=True
-            )
-            self._ticker.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join()
-        if self._live is not None:
-            self._live.__exit__(et, ev, tb)
 
     def update(self, phase: str, done: int, total: int) -> None:
         if not self.enabled:
@@ -575,13 +553,8 @@ class PhaseProgress:
         unicode = options.encoding.startswith("utf")
         yield Text(self.line(options.max_width - 1, unicode=unicode), no_wrap=True, style="")
 
-    def _tick(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._stream.write(self.plain_line() + "\n")
-                self._stream.flush()
-            except (OSError, ValueError):  # a closed pipe: the work goes on without it
-                return
+    def _plain_tick(self) -> None:
+        self._write(self.plain_line())
 
 
 class VerifyProgress(PhaseProgress):
@@ -614,3 +587,25 @@ class ExportProgress(PhaseProgress):
     BYTES = frozenset({"archives", "copy", "zip"})
     ENTRIES = frozenset({"ledger", "read", "write"})
     TIMED = frozenset({"archives", "read", "copy", "write", "zip"})
+
+
+class DecryptProgress(PhaseProgress):
+    """How far ``chainproof decrypt`` is: one phase, the envelope's bytes read (its
+    ciphertext: a little short of the file's size until :meth:`complete`)."""
+
+    VERB = "decrypting"
+    LABELS: ClassVar[Mapping[str, str]] = {"envelope": "envelope"}
+    BYTES = frozenset({"envelope"})
+    TIMED = frozenset({"envelope"})
+
+    def expect(self, size: int) -> None:
+        """Start the phase: ``size`` bytes to read."""
+        self.update("envelope", 0, size)
+
+    def advance(self, n: int) -> None:
+        """``n`` more bytes read (the ``on_chunk`` callback of the decryption)."""
+        self.update("envelope", self._done + n, self._total)
+
+    def complete(self) -> None:
+        """The whole envelope read and checked: the phase at 100%."""
+        self.update("envelope", self._total, self._total)

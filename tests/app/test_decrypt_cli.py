@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import io
 import json
 import os
+import pty
+import re
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +31,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from app.cases import create_case
 from app.cli import main
 from app.collection import CollectionRun
-from app.decrypt_cli import Progress
 from app.encryption import encrypt_bundle, read_recipient
 from app.export_recovery import recover_exports
 from app.export_service import export_case
+from app.progress import DecryptProgress
 from app.stop_points import STOP_AT
 from collectors.profiles import load_profile
 from custody.errors import UsageError
@@ -39,6 +44,8 @@ from tests.conftest import PASSPHRASE
 from tests.custody.envelope.conftest import self_signed
 from tests.stopped import wait_stopped
 
+CSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+MIB = 1 << 20
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
@@ -256,18 +263,66 @@ def test_a_recipient_file_that_is_no_certificate(sealed: Sealed, tmp_path: Path)
         read_recipient(tmp_path / "missing.pem")
 
 
-def test_progress_line_on_a_terminal_only(capsys: pytest.CaptureFixture[str]) -> None:
-    shown = Progress(1000, enabled=True)
-    shown(250)
-    shown(250)  # within half a second: not redrawn
-    shown.close()
-    err = capsys.readouterr().err
-    assert err.startswith("\r  decrypting ") and "(25%)" in err and "(50%)" not in err
-    assert err.endswith("\r\x1b[K")
-    quiet = Progress(1000, enabled=False)
-    quiet(1000)
-    quiet.close()
-    assert capsys.readouterr().err == ""
+def test_progress_line_with_bytes_speed_and_eta() -> None:
+    clock = [50.0]
+    p = DecryptProgress(True, stream=io.StringIO(), live=False, clock=lambda: clock[0])
+    p.expect(4 * MIB)
+    clock[0] += 2
+    p.advance(MIB)
+    p.advance(MIB)
+    assert (
+        p.line(80)
+        == f"decrypting 0:02 envelope {'━' * 6}{'╌' * 6} 50% 2.0 MiB/4.0 MiB 1.0 MiB/s ETA 0:02"
+    )
+    assert p.plain_line() == (
+        "chainproof: 0:02 decrypting envelope: 50%, 2.0 MiB/4.0 MiB, 1.0 MiB/s, ETA 0:02"
+    )
+    p.complete()  # the whole envelope read and checked
+    assert (
+        p.plain_line() == "chainproof: 0:02 decrypting envelope: 100%, 4.0 MiB/4.0 MiB, 2.0 MiB/s"
+    )
+    quiet = DecryptProgress(False, stream=io.StringIO(), live=False)
+    with quiet:
+        quiet.expect(MIB)
+        quiet.advance(MIB)
+    assert quiet.plain_line() == "chainproof: 0:00 decrypting"  # nothing was counted
+
+
+def _decrypt(sealed: Sealed, out: Path, *extra: str, stderr: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "app", "decrypt", str(sealed.p7m), "--out", str(out)),
+            *("--identity", str(sealed.p256.p12), *extra),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    )
+
+
+def test_progress_in_a_terminal_a_pipe_and_quiet(sealed: Sealed, tmp_path: Path) -> None:
+    """A terminal: one live line that fits it and ends at 100%, erased when done; a pipe
+    (done within 5 s) or --no-progress or --json: nothing on stderr."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 72, 0, 0))
+    proc = _decrypt(sealed, tmp_path / "tty.zip", stderr=slave)
+    os.close(slave)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the process closed the terminal
+        while chunk := os.read(master, 65536):
+            shown += chunk
+    os.close(master)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, shown
+    assert b"Decrypted " in out and "\x1b[" in shown.decode()
+    lines = [x for x in re.split(r"[\r\n]+", CSI.sub("", shown.decode())) if x.strip()]
+    assert lines and all(x.startswith("decrypting ") and len(x) <= 72 for x in lines), lines
+    assert re.search(r"envelope .*100% [\d.]+ [KM]iB/[\d.]+ [KM]iB", lines[-1]), lines
+    for n, extra in enumerate(([], ["--no-progress"], ["--json"])):
+        proc = _decrypt(sealed, tmp_path / f"pipe{n}.zip", *extra, stderr=subprocess.PIPE)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and err == b"", err
+        assert (tmp_path / f"pipe{n}.zip").read_bytes() == sealed.zip.read_bytes()
 
 
 def test_export_encrypt_to_puts_only_the_envelope_and_records_it(
