@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.errors import UsageError
 from app.passphrase import add_passphrase_fd
+from custody.errors import VerificationError
+from custody.record.printable import shown_text
 
 if TYPE_CHECKING:
     from app.browse import LedgerRow
@@ -209,8 +211,6 @@ def _stream_array(items: Iterable[dict[str, Any]]) -> None:
 
 
 def _stream_csv(columns: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> None:
-    from custody.record.printable import shown_text
-
     writer = csv.writer(sys.stdout, lineterminator="\n")
     header = False
     for row in rows:
@@ -227,9 +227,8 @@ def _stream_csv(columns: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> 
 
 @_piped
 def cmd_artifacts(args: argparse.Namespace) -> int:
-    from app.ledger_source import open_source
-    from app.listing import ERROR_KINDS, SKIPPED_KINDS, Listed, Query
-    from custody.record.printable import shown_text
+    from app.ledger_source import open_source  # lazy: SQLAlchemy
+    from app.listing import ERROR_KINDS, SKIPPED_KINDS, Listed, Query  # lazy: SQLAlchemy
 
     if (args.errors or args.skipped) and args.kind:
         raise UsageError("--kind selects artifacts; --errors and --skipped list what was not one")
@@ -252,8 +251,6 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 
 
 def _warn_opened(source: LedgerSource) -> None:
-    from custody.record.printable import shown_text
-
     if source.opened.findings:
         first = shown_text(str(source.opened.findings[0]))
         sys.stderr.write(
@@ -265,7 +262,7 @@ def _warn_opened(source: LedgerSource) -> None:
 def _list_artifacts(
     args: argparse.Namespace, source: LedgerSource, query: Query, listed: Listed
 ) -> None:
-    from app.listing import artifact_record, artifacts
+    from app.listing import artifact_record, artifacts  # lazy: SQLAlchemy
 
     records = (artifact_record(e, ev) for e, ev in artifacts(source, query, listed))
     if args.json:
@@ -282,8 +279,6 @@ def _csv_artifact(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _artifact_table(records: Iterator[dict[str, Any]], listed: Listed) -> None:
-    from custody.record.printable import shown_text
-
     width = _width()
     fixed = 7 + 2 + 8 + 2 + 12 + 2
     sha_w, path_w = 64, None
@@ -312,8 +307,7 @@ def _list_problems(
     kinds: tuple[str, ...],
     listed: Listed,
 ) -> None:
-    from app.listing import problem_record, problems
-    from custody.record.printable import shown_text
+    from app.listing import problem_record, problems  # lazy: SQLAlchemy
 
     records = (problem_record(e, ev) for e, ev in problems(source, query, kinds, listed))
     if args.json:
@@ -356,9 +350,8 @@ def _verdict(report: Report) -> str:
 
 @_piped
 def cmd_log(args: argparse.Namespace) -> int:
-    from app.ledger_source import open_source
-    from app.listing import check_ledger, ledger
-    from custody.record.printable import shown_text
+    from app.ledger_source import open_source  # lazy: SQLAlchemy
+    from app.listing import check_ledger, ledger  # lazy: SQLAlchemy
 
     with open_source(args.target, require_opened=False) as source:
         result = check_ledger(source)
@@ -440,10 +433,8 @@ def _log_record(
 
 @_piped
 def cmd_extract(args: argparse.Namespace) -> int:
-    from app.extraction import Extractor, select
-    from app.ledger_source import open_source
-    from custody.errors import VerificationError
-    from custody.record.printable import shown_text
+    from app.extraction import Extractor, select  # lazy: SQLAlchemy
+    from app.ledger_source import open_source  # lazy: SQLAlchemy
 
     with open_source(args.target) as source:
         if source.is_case and not (args.purpose or "").strip():
@@ -526,8 +517,8 @@ def _record_access(
     """The signed ``accessed`` entry, written before any byte is read (None for a bundle)."""
     if source.case is None:
         return None
-    from app.identity import unlock_identity
-    from app.journal import record_access
+    from app.identity import unlock_identity  # lazy: cryptography
+    from app.journal import record_access  # lazy: SQLAlchemy
 
     identity = unlock_identity(args.passphrase_fd)
     purpose = f"{args.purpose.strip()} [chainproof extract to {args.to.absolute()}]"
@@ -536,8 +527,6 @@ def _record_access(
 
 
 def _say(outcome: Outcome) -> None:
-    from custody.record.printable import shown_text
-
     width = _width()
     if outcome.status == "extracted":
         line = (

@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.errors import NoIdentity, UsageError
-from app.passphrase import add_passphrase_fd
+from app.identity_backup import backup_identity
+from app.passphrase import ENV, add_passphrase_fd, read_new_passphrase, read_passphrase
+from app.paths import identity_file
+from app.times import shown, utc_text
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -107,10 +110,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
+    # lazy: cryptography
     from app.identity import create_identity, field_problem, save_examiner_identity
-    from app.identity_backup import backup_identity
-    from app.passphrase import ENV, read_new_passphrase
-    from app.paths import identity_file
 
     path = identity_file()
     if args.if_missing and args.force:
@@ -168,14 +169,14 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 def _show_kept(path: Path, args: argparse.Namespace) -> None:
     """``keys init --if-missing`` with an identity: say which one is used, and that the
     name, organisation and e-mail given are not."""
-    from app.identity import public_certificate
+    from app.identity import public_certificate  # lazy: cryptography
 
     cert = public_certificate(path)
     print(f"Using the examiner identity at {path}{_who(cert)}")
-    shown = _subject(cert) if cert is not None else {}
+    subject = _subject(cert) if cert is not None else {}
     for field, _flag, env, _prompt, kind in FIELDS:
         given = (getattr(args, field) or os.environ.get(env, "")).strip()
-        if given and given != shown.get(kind):
+        if given and given != subject.get(kind):
             sys.stderr.write(
                 "chainproof: note: the name, organisation and e-mail given are not used: the "
                 "existing identity is kept ('chainproof keys init --force' replaces it)\n"
@@ -184,7 +185,7 @@ def _show_kept(path: Path, args: argparse.Namespace) -> None:
 
 
 def _ask_field(prompt: str, kind: str) -> str:
-    from app.identity import field_problem
+    from app.identity import field_problem  # lazy: cryptography
 
     problem = ""
     for _ in range(ATTEMPTS):
@@ -216,7 +217,7 @@ def _terminal() -> bool:
 
 
 def _exists_message(path: Path, command: str) -> str:
-    from app.identity import public_certificate
+    from app.identity import public_certificate  # lazy: cryptography
 
     return (
         f"an examiner identity already exists at {path}{_who(public_certificate(path))}: "
@@ -228,7 +229,7 @@ def _exists_message(path: Path, command: str) -> str:
 
 def _confirm_replace(path: Path) -> None:
     """Ask the examiner at the terminal to type ``yes`` before their identity is replaced."""
-    from app.identity import public_certificate
+    from app.identity import public_certificate  # lazy: cryptography
 
     sys.stderr.write(
         f"This replaces your examiner identity at {path}{_who(public_certificate(path))}.\n"
@@ -245,7 +246,7 @@ def _print_backup(backup: Path | None) -> None:
 
 
 def _subject(cert: x509.Certificate) -> dict[str, str | None]:
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import NameOID  # lazy: cryptography
 
     def attr(oid: x509.ObjectIdentifier) -> str | None:
         found = cert.subject.get_attributes_for_oid(oid)
@@ -263,7 +264,7 @@ def _who(cert: x509.Certificate | None) -> str:
     nothing when the certificate cannot be read without the passphrase."""
     if cert is None:
         return ""
-    from custody.record.keys import fingerprint
+    from custody.record.keys import fingerprint  # lazy: cryptography
 
     s = _subject(cert)
     return (
@@ -276,14 +277,12 @@ def _who(cert: x509.Certificate | None) -> str:
 
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
-    from app.identity import (
+    from app.identity import (  # lazy: cryptography
         certificate_file,
         public_certificate,
         unlock_identity,
         write_certificate_file,
     )
-    from app.paths import identity_file
-    from app.times import shown
 
     path = identity_file()
     if not path.exists():
@@ -341,8 +340,7 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 
 
 def _certificate_info(cert: x509.Certificate) -> dict[str, Any]:
-    from app.times import utc_text
-    from custody.record.keys import certificate_pem, fingerprint
+    from custody.record.keys import certificate_pem, fingerprint  # lazy: cryptography
 
     return {
         **_subject(cert),
@@ -358,10 +356,7 @@ def _certificate_info(cert: x509.Certificate) -> dict[str, Any]:
 
 
 def cmd_keys_import(args: argparse.Namespace) -> int:
-    from app.identity import load_identity, save_examiner_identity
-    from app.identity_backup import backup_identity
-    from app.passphrase import read_new_passphrase, read_passphrase
-    from app.paths import identity_file
+    from app.identity import load_identity, save_examiner_identity  # lazy: cryptography
 
     path = identity_file()
     exists = path.exists()

@@ -28,11 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.paths import identity_file
-from ui import theme
+from ui import dialogs, theme
 from ui.accessibility import announce, make_accessible, selecting_makes_current
 from ui.case_list import CaseListView
 from ui.confirm import confirm, inform
 from ui.errors import show_error
+from ui.extract_dialog import ExtractDialog
 from ui.integrity import colour, long_text, short_text
 from ui.settings import settings
 from ui.widgets import ElidedLabel
@@ -172,7 +173,7 @@ class MainWindow(QMainWindow):
 
     def _build_page(self, index: int) -> QWidget:
         if index == 1:
-            from ui.collection_view import CollectionView
+            from ui.collection_view import CollectionView  # lazy: SQLAlchemy, collectors
 
             collect = CollectionView()
             collect.start_requested.connect(self.start_collection)
@@ -182,7 +183,7 @@ class MainWindow(QMainWindow):
             collect.set_case(self.case)
             return collect
         if index == 2:
-            from ui.artifact_view import ArtifactView
+            from ui.artifact_view import ArtifactView  # lazy: SQLAlchemy
 
             artifacts = ArtifactView()
             artifacts.details.contents_requested.connect(self._view_contents)
@@ -190,7 +191,7 @@ class MainWindow(QMainWindow):
             self._stale[2] = "case"
             return artifacts
         if index == 3:
-            from ui.custody_view import CustodyView
+            from ui.custody_view import CustodyView  # lazy: SQLAlchemy
 
             custody = CustodyView()
             custody.journal_requested.connect(self._journal)
@@ -200,7 +201,7 @@ class MainWindow(QMainWindow):
             custody.case = self.case
             self._stale[3] = "case"
             return custody
-        from ui.verify_view import VerifyView
+        from ui.verify_view import VerifyView  # lazy: SQLAlchemy
 
         verify = VerifyView()
         verify.verify_requested.connect(self._verify)
@@ -437,7 +438,7 @@ class MainWindow(QMainWindow):
         self.case = case
         self.verification = None
         if case is not None:
-            from app.integrity import last_recorded
+            from app.integrity import last_recorded  # lazy: SQLAlchemy
 
             try:
                 self.verification = last_recorded(case)
@@ -474,7 +475,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_head(self, throttle: float = 0.0) -> None:
         """Show the ledger head; during a run at most once per ``throttle`` seconds."""
-        from app import browse
+        from app import browse  # lazy: SQLAlchemy, loaded after the window shows
 
         now = time.monotonic()
         if self.case is None or now - self._head_checked < throttle:
@@ -518,7 +519,7 @@ class MainWindow(QMainWindow):
             self.integrity_label.setText("")
             self.integrity_label.setToolTip("")
             return
-        from app.integrity import entries_since
+        from app.integrity import entries_since  # lazy: SQLAlchemy
 
         v = self.verification
         since = entries_since(self.case, v) if v is not None else 0
@@ -595,7 +596,7 @@ class MainWindow(QMainWindow):
         if not identity_file().exists():
             self._identity_wizard()
             return
-        from ui.wizards import PassphraseDialog
+        from ui.wizards import PassphraseDialog  # lazy: SQLAlchemy, cryptography
 
         dialog = PassphraseDialog(self, purpose="Your identity signs what you record.")
         dialog.unlocked.connect(self.set_identity)
@@ -627,7 +628,7 @@ class MainWindow(QMainWindow):
         self._identity_wizard()
 
     def _identity_wizard(self) -> None:
-        from ui.wizards import IdentityWizard
+        from ui.wizards import IdentityWizard  # lazy: SQLAlchemy, cryptography
 
         wizard = IdentityWizard(self)
         wizard.created.connect(self.set_identity)
@@ -637,20 +638,17 @@ class MainWindow(QMainWindow):
     def export_certificate(self) -> None:
         """File > Export my certificate: the public certificate as PEM (no passphrase needed
         when its copy beside the identity file is there; else unlock first)."""
-        from app.desktop_actions import examiner_certificate
-        from ui.dialogs import save_certificate
+        from app.desktop_actions import examiner_certificate  # lazy: cryptography
 
         if self.identity is None and examiner_certificate(None) is None:
             self.with_identity(lambda identity: self._save_certificate(identity))
             return
-        path = save_certificate(self, self.identity)
+        path = dialogs.save_certificate(self, self.identity)
         if path is not None:
             self.say(f"Certificate saved to {path}")
 
     def _save_certificate(self, identity: Identity) -> None:
-        from ui.dialogs import save_certificate
-
-        path = save_certificate(self, identity)
+        path = dialogs.save_certificate(self, identity)
         if path is not None:
             self.say(f"Certificate saved to {path}")
 
@@ -668,7 +666,7 @@ class MainWindow(QMainWindow):
             self.with_identity(self._new_case)
 
     def _new_case(self, identity: Identity) -> None:
-        from ui.wizards import NewCaseWizard
+        from ui.wizards import NewCaseWizard  # lazy: SQLAlchemy, cryptography
 
         root = Path(self.cases_view.root.text()).expanduser()
         wizard = NewCaseWizard(identity, root, self)
@@ -682,7 +680,7 @@ class MainWindow(QMainWindow):
         self.show_page(1)
 
     def open_case_dir(self, path: Path) -> None:
-        from app.cases import open_case
+        from app.cases import open_case  # lazy: SQLAlchemy, loaded after the window shows
 
         if not self.may_change_case():
             return
@@ -701,7 +699,7 @@ class MainWindow(QMainWindow):
         unless the examiner opened another case meanwhile."""
 
         def work(_cancel: threading.Event, _report: Callable[[Any], None]) -> Any:
-            from app.cases import open_case
+            from app.cases import open_case  # lazy: SQLAlchemy
 
             return open_case(path)
 
@@ -732,7 +730,7 @@ class MainWindow(QMainWindow):
 
     def verify_bundle(self) -> None:
         """File > Verify a bundle: a bundle folder or zip checked on its own."""
-        from ui.bundle_dialog import BundleVerifyDialog
+        from ui.bundle_dialog import BundleVerifyDialog  # lazy: SQLAlchemy
 
         start = self.case.exports_dir if self.case is not None else None
         self._open(BundleVerifyDialog(self, start_in=start))
@@ -776,7 +774,7 @@ class MainWindow(QMainWindow):
 
     def _view_contents(self, key: int) -> None:
         """Record the examiner's access to an artifact's contents (signed), then show them."""
-        from app import browse
+        from app import browse  # lazy: SQLAlchemy, loaded after the window shows
 
         case = self.case
         if case is None:
@@ -817,8 +815,6 @@ class MainWindow(QMainWindow):
         details = dict(self.artifact_view.details.details)
 
         def open_dialog(identity: Identity) -> None:
-            from ui.extract_dialog import ExtractDialog
-
             dialog = ExtractDialog(case, identity, details, self)
             dialog.extracted.connect(lambda _r: self._refresh_case_views())
             self._open(dialog)
@@ -826,7 +822,7 @@ class MainWindow(QMainWindow):
         self.with_identity(open_dialog)
 
     def transfer(self) -> None:
-        from ui.custody_dialogs import TransferDialog
+        from ui.custody_dialogs import TransferDialog  # lazy: ~10 ms of Qt classes
 
         if self.case is None:
             return
@@ -851,9 +847,7 @@ class MainWindow(QMainWindow):
             return
 
         def open_dialog(identity: Identity) -> None:
-            from ui.dialogs import SealDialog
-
-            dialog = SealDialog(case, identity, self)
+            dialog = dialogs.SealDialog(case, identity, self)
             dialog.accepted.connect(self._sealed)
             self._open(dialog)
 
@@ -869,7 +863,7 @@ class MainWindow(QMainWindow):
         case = self.case
 
         def open_dialog(identity: Identity) -> None:
-            from ui.custody_dialogs import ExportDialog
+            from ui.custody_dialogs import ExportDialog  # lazy: ~10 ms of Qt classes
 
             dialog = ExportDialog(case, identity, self)
             dialog.exported.connect(self._exported)
@@ -902,7 +896,7 @@ class MainWindow(QMainWindow):
         is the case's newest state."""
         if self.case is None:
             return
-        from app.integrity import newer_record
+        from app.integrity import newer_record  # lazy: SQLAlchemy
 
         try:
             newer = newer_record(self.case, self.verification)
@@ -929,20 +923,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ help
     def open_documentation(self) -> None:
-        from ui.dialogs import open_documentation
-
-        open_documentation(self)
+        dialogs.open_documentation(self)
 
     def keyboard_help(self) -> None:
         """Help ▸ Keyboard: every action's shortcut and menu route (non-blocking)."""
-        from ui.dialogs import KeyboardHelp
-
-        self._open(KeyboardHelp(self.menuBar(), self))
+        self._open(dialogs.KeyboardHelp(self.menuBar(), self))
 
     def about(self) -> None:
-        from ui.dialogs import show_about
-
-        show_about(self)
+        dialogs.show_about(self)
 
 
 def app_instance() -> QApplication:
