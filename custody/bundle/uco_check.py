@@ -4,10 +4,12 @@ The files are rebuilt from the bundle's ledger by the code that wrote them
 (:func:`custody.report.caseuco.case_uco_files`: case.jsonld, each ``case-inventory-NNNN.jsonld``
 and ``uco-shapes-off.ttl``) and compared file by file, node by node, matched by ``@id``,
 property by property: the case's title and status, the examiners, each run's host, times and
-archive, and each artifact's name, path, size and hash. Every artifact must be in exactly the
-inventory file the ledger's order puts it in: one moved, left out or listed twice is a
-finding, and so is an inventory file the ledger does not give (SHA256SUMS and the manifest
-list every file; their checks catch a file they do not list). Both sides are streamed in the
+archive, and each artifact's types, name, path, size, hash and description (kind, member,
+link target); comparing every node's ``@type`` is what lets VERIFY.md's settings switch off
+UCO's disjointness shapes. Every artifact must be in exactly the inventory file the
+ledger's order puts it in: one moved, left out or listed twice is a finding, and so is an
+inventory file the ledger does not give (SHA256SUMS and the manifest list every file; their
+checks catch a file they do not list). Both sides are streamed in the
 same order, one pass over the ledger, so memory stays flat. Findings name the file, the node
 and the property:
 
@@ -18,6 +20,8 @@ and the property:
 - ``caseuco.structure``: what ``case_validate`` does not catch (a hash off its
   ContentDataFacet, a provenance record without an object); ``caseuco.malformed``.
 
+Bundles whose uco-shapes-off.ttl is :data:`~custody.report.caseuco.SHAPES_OFF_TEXT_4` hold
+four nodes per artifact (a FileFacet and a ContentDataFacet apart) and are rebuilt so.
 A bundle without inventory files is one made before the split: its case.jsonld holds every
 artifact (:func:`custody.report.caseuco.case_uco_nodes`). Graphs written by the format 1
 code listed every artifact in each run's provenance record; for them a record's (and an
@@ -45,6 +49,7 @@ from custody.report.caseuco import (
     LINK_LISTS,
     SHAPES_OFF,
     SHAPES_OFF_TEXT,
+    SHAPES_OFF_TEXT_4,
     ArchiveCopy,
     case_uco_nodes,
     custody_nodes,
@@ -165,24 +170,26 @@ def _compare_graph(
         report.add("caseuco.extra", name, f"has a member {key!r} that the ledger does not give")
 
 
-def _check_shapes_off(root: Path, report: Report) -> None:
-    """uco-shapes-off.ttl is exactly the settings Chainproof writes."""
+def _shapes_off(root: Path, report: Report) -> bytes | None:
+    """uco-shapes-off.ttl's bytes (None, and a finding, when it is missing or unreadable):
+    the settings Chainproof writes, or those of bundles with four nodes per artifact."""
     try:
         with open_regular(root / SHAPES_OFF) as f:  # a FIFO there must not block
-            data = f.read(len(SHAPES_OFF_TEXT) + 1)
+            data = f.read(max(len(SHAPES_OFF_TEXT), len(SHAPES_OFF_TEXT_4)) + 1)
     except FileNotFoundError:
         report.add("caseuco.missing", SHAPES_OFF, "is missing")
-        return
+        return None
     except OSError as exc:
         report.add("bundle.unreadable", SHAPES_OFF, f"cannot be read: {exc.strerror}")
-        return
-    if data != SHAPES_OFF_TEXT:
+        return None
+    if data not in (SHAPES_OFF_TEXT, SHAPES_OFF_TEXT_4):
         report.add(
             "caseuco.mismatch",
             SHAPES_OFF,
             "differs from the case_validate settings Chainproof writes (it could switch off "
             "other checks): compare it with VERIFY.md",
         )
+    return data
 
 
 def check_case_uco(
@@ -213,12 +220,13 @@ def check_case_uco(
         legacy = case_uco_nodes(facts.state, stream, archives, tool_version)
         _check_graph(root, CASE_UCO, legacy, report, links)
         return
+    four = _shapes_off(root, report) == SHAPES_OFF_TEXT_4
     _check_graph(root, CASE_UCO, custody_nodes(facts.state, archives, tool_version), report)
     given = set()
-    for name, nodes in inventory_graphs(facts.state, stream, tool_version, chunk=chunk):
+    graphs = inventory_graphs(facts.state, stream, tool_version, chunk=chunk, four=four)
+    for name, nodes in graphs:
         given.add(name)
         _check_graph(root, name, nodes, report)
     for name in on_disk:
         if name not in given:
             report.add("caseuco.extra", name, "is an inventory file the ledger does not give")
-    _check_shapes_off(root, report)

@@ -12,16 +12,24 @@ and together make the whole case (:func:`case_uco_files`):
   ``uco-observable:File``. Examiners are ``uco-identity:Person`` related to an
   ``Investigator`` role by ``Has_Role``.
 - ``case-inventory-0001.jsonld``, ``-0002``, ...: :data:`INVENTORY_CHUNK` artifacts each, in
-  ledger order. An artifact is four nodes: a ``uco-observable:File`` with a ``FileFacet``
-  (name, path, size) and a ``ContentDataFacet`` holding one ``uco-types:Hash`` (SHA-256,
-  ``xsd:hexBinary``); its SHA-1 and MD5 are in the inventory files. Per run, the file ends
-  with a ``ProvenanceRecord`` whose objects are the run's archive (by IRI, with its type, so
-  the file stands alone) and that run's artifacts in this file.
-- ``uco-shapes-off.ttl``: the three SPARQL-based UCO shapes that ``case_validate`` runs once
-  per node, re-parsing the query each time (about 0.1 s a node; hours at 20,000 artifacts),
-  deactivated for ``case_validate --ontology-graph``. What they check (no blank-node
-  UcoThing, a facet belongs to one object, ids end in a UUID) holds by construction and is
-  checked again by ``chainproof verify``.
+  ledger order. An artifact is three nodes (``case_validate``'s time grows with the nodes
+  and the classes of each): a ``uco-observable:File`` whose one facet is both a
+  ``FileFacet`` (name, path, size) and a ``ContentDataFacet`` holding one ``uco-types:Hash``
+  (SHA-256, ``xsd:hexBinary``); its SHA-1 and MD5 are in the inventory files. A symbolic
+  link is a ``SymbolicLink`` and a directory a ``Directory`` (``isDirectory``), each with a
+  FileFacet alone: their members hold no content, so no size or hash. The node's
+  description says the kind, the collector, the run, the member and a link's target. Per
+  run, the file ends with a ``ProvenanceRecord`` whose objects are the run's archive (by
+  IRI, with its type, so the file stands alone) and that run's artifacts in this file.
+- ``uco-shapes-off.ttl``: six UCO shapes deactivated for ``case_validate --ontology-graph``,
+  which pyshacl runs per node at a cost out of all proportion: three SPARQL-based ones
+  whose query it parses again each time (about 0.1 s a node; hours at 20,000 artifacts)
+  and three disjointness shapes, each a class check that fails and builds a report to be
+  thrown away (a third of what is left). What they check (no blank-node UcoThing, a facet
+  belongs to one object, ids end in a UUID, no node has two disjoint types) holds by
+  construction and is checked again by ``chainproof verify``, which compares every node's
+  ``@type``. Bundles whose inventory files hold four nodes per artifact (a FileFacet and a
+  ContentDataFacet apart) came with :data:`SHAPES_OFF_TEXT_4`: that file tells them apart.
 
 Node ids are ``kb:<kind>-<uuid5>`` from the case id and a stable key, so the same case gives
 the same graph; no node grows with the case, so every file is written and checked node by
@@ -71,6 +79,26 @@ INVENTORY_GLOB = "case-inventory-*.jsonld"
 #: Settings for ``case_validate --ontology-graph``: see the module's docstring.
 SHAPES_OFF = "uco-shapes-off.ttl"
 SHAPES_OFF_TEXT = (
+    "# Settings for case_validate --ontology-graph (Chainproof). pyshacl runs these six UCO\n"
+    "# shapes on every node at a cost out of all proportion to the rest: the SPARQL ones parse\n"
+    "# their query again for each node (hours on a large case), the disjointness ones build a\n"
+    "# report per node and throw it away. What they check holds by construction, and\n"
+    "# chainproof verify checks it again: every node has an IRI ending in a UUID, no facet\n"
+    "# belongs to two objects, and every node has exactly the types Chainproof gives it.\n"
+    "@prefix sh: <http://www.w3.org/ns/shacl#> .\n"
+    "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n"
+    "@prefix uco-core: <https://ontology.unifiedcyberontology.org/uco/core/> .\n"
+    "@prefix uco-observable: <https://ontology.unifiedcyberontology.org/uco/observable/> .\n"
+    'uco-core:UcoThing sh:deactivated "true"^^xsd:boolean .\n'
+    'uco-core:UcoThing-identifier-regex-shape sh:deactivated "true"^^xsd:boolean .\n'
+    'uco-core:hasFacet-shape sh:deactivated "true"^^xsd:boolean .\n'
+    'uco-core:UcoThing-disjointWith-UcoType-shape sh:deactivated "true"^^xsd:boolean .\n'
+    "uco-core:UcoInherentCharacterizationThing-disjointWith-UcoObject-shape "
+    'sh:deactivated "true"^^xsd:boolean .\n'
+    'uco-observable:File-disjointWith-URL-shape sh:deactivated "true"^^xsd:boolean .\n'
+).encode("ascii")
+#: The settings of bundles with four nodes per artifact (three shapes off): kept to check them.
+SHAPES_OFF_TEXT_4 = (
     "# Settings for case_validate --ontology-graph (Chainproof). UCO runs these three SPARQL\n"
     "# shapes once per node and re-parses the query each time, which takes hours on a large\n"
     "# case. What they check holds by construction and chainproof verify checks it again:\n"
@@ -82,6 +110,8 @@ SHAPES_OFF_TEXT = (
     'uco-core:UcoThing-identifier-regex-shape sh:deactivated "true"^^xsd:boolean .\n'
     'uco-core:hasFacet-shape sh:deactivated "true"^^xsd:boolean .\n'
 ).encode("ascii")
+#: The facet class that holds hashes (an artifact's facet is also a FileFacet).
+CONTENT_DATA = "uco-observable:ContentDataFacet"
 #: Properties that link a node to others; a verifier reads them as "includes at least".
 LINK_LISTS = frozenset({"uco-core:object", "uco-action:result"})
 _XSD_DATETIME = re.compile(
@@ -348,7 +378,56 @@ class _Graph:
         return self.ids("file", f"artifact:{a.run_id}:{a.member.name}")
 
     def artifact(self, a: ArtifactCollected) -> dict[str, Any]:
-        """One artifact's File node: FileFacet, and ContentDataFacet with its SHA-256."""
+        """One artifact's node and its facet: a File, SymbolicLink or Directory."""
+        member = a.member.name
+        key = f"artifact:{a.run_id}:{member}"
+        path = a.source.path if a.source else member
+        target = a.source.symlink_target if a.source else None
+        description = (
+            f"{a.kind} collected by {a.collector} in run {a.run_id}; archive member {member}"
+        )
+        facet: dict[str, Any] = {
+            "@id": self.ids("file-facet", key),
+            "@type": "uco-observable:FileFacet",
+            "uco-observable:fileName": _basename(path),
+            "uco-observable:filePath": path,
+        }
+        if a.kind == "symlink" or target is not None:
+            kind = "uco-observable:SymbolicLink"
+            description += (
+                f"; a symbolic link to {target}"
+                if target is not None
+                else "; a symbolic link whose target the ledger does not record"
+            )
+        elif a.kind == "directory":
+            kind = "uco-observable:Directory"
+            facet["uco-observable:isDirectory"] = True
+        else:
+            kind = "uco-observable:File"
+            facet["@type"] = ["uco-observable:FileFacet", CONTENT_DATA]
+            facet["uco-observable:sizeInBytes"] = a.member.size
+            value = (a.digests.sha256 or "").lower()
+            if is_hex(value):
+                facet["uco-observable:hash"] = [
+                    {
+                        "@id": self.ids("hash", f"{key}:sha256"),
+                        "@type": "uco-types:Hash",
+                        "uco-types:hashMethod": "SHA256",
+                        "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": value},
+                    }
+                ]
+            elif a.digests.sha256:
+                description += f"; the recorded SHA256 value is not hexadecimal: {a.digests.sha256}"
+        return {
+            "@id": self.artifact_id(a),
+            "@type": kind,
+            "uco-core:hasFacet": [facet],
+            "uco-core:description": description,
+        }
+
+    def artifact_4(self, a: ArtifactCollected) -> dict[str, Any]:
+        """Four nodes per artifact, as :data:`SHAPES_OFF_TEXT_4` bundles have it: a File with
+        a FileFacet, and a ContentDataFacet with the SHA-256, whatever the kind."""
         member = a.member.name
         return _file_node(
             self.ids,
@@ -363,12 +442,16 @@ class _Graph:
             content_size=False,
         )
 
-    def inventory(self, name: str, items: Iterable[ArtifactCollected]) -> Iterator[dict[str, Any]]:
-        """One inventory file's nodes: its artifacts, then per run the archive (its type
-        only: the full node is in case.jsonld) and a record of the run's artifacts here."""
+    def inventory(
+        self, name: str, items: Iterable[ArtifactCollected], *, four: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """One inventory file's nodes: its artifacts (``four``: as :meth:`artifact_4`), then
+        per run the archive (its type only: the full node is in case.jsonld) and a record of
+        the run's artifacts here."""
+        build = self.artifact_4 if four else self.artifact
         members: dict[str, list[dict[str, str]]] = {}
         for a in items:
-            yield self.artifact(a)
+            yield build(a)
             members.setdefault(a.run_id, []).append(_ref(self.artifact_id(a)))
         for run_id, refs in members.items():
             archive = self.ids("file", f"archive:{run_id}")
@@ -426,9 +509,11 @@ def inventory_graphs(
     tool_version: str,
     *,
     chunk: int = INVENTORY_CHUNK,
+    four: bool = False,
 ) -> Iterator[tuple[str, Iterator[dict[str, Any]]]]:
     """``(file name, its nodes)`` per inventory file, ``chunk`` artifacts each, in one pass
-    over ``artifacts``: read each file's nodes to the end before asking for the next file."""
+    over ``artifacts``: read each file's nodes to the end before asking for the next file.
+    ``four``: the layout of :data:`SHAPES_OFF_TEXT_4` bundles (four nodes per artifact)."""
     g = _Graph(state, tool_version)
     items = iter(artifacts)
     for n in itertools.count(1):
@@ -437,7 +522,7 @@ def inventory_graphs(
             return
         part = (a for _seq, a in itertools.chain((first,), itertools.islice(items, chunk - 1)))
         name = inventory_file(n)
-        yield name, g.inventory(name, part)
+        yield name, g.inventory(name, part, four=four)
 
 
 def case_uco_files(
@@ -521,12 +606,11 @@ def node_problems(node: Mapping[str, Any]) -> list[str]:
         problems.append(f"{node.get('@id')}: ProvenanceRecord without uco-core:object")
     facets = node.get("uco-core:hasFacet")
     for facet in facets if isinstance(facets, list) else []:
-        if (
-            isinstance(facet, Mapping)
-            and "uco-observable:hash" in facet
-            and facet.get("@type") != "uco-observable:ContentDataFacet"
-        ):
-            problems.append(f"{facet.get('@id')}: hash on {facet.get('@type')}")
+        if not isinstance(facet, Mapping) or "uco-observable:hash" not in facet:
+            continue
+        types = facet.get("@type")
+        if CONTENT_DATA not in (types if isinstance(types, list) else [types]):
+            problems.append(f"{facet.get('@id')}: hash on {types}")
     return problems
 
 

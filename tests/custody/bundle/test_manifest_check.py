@@ -221,7 +221,7 @@ def _file_path(doc: dict[str, Any]) -> None:
 
 def _hash(doc: dict[str, Any]) -> None:
     node = _artifacts(doc)[-1]
-    node["uco-core:hasFacet"][1]["uco-observable:hash"][0]["uco-types:hashValue"]["@value"] = (
+    node["uco-core:hasFacet"][-1]["uco-observable:hash"][0]["uco-types:hashValue"]["@value"] = (
         "0" * 64
     )
 
