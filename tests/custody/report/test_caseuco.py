@@ -1,20 +1,20 @@
 """CASE/UCO JSON-LD from the fold of a ledger: valid by case_validate, hashes on
-ContentDataFacet, non-empty records, every fact from the typed events."""
+ContentDataFacet, non-empty records, every fact from the typed events; an inventory
+artifact in three nodes, each kind as what it is, and the bundles of the four-node layout
+still checked. The ledgers are tests/custody/report/synthetic_case.py's (bench_caseuco.py
+builds on it too)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from custody.bundle.facts import artifacts, read_facts
+from custody.bundle.uco_check import check_case_uco as check_bundle_uco
 from custody.record.digests import Digests
-from custody.record.entry import GENESIS_HASH, Entry, make_entry
+from custody.record.entry import Entry
 from custody.record.events import (
     ArtifactCollected,
     CaseFields,
@@ -29,8 +29,10 @@ from custody.record.events import (
 )
 from custody.record.fold import CaseState, fold
 from custody.report.caseuco import (
+    CASE_UCO,
     SHAPES_OFF,
-    ArchiveCopy,
+    SHAPES_OFF_TEXT,
+    SHAPES_OFF_TEXT_4,
     build_case_uco,
     case_uco_chunks,
     case_uco_files,
@@ -41,80 +43,24 @@ from custody.report.caseuco import (
     is_datetime,
     is_hex,
 )
+from custody.verify.findings import Report
+from tests.custody.report.synthetic_case import (
+    ARCHIVES,
+    CASE_ID,
+    FP,
+    RUN_ID,
+    chain,
+    ledger,
+)
+from tests.custody.report.synthetic_case import case_validate as _validate
 
-CASE_ID = "6f1c2a4e-8d1b-4b4e-9a31-2f4c6d7e8f90"
-RUN_ID = "11111111-2222-3333-4444-555555555555"
-RUN2 = "22222222-2222-3333-4444-555555555555"
-FP = "ab" * 32
-
-
-def ledger(n_artifacts: int = 2) -> list[Entry]:
-    """A small ledger: a case, an examiner, a run with artifacts, a run without."""
-    events: list[Event] = [
-        CaseOpened(
-            case_id=CASE_ID,
-            fields=CaseFields(title="Stolen laptop", status="reported", incident_ref="INC-1"),
-            created_at="2024-01-01T00:00:00.000000Z",
-        ),
-        IdentityAdded(fingerprint=FP, name="Alice Examiner", certificate_pem="PEM"),
-        RunStarted(
-            run_id=RUN_ID,
-            host="host1",
-            profile="none",
-            archive=f"evidence/{RUN_ID}.tar",
-            examiner=FP,
-        ),
-    ]
-    for i in range(n_artifacts):
-        events.append(
-            ArtifactCollected(
-                run_id=RUN_ID,
-                collector="files",
-                kind="file",
-                member=MemberRef(
-                    name=f"files/home/u/file {i}.txt",
-                    header_offset=1024 * i,
-                    data_offset=1024 * i + 512,
-                    size=i,
-                ),
-                digests=Digests("a" * 64, "b" * 40, "e" * 32),
-                source=SourceFacts(path=f"/home/u/file {i}.txt"),
-            )
-        )
-    events += [
-        RunFinished(run_id=RUN_ID, status="finished", archive=f"evidence/{RUN_ID}.tar"),
-        RunStarted(run_id=RUN2, host="", profile="none", archive=f"evidence/{RUN2}.tar"),
-        RunFinished(run_id=RUN2, status="finished", archive=f"evidence/{RUN2}.tar"),
-    ]
-    entries: list[Entry] = []
-    prev = GENESIS_HASH
-    for seq, ev in enumerate(events, 1):
-        e = make_entry(
-            CASE_ID, seq, f"2024-01-01T00:00:{seq:02d}.000000Z", FP, ev.EVENT, ev.payload(), prev
-        )
-        entries.append(e)
-        prev = e.entry_hash
-    return entries
-
-
-ARCHIVES = {RUN_ID: ArchiveCopy(10240, "c" * 64), RUN2: ArchiveCopy(1024, "d" * 64)}
+__all__ = ["ARCHIVES", "_validate", "ledger"]  # the bundle tests build on these too
 
 
 def graph(entries: list[Entry]) -> dict[str, Any]:
     state: CaseState = fold(entries)
     arts = [(e.seq, ev) for e in entries if isinstance(ev := parse(e), ArtifactCollected)]
     return build_case_uco(state, arts, ARCHIVES, "0.1.0")
-
-
-def _validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run the real case_validate (case-utils) with ``args``."""
-    exe = Path(sys.executable).with_name("case_validate")
-    if not exe.exists():
-        found = shutil.which("case_validate")
-        if found is None:
-            pytest.fail("case_validate (case-utils) is not installed")
-        exe = Path(found)
-    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True)
 
 
 def test_case_validate_conforms(tmp_path: Path) -> None:
@@ -167,7 +113,7 @@ def test_facts_come_from_the_ledger() -> None:
         for h in facets["uco-observable:ContentDataFacet"]["uco-observable:hash"]:
             assert h["uco-types:hashMethod"] in ("SHA256", "SHA1", "MD5")
             assert h["uco-types:hashValue"]["@type"] == "xsd:hexBinary"
-    assert {f"/home/u/file {i}.txt" for i in range(artifacts)} <= paths
+    assert {f"/home/u/d0000/file {i}.txt" for i in range(artifacts)} <= paths
     contained = [
         r
         for r in by_type["uco-core:Relationship"]
@@ -247,15 +193,7 @@ def hostile_ledger() -> list[Entry]:
             finished_at="yesterday " + HOSTILE,
         ),
     ]
-    entries: list[Entry] = []
-    prev = GENESIS_HASH
-    for seq, ev in enumerate(events, 1):
-        e = make_entry(
-            CASE_ID, seq, f"2024-01-01T00:00:{seq:02d}.000000Z", FP, ev.EVENT, ev.payload(), prev
-        )
-        entries.append(e)
-        prev = e.entry_hash
-    return entries
+    return chain(events)
 
 
 def test_any_ledger_text_conforms(tmp_path: Path) -> None:
@@ -344,3 +282,139 @@ def test_inventory_nodes_stay_small() -> None:
         sizes = [(n["@type"], len(json.dumps(n))) for n in nodes]
         assert max(s for t, s in sizes if t == "uco-observable:File") < 1500
         assert max(s for _t, s in sizes) < 50 * 60 + 1000
+
+
+# --------------------------------------------------------------------------- one artifact, three nodes
+
+
+def _files(root: Path, entries: list[Entry], chunk: int) -> list[str]:
+    """Write the bundle's CASE/UCO files of ``entries`` into ``root``; their names."""
+    names = []
+    for name, pieces in case_uco_files(
+        fold(entries), artifacts(entries), ARCHIVES, "0.1.0", chunk=chunk
+    ):
+        (root / name).write_bytes(b"".join(pieces))
+        names.append(name)
+    return names
+
+
+def test_each_kind_is_what_it_is() -> None:
+    """A file: one facet, FileFacet and ContentDataFacet, with name, path, size and SHA-256;
+    a link: a SymbolicLink naming its target, a directory a Directory, neither with a size
+    or hash (their members hold no content)."""
+    entries = ledger(4, link_every=3)  # file, file, link, directory
+    _name, nodes = next(inventory_graphs(fold(entries), artifacts(entries), "0.1.0"))
+    file, _file1, link, directory = [n for n in nodes if "uco-core:hasFacet" in n]
+    (facet,) = file["uco-core:hasFacet"]
+    assert file["@type"] == "uco-observable:File"
+    assert facet["@type"] == ["uco-observable:FileFacet", "uco-observable:ContentDataFacet"]
+    assert facet["uco-observable:fileName"] == "file 0.txt"
+    assert facet["uco-observable:filePath"] == "/home/u/d0000/file 0.txt"
+    assert facet["uco-observable:sizeInBytes"] == 200
+    ((h),) = facet["uco-observable:hash"]
+    assert h["uco-types:hashMethod"] == "SHA256"
+    assert h["uco-types:hashValue"] == {"@type": "xsd:hexBinary", "@value": "0" * 64}
+    assert file["uco-core:description"] == (
+        f"file collected by files in run {RUN_ID}; archive member files/home/u/d0000/file 0.txt"
+    )
+    assert link["@type"] == "uco-observable:SymbolicLink"
+    assert link["uco-core:description"].endswith("; a symbolic link to ../d0000/file 1.txt")
+    assert link["uco-core:description"].startswith("symlink collected by files")
+    assert directory["@type"] == "uco-observable:Directory"
+    for node in (link, directory):
+        (only,) = node["uco-core:hasFacet"]
+        assert only["@type"] == "uco-observable:FileFacet"
+        assert "uco-observable:hash" not in only and "uco-observable:sizeInBytes" not in only
+    assert directory["uco-core:hasFacet"][0]["uco-observable:isDirectory"] is True
+    assert check_case_uco({"@graph": [file, link, directory]}) == []
+
+
+def test_inventory_files_conform_alone_with_every_shape_and_with_the_settings(
+    tmp_path: Path,
+) -> None:
+    """The real case_validate on every file: with VERIFY.md's settings, and without them
+    (every UCO shape on, the disjointness shapes too) on an inventory file of each kind."""
+    names = _files(tmp_path, ledger(7, link_every=3), chunk=4)
+    assert names == [CASE_UCO, inventory_file(1), inventory_file(2), SHAPES_OFF]
+    graphs = [tmp_path / n for n in names if n.endswith(".jsonld")]
+    for path in graphs:
+        result = _validate("--ontology-graph", tmp_path / SHAPES_OFF, path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Conforms: True" in result.stdout
+    result = _validate(tmp_path / inventory_file(1))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Conforms: True" in result.stdout
+
+
+def test_the_settings_leave_the_facts_checked(tmp_path: Path) -> None:
+    """With the settings on, case_validate still rejects a size that is not an integer and a
+    hash that is not hexBinary."""
+    _files(tmp_path, ledger(2), chunk=5)
+    path = tmp_path / inventory_file(1)
+    for damage in ("size", "hash"):
+        doc = json.loads(path.read_bytes())
+        facet = doc["@graph"][0]["uco-core:hasFacet"][0]
+        if damage == "size":
+            facet["uco-observable:sizeInBytes"] = "big"
+        else:
+            facet["uco-observable:hash"][0]["uco-types:hashValue"] = "abc"
+        bad = tmp_path / f"bad-{damage}.jsonld"
+        bad.write_text(json.dumps(doc))
+        result = _validate("--ontology-graph", tmp_path / SHAPES_OFF, bad)
+        assert result.returncode != 0, damage
+        assert "Conforms: False" in result.stdout, damage
+
+
+def _check(root: Path, entries: list[Entry], chunk: int) -> Report:
+    report = Report(str(root))
+    check_bundle_uco(
+        root, iter(entries), read_facts(entries), ARCHIVES, "0.1.0", report, chunk=chunk
+    )
+    return report
+
+
+def test_verify_catches_a_node_given_another_type(tmp_path: Path) -> None:
+    """What the deactivated disjointness shapes would see, a node with a type Chainproof does
+    not give it, chainproof verify reports: it compares every node's @type."""
+    entries = ledger(3, link_every=3)
+    _files(tmp_path, entries, chunk=5)
+    assert _check(tmp_path, entries, 5).ok
+    path = tmp_path / inventory_file(1)
+    doc = json.loads(path.read_bytes())
+    doc["@graph"][0]["@type"] = ["uco-observable:File", "uco-observable:URL"]
+    doc["@graph"][1]["uco-core:hasFacet"][0]["@type"] = "uco-observable:ContentDataFacet"
+    path.write_text(json.dumps(doc))
+    found = [(f.code, f.where, str(f)) for f in _check(tmp_path, entries, 5).findings]
+    assert len(found) == 2, found
+    assert all(c == "caseuco.mismatch" and w == inventory_file(1) for c, w, _m in found)
+    assert "@type" in found[0][2] and "uco-observable:URL" in found[0][2]
+
+
+def test_bundles_with_four_nodes_per_artifact_still_check(tmp_path: Path) -> None:
+    """A bundle whose settings are the earlier three shapes holds a FileFacet and a
+    ContentDataFacet apart for every kind: verify rebuilds that layout, and still catches a
+    change; the same files under today's settings do not pass."""
+    entries = ledger(5, link_every=3)
+    state = fold(entries)
+    for name, pieces in case_uco_files(state, [], ARCHIVES, "0.1.0"):
+        if name == CASE_UCO:
+            (tmp_path / name).write_bytes(b"".join(pieces))
+    for name, nodes in inventory_graphs(state, artifacts(entries), "0.1.0", chunk=3, four=True):
+        (tmp_path / name).write_bytes(b"".join(case_uco_chunks(nodes)))
+    (tmp_path / SHAPES_OFF).write_bytes(SHAPES_OFF_TEXT_4)
+    first = json.loads((tmp_path / inventory_file(1)).read_bytes())["@graph"][0]
+    assert [f["@type"] for f in first["uco-core:hasFacet"]] == [
+        "uco-observable:FileFacet",
+        "uco-observable:ContentDataFacet",
+    ]
+    assert _check(tmp_path, entries, 3).ok
+    (tmp_path / SHAPES_OFF).write_bytes(SHAPES_OFF_TEXT)
+    assert {f.code for f in _check(tmp_path, entries, 3).findings} >= {"caseuco.mismatch"}
+    (tmp_path / SHAPES_OFF).write_bytes(SHAPES_OFF_TEXT_4)
+    doc = json.loads((tmp_path / inventory_file(2)).read_bytes())
+    doc["@graph"][0]["uco-core:hasFacet"][0]["uco-observable:filePath"] = "/elsewhere"
+    (tmp_path / inventory_file(2)).write_text(json.dumps(doc))
+    report = _check(tmp_path, entries, 3)
+    assert [(f.code, f.where) for f in report.findings] == [
+        ("caseuco.mismatch", inventory_file(2))
+    ], report.render()
