@@ -527,6 +527,22 @@ class CollectionRun:
             description=rec.description,
             note=result.note,
         )
+        if result.stderr_member is not None:
+            err_ref = _member_ref(
+                result.stderr_member,
+                mtime=ns_text(meta.mtime_ns),
+                mode=meta.mode,
+                uid=meta.uid,
+                gid=meta.gid,
+            )
+            self._artifact(
+                collector,
+                "command",
+                result.stderr_member,
+                err_ref,
+                command=command,
+                description=f"standard error of: {rec.description}",
+            )
         self._item_recorded(collector, rec.member)
 
     def _spooled(self, collector: str, rec: SpooledRecord) -> None:

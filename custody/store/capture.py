@@ -129,10 +129,11 @@ class NotCaptured:
 
 @dataclass(frozen=True)
 class CommandCaptured:
-    """A command's standard output, archived. ``exit_code`` is None when the command was
-    stopped at its timeout (negative: killed by that signal); ``note`` gives a non-zero exit
-    status, a timeout, and the tail of standard error. ``meta`` is what the member's header
-    says (mode, owner, ``mtime`` = ``finished_ns``)."""
+    """A command's standard output, archived, and its standard error beside it
+    (``stderr_member``, ``<member>.stderr``) when it wrote any. ``exit_code`` is None when
+    the command was stopped at its timeout (negative: killed by that signal); ``note`` gives
+    a non-zero exit status, a timeout, and the tail of standard error. ``meta`` is what both
+    members' headers say (mode, owner, ``mtime`` = ``finished_ns``)."""
 
     record: CommandRecord
     member: Member
@@ -141,6 +142,7 @@ class CommandCaptured:
     started_ns: int
     finished_ns: int
     meta: MemberMeta | None = None
+    stderr_member: Member | None = None
 
 
 @dataclass(frozen=True)
@@ -872,9 +874,11 @@ def capture_command(
     a file in ``spool_dir`` (the case directory, never ``/tmp``), archive it as
     ``record.member`` and delete the spool.
 
-    A command that is not installed is ``skipped`` ("journalctl not found"). A non-zero
-    exit status still archives the output when there is any, with the status and the tail
-    of standard error in ``note``; with no output it is an ``error``. At ``record.timeout_s``
+    A command that is not installed is ``skipped`` ("journalctl not found"). Standard error,
+    when there is any, is archived too, as ``record.member + ".stderr"``, whatever the exit
+    status (``dpkg -V`` says what it could not check there and exits 0). A non-zero exit
+    status still archives the output when there is any, with the status and the tail of
+    standard error in ``note``; with no output it is an ``error``. At ``record.timeout_s``
     the command is killed and what it wrote so far is archived, noted as partial. When
     ``cancel`` is set the command is killed, its output discarded, and an ``error``
     "cancelled" returned. Store errors propagate.
@@ -949,8 +953,14 @@ def capture_command(
         )
         with spool.open("rb", buffering=0) as src:
             member = archive.add_stream(record.member, size, src.readinto, meta)
+        stderr_member = None
+        if err_size := err_spool.stat().st_size:
+            with err_spool.open("rb", buffering=0) as src:
+                stderr_member = archive.add_stream(
+                    record.member + ".stderr", err_size, src.readinto, meta
+                )
         note = "; ".join(notes) or None
-        return CommandCaptured(record, member, code, note, started, finished, meta)
+        return CommandCaptured(record, member, code, note, started, finished, meta, stderr_member)
     finally:
         spool.unlink(missing_ok=True)
         err_spool.unlink(missing_ok=True)

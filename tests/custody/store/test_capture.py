@@ -592,12 +592,33 @@ def test_command_output_archived(tmp_path: Path, new_archive: Callable[..., RunA
     assert isinstance(result, CommandCaptured)
     assert (result.exit_code, result.note) == (0, None)
     assert result.member.digests.sha256 == hashlib.sha256(b"hello\n").hexdigest()
+    assert result.stderr_member is None  # nothing written there: no member
     assert result.finished_ns >= result.started_ns
     assert list((tmp_path / "spool").iterdir()) == []
     archive.close()
     with open_tar(archive.path) as tf:
         f = tf.extractfile("volatile/cmd.out")
         assert f is not None and f.read() == b"hello\n"
+
+
+def test_standard_error_is_archived_beside_the_output_whatever_the_exit_status(
+    tmp_path: Path, new_archive: Callable[..., RunArchive]
+) -> None:
+    """dpkg -V writes what it could not check to standard error and exits 0."""
+    archive = new_archive()
+    argv = ["sh", "-c", "echo '??5?????? c /etc/x'; echo 'missing /etc/y (Permission denied)' >&2"]
+    result = capture_command(archive, record(argv), tmp_path / "spool", threading.Event())
+    assert isinstance(result, CommandCaptured)
+    assert (result.exit_code, result.note) == (0, None)
+    err = b"missing /etc/y (Permission denied)\n"
+    assert result.stderr_member is not None
+    assert result.stderr_member.digests.sha256 == hashlib.sha256(err).hexdigest()
+    assert list((tmp_path / "spool").iterdir()) == []
+    archive.close()
+    with open_tar(archive.path) as tf:
+        assert tf.getnames() == ["volatile/cmd.out", "volatile/cmd.out.stderr"]
+        f = tf.extractfile("volatile/cmd.out.stderr")
+        assert f is not None and f.read() == err
 
 
 def test_large_command_output_streamed(
