@@ -16,23 +16,22 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.errors import Cancelled
 from ui import theme
 from ui.accessibility import announce
-from ui.errors import show_error
 from ui.integrity import FAILED_MARK, PASSED_MARK, findings_text
+from ui.long_task import LongTask, slim_bar
 from ui.verify_view import progress_text
 from ui.widgets import FindingsTable
-from ui.workers import Worker
 
 if TYPE_CHECKING:
+    from app.errors import Cancelled
     from app.verification import Report
+    from ui.workers import Worker
 
 
 def report_text(report: Report) -> str:
@@ -62,7 +61,6 @@ class BundleVerifyDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("bundle_dialog")
         self.setWindowTitle("Verify a bundle")
-        self.worker: Worker | None = None
         self.report: Report | None = None
         self._start_in = start_in or Path.home()
         self._ok: bool | None = None
@@ -108,12 +106,7 @@ class BundleVerifyDialog(QDialog):
         self.banner.setAccessibleDescription("bundle verification result")
         self.banner.setWordWrap(True)
         layout.addWidget(self.banner)
-        self.progress = QProgressBar()
-        self.progress.setAccessibleName("bundle verification progress")
-        self.progress.setRange(0, 1)
-        self.progress.setMaximumHeight(8)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
+        self.progress = slim_bar("bundle verification progress")
         layout.addWidget(self.progress)
         self.findings = FindingsTable("bundle_findings")
         layout.addWidget(self.findings, 1)
@@ -129,12 +122,22 @@ class BundleVerifyDialog(QDialog):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancel_bundle_verify")
         self.cancel_button.setAccessibleName("cancel the bundle verification")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.hide()
         buttons.addWidget(close)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.verify_button)
         layout.addLayout(buttons)
+        self.task = LongTask(
+            self,
+            bar=self.progress,
+            start_button=self.verify_button,
+            status=self.banner,
+            cancel_button=self.cancel_button,
+            describe=progress_text,
+            hide_idle=True,
+        )
+        self.task.finished.connect(self._done)
+        self.task.cancelled.connect(self._cancelled)
+        self.task.failed.connect(self._failed)
         self._style(None)
         theme.watcher().changed.connect(self._restyle)
         self.setMinimumSize(560, 380)
@@ -167,8 +170,12 @@ class BundleVerifyDialog(QDialog):
             self.trust.setText(chosen)
 
     @property
+    def worker(self) -> Worker | None:
+        return self.task.worker
+
+    @property
     def running(self) -> bool:
-        return self.worker is not None
+        return self.task.running
 
     def start(self) -> None:
         text = self.path.text().strip()
@@ -185,63 +192,28 @@ class BundleVerifyDialog(QDialog):
 
             return verify_target(target, trust=trust, progress=progress, cancel=cancel)
 
-        self.worker = Worker(work, self)
-        self.worker.progress.connect(self._show_progress)
-        self.worker.finished.connect(self._done)
-        self.worker.failed.connect(self._failed)
-        self.verify_button.setEnabled(False)
         self.findings.setRowCount(0)
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.setEnabled(True)
-        self.cancel_button.show()
-        self.banner.setText(f"Verifying {target} …")
         self._style(None)
-        self.worker.start()
+        self.task.run(work, f"Verifying {target} …")
 
     def cancel(self) -> None:
         """Stop the running check (within a MiB or a thousand entries)."""
-        if self.worker is not None:
-            self.worker.cancel()
-            self.cancel_button.setEnabled(False)
-            self.banner.setText("Cancelling…")
+        self.task.cancel()
 
     def reject(self) -> None:
-        self.cancel()  # closing the dialog stops its check
-        super().reject()
+        if self.task.may_close():  # closing the dialog stops its check
+            super().reject()
 
-    def _show_progress(self, step: tuple[str, int, int]) -> None:
-        if self.worker is None or self.worker.cancel_event.is_set():
-            return
-        phase, done, total = step
-        self.banner.setText(progress_text(phase, done, total))
-        if total:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(min(1000, done * 1000 // total))
-        else:
-            self.progress.setRange(0, 0)
+    def _cancelled(self, _exc: Cancelled) -> None:
+        self.banner.setText("Verification cancelled: the bundle was neither verified nor failed.")
+        self._style(None)
+        announce(self.banner, self.banner.text())
 
-    def _ended(self) -> None:
-        self.worker = None
-        self.progress.hide()
-        self.cancel_button.hide()
-        self.verify_button.setEnabled(True)
-
-    def _failed(self, exc: BaseException) -> None:
-        self._ended()
-        if isinstance(exc, Cancelled):
-            self.banner.setText(
-                "Verification cancelled: the bundle was neither verified nor failed."
-            )
-            self._style(None)
-            announce(self.banner, self.banner.text())
-            return
+    def _failed(self, _exc: BaseException) -> None:
         self.banner.setText("The bundle could not be verified.")
         self._style(None)
-        show_error(self, exc)
 
     def _done(self, report: Report) -> None:
-        self._ended()
         self.report = report
         self.banner.setText(report_text(report))
         self._style(report.ok)

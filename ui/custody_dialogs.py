@@ -34,15 +34,16 @@ from ui.confirm import confirm, warn
 from ui.dialogs import open_local
 from ui.errors import show_error
 from ui.export_recipients import RecipientsBox
-from ui.workers import Worker
+from ui.long_task import CancelQuestion, LongTask
 
 if TYPE_CHECKING:
     from app.cases import CaseHandle
     from app.desktop_actions import Holder
+    from app.errors import Cancelled
     from app.identity import Identity
+    from ui.workers import Worker
 
 REPORT = "custody-report.pdf"
-_STEPS = 1000  # resolution of the export bar
 _ZIP, _P7M = ".zip", ".p7m"
 
 
@@ -58,6 +59,17 @@ def bundle_name(path: Path, *, as_zip: bool, encrypted: bool) -> Path:
     if encrypted:
         name += _P7M
     return path.with_name(name)
+
+
+_CANCEL_EXPORT = CancelQuestion(
+    "Cancel the export",
+    "Cancel the export?",
+    "The bundle is not finished: its staging folder is removed, nothing is left at the "
+    "bundle path, and the case's ledger records the export as failed, cancelled. You "
+    "can export again later.",
+    act="Cancel the export",
+    keep="Go on exporting",
+)
 
 
 def holder_text(h: Holder | None, fallback: str = "") -> str:
@@ -267,7 +279,6 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export case bundle")
         self.case = case
         self.identity = identity
-        self.worker: Worker | None = None
         self.result_path: Path | None = None
         self.forced = False
         self._extracted: Path | None = None
@@ -324,8 +335,6 @@ class ExportDialog(QDialog):
             "Stop the export: nothing is left at the bundle path and the ledger records it "
             "as cancelled"
         )
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
         buttons.addWidget(self.report_button)
@@ -334,8 +343,25 @@ class ExportDialog(QDialog):
         buttons.addWidget(close)
         buttons.addWidget(self.start_button)
         layout.addLayout(buttons)
+        self.task = LongTask(
+            self,
+            bar=self.progress,
+            start_button=self.start_button,
+            status=self.phase,
+            cancel_button=self.cancel_button,
+            question=_CANCEL_EXPORT,
+            describe=self._describe,
+        )
+        self.task.said.connect(lambda line: self.log.appendPlainText(str(line)))
+        self.task.finished.connect(self._done)
+        self.task.cancelled.connect(self._cancelled)
+        self.task.failed.connect(self._failed)
         self._propose()
         self.setMinimumSize(560, 460)
+
+    @property
+    def worker(self) -> Worker | None:
+        return self.task.worker
 
     @property
     def encrypted(self) -> bool:
@@ -377,7 +403,7 @@ class ExportDialog(QDialog):
         from app.desktop_actions import export_bundle
         from app.progress import ExportProgress
 
-        if self.worker is not None:
+        if self.task.running:
             return
         out = Path(self.out.text().strip()).expanduser()
         as_zip = self.as_zip.isChecked()
@@ -411,14 +437,6 @@ class ExportDialog(QDialog):
 
         self.forced = force
         self._shown = ExportProgress(True, live=False)  # a model of the line: never entered
-        self.worker = Worker(work, self)
-        self.worker.progress.connect(self._show_progress)
-        self.worker.finished.connect(self._done)
-        self.worker.failed.connect(self._failed)
-        self.progress.setRange(0, 0)
-        self.phase.setText("Starting…")
-        self.start_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
         self.report_button.setEnabled(False)
         self.encryption.setEnabled(False)
         self.log.appendPlainText(
@@ -426,7 +444,7 @@ class ExportDialog(QDialog):
             + (f" encrypted to {len(recipients)} recipient(s)" if recipients else "")
             + (" (the verification failure will be stated)" if force else "")
         )
-        self.worker.start()
+        self.task.run(work, "Starting…")
 
     def _encryption_settled(self, out: Path) -> bool:
         """Whether the recipients are as the examiner meant them: a ``.p7m`` name needs
@@ -462,56 +480,22 @@ class ExportDialog(QDialog):
         self.log.appendPlainText("Nothing was exported.")
         return False
 
-    def _show_progress(self, step: Any) -> None:
-        """A line of the log (a step), or ``(phase, done, total)`` for the bar and the phase."""
-        if not isinstance(step, tuple):
-            self.log.appendPlainText(str(step))
-            return
-        if self.worker is None or self.worker.cancel_event.is_set() or self._shown is None:
-            return
-        phase, done, total = step
+    def _describe(self, phase: str, done: int, total: int) -> str:
+        """The phase line: how far the phase is, and an ETA."""
         self._shown.update(phase, done, total)
-        self.phase.setText(self._shown.summary())
-        if total:
-            self.progress.setRange(0, _STEPS)
-            self.progress.setValue(min(_STEPS, done * _STEPS // total))
-        else:
-            self.progress.setRange(0, 0)
+        return str(self._shown.summary())
 
     def cancel(self) -> None:
         """Stop the running export, once the examiner confirms it."""
-        worker = self.worker
-        if worker is None or worker.cancel_event.is_set():
-            return
-        if not confirm(
-            self,
-            "Cancel the export",
-            "Cancel the export?",
-            "The bundle is not finished: its staging folder is removed, nothing is left at the "
-            "bundle path, and the case's ledger records the export as failed, cancelled. You "
-            "can export again later.",
-            act="Cancel the export",
-            keep="Go on exporting",
-        ):
-            return
-        if self.worker is worker and worker.running:
-            worker.cancel()
-            self.cancel_button.setEnabled(False)
-            self.phase.setText("Cancelling…")
+        self.task.cancel()
 
     def reject(self) -> None:
         """Close, unless an export is running: then ask to cancel it first."""
-        if self.worker is not None:
-            self.cancel()
-            return
-        super().reject()
+        if self.task.may_close():
+            super().reject()
 
     def _idle(self) -> None:
-        self.worker = None
         self._shown = None
-        self.progress.setRange(0, 1)
-        self.start_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
         self.encryption.setEnabled(True)
 
     def _done(self, result: Any) -> None:
@@ -580,21 +564,20 @@ class ExportDialog(QDialog):
         else:
             self.log.appendPlainText("Nothing was exported.")
 
-    def _failed(self, exc: BaseException) -> None:
-        from app.errors import Cancelled
-
+    def _cancelled(self, exc: Cancelled) -> None:
         self._idle()
         self.progress.setValue(0)
-        if isinstance(exc, Cancelled):
-            self.phase.setText("Cancelled")
-            self.log.appendPlainText(f"Cancelled: {exc.diagnostics()}")
-            announce(self.phase, f"Export cancelled: {exc.diagnostics()}")
-            self._propose()  # the next export goes elsewhere
-            return
+        self.phase.setText("Cancelled")
+        self.log.appendPlainText(f"Cancelled: {exc.diagnostics()}")
+        announce(self.phase, f"Export cancelled: {exc.diagnostics()}")
+        self._propose()  # the next export goes elsewhere
+
+    def _failed(self, exc: BaseException) -> None:
+        self._idle()
+        self.progress.setValue(0)
         self.phase.setText("Failed")
         self.log.appendPlainText("Export failed.")
         announce(self.phase, f"Export failed: {exc}", assertive=True)
-        show_error(self, exc)
 
     def _report_path(self) -> Path | None:
         """The bundle's PDF report; from a zip it is extracted to a temporary folder."""

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -25,13 +24,13 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.accessibility import announce
 from ui.dialogs import open_local
-from ui.errors import show_error
-from ui.workers import Worker
+from ui.long_task import LongTask, slim_bar
 
 if TYPE_CHECKING:
     from app.cases import CaseHandle
     from app.desktop_actions import Extracted
     from app.identity import Identity
+    from ui.workers import Worker
 
 
 class ExtractDialog(QDialog):
@@ -51,7 +50,6 @@ class ExtractDialog(QDialog):
         self.setWindowTitle("Extract artifact")
         self.case, self.identity = case, identity
         self.seq = int(details["ledger_seq"])
-        self.worker: Worker | None = None
         self.outcome_of: Extracted | None = None
         layout = QVBoxLayout(self)
         what = QLabel(
@@ -86,11 +84,7 @@ class ExtractDialog(QDialog):
         self.purpose.setPlaceholderText("e.g. malware analysis of the uploaded script")
         form.addRow("&Purpose", self.purpose)
         layout.addLayout(form)
-        self.progress = QProgressBar()
-        self.progress.setAccessibleName("extraction progress")
-        self.progress.setRange(0, 1)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(8)
+        self.progress = slim_bar("extraction progress")
         layout.addWidget(self.progress)
         self.outcome = QLabel()
         self.outcome.setObjectName("extract_outcome")
@@ -108,20 +102,34 @@ class ExtractDialog(QDialog):
         self.extract_button.setObjectName("extract_start")
         self.extract_button.setAccessibleName("extract the artifact")
         self.extract_button.setDefault(True)
-        self.extract_button.setEnabled(False)
         self.extract_button.clicked.connect(self.start)
-        self.purpose.textChanged.connect(self._ready)
-        self.folder.textChanged.connect(self._ready)
         buttons.addWidget(self.open_button)
         buttons.addStretch(1)
         buttons.addWidget(close)
         buttons.addWidget(self.extract_button)
         layout.addLayout(buttons)
+        self.task = LongTask(
+            self,
+            bar=self.progress,
+            start_button=self.extract_button,
+            status=self.outcome,
+            can_start=self._inputs_ready,
+        )
+        self.task.finished.connect(self._done)
+        self.task.failed.connect(self._failed)
+        self.purpose.textChanged.connect(self._ready)
+        self.folder.textChanged.connect(self._ready)
         self.setMinimumWidth(520)
 
+    @property
+    def worker(self) -> Worker | None:
+        return self.task.worker
+
+    def _inputs_ready(self) -> bool:
+        return bool(self.purpose.text().strip() and self.folder.text().strip())
+
     def _ready(self) -> None:
-        ok = bool(self.purpose.text().strip() and self.folder.text().strip())
-        self.extract_button.setEnabled(ok and self.worker is None)
+        self.extract_button.setEnabled(self._inputs_ready() and not self.task.running)
 
     def _pick(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Extract into", self.folder.text())
@@ -131,7 +139,7 @@ class ExtractDialog(QDialog):
     def start(self) -> None:
         from app.desktop_actions import extract_artifact
 
-        if self.worker is not None or not self.purpose.text().strip():
+        if self.task.running or not self.purpose.text().strip():
             return
         case, identity, seq = self.case, self.identity, self.seq
         dest = Path(self.folder.text().strip()).expanduser()
@@ -140,18 +148,10 @@ class ExtractDialog(QDialog):
         def work(_cancel: threading.Event, _report: Callable[[Any], None]) -> Extracted:
             return extract_artifact(case, identity, seq, dest, purpose=purpose)
 
-        self.worker = Worker(work, self)
-        self.worker.finished.connect(self._done)
-        self.worker.failed.connect(self._failed)
-        self.extract_button.setEnabled(False)
-        self.progress.setRange(0, 0)
-        self.outcome.setText(f"Extracting into {dest} …")
         self.outcome.setStyleSheet("")
-        self.worker.start()
+        self.task.run(work, f"Extracting into {dest} …")
 
     def _done(self, result: Extracted) -> None:
-        self.worker = None
-        self.progress.setRange(0, 1)
         self.outcome_of = result
         c = theme.colours()
         if result.status == "extracted":
@@ -168,15 +168,10 @@ class ExtractDialog(QDialog):
             )
             self.outcome.setStyleSheet(f"color: {c.bad}")
         announce(self.outcome, self.outcome.text(), assertive=result.status != "extracted")
-        self._ready()
         self.extracted.emit(result)
 
-    def _failed(self, exc: BaseException) -> None:
-        self.worker = None
-        self.progress.setRange(0, 1)
+    def _failed(self, _exc: BaseException) -> None:
         self.outcome.setText("Nothing was extracted.")
-        self._ready()
-        show_error(self, exc)
 
     def _open_folder(self) -> None:
         if self.outcome_of is not None:
