@@ -15,12 +15,15 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import decrypt_cli, examine_cli, export_cli, keys_cli, recover_cli, reindex_cli
 from app.errors import ChainproofError, UsageError
-from app.passphrase import add_passphrase_fd
+from app.passphrase import add_passphrase_fd, read_passphrase
+from app.progress import TerminalProgress, VerifyProgress, size_text
+from app.tool import tool_footprint
 from app.version import __version__
 from custody.record.events import JOURNAL_KINDS
 
@@ -164,8 +167,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record a signed 'verified' entry in the case (needs your key)",
     )
+    c.add_argument(
+        "--tsa-ca",
+        type=Path,
+        metavar="PEM",
+        help="check the RFC 3161 tokens' TSA certificate chain against these CA certificates "
+        "(default: tsa_ca in settings.json; without either the chain is not checked)",
+    )
     add_passphrase_fd(c)
     c.set_defaults(func=cmd_verify)
+
+    c = sub.add_parser(
+        "timestamp",
+        help="add RFC 3161 timestamps to the signed entries that have none (recorded as late)",
+    )
+    c.add_argument("case_dir", type=Path, metavar="CASE_DIR")
+    add_passphrase_fd(c)
+    c.set_defaults(func=cmd_timestamp)
 
     c = sub.add_parser("gui", help="open the desktop application")
     c.add_argument("case_dir", type=Path, nargs="?", metavar="CASE_DIR")
@@ -174,7 +192,34 @@ def _parser() -> argparse.ArgumentParser:
     recover_cli.register(sub)
     examine_cli.register(sub)
     decrypt_cli.register(sub)
+    for command in (*STAMPED_COMMANDS, "timestamp"):
+        _tsa_option(sub.choices[command])
+    for command in ("new", "reindex"):
+        _tsa_option(case.choices[command])
     return p
+
+
+#: Commands that write signed ledger entries, stamped with ``--tsa`` (or settings.json).
+STAMPED_COMMANDS = ("collect", "note", "access", "seal", "transfer", "export", "recover", "verify")
+
+
+def _tsa_option(c: argparse.ArgumentParser) -> None:
+    c.add_argument(
+        "--tsa",
+        metavar="URL",
+        help="RFC 3161 timestamp authority for every signed entry this command writes "
+        "(default: tsa_url in settings.json)",
+    )
+
+
+def _stamped_case(args: argparse.Namespace) -> Path | None:
+    """The case whose signed entries this command's ``--tsa`` stamps, if any."""
+    if not hasattr(args, "tsa") or args.command == "timestamp":
+        return None
+    if args.command == "verify":
+        return args.target if args.sign else None
+    root = getattr(args, "case_dir", None)
+    return root if isinstance(root, Path) else None
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -191,8 +236,8 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_case_new(args: argparse.Namespace) -> int:
-    from app.cases import create_case, summary
-    from app.identity import unlock_identity
+    from app.cases import create_case, summary  # lazy: SQLAlchemy
+    from app.identity import unlock_identity  # lazy: cryptography
 
     identity = unlock_identity(args.passphrase_fd)
     fields = {
@@ -217,7 +262,7 @@ def cmd_case_new(args: argparse.Namespace) -> int:
 
 
 def cmd_case_list(args: argparse.Namespace) -> int:
-    from app.cases import find_cases, open_case, summary
+    from app.cases import find_cases, open_case, summary  # lazy: SQLAlchemy
 
     rows = []
     for path in find_cases(args.root):
@@ -243,7 +288,7 @@ def cmd_case_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return 0
-    from rich.console import Console
+    from rich.console import Console  # lazy: rich, for this table only
     from rich.table import Table
 
     table = Table("Case", "Title", "Incident", "Status", "Runs", "Artifacts", "Path")
@@ -265,9 +310,12 @@ def cmd_case_list(args: argparse.Namespace) -> int:
 
 
 def cmd_case_show(args: argparse.Namespace) -> int:
-    from app.cases import open_case, summary
+    from app.cases import open_case, summary  # lazy: SQLAlchemy
+    from app.timestamps import timestamp_counts  # lazy: SQLAlchemy, asn1crypto
 
-    s = summary(open_case(args.case_dir))
+    handle = open_case(args.case_dir)
+    s = summary(handle)
+    s["timestamps"] = timestamp_counts(handle)
     if args.json:
         _print_json(s)
         return 0
@@ -285,6 +333,11 @@ def cmd_case_show(args: argparse.Namespace) -> int:
         if s.get(k):
             print(f"  {k:16} {s[k]}")
     print(f"  ledger entries   {s['ledger_entries']}")
+    t = s["timestamps"]
+    print(
+        f"  timestamps       {t['stamped']} of {t['signed']} signed entries have an RFC 3161 "
+        f"token; {t['untimestamped']} untimestamped"
+    )
     print(
         f"  artifacts        {s['artifacts']}  (collection errors and skips: {s['collection_errors']})"
     )
@@ -330,9 +383,7 @@ def _capture_options(c: argparse.ArgumentParser) -> None:
 
 def _with_capture(profile: Profile, args: argparse.Namespace) -> Profile:
     """``profile`` with the ``--capture-*`` options merged into its capture collector."""
-    from dataclasses import replace
-
-    from app.profiles import capture_problem
+    from app.profiles import capture_problem  # lazy: the collectors, psutil, PyYAML
 
     given = {
         "seconds": args.capture_seconds,
@@ -380,8 +431,6 @@ def _install_cancel(
 
 def _warn_unpacked_on_disk() -> None:
     """Tell the examiner when a one-file binary unpacked itself onto a disk (it is recorded)."""
-    from app.tool import tool_footprint
-
     footprint = tool_footprint()
     if footprint is None or footprint.in_memory:
         return
@@ -394,11 +443,10 @@ def _warn_unpacked_on_disk() -> None:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from app.cases import open_case
-    from app.collection import CollectionRun
-    from app.identity import unlock_identity
-    from app.profiles import load_profile
-    from app.progress import TerminalProgress, size_text
+    from app.cases import open_case  # lazy: SQLAlchemy
+    from app.collection import CollectionRun  # lazy: the collectors, SQLAlchemy
+    from app.identity import unlock_identity  # lazy: cryptography
+    from app.profiles import load_profile  # lazy: the collectors, psutil, PyYAML
 
     handle = open_case(args.case_dir)
     profile = load_profile(args.profile)
@@ -458,9 +506,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_note(args: argparse.Namespace) -> int:
-    from app.cases import open_case
-    from app.identity import unlock_identity
-    from app.journal import add_journal_entry
+    from app.cases import open_case  # lazy: SQLAlchemy
+    from app.identity import unlock_identity  # lazy: cryptography
+    from app.journal import add_journal_entry  # lazy: SQLAlchemy
 
     handle = open_case(args.case_dir)
     identity = unlock_identity(args.passphrase_fd)
@@ -470,9 +518,9 @@ def cmd_note(args: argparse.Namespace) -> int:
 
 
 def cmd_access(args: argparse.Namespace) -> int:
-    from app.cases import open_case
-    from app.identity import unlock_identity
-    from app.journal import record_access
+    from app.cases import open_case  # lazy: SQLAlchemy
+    from app.identity import unlock_identity  # lazy: cryptography
+    from app.journal import record_access  # lazy: SQLAlchemy
 
     handle = open_case(args.case_dir)
     seq = record_access(
@@ -483,9 +531,9 @@ def cmd_access(args: argparse.Namespace) -> int:
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
-    from app.cases import open_case
-    from app.identity import unlock_identity
-    from app.journal import seal_case
+    from app.cases import open_case  # lazy: SQLAlchemy
+    from app.identity import unlock_identity  # lazy: cryptography
+    from app.journal import seal_case  # lazy: SQLAlchemy
 
     handle = open_case(args.case_dir)
     seq = seal_case(handle, unlock_identity(args.passphrase_fd), reason=args.reason)
@@ -494,10 +542,9 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from app.cases import open_case
-    from app.identity import load_identity, read_certificate, unlock_identity
-    from app.journal import record_transfer
-    from app.passphrase import read_passphrase
+    from app.cases import open_case  # lazy: SQLAlchemy
+    from app.identity import load_identity, read_certificate, unlock_identity  # lazy: cryptography
+    from app.journal import record_transfer  # lazy: SQLAlchemy
 
     handle = open_case(args.case_dir)
     releasing = unlock_identity(args.passphrase_fd)
@@ -524,11 +571,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from app.cases import CASE_FILE, open_case
-    from app.export_recovery import open_exports_notice
-    from app.identity import unlock_identity
-    from app.progress import VerifyProgress
-    from app.verification import verify_target
+    from app.cases import CASE_FILE, open_case  # lazy: SQLAlchemy
+    from app.export_recovery import open_exports_notice  # lazy: SQLAlchemy
+    from app.identity import unlock_identity  # lazy: cryptography
+    from app.verification import verify_target  # lazy: SQLAlchemy, asn1crypto
 
     identity = unlock_identity(args.passphrase_fd) if args.sign else None
     if (args.target / CASE_FILE).is_file():
@@ -549,6 +595,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 sign_with=identity,
                 progress=progress.update,
                 cancel=cancel,
+                tsa_ca=args.tsa_ca,
             )
     finally:
         restore()
@@ -559,9 +606,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 6
 
 
+def cmd_timestamp(args: argparse.Namespace) -> int:
+    from app.cases import open_case  # lazy: SQLAlchemy
+    from app.identity import unlock_identity  # lazy: cryptography
+    from app.timestamps import stamping, timestamp_case, tsa_url  # lazy: SQLAlchemy, asn1crypto
+
+    url = tsa_url(args.tsa)
+    if url is None:
+        raise UsageError("no timestamp authority: give --tsa URL or set tsa_url in settings.json")
+    handle = open_case(args.case_dir)
+    identity = unlock_identity(args.passphrase_fd)
+    with stamping(handle.root, url):  # the 'timestamped' entry is stamped as it is written
+        done = timestamp_case(handle, identity, url)
+    if not done.seqs:
+        print("Every signed entry has a timestamp token; nothing to do")
+    else:
+        print(
+            f"Timestamped {len(done.seqs)} signed entr{'y' if len(done.seqs) == 1 else 'ies'} "
+            f"late; recorded as ledger entry {done.recorded_seq}"
+        )
+    return 0
+
+
 def _recover_exports(handle: CaseHandle, identity: Identity) -> None:
     """Close the case's interrupted exports (:mod:`app.export_recovery`), saying what was done."""
-    from app.export_recovery import recover_exports
+    from app.export_recovery import recover_exports  # lazy: SQLAlchemy
 
     for r in recover_exports(handle, identity):
         sys.stderr.write(f"chainproof: {r.message}\n")
@@ -569,7 +638,7 @@ def _recover_exports(handle: CaseHandle, identity: Identity) -> None:
 
 def cmd_gui(args: argparse.Namespace) -> int:
     try:
-        from app.gui import run_gui
+        from app.gui import run_gui  # lazy: not in the CLI-only binary (build.spec)
     except ImportError as exc:
         raise UsageError(f"the desktop application is not available: {exc}") from exc
     return run_gui(args.case_dir)
@@ -579,7 +648,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``chainproof`` and ``python -m app``."""
     args = _parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        root = _stamped_case(args)
+        if root is None:
+            return int(args.func(args))
+        from app.timestamps import stamping, tsa_url  # lazy: SQLAlchemy, asn1crypto
+
+        with stamping(root, tsa_url(args.tsa), pdf=args.command == "export"):
+            return int(args.func(args))
     except ChainproofError as exc:
         sys.stderr.write(f"chainproof: {exc.diagnostics()}\n")
         return exc.exit_code

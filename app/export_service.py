@@ -67,6 +67,7 @@ from custody.record.entry import Entry
 from custody.record.events import Exported, ExportFailed, ExportStarted
 from custody.record.keys import Identity
 from custody.record.times import utc_text
+from custody.timestamp.store import TokenStore
 from custody.verify.findings import Report
 from custody.verify.progress import CancelToken, Monitor, ProgressCallback
 
@@ -358,6 +359,7 @@ def _stage_and_move(
         full_inventory=full_inventory,
         monitor=monitor,
         entry_count=entries.count,
+        timestamps=TokenStore(case.root).read,
     )
     stop_point("export_staged")
     zip_sha256: str | None = None

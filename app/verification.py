@@ -14,10 +14,14 @@ from app.targets import BUNDLE, CASE, ZIP, target_kind
 from custody.db.engine import snapshot, wrap_db_errors
 from custody.db.ledger import head, read_entries
 from custody.errors import DatabaseError, UsageError
-from custody.record.events import Verified
+from custody.record.entry import Entry
+from custody.record.events import Event, Verified
+from custody.record.fold import CaseState
 from custody.record.keys import Identity, fingerprint
-from custody.record.regular import open_regular
+from custody.record.regular import open_regular, read_regular
 from custody.store.setaside import SET_ASIDE, SetAsideFolder
+from custody.timestamp.check import TimestampCheck, TsaAnchors
+from custody.timestamp.store import TokenStore
 from custody.verify.case import verify
 from custody.verify.findings import Report
 from custody.verify.index import IndexComparison
@@ -33,6 +37,7 @@ def verify_target(
     sign_with: Identity | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    tsa_ca: Path | None = None,
 ) -> Report:
     """Verify ``target``: a case directory, a bundle directory, or a bundle zip.
 
@@ -41,10 +46,12 @@ def verify_target(
     none of a bundle's files is an :class:`~custody.errors.ExportError` (exit 7).
     ``progress(phase, done, total)`` hears how far it is (:mod:`custody.verify.progress`);
     a set ``cancel`` token stops it with :class:`~custody.errors.Cancelled` (nothing
-    recorded).
+    recorded). ``tsa_ca``: the CA certificates (PEM) the RFC 3161 tokens' TSA must chain
+    to (default: the settings file's ``tsa_ca``; none: the chain is not checked).
     """
     monitor = Monitor(progress, cancel)
     trusted = [read_certificate(p) for p in trust]
+    anchors = tsa_anchors(tsa_ca)
     kind = target_kind(target, pdf=True)
     if kind == CASE:
         try:
@@ -53,17 +60,51 @@ def verify_target(
             report = Report(str(target))
             report.add("database.unreadable", "case database", exc.diagnostics())
             return report
-        return verify_case(case, trusted=trusted, sign_with=sign_with, monitor=monitor)
+        return verify_case(
+            case, trusted=trusted, sign_with=sign_with, monitor=monitor, tsa_anchors=anchors
+        )
     if sign_with is not None:
         raise UsageError("--sign records the verification in a case; a bundle is read-only")
     # Imported here: a case's verification needs neither, and they take a second to load.
     from custody.bundle.verify import verify_bundle_dir, verify_bundle_zip
 
     if kind == BUNDLE:  # a missing ledger is a finding
-        return verify_bundle_dir(target, trusted=trusted, monitor=monitor)
+        return verify_bundle_dir(target, trusted=trusted, monitor=monitor, tsa_anchors=anchors)
     if kind == ZIP:
-        return verify_bundle_zip(target, trusted=trusted, monitor=monitor)
+        return verify_bundle_zip(target, trusted=trusted, monitor=monitor, tsa_anchors=anchors)
     return verify_report_pdf(target, trusted=trusted)
+
+
+def tsa_anchors(path: Path | None) -> TsaAnchors | None:
+    """The TSA CA certificates in ``path`` (PEM, one or more), else in the settings file's
+    ``tsa_ca``; None when neither is given."""
+    from app.settings import load_settings
+
+    path = path or load_settings().tsa_ca
+    if path is None:
+        return None
+    try:
+        certs = x509.load_pem_x509_certificates(read_regular(path))
+    except OSError as exc:
+        raise UsageError(f"cannot read the TSA CA certificates {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise UsageError(f"{path} holds no PEM certificate: {exc}") from exc
+    return TsaAnchors(certs, str(path))
+
+
+class _Taps:
+    """Two ledger taps fed from the one ledger pass."""
+
+    def __init__(self, *taps: IndexComparison | TimestampCheck) -> None:
+        self.taps = taps
+
+    def feed(self, entry: Entry, event: Event | None) -> None:
+        for t in self.taps:
+            t.feed(entry, event)
+
+    def finish(self, state: CaseState) -> None:
+        for t in self.taps:
+            t.finish(state)
 
 
 def verify_report_pdf(path: Path, *, trusted: Sequence[x509.Certificate] = ()) -> Report:
@@ -108,17 +149,20 @@ def verify_case(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     monitor: Monitor | None = None,
+    tsa_anchors: TsaAnchors | None = None,
 ) -> Report:
     """Verify a case directory from its database, identities/, evidence/ and set-aside/.
 
     A database that cannot be read (a damaged file) is a finding, as is every value in it
     that differs from the record; verification then stops where the reading stopped.
     ``progress`` and ``cancel`` (or a ``monitor`` made of them): as for
-    :func:`verify_target`; cancelled, nothing is recorded.
+    :func:`verify_target`; cancelled, nothing is recorded. Every RFC 3161 token in
+    ``timestamps/`` is checked (:mod:`custody.timestamp.check`), its TSA's chain against
+    ``tsa_anchors`` when given.
     """
     monitor = monitor or Monitor(progress, cancel)
     try:
-        report = _verify_in_snapshot(case, trusted, monitor)
+        report = _verify_in_snapshot(case, trusted, monitor, tsa_anchors)
     except SQLAlchemyError as exc:
         report = Report(str(case.root))
         report.add("database.unreadable", "ledger_entries", _db_error(case, exc))
@@ -139,7 +183,10 @@ def verify_case(
 
 
 def _verify_in_snapshot(
-    case: CaseHandle, trusted: Sequence[x509.Certificate], monitor: Monitor
+    case: CaseHandle,
+    trusted: Sequence[x509.Certificate],
+    monitor: Monitor,
+    anchors: TsaAnchors | None = None,
 ) -> Report:
     """The ledger, the archives and the index, all read from one snapshot of the database.
 
@@ -149,6 +196,7 @@ def _verify_in_snapshot(
     :class:`~sqlalchemy.exc.SQLAlchemyError`."""
     with snapshot(case.sessions) as snap, snap() as session:
         index = IndexComparison(session, case.case_id)
+        stamps = TimestampCheck(TokenStore(case.root), anchors)
         report = verify(
             str(case.root),
             lambda: read_entries(snap, case.case_id),
@@ -159,9 +207,11 @@ def _verify_in_snapshot(
             set_aside=SetAsideFolder(case.root / SET_ASIDE),
             monitor=monitor,
             entry_count=_entry_count(case),
-            tap=index,
+            tap=_Taps(index, stamps),
             stable=True,
         )
+    if stamps.finished:
+        stamps.add_to(report)
     monitor.check()
     try:
         index.close(report)

@@ -102,6 +102,11 @@ class SignatureError(ChainproofError):
     exit_code = 5
 
 
+class TimestampError(SignatureError):
+    """A timestamp authority could not be reached, refused, or answered with a token that
+    does not hold (wrong nonce, other bytes, bad signature)."""
+
+
 class VerificationError(ChainproofError):
     """Verification found a problem; the message names the artifact or entry."""
 

@@ -8,6 +8,8 @@
   (:mod:`custody.bundle.manifest_check`, :mod:`custody.bundle.uco_check`);
 - ``evidence/<run>.sha256``: exactly the ledger's member hashes of that run;
 - ``signatures/``: exactly the signed bodies and signatures of the ledger;
+- ``timestamps/``: a token only for signed entries, each over its entry's signed bytes,
+  signed by its TSA, in time with the ledger (:mod:`custody.timestamp.check`);
 - ``certs/``: a certificate for every examiner; ``custody-report.pdf`` present;
 - ``inventory.csv`` and ``inventory.jsonl``: exactly the ledger's artifacts, byte for byte
   (:mod:`custody.bundle.inventory_check`).
@@ -55,6 +57,8 @@ from custody.record.regular import open_regular, read_regular
 from custody.report.caseuco import ArchiveCopy
 from custody.report.entries import EntrySource, entry_reader
 from custody.report.signed_pdf import check_signed_pdf
+from custody.timestamp.check import TimestampCheck, TsaAnchors
+from custody.timestamp.store import TokenStore
 from custody.verify.findings import Report
 
 
@@ -260,15 +264,18 @@ class BundleTap:
     :class:`~custody.verify.case.LedgerTap`): its facts, and each run's member list
     compared as the artifacts pass. :meth:`close` it when that pass fails."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tsa_anchors: TsaAnchors | None = None) -> None:
         self.members = MemberSumsCheck(root)
         self.facts = FactsTap(self.members.feed)
+        self.timestamps = TimestampCheck(TokenStore(root), tsa_anchors)
 
     def feed(self, entry: Entry, event: Event | None) -> None:
         self.facts.feed(entry, event)
+        self.timestamps.feed(entry, event)
 
     def finish(self, state: CaseState) -> None:
         self.facts.finish(state)
+        self.timestamps.finish(state)
 
     def close(self) -> None:
         self.members.close()
@@ -325,3 +332,5 @@ def check_bundle_files(
     check_inventory(root, read(), present, files if isinstance(files, list) else None, report)
     names = {fp: facts.state.examiners[fp].name for fp in certs}
     _check_report_pdf(root, names, exporter, report)
+    if tap.timestamps.finished:
+        tap.timestamps.add_to(report)

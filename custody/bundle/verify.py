@@ -17,19 +17,25 @@ from custody.errors import ExportError
 from custody.record.entry import Entry
 from custody.record.regular import open_regular
 from custody.store.storage import EVIDENCE, LocalEvidenceStore
+from custody.timestamp.check import TsaAnchors
 from custody.verify.case import verify
 from custody.verify.findings import Report
 from custody.verify.progress import BUNDLE, Monitor
 
 
 def verify_bundle_dir(
-    root: Path, *, trusted: Sequence[x509.Certificate] = (), monitor: Monitor | None = None
+    root: Path,
+    *,
+    trusted: Sequence[x509.Certificate] = (),
+    monitor: Monitor | None = None,
+    tsa_anchors: TsaAnchors | None = None,
 ) -> Report:
     """Verify an exported bundle directory from its files alone (no database).
 
     ``monitor`` hears the phases of :func:`~custody.verify.case.verify`, then ``bundle``
     (the bundle's own files, no count), and may cancel it (:class:`~custody.errors.Cancelled`).
-    The bundle's checks take the ledger's facts from the case verification's pass."""
+    The bundle's checks take the ledger's facts from the case verification's pass; its
+    RFC 3161 tokens are checked in that pass too (their TSA's chain against ``tsa_anchors``)."""
     monitor = monitor or Monitor()
     probe = Report(str(root))
     passes = 0
@@ -40,7 +46,7 @@ def verify_bundle_dir(
         passes += 1
         return read_ledger_jsonl(root / LEDGER, probe if passes == 1 else Report(str(root)))
 
-    tap = BundleTap(root)
+    tap = BundleTap(root, tsa_anchors)
     try:
         report = verify(
             str(root),
@@ -76,7 +82,11 @@ def _lines(path: Path) -> int:
 
 
 def verify_bundle_zip(
-    path: Path, *, trusted: Sequence[x509.Certificate] = (), monitor: Monitor | None = None
+    path: Path,
+    *,
+    trusted: Sequence[x509.Certificate] = (),
+    monitor: Monitor | None = None,
+    tsa_anchors: TsaAnchors | None = None,
 ) -> Report:
     """Verify a bundle zip: its structure and every member's data
     (:mod:`custody.bundle.zipextract`), then what could be unpacked, as a directory.
@@ -95,7 +105,9 @@ def verify_bundle_zip(
         if monitor is not None:
             monitor.check()
         if LEDGER in names:
-            report = verify_bundle_dir(tmp, trusted=trusted, monitor=monitor)
+            report = verify_bundle_dir(
+                tmp, trusted=trusted, monitor=monitor, tsa_anchors=tsa_anchors
+            )
         elif zipped.findings or names & {MANIFEST, SUMS}:
             report = Report(str(path))
             report.add(

@@ -39,6 +39,7 @@ from custody.record.fold import Examiner, RunState
 from custody.report.caseuco import SHAPES_OFF, SHAPES_OFF_TEXT, ArchiveCopy, run_status
 from custody.report.inventory import AnnexFile
 from custody.report.pdf.text import HEADING_LIMIT, TEXT_LIMIT, printable
+from custody.timestamp.store import TIMESTAMPS, seq_of
 
 WORK = "~/chainproof-check"
 #: Characters of a value from the ledger shown in the guide's text; longer ones are cut, and
@@ -183,6 +184,7 @@ def contents_table() -> list[str]:
         ("`evidence/<run>.sha256`", "the SHA-256 of every file inside that archive"),
         ("`ledger.jsonl`", "the custody ledger: every act on the case, one entry per line"),
         ("`signatures/`", "each signed ledger entry's exact signed bytes and its signatures"),
+        ("`timestamps/<seq>.tsr`", "RFC 3161 timestamp tokens of signed entries, if any"),
         ("`certs/<fingerprint>.pem`", "each examiner's certificate (public, no key)"),
         ("`manifest.json` + `.sig`", "the case, runs, every item with its hashes; signed"),
         ("`case.jsonld`", "the same record in the CASE/UCO standard, for forensic tools"),
@@ -453,6 +455,50 @@ def step_ledger(g: Guide) -> list[str]:
     ]
 
 
+def step_timestamps(g: Guide) -> list[str]:
+    """5, continued: the RFC 3161 tokens of the signed entries (only when there are some)."""
+    prefix = f"{TIMESTAMPS}/"
+    stamped = sorted(
+        n
+        for name in g.listed
+        if name.startswith(prefix) and (n := seq_of(name[len(prefix) :])) is not None
+    )
+    if not stamped:
+        return []
+    signed = [s.seq for s in g.facts.signed]
+    missing = [n for n in signed if n not in set(stamped)]
+    out = [
+        "### Timestamps of the signed entries (RFC 3161)\n",
+        "A timestamp authority (TSA) dated the exact signed bytes of these entries: "
+        "`timestamps/<seq>.tsr` is its answer for `signatures/<seq>.json`. You need the "
+        "certificate of the CA that issued the TSA's certificate, `TSA-CA.pem`, obtained "
+        "from the authority itself (it is not in this bundle: a certificate from the bundle "
+        "would prove nothing). Then:\n",
+        _block(
+            "sh",
+            [
+                f"for s in {' '.join(str(n) for n in stamped)}; do",
+                '  printf "%s: " "$s"; openssl ts -verify -data "signatures/$s.json" '
+                '-in "timestamps/$s.tsr" -CAfile TSA-CA.pem 2>/dev/null',
+                "done",
+            ],
+        ),
+        "Expected output:\n",
+        _block("text", [f"{n}: Verification: OK" for n in stamped]),
+        "`openssl ts -reply -in timestamps/<seq>.tsr -text` shows a token's time "
+        "(`Time stamp:`); it should be at or just after the entry's `at` in ledger.jsonl, "
+        "unless a later `timestamped` entry of the ledger names the entry as stamped late.\n",
+    ]
+    if missing:
+        out.append(
+            f"{len(missing)} signed entr{'y has' if len(missing) == 1 else 'ies have'} no "
+            f"token ({', '.join(map(str, missing[:20]))}{'...' if len(missing) > 20 else ''}): "
+            "no timestamp authority was reachable or configured when "
+            f"{'it was' if len(missing) == 1 else 'they were'} written.\n"
+        )
+    return out
+
+
 def step_report(g: Guide) -> list[str]:
     """6. The signed PDF and the manifest hash on its pages."""
     return [
@@ -575,6 +621,7 @@ def render_verify_md(g: Guide) -> str:
             *step_certificates(g),
             *step_archives(g),
             *step_ledger(g),
+            *step_timestamps(g),
             *step_report(g),
             *step_inventory(g),
             *step_case_uco(g),

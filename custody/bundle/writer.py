@@ -3,7 +3,8 @@
 :func:`write_bundle` writes, into a new directory and in this order (each file once, never
 rewritten): ``evidence/<run>.tar`` (byte-for-byte copies) and ``evidence/<run>.sha256``
 (GNU format over the archive's regular members), ``ledger.jsonl``, ``certs/<fp>.pem``,
-``signatures/<seq>.json`` + ``signatures/<seq>-<n>.sig``, ``inventory.csv`` and
+``signatures/<seq>.json`` + ``signatures/<seq>-<n>.sig`` (+ ``timestamps/<seq>.tsr``, the
+entry's RFC 3161 token, when the case has one), ``inventory.csv`` and
 ``inventory.jsonl`` (every artifact, one row each), the CASE/UCO files (``case.jsonld``,
 ``case-inventory-NNNN.jsonld``, ``uco-shapes-off.ttl``), ``manifest.json`` +
 ``.sig``, ``custody-report.pdf`` (its pages carry the manifest's SHA-256; the inventory
@@ -64,6 +65,7 @@ from custody.report.entries import EntrySource, entry_reader
 from custody.report.inventory import AnnexFile, InventoryWriter
 from custody.report.model import ArchiveFacts, text_or_not_recorded
 from custody.store.storage import EVIDENCE, EvidenceStore, LocalEvidenceStore, archive_name
+from custody.timestamp.store import token_file
 from custody.verify.findings import Report
 from custody.verify.progress import ENTRY_STEP, Monitor
 
@@ -71,6 +73,8 @@ __all__ = ["COPY", "LEDGER", "PASSES", "READ", "WRITE", "BundleResult", "Progres
 # LEDGER: app/verification.py
 
 Progress = Callable[[str], None]
+#: The RFC 3161 token (TimeStampResp, DER) of a signed entry by seq, or None.
+Tokens = Callable[[int], bytes | None]
 
 #: Monitor phases, in order: the ledger folded (entries), the archives copied (bytes), the
 #: documents written in :data:`PASSES` more pass over the ledger (entries, of PASSES times
@@ -170,8 +174,16 @@ class _OnePass:
     (per entry); the member lists, the inventory and the manifest's artifacts (per artifact
     the fold counts); case.jsonld, whose writer pulls the artifacts through :meth:`artifacts`."""
 
-    def __init__(self, w: BundleFiles, out: Path, facts: LedgerFacts, report: ModelStream) -> None:
+    def __init__(
+        self,
+        w: BundleFiles,
+        out: Path,
+        facts: LedgerFacts,
+        report: ModelStream,
+        timestamps: Tokens | None = None,
+    ) -> None:
         self.w = w
+        self.timestamps = timestamps
         self.report = report
         self.opened: list[StreamFile] = []
         self.ledger = self._open(LEDGER)
@@ -198,6 +210,9 @@ class _OnePass:
                 self.w.put(signed_body_file(entry.seq), entry.signed_bytes())
                 for n, sig in enumerate(entry.signatures, 1):
                     self.w.put(signature_file(entry.seq, n), sig.der)
+                token = self.timestamps(entry.seq) if self.timestamps else None
+                if token is not None:
+                    self.w.put(token_file(entry.seq), token)
             if not isinstance(event, ArtifactCollected) or event.run_id not in folder.state.runs:
                 continue
             if event.is_regular:
@@ -229,11 +244,12 @@ def _write_one_pass(
     archives: dict[str, ArchiveCopy | None],
     tool_version: str,
     report: ModelStream,
+    timestamps: Tokens | None = None,
 ) -> tuple[tuple[AnnexFile, AnnexFile], StreamFile]:
     """The pass that writes the ledger's files and the per-artifact documents, and gathers
     the report's content into ``report``; the inventory files, and manifest.json still open
     after its artifacts."""
-    files = _OnePass(w, out, facts, report)
+    files = _OnePass(w, out, facts, report, timestamps)
     try:
         for x in facts.state.examiners.values():
             w.put(certificate_file(x.fingerprint), x.certificate_pem.encode("ascii"))
@@ -266,6 +282,7 @@ def write_bundle(
     full_inventory: bool = False,
     monitor: Monitor | None = None,
     entry_count: int | None = None,
+    timestamps: Tokens | None = None,
 ) -> BundleResult:
     """Write a bundle into ``out`` (a new or empty directory) from a case's ledger and evidence.
 
@@ -277,6 +294,8 @@ def write_bundle(
     ``monitor`` hears the phases ``read``, ``copy`` and ``write`` (of ``entry_count``
     entries a pass: given, or the list's length) and may stop the export
     (:class:`~custody.errors.Cancelled`); ``progress`` hears a line per step.
+    ``timestamps(seq)``: the RFC 3161 token of a signed entry (a TimeStampResp), or None;
+    each goes to ``timestamps/<seq>.tsr``.
     """
     from custody.report.build import build_signed_report
 
@@ -322,7 +341,7 @@ def write_bundle(
     passes.start(WRITE, PASSES)
     taken = ModelStream(verification)
     annexes, manifest = _write_one_pass(
-        w, out, facts, passes.read(read()), archives, tool_version, taken
+        w, out, facts, passes.read(read()), archives, tool_version, taken, timestamps
     )
     say("writing manifest.json")
     contents = [{"name": n, "size": s, "sha256": d} for n, (s, d) in sorted(w.files.items())]

@@ -40,6 +40,10 @@ CHECKPOINT_SECONDS = 1.0
 #: Called after each committed write with the entries it wrote (e.g. to timestamp a head).
 AfterCommit = Callable[[Sequence[Entry]], None]
 
+#: Hooks every writer of this process calls after its own (e.g. a command's RFC 3161
+#: stamper, :mod:`custody.timestamp.stamper`); a hook filters the entries of its own case.
+PROCESS_AFTER_COMMIT: list[AfterCommit] = []
+
 #: Test hook: ``CHAINPROOF_STOP_AT=ledger_tx`` makes the process stop itself (SIGSTOP) inside
 #: each ledger transaction, after its rows are written and before it commits, while it holds
 #: the case's lock; a test then kills it there, or lets it go on (``tests/faults``). The same
@@ -115,7 +119,7 @@ class LedgerWriter:
         self._bulk_since_signed = 0
         self._last_signed_at = time.monotonic()
         entries = [e for e, _ev in written]
-        for hook in self.after_commit:
+        for hook in (*self.after_commit, *PROCESS_AFTER_COMMIT):
             hook(entries)
         return entries
 

@@ -29,6 +29,7 @@ from custody.record.events import (
     RunFinished,
     RunStarted,
     Sealed,
+    Timestamped,
     ToolFootprint,
     Transferred,
     Verified,
@@ -282,4 +283,15 @@ def _index_rebuilt(ev: IndexRebuilt, names: Names) -> str:
     return (
         f"Index rebuilt from entries 1-{ev.ledger_entries} ({ev.mismatches} difference(s) "
         f"found before). Reason: {_long(ev.reason)}"
+    )
+
+
+@_describes(Timestamped)
+def _timestamped(ev: Timestamped, names: Names) -> str:
+    seqs = ", ".join(str(n) for n in ev.seqs[:20])
+    more = f" and {len(ev.seqs) - 20} more" if len(ev.seqs) > 20 else ""
+    return (
+        f"Timestamps added late by {_long(ev.tsa)} for {len(ev.seqs)} signed "
+        f"entr{'y' if len(ev.seqs) == 1 else 'ies'} that had none when written ({seqs}{more}). "
+        f"Reason: {_long(ev.reason)}"
     )

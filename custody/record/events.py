@@ -1352,6 +1352,27 @@ class IndexRebuilt(Event):
         }
 
 
+@ledger_event("timestamped")
+@dataclass(frozen=True, kw_only=True)
+class Timestamped(Event):
+    """RFC 3161 tokens were added late (``chainproof timestamp``) for these signed entries,
+    which had none when they were written (``timestamps/<seq>.tsr``)."""
+
+    seqs: tuple[int, ...]
+    tsa: str
+    reason: str
+
+    def _fields(self) -> dict[str, Any]:
+        return {"seqs": list(self.seqs), "tsa": self.tsa, "reason": self.reason}
+
+    @classmethod
+    def _read(cls, r: _Reader, v: int) -> dict[str, Any]:
+        seqs = r._get("seqs", True)
+        if not isinstance(seqs, list) or any(type(n) is not int or n < 1 for n in seqs):
+            raise r._bad("seqs", "is not a list of entry numbers")
+        return {"seqs": tuple(seqs), "tsa": r.text("tsa"), "reason": r.text("reason")}
+
+
 #: Event names a person answers for (each entry signed on its own).
 SIGNED_EVENTS = frozenset(k for k, c in REGISTRY.items() if c.SIGNED)
 #: Event names that come by the thousand, covered by the next signed checkpoint.

@@ -1,4 +1,6 @@
-"""Signing the custody report: PAdES B-B with the examiner's key, through pyHanko.
+"""Signing the custody report: PAdES B-B with the examiner's key, through pyHanko; B-T (a
+signature timestamp from an RFC 3161 authority, pyHanko's ``HTTPTimeStamper``) inside
+:func:`pdf_timestamps`.
 
 The key goes from ``cryptography`` to pyHanko as DER in memory (never to disk). P-256 keys
 sign ECDSA with SHA-256, RSA keys PKCS#1 v1.5 with SHA-256; poppler's ``pdfsig`` validates
@@ -7,10 +9,12 @@ both ("Signature is Valid.") and reports "Digest Mismatch." after any changed by
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +26,8 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata.model import DocumentMetadata
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers
+from pyhanko.sign.timestamps import TimestampRequestError
+from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -38,6 +44,22 @@ STAMP_STYLE = TextStampStyle(
     border_width=0,
     text_box_style=TextBoxStyle(font_size=8),
 )
+
+
+#: The timestamp authority PDF signatures are stamped by (None: PAdES B-B).
+_TSA_URL: contextvars.ContextVar[str | None] = contextvars.ContextVar("tsa_url", default=None)
+
+
+@contextlib.contextmanager
+def pdf_timestamps(url: str | None) -> Iterator[None]:
+    """Within the block, report signatures carry a signature timestamp from ``url`` (PAdES
+    B-T): ``pdfsig`` then shows the timestamp. The token is the authority's, so two exports
+    of one bundle no longer give the same bytes."""
+    token = _TSA_URL.set(url)
+    try:
+        yield
+    finally:
+        _TSA_URL.reset(token)
 
 
 @dataclass(frozen=True)
@@ -152,7 +174,34 @@ def sign_pdf_to(
 ) -> None:
     """:func:`sign_pdf` into ``output`` (readable, writable and seekable: pyHanko reads the
     signed ranges back to hash them), so large attachments never sit in memory.
-    ``scratch``: where the attachments are compressed on their way (anonymous files)."""
+    ``scratch``: where the attachments are compressed on their way (anonymous files).
+    Inside :func:`pdf_timestamps` the signature is timestamped (B-T); when the authority
+    cannot be reached the report is signed without it (B-B): the export goes on, and its
+    ledger entries say which tokens are missing."""
+    url = _TSA_URL.get()
+    args = (pdf, output, identity, box, reason, location, signing_time, attachments, scratch)
+    if url:
+        try:
+            _sign_pdf_to(*args, RequestsHTTPTimeStamper(url, timeout=10))  # type: ignore[no-untyped-call]
+            return
+        except TimestampRequestError:
+            output.seek(0)
+            output.truncate()
+    _sign_pdf_to(*args, None)
+
+
+def _sign_pdf_to(
+    pdf: bytes,
+    output: BinaryIO,
+    identity: Identity,
+    box: SignatureBox | None,
+    reason: str,
+    location: str | None,
+    signing_time: dt.datetime | None,
+    attachments: Sequence[AnnexFile],
+    scratch: Path | None,
+    stamper: RequestsHTTPTimeStamper | None,
+) -> None:
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -180,10 +229,14 @@ def sign_pdf_to(
             content += "".join(f.sha256 for f in attachments).encode("ascii")
             seed = hashlib.sha256(content).digest()[:16]
             writer._document_id = generic.ArrayObject([first_id, generic.ByteStringObject(seed)])
-        pdf_signer = _TimedPdfSigner(meta, signer, stamp_style=STAMP_STYLE, new_field_spec=spec)
+        pdf_signer = _TimedPdfSigner(
+            meta, signer, stamp_style=STAMP_STYLE, new_field_spec=spec, timestamper=stamper
+        )
         pdf_signer.signing_time = signing_time
         with attached(writer, attachments, when=signing_time, scratch=scratch):
             pdf_signer.sign_pdf(writer, output=output)
+    except TimestampRequestError:
+        raise  # an OSError too: the caller signs again without the timestamp
     except OSError:
         raise  # writing the output or reading an attachment: the caller says where
     except Exception as exc:  # pyHanko raises many types; each means "not signed"

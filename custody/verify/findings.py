@@ -37,6 +37,8 @@ class Report:
     signers: dict[str, str] = field(default_factory=dict)  # fingerprint -> name
     #: Set when the subject is a signed report PDF on its own (no ledger): what it states.
     pdf: dict[str, Any] | None = None
+    #: RFC 3161 tokens of the signed entries: counts, untimestamped entries, chain checked or not.
+    timestamps: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,6 +66,7 @@ class Report:
             "ledger_head": self.head,
             "signers": self.signers,
             **({"report_pdf": self.pdf} if self.pdf is not None else {}),
+            **({"timestamps": self.timestamps} if self.timestamps is not None else {}),
             "findings": [
                 {
                     "code": f.code,
@@ -82,6 +85,8 @@ class Report:
             lines.extend(f"  {k}: {v}" for k, v in self.pdf.items())
         else:
             lines.extend(self._record_lines())
+        if self.timestamps is not None:
+            lines.append(_timestamp_line(self.timestamps))
         for fp, name in sorted(self.signers.items(), key=lambda kv: kv[1]):
             lines.append(f"  signer: {name} (certificate SHA-256 {fp})")
         if self.ok:
@@ -98,6 +103,19 @@ class Report:
             f"  evidence: {self.runs} runs, {self.artifacts} artifacts re-hashed "
             f"({self.bytes_hashed} bytes)",
         ]
+
+
+def _timestamp_line(t: dict[str, Any]) -> str:
+    missing = ""
+    if t["untimestamped"]:
+        named = ", ".join(str(n) for n in t["untimestamped_entries"])
+        more = "..." if t["untimestamped"] > len(t["untimestamped_entries"]) else ""
+        missing = f" (entries {named}{more}; 'chainproof timestamp CASE' adds them)"
+    return (
+        f"  timestamps: {t['stamped']} of {t['signed_entries']} signed entries have an "
+        f"RFC 3161 token ({t['late']} added late, recorded), {t['untimestamped']} "
+        f"untimestamped{missing}; TSA certificate chain {t['tsa_chain']}"
+    )
 
 
 def _printable(text: str) -> str:

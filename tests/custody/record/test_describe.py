@@ -29,6 +29,7 @@ from custody.record.events import (
     RunStarted,
     Sealed,
     SourceFacts,
+    Timestamped,
     ToolFootprint,
     Transferred,
     Verified,
@@ -232,6 +233,11 @@ SAMPLES: list[tuple[Event, str]] = [
         ),
         "Archive evidence/stray.tar (10,240 bytes, SHA-256 eeeeeeeeeeeeeeee...) set aside as "
         "set-aside/stray-2.tar: no run in the ledger owns this archive",
+    ),
+    (
+        Timestamped(seqs=(1, 2, 5), tsa="https://tsa.example/tsr", reason="the TSA was down"),
+        "Timestamps added late by https://tsa.example/tsr for 3 signed entries that had none "
+        "when written (1, 2, 5). Reason: the TSA was down",
     ),
 ]
 
