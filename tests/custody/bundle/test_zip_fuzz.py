@@ -371,7 +371,22 @@ def test_zip_flips_are_findings_and_agree_with_verify_md(pristine: Path, tmp_pat
     assert stats["flips"] >= 300
 
 
+#: What zipping with data descriptors and zip64 changes: the zip64 records, the extra
+#: fields, the descriptors and the header fields they stand in for. The other header bytes
+#: are laid out as in the exported zip, which the test above flips; the long run flips all.
+STREAMED_FIELDS = {"extra", "descriptor", "flags", "crc", "compressed size", "size", "offset"}
+
+
+def streamed_flips(path: Path, regions: dict[int, Region]) -> Iterator[tuple[int, int]]:
+    """:func:`targeted` limited to what zip64 and data descriptors change (all of it with
+    ``CHAINPROOF_ZIP_MEMBERS=all``)."""
+    for at, mask in targeted(path, regions):
+        r = regions[at]
+        if ALL_MEMBERS or r.kind.startswith("zip64") or r.field in STREAMED_FIELDS:
+            yield at, mask
+
+
 @needs_unzip
 def test_flips_in_zip64_records_and_data_descriptors(streamed: Path, tmp_path: Path) -> None:
-    stats = fuzz(streamed, targeted(streamed, field_map(streamed)), tmp_path)
+    stats = fuzz(streamed, streamed_flips(streamed, field_map(streamed)), tmp_path)
     print(f"zip flips, streamed with zip64: {stats}")
