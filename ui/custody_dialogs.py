@@ -419,21 +419,24 @@ class ExportDialog(QDialog):
         encrypt_to = [r.certificate for r in recipients]
 
         def work(cancel: threading.Event, report: Callable[[Any], None]) -> Any:
+            from app.desktop_timestamps import task_stamping  # lazy: asn1crypto
+
             # The core calls ``phases`` at most ten times a second: one queued signal each.
             def phases(phase: str, done: int, total: int) -> None:
                 report((phase, done, total))
 
-            return export_bundle(
-                case,
-                identity,
-                out,
-                as_zip=as_zip,
-                force=force,
-                progress=report,
-                phases=phases,
-                cancel=cancel,
-                encrypt_to=encrypt_to,
-            )
+            with task_stamping(case, pdf=True):  # RFC 3161 tokens, a PAdES B-T report
+                return export_bundle(
+                    case,
+                    identity,
+                    out,
+                    as_zip=as_zip,
+                    force=force,
+                    progress=report,
+                    phases=phases,
+                    cancel=cancel,
+                    encrypt_to=encrypt_to,
+                )
 
         self.forced = force
         self._shown = ExportProgress(True, live=False)  # a model of the line: never entered

@@ -146,7 +146,10 @@ class ExtractDialog(QDialog):
         purpose = self.purpose.text().strip()
 
         def work(_cancel: threading.Event, _report: Callable[[Any], None]) -> Extracted:
-            return extract_artifact(case, identity, seq, dest, purpose=purpose)
+            from app.desktop_timestamps import task_stamping  # lazy: asn1crypto
+
+            with task_stamping(case):  # the signed access entry's RFC 3161 token
+                return extract_artifact(case, identity, seq, dest, purpose=purpose)
 
         self.outcome.setStyleSheet("")
         self.task.run(work, f"Extracting into {dest} …")

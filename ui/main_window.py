@@ -42,6 +42,7 @@ from ui.workers import Worker, wait_for_workers
 if TYPE_CHECKING:
     from app.cases import CaseHandle
     from app.collection import RunSummary
+    from app.desktop_timestamps import CaseStamping
     from app.identity import Identity
     from app.integrity import Verification
     from ui.artifact_view import ArtifactView
@@ -134,6 +135,10 @@ class MainWindow(QMainWindow):
         self.set_scheme(str(settings().value("window/scheme") or theme.SYSTEM), save=False)
         make_accessible(self)
         self._restore()
+        #: The open case's RFC 3161 stamping (when settings.json names an authority), and
+        #: the threads that wait for the tokens of the cases closed before it.
+        self.stamps: CaseStamping | None = None
+        self._stamps_closing: list[threading.Thread] = []
         self.set_case(None)
         self._opening: Worker | None = None
         if case_dir is not None:
@@ -411,8 +416,41 @@ class MainWindow(QMainWindow):
         if self._built(4) and self.verify_view.worker is not None:
             self.verify_view.cancel()  # stops within a MiB: quitting does not wait for it
         wait_for_workers(15_000)
+        self._stop_stamping()
+        self.wait_for_stamps()
         self.save_settings()
         super().closeEvent(event)
+
+    def _start_stamping(self, case: CaseHandle) -> None:
+        """Stamp every signed entry written to ``case`` from now on (and its recent ones
+        without a token), when settings.json names a timestamp authority."""
+        from app.desktop_timestamps import open_stamping  # lazy: asn1crypto
+        from app.errors import ChainproofError
+
+        try:
+            self.stamps = open_stamping(case)
+        except ChainproofError as exc:  # a bad settings file or URL: shown, the case opens
+            show_error(self, exc)
+
+    def _stop_stamping(self) -> None:
+        """Stop stamping the case shown; its outstanding tokens are waited for on a thread
+        of their own, so the window never waits on the authority."""
+        stamps, self.stamps = self.stamps, None
+        if stamps is None:
+            return
+        stamps.detach()
+        closing = threading.Thread(target=stamps.close, name="chainproof-tsa-close", daemon=True)
+        closing.start()
+        self._stamps_closing = [t for t in self._stamps_closing if t.is_alive()] + [closing]
+
+    def wait_for_stamps(self, timeout: float = 30.0) -> bool:
+        """Wait (at most ``timeout`` s in all) for the tokens of the cases no longer shown;
+        whether they all arrived or were given up on."""
+        end = time.monotonic() + timeout
+        for t in self._stamps_closing:
+            t.join(max(0.0, end - time.monotonic()))
+        self._stamps_closing = [t for t in self._stamps_closing if t.is_alive()]
+        return not self._stamps_closing
 
     def show_page(self, index: int) -> None:
         index = max(0, min(index, len(PAGES) - 1))
@@ -435,9 +473,11 @@ class MainWindow(QMainWindow):
 
     def set_case(self, case: CaseHandle | None) -> None:
         """Show ``case`` in every screen (None: only the case list is available)."""
+        self._stop_stamping()
         self.case = case
         self.verification = None
         if case is not None:
+            self._start_stamping(case)
             from app.integrity import last_recorded  # lazy: SQLAlchemy
 
             try:

@@ -21,10 +21,12 @@ from PySide6.QtWidgets import (
 
 from app import browse
 from app.cases import CaseHandle
+from app.desktop_timestamps import case_stamping, task_stamping
 from app.errors import Cancelled
 from app.identity import Identity
 from app.integrity import Verification, entries_since, from_check
 from app.progress import human_bytes
+from app.timestamps import timestamp_counts
 from ui import theme
 from ui.accessibility import announce
 from ui.artifact_model import ArtifactTableModel, LedgerTableModel
@@ -113,6 +115,11 @@ class VerifyView(QWidget):
         self.banner.setWordWrap(True)
         self._style_banner(None)
         layout.addWidget(self.banner)
+        self.timestamps = QLabel("")
+        self.timestamps.setObjectName("timestamps")
+        self.timestamps.setAccessibleDescription("RFC 3161 timestamps of the signed entries")
+        self.timestamps.setWordWrap(True)
+        layout.addWidget(self.timestamps)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("verification progress")
         self.progress.setRange(0, 1)
@@ -224,8 +231,10 @@ class VerifyView(QWidget):
         v = self.verification
         if self.case is None:
             self.banner.setText("No case open.")
+            self.timestamps.setText("")
             self._style_banner(None)
             return
+        self._show_timestamps(self.case)
         if self._checking is not None and self._checking is self.case:
             return  # "Verifying…" until the check of this case ends
         self.progress.hide()
@@ -248,6 +257,22 @@ class VerifyView(QWidget):
         if self.entries.case is self.case:
             self.entries.set_verification(v)
 
+    def _show_timestamps(self, case: CaseHandle) -> None:
+        """``12 of 14 signed entries timestamped (RFC 3161)``, as ``case show`` counts them."""
+        c = timestamp_counts(case)
+        text = f"{c['stamped']:,} of {c['signed']:,} signed entries timestamped (RFC 3161)"
+        if c["untimestamped"]:
+            text += f"; {c['untimestamped']:,} untimestamped"
+        stamps = case_stamping(case)
+        note = stamps.note() if stamps is not None else None
+        if stamps is None:
+            text += ". No timestamp authority is set: tsa_url in settings.json names one."
+        elif note is not None:
+            text += f". {note[:1].upper()}{note[1:]}."
+        else:
+            text += f". Timestamp authority: {stamps.url}"
+        self.timestamps.setText(text)
+
     @property
     def running(self) -> bool:
         return self.worker is not None
@@ -265,7 +290,8 @@ class VerifyView(QWidget):
             def progress(phase: str, done: int, total: int) -> None:
                 report((phase, done, total))
 
-            return verify_case(case, sign_with=sign_with, progress=progress, cancel=cancel)
+            with task_stamping(case):  # a recorded verification gets its RFC 3161 token
+                return verify_case(case, sign_with=sign_with, progress=progress, cancel=cancel)
 
         self._checking, self._recording = case, sign_with is not None
         self.worker = Worker(work, self)

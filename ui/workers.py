@@ -273,12 +273,14 @@ class CollectionWorker(Worker):
         self.names = names = sorted(run.profile.collectors, key=_volatility)
 
         def work(cancel: threading.Event, report: Callable[[Any], None]) -> RunSummary:
+            from app.desktop_timestamps import task_stamping
             from app.export_recovery import recover_exports
 
             run.cancel = cancel
             run.progress = ProgressCoalescer(names, report)
-            recover_exports(run.case, run.identity)  # as the command line's collect does
-            return run.execute()
+            with task_stamping(run.case):  # the run's signed entries get RFC 3161 tokens
+                recover_exports(run.case, run.identity)  # as the command line's collect does
+                return run.execute()
 
         super().__init__(work, parent)
 

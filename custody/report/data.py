@@ -5,7 +5,8 @@ counts, journal and transfers come from the fold of the ledger
 (:class:`~custody.record.fold.CaseState`); per-artifact rows and the custody log from the
 typed events streamed through the same fold; the rest from the
 :class:`~custody.verify.case.Report` and, for the state of the machine and its clocks, the
-run archives (:mod:`custody.report.archives`).
+run archives (:mod:`custody.report.archives`) and the RFC 3161 tokens beside them
+(``timestamps/<seq>.tsr``, read here, never requested).
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from custody.errors import TimestampError
 from custody.record.entry import Entry
-from custody.record.events import ArtifactCollected, Checkpoint, CollectionProblem, Event
+from custody.record.events import (
+    ArtifactCollected,
+    Checkpoint,
+    CollectionProblem,
+    Event,
+    Timestamped,
+)
 from custody.record.fold import CaseState, Folder, Recorded
 from custody.report.archives import archive_facts, read_system_facts
 from custody.report.entries import EntrySource, entry_reader
@@ -40,8 +48,12 @@ from custody.report.model import (
     ReportSigner,
     RunReport,
     Tally,
+    TimestampFacts,
+    TsaUse,
 )
-from custody.store.storage import EvidenceStore
+from custody.store.storage import EvidenceStore, LocalEvidenceStore
+from custody.timestamp.store import TokenStore
+from custody.timestamp.token import check_signature, read_response
 from custody.verify.findings import Finding, Report
 
 E = TypeVar("E", bound=Event)
@@ -63,6 +75,9 @@ class _Stream:
     signed_by: dict[str, int] = field(default_factory=dict)
     #: Runs whose last bulk entry is not yet followed by a signed entry.
     uncovered: set[str] = field(default_factory=set)
+    #: The signed entries, and those a ``timestamped`` entry says were stamped late.
+    signed: list[int] = field(default_factory=list)
+    stamped_late: set[int] = field(default_factory=set)
 
 
 class ModelStream:
@@ -98,6 +113,7 @@ def build_model(
     full_inventory: bool = False,
     archive_digests: Mapping[str, ArchiveFacts] | None = None,
     taken: ModelStream | None = None,
+    tokens: TokenStore | None = None,
 ) -> ReportModel:
     """Derive the report's content from the ledger, the verification and the archives.
 
@@ -106,7 +122,8 @@ def build_model(
     ``annexes``: the inventory files the report names (by SHA-256) and carries;
     ``full_inventory``: list every artifact and every entry in the PDF's annexes too.
     ``archive_digests``: the archive files' facts by run id, as the caller found them when it
-    copied and hashed them (else they are hashed here, a second read)."""
+    copied and hashed them (else they are hashed here, a second read). ``tokens``: the
+    RFC 3161 tokens (default: ``timestamps/`` beside a local ``evidence/`` folder)."""
     read = entry_reader(entries)
     if taken is None:
         taken = ModelStream(verification)
@@ -143,7 +160,56 @@ def build_model(
     model.transfers = [_act(model, stream, r) for r in state.transfers]
     unreadable = {p.seq: p.message for p in state.problems if p.code == "event.malformed"}
     custody_log(model, stream.acts, unreadable)
+    if tokens is None and isinstance(evidence, LocalEvidenceStore):
+        tokens = TokenStore(evidence.root.parent)  # a case or bundle: evidence/, timestamps/
+    model.timestamps = timestamp_facts(stream.signed, stream.stamped_late, tokens, verification)
     return model
+
+
+#: Untimestamped entries the report names (it counts them all).
+UNTIMESTAMPED_NAMED = 20
+
+
+def timestamp_facts(
+    signed: Sequence[int], late: set[int], tokens: TokenStore | None, verification: Report
+) -> TimestampFacts:
+    """How many signed entries have a token, how many of those were stamped late, and which
+    authorities stamped them (each token's TSA name and its certificate's subject)."""
+    have = tokens.seqs() if tokens is not None else set()
+    facts = TimestampFacts(signed=len(signed))
+    subjects: dict[bytes, str] = {}
+    uses: dict[tuple[str, str], list[dt.datetime]] = {}
+    for seq in signed:
+        if seq not in have or tokens is None:
+            facts.untimestamped_count += 1
+            if len(facts.untimestamped) < UNTIMESTAMPED_NAMED:
+                facts.untimestamped.append(seq)
+            continue
+        facts.stamped += 1
+        facts.late += seq in late
+        try:
+            data = tokens.read(seq)
+            token = read_response(data) if data is not None else None
+        except (OSError, TimestampError):
+            token = None
+        if token is None:
+            facts.unreadable += 1
+            continue
+        certs = token.token["content"]["certificates"].dump()
+        if certs not in subjects:
+            try:
+                subjects[certs] = check_signature(token).subject.rfc4514_string()
+            except TimestampError:
+                subjects[certs] = ""
+        uses.setdefault((token.tsa, subjects[certs]), []).append(token.gen_time)
+    facts.authorities = [
+        TsaUse(name, subject, len(times), min(times), max(times))
+        for (name, subject), times in sorted(uses.items(), key=lambda u: -len(u[1]))
+    ]
+    checked = verification.timestamps or {}
+    facts.chain = str(checked.get("tsa_chain", ""))
+    facts.findings = sum(1 for f in verification.findings if f.code.startswith("timestamp."))
+    return facts
 
 
 def _take(stream: _Stream, folder: Folder, entry: Entry, event: Event | None) -> None:
@@ -153,7 +219,10 @@ def _take(stream: _Stream, folder: Folder, entry: Entry, event: Event | None) ->
     stream.count += 1
     for sig in entry.signatures:
         stream.signed_by[sig.by] = stream.signed_by.get(sig.by, 0) + 1
+    if isinstance(event, Timestamped):
+        stream.stamped_late.update(event.seqs)
     if entry.signatures:
+        stream.signed.append(entry.seq)
         for run_id in stream.uncovered:
             stream.runs[run_id].covered_by = entry
         stream.uncovered.clear()

@@ -312,6 +312,36 @@ class ReportSigner:
     certificate_pem: str
 
 
+@dataclass(frozen=True)
+class TsaUse:
+    """One timestamp authority's tokens in the case or bundle."""
+
+    name: str  # the tokens' TSA name (TSTInfo), "" when they give none
+    subject: str  # the TSA certificate's subject, "" when its signature does not hold
+    tokens: int
+    first: dt.datetime
+    last: dt.datetime
+
+
+@dataclass
+class TimestampFacts:
+    """The RFC 3161 tokens of the signed entries (``timestamps/<seq>.tsr``)."""
+
+    signed: int = 0
+    stamped: int = 0
+    #: Stamped after the fact: named by a ``timestamped`` entry (``chainproof timestamp``).
+    late: int = 0
+    #: The first signed entries without a token (``untimestamped_count`` in all).
+    untimestamped: list[int] = field(default_factory=list)
+    untimestamped_count: int = 0
+    #: Token files that cannot be read as a granted TimeStampResp.
+    unreadable: int = 0
+    authorities: list[TsaUse] = field(default_factory=list)
+    #: The verification's word on the tokens' chain, and its findings about tokens.
+    chain: str = ""
+    findings: int = 0
+
+
 @dataclass
 class ReportModel:
     """Everything the PDF shows. ``entries`` reads the ledger again (each call from the
@@ -343,6 +373,7 @@ class ReportModel:
     #: How many entries the ledger holds, and the case id of the first.
     entry_count: int = 0
     first_case_id: str = ""
+    timestamps: TimestampFacts = field(default_factory=TimestampFacts)
 
     @property
     def case_id(self) -> str:

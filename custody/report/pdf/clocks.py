@@ -1,17 +1,25 @@
 """10. Time integrity: the host's clocks and time zone at the start of each run, and what
-the times of the record rest on."""
+the times of the record rest on: the RFC 3161 timestamp tokens of the signed entries (how
+many, by which authority, how many stamped late) and how a reader checks them."""
 
 from __future__ import annotations
 
-from reportlab.platypus import Flowable, Spacer
+import datetime as dt
 
-from custody.report.model import NOT_RECORDED, ReportModel, RunReport
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer
+
+from custody.report.model import NOT_RECORDED, ReportModel, RunReport, TimestampFacts
 from custody.report.pdf.collection import RUNS_DETAILED
 from custody.report.pdf.facts import fact
 from custody.report.pdf.page import PORTRAIT_W, TIME, at_text, body, heading
 from custody.report.pdf.styles import Styles
 from custody.report.pdf.tables import kv_table
-from custody.report.pdf.text import HEADING_LIMIT, paragraph
+from custody.report.pdf.text import HEADING_LIMIT, para_text, paragraph
+
+#: How a reader checks one entry's token in an unpacked bundle, and what it prints.
+OPENSSL_TS = (
+    "openssl ts -verify -data signatures/SEQ.json -in timestamps/SEQ.tsr -CAfile TSA-CA.pem"
+)
 
 #: Where the system facts may hold the offset of the host clock to a reference clock.
 REFERENCE_OFFSET = (
@@ -35,8 +43,9 @@ def time_integrity(m: ReportModel, s: Styles) -> list[Flowable]:
             "monotonic clock and its time zone at the start of each run.",
         )
     )
+    stamped = m.timestamps.stamped > 0
     for r in m.runs[:RUNS_DETAILED]:
-        story += _run(s, r)
+        story += _run(s, r, stamped)
     if len(m.runs) > RUNS_DETAILED:
         story.append(
             paragraph(
@@ -46,19 +55,92 @@ def time_integrity(m: ReportModel, s: Styles) -> list[Flowable]:
             )
         )
     story.append(Spacer(1, 8))
+    if not stamped:
+        story.append(
+            body(
+                s,
+                "No timestamp authority was used: the times in this record rest on the host's "
+                "clock and on the examiners' signatures. The report's own signature is PAdES "
+                "B-B (signing time from the signing computer's clock); with a timestamp "
+                "authority configured it becomes B-T, with an RFC 3161 token.",
+            )
+        )
+        return story
+    return story + _tokens(s, m.timestamps)
+
+
+def _tokens(s: Styles, t: TimestampFacts) -> list[Flowable]:
+    """The RFC 3161 tokens: counts, authorities, late ones, and the reader's check."""
+    story: list[Flowable] = [paragraph("RFC 3161 timestamps", s.h3)]
     story.append(
         body(
             s,
-            "No timestamp authority was used: the times in this record rest on the host's "
-            "clock and on the examiners' signatures. The report's own signature is PAdES "
-            "B-B (signing time from the signing computer's clock); with a timestamp "
-            "authority configured it becomes B-T, with an RFC 3161 token.",
+            "A timestamp authority (TSA) signed, for each signed entry listed here, a token "
+            "stating that the entry's signed bytes (signatures/SEQ.json in the bundle) "
+            "existed at the token's time. The times then rest on the authority's clock and "
+            "key, not only on the host's.",
+        )
+    )
+    untimestamped = f"{t.untimestamped_count:,}"
+    if t.untimestamped:
+        more = "…" if t.untimestamped_count > len(t.untimestamped) else ""
+        untimestamped += " (entries " + ", ".join(map(str, t.untimestamped)) + more + ")"
+    rows: list[tuple[str, str]] = [
+        ("Signed entries timestamped", f"{t.stamped:,} of {t.signed:,}"),
+        ("Untimestamped", untimestamped),
+        (
+            "Stamped late",
+            f"{t.late:,}, each named by a 'timestamped' entry of the ledger (stamped after "
+            "it was written: no authority was reachable or configured then)"
+            if t.late
+            else "none: every token was taken as its entry was written",
+        ),
+    ]
+    for n, use in enumerate(t.authorities, 1):
+        who = use.name or "(the tokens name no TSA)"
+        cert = use.subject or "not readable: its signature does not hold"
+        rows.append(
+            (
+                "Timestamp authority" + (f" {n}" if len(t.authorities) > 1 else ""),
+                f"{who} (certificate subject {cert}): {use.tokens:,} token"
+                f"{'' if use.tokens == 1 else 's'} dated {_utc(use.first)} to {_utc(use.last)}",
+            )
+        )
+    if t.unreadable:
+        rows.append(("Unreadable token files", f"{t.unreadable:,}"))
+    if t.chain:
+        findings = f"{t.findings:,} finding(s) about tokens" if t.findings else "no findings"
+        rows.append(("Checked by the verification", f"{findings}; TSA chain {t.chain}"))
+    story.append(kv_table(s, rows, (150, PORTRAIT_W - 150), lines=6))
+    story.append(
+        KeepTogether(
+            [
+                paragraph("How a reader checks a token", s.h3),
+                body(
+                    s,
+                    "In the unpacked bundle, for a signed entry SEQ, with the authority's CA "
+                    "certificate as TSA-CA.pem (from the authority, not from this report):",
+                ),
+                Paragraph(para_text(OPENSSL_TS, lines=True), s.code),
+                Paragraph("Expected: " + para_text("Verification: OK"), s.small),
+                body(
+                    s,
+                    "VERIFY.md in the bundle gives this command for every token. The token's "
+                    "time is printed by 'openssl ts -reply -in timestamps/SEQ.tsr -text'. "
+                    "The report's own signature carries a token too (PAdES B-T) when the "
+                    "authority was reachable as it was signed.",
+                ),
+            ]
         )
     )
     return story
 
 
-def _run(s: Styles, r: RunReport) -> list[Flowable]:
+def _utc(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _run(s: Styles, r: RunReport, stamped: bool) -> list[Flowable]:
     facts = r.system
     offset = fact(facts, *REFERENCE_OFFSET)
     tz_offset = fact(facts, "time_zone.utc_offset_seconds", "timezone.utc_offset_seconds")
@@ -77,7 +159,10 @@ def _run(s: Styles, r: RunReport) -> list[Flowable]:
         ("Time zone", tz_name + (f" (UTC offset {tz_offset} s)" if tz_offset is not None else "")),
         ("Boot time", fact(facts, "boot.boot_time", "boot_time") or NOT_RECORDED),
         ("Offset to a reference clock", f"{offset} s" if offset else "not measured"),
-        ("Timestamp tokens (RFC 3161)", "none"),
+        (
+            "Timestamp tokens (RFC 3161)",
+            "of the signed entries: see RFC 3161 timestamps below" if stamped else "none",
+        ),
     ]
     story: list[Flowable] = [
         paragraph(f"Run {r.run_id}", s.h3, limit=HEADING_LIMIT),
