@@ -23,6 +23,7 @@ from app import decrypt_cli, examine_cli, export_cli, keys_cli, recover_cli, rei
 from app.errors import ChainproofError, UsageError
 from app.passphrase import add_passphrase_fd, read_passphrase
 from app.progress import TerminalProgress, VerifyProgress, size_text
+from app.settings import tsa_url
 from app.tool import tool_footprint
 from app.version import __version__
 from custody.record.events import JOURNAL_KINDS
@@ -609,7 +610,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_timestamp(args: argparse.Namespace) -> int:
     from app.cases import open_case  # lazy: SQLAlchemy
     from app.identity import unlock_identity  # lazy: cryptography
-    from app.timestamps import stamping, timestamp_case, tsa_url  # lazy: SQLAlchemy, asn1crypto
+    from app.timestamps import stamping, timestamp_case  # lazy: SQLAlchemy, asn1crypto
 
     url = tsa_url(args.tsa)
     if url is None:
@@ -649,11 +650,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         root = _stamped_case(args)
-        if root is None:
+        url = None if root is None else tsa_url(args.tsa)
+        if root is None or url is None:
             return int(args.func(args))
-        from app.timestamps import stamping, tsa_url  # lazy: SQLAlchemy, asn1crypto
+        from app.timestamps import stamping  # lazy: SQLAlchemy, asn1crypto, http.client
 
-        with stamping(root, tsa_url(args.tsa), pdf=args.command == "export"):
+        with stamping(root, url, pdf=args.command == "export"):
             return int(args.func(args))
     except ChainproofError as exc:
         sys.stderr.write(f"chainproof: {exc.diagnostics()}\n")

@@ -50,3 +50,8 @@ def load_settings(path: Path | None = None) -> Settings:
     if ca_path is not None and not ca_path.is_absolute():
         ca_path = path.parent / ca_path
     return Settings(tsa_url=url, tsa_ca=ca_path)
+
+
+def tsa_url(given: str | None) -> str | None:
+    """The authority to use: ``--tsa``, else the settings file's ``tsa_url``."""
+    return given or load_settings().tsa_url

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from app.cases import CASE_FILE, CaseHandle
-from app.settings import load_settings
 from custody.db.ledger import PROCESS_AFTER_COMMIT, read_entries
 from custody.errors import TimestampError
 from custody.record.events import SIGNED_EVENTS, Timestamped
@@ -37,11 +36,6 @@ LATE_REASON = (
     "stamped after the entries were written: no timestamp authority was reachable or "
     "configured then"
 )
-
-
-def tsa_url(given: str | None) -> str | None:
-    """The authority to use: ``--tsa``, else the settings file's ``tsa_url``."""
-    return given or load_settings().tsa_url
 
 
 def _case_id(root: Path) -> str | None:

@@ -6,8 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-import rfc8785
-
 _MAX_SAFE = 2**53 - 1
 _dumps = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -54,6 +52,8 @@ def canonical_json(value: Any) -> bytes:
             return _dumps(value).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 refuse it with its own error
+    import rfc8785  # lazy: only what the stdlib encoder cannot write needs it
+
     return rfc8785.dumps(value)
 
 
