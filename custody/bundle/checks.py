@@ -14,16 +14,20 @@
 - ``inventory.csv`` and ``inventory.jsonl``: exactly the ledger's artifacts, byte for byte
   (:mod:`custody.bundle.inventory_check`).
 
-Every fact of the ledger comes from one fold of it, the case verification's pass when it is
-given (:class:`BundleTap`); each run's member list is compared in that pass too
-(:mod:`custody.bundle.membersums`).
+The ledger is read and parsed once, by the case verification's pass (:class:`BundleTap`):
+every fact comes from its fold, and each run's member list, manifest.json's artifacts, the
+CASE/UCO inventory files and the inventory files are compared as the artifacts pass, each
+check holding no more per artifact than a stream comparison does. What the ledger's end
+decides (the case, runs, examiners, case.jsonld) is compared after it. The ledger is read
+again only to name the members of a run whose ``.sha256`` file differs from it, and for
+CASE/UCO files made before the split, whose case nodes come before the artifacts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +35,7 @@ from cryptography import x509
 
 from custody.bundle.facts import FactsTap, LedgerFacts
 from custody.bundle.files import sha256_file, verify_digest
-from custody.bundle.inventory_check import check_inventory
+from custody.bundle.inventory_check import InventoryCheck
 from custody.bundle.layout import (
     LATE_FILES,
     LEDGER,
@@ -44,13 +48,13 @@ from custody.bundle.layout import (
     certificate_file,
     is_older_format,
 )
-from custody.bundle.manifest_check import check_manifest
+from custody.bundle.manifest_check import ManifestCheck
 from custody.bundle.membersums import MemberSumsCheck
 from custody.bundle.sha256sums import parse_sums
-from custody.bundle.uco_check import check_case_uco
+from custody.bundle.uco_check import UcoCheck, check_case_uco
 from custody.errors import ChainproofError
 from custody.record.entry import Entry
-from custody.record.events import Event
+from custody.record.events import ArtifactCollected, CaseOpened, Event, RunStarted
 from custody.record.fold import CaseState, Folder
 from custody.record.keys import fingerprint, load_certificate_pem
 from custody.record.regular import open_regular, read_regular
@@ -261,17 +265,34 @@ def _text(value: Any) -> str | None:
 
 class BundleTap:
     """What the bundle's checks take from the ledger pass of the case's verification (a
-    :class:`~custody.verify.case.LedgerTap`): its facts, and each run's member list
-    compared as the artifacts pass. :meth:`close` it when that pass fails."""
+    :class:`~custody.verify.case.LedgerTap`): its facts, each run's member list, manifest.json's
+    artifacts and the inventory files, compared as the artifacts pass, and the timestamps.
+    Made before that pass (it opens the files it compares); :meth:`close` it when the pass
+    fails."""
 
     def __init__(self, root: Path, tsa_anchors: TsaAnchors | None = None) -> None:
+        #: The name of every file in the bundle, listed before the pass.
+        self.present = _files(root)
         self.members = MemberSumsCheck(root)
         self.facts = FactsTap(self.members.feed)
         self.timestamps = TimestampCheck(TokenStore(root), tsa_anchors)
+        self._runs: set[str] = set()  # started runs: the fold counts their artifacts
+        self.manifest = ManifestCheck(root)
+        self.inventory = InventoryCheck(root, self.present)
+        self.uco = UcoCheck(root)
 
     def feed(self, entry: Entry, event: Event | None) -> None:
         self.facts.feed(entry, event)
         self.timestamps.feed(entry, event)
+        if isinstance(event, ArtifactCollected):
+            if event.run_id in self._runs:
+                self.manifest.feed(entry.seq, event)
+                self.inventory.feed(entry.seq, event)
+                self.uco.feed(entry.seq, event)
+        elif isinstance(event, RunStarted):
+            self._runs.add(event.run_id)
+        elif isinstance(event, CaseOpened):
+            self.uco.opened(event.case_id)
 
     def finish(self, state: CaseState) -> None:
         self.facts.finish(state)
@@ -279,6 +300,9 @@ class BundleTap:
 
     def close(self) -> None:
         self.members.close()
+        self.manifest.close()
+        self.inventory.close()
+        self.uco.close()
 
 
 def check_bundle_files(
@@ -286,11 +310,15 @@ def check_bundle_files(
 ) -> None:
     """Add to ``report`` every way the bundle's files disagree with SHA256SUMS and the ledger.
 
-    ``entries``: the bundle's ledger, a list or a function that reads it anew; each check
-    streams it (it is never held). ``tap``: one that a pass over ``entries`` has fed
-    already (the case's verification); without it the ledger is read once more for it."""
+    ``entries``: the bundle's ledger, a list or a function that reads it anew. ``tap``: one
+    that a pass over ``entries`` has fed already (the case's verification); without it the
+    ledger is read once for it. The checks take what they need of the ledger from that one
+    pass; the ledger is read again only to name what differs in a run's member list, and
+    for CASE/UCO files made before the split (:class:`~custody.bundle.uco_check.UcoCheck`)."""
     read = entry_reader(entries)
     if tap is None or tap.facts.facts is None:
+        if tap is not None:
+            tap.close()
         tap = BundleTap(root)
         try:
             folder = Folder()
@@ -300,9 +328,18 @@ def check_bundle_files(
             tap.close()
             raise
         tap.finish(folder.state)
+    try:
+        _check_files(root, read, report, tap)
+    finally:
+        tap.close()
+
+
+def _check_files(
+    root: Path, read: Callable[[], Iterable[Entry]], report: Report, tap: BundleTap
+) -> None:
     facts = tap.facts.facts
     assert facts is not None
-    present = _files(root)
+    present = tap.present
     actual = _check_sums(root, present, report)
     certs = _ledger_certs(facts)
     for fp in sorted(certs):
@@ -314,7 +351,7 @@ def check_bundle_files(
             )
     archives = _archives(root, facts, actual)
     contents = _contents(root, present, actual)
-    members = check_manifest(root, read(), facts, archives, contents, present, report)
+    members = tap.manifest.finish(facts, archives, contents, present, report)
     exporter = None
     if members is not None:
         by = members.get("exported_by")
@@ -323,13 +360,17 @@ def check_bundle_files(
         version = _text(tool.get("version")) if isinstance(tool, dict) else None
         if version is not None:
             older = is_older_format(members.get("format"))
-            check_case_uco(root, read(), facts, archives, version, report, older=older)
+            if tap.uco.one_pass(facts, older):
+                tap.uco.finish(facts, archives, version, report)
+            else:
+                tap.uco.close()
+                check_case_uco(root, read(), facts, archives, version, report, older=older)
     _check_detached(root, SUMS, SUMS_SIG, None, certs, exporter, report)
     _check_detached(root, MANIFEST, MANIFEST_SIG, actual.get(MANIFEST), certs, exporter, report)
     tap.members.report(facts.state.runs.values(), read, report)
     _check_signature_files(root, present, tap.facts.signature_files, report)
     files = members.get("files") if members is not None else None
-    check_inventory(root, read(), present, files if isinstance(files, list) else None, report)
+    tap.inventory.finish(files if isinstance(files, list) else None, report)
     names = {fp: facts.state.examiners[fp].name for fp in certs}
     _check_report_pdf(root, names, exporter, report)
     if tap.timestamps.finished:

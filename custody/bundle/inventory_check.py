@@ -1,8 +1,9 @@
 """Do inventory.csv and inventory.jsonl say what the bundle's ledger says? Byte for byte.
 
 Both files are a pure function of the ledger (:mod:`custody.report.inventory`), so they are
-made again from the bundle's ``ledger.jsonl``, row by row in one pass for both, and compared
-with the files as they are read: memory stays flat for any number of artifacts. The first
+made again from the bundle's ``ledger.jsonl``, row by row for both as the ledger's artifacts
+pass (:class:`InventoryCheck`, fed by the verification's one pass over the ledger), and
+compared with the files as they are read: memory stays flat for any number of artifacts. The first
 row that differs is named (its row number and ledger entry, the column and both values);
 rows added or removed are found too. A bundle whose manifest does not name the files (made
 before they existed) is not asked for them.
@@ -20,14 +21,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 from custody.record.entry import Entry
+from custody.record.events import ArtifactCollected
 from custody.record.regular import open_regular
 from custody.report.inventory import (
     COLUMNS,
     INVENTORY_CSV,
     INVENTORY_FILES,
     INVENTORY_JSONL,
+    _CsvRows,
+    counted_artifacts,
     csv_header,
-    inventory_lines,
+    inventory_row,
+    jsonl_line,
 )
 from custody.verify.findings import Report
 
@@ -87,6 +92,75 @@ class _Compared:
         self.done = True
 
 
+class InventoryCheck:
+    """Both inventory files compared with the ledger as one pass over it goes: each row as
+    the ledger's artifact passes (:meth:`feed`), then the ends and what is missing
+    (:meth:`finish`). Made before the pass: it opens the files. ``present``: the name of
+    every file in the bundle. :meth:`close` it when the pass fails."""
+
+    def __init__(self, root: Path, present: Collection[str]) -> None:
+        self._held = Report(str(root))  # the findings of the pass, until finish()
+        self._stack = ExitStack()
+        self._absent: list[str] = []
+        #: By file, in :data:`INVENTORY_FILES` order: why it cannot be read, or None.
+        self._unreadable: dict[str, str | None] = {}
+        self._files: dict[str, _Compared] = {}
+        self._rows = _CsvRows()
+        for name in INVENTORY_FILES:
+            if name not in present:
+                self._absent.append(name)
+                continue
+            try:
+                opened = self._stack.enter_context(open_regular(root / name))
+            except OSError as exc:
+                self._unreadable[name] = f"cannot be read: {exc.strerror or exc}"
+                continue
+            self._unreadable[name] = None
+            self._files[name] = _Compared(name, opened, self._held)
+        self._csv = self._files.get(INVENTORY_CSV)
+        self._jsonl = self._files.get(INVENTORY_JSONL)
+        if self._csv is not None:
+            self._csv.take(None, csv_header())
+
+    def feed(self, seq: int, a: ArtifactCollected) -> None:
+        """The ledger's next artifact (one the fold counts), in ledger order."""
+        csv_file, jsonl_file = self._csv, self._jsonl
+        want_csv = csv_file is not None and not csv_file.done
+        want_jsonl = jsonl_file is not None and not jsonl_file.done
+        if not (want_csv or want_jsonl):
+            return
+        row = inventory_row(seq, a)
+        if want_csv:
+            assert csv_file is not None
+            csv_file.take(seq, self._rows.row(row))
+        if want_jsonl:
+            assert jsonl_file is not None
+            jsonl_file.take(seq, jsonl_line(row))
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def finish(self, named: Iterable[str] | None, report: Report) -> None:
+        """Add the findings to ``report``; ``named`` are the files the manifest lists
+        (None when it cannot be read)."""
+        required = set(named or ())
+        for name in INVENTORY_FILES:
+            if name in self._absent:
+                if name in required:
+                    report.add(
+                        CODE, name, "is missing: the manifest names it as a file of the bundle"
+                    )
+            elif (why := self._unreadable.get(name)) is not None:
+                report.add(CODE, name, why)
+        try:
+            for compared in self._files.values():
+                compared.finish()
+        finally:
+            self.close()
+        report.findings.extend(self._held.findings)
+        self._held.findings.clear()
+
+
 def check_inventory(
     root: Path,
     entries: Iterable[Entry],
@@ -95,37 +169,16 @@ def check_inventory(
     report: Report,
 ) -> None:
     """Compare each inventory file of the bundle at ``root`` with the ledger; ``named`` are
-    the files the manifest lists (None when it cannot be read)."""
-    required = set(named or ())
-    with ExitStack() as stack:
-        files: dict[str, _Compared] = {}
-        for name in INVENTORY_FILES:
-            if name not in present:
-                if name in required:
-                    report.add(
-                        CODE, name, "is missing: the manifest names it as a file of the bundle"
-                    )
-                continue
-            try:
-                opened = stack.enter_context(open_regular(root / name))
-            except OSError as exc:
-                report.add(CODE, name, f"cannot be read: {exc.strerror or exc}")
-                continue
-            files[name] = _Compared(name, opened, report)
-        if not files:
-            return
-        csv_file, jsonl_file = files.get(INVENTORY_CSV), files.get(INVENTORY_JSONL)
-        if csv_file is not None:
-            csv_file.take(None, csv_header())
-        for seq, csv_line, json_line in inventory_lines(entries):
-            if csv_file is not None:
-                csv_file.take(seq, csv_line)
-            if jsonl_file is not None:
-                jsonl_file.take(seq, json_line)
-            if all(c.done for c in files.values()):
-                return
-        for compared in files.values():
-            compared.finish()
+    the files the manifest lists (None when it cannot be read). ``entries`` is read once.
+    (:class:`InventoryCheck` does the same within a pass made for other checks too.)"""
+    check = InventoryCheck(root, present)
+    try:
+        for seq, a in counted_artifacts(entries):
+            check.feed(seq, a)
+    except BaseException:
+        check.close()
+        raise
+    check.finish(named, report)
 
 
 def _shown(value: object) -> str:

@@ -13,7 +13,9 @@ contents and files against the bundle's files. Findings:
 - ``manifest.format``, ``manifest.exporter``, ``manifest.malformed``.
 
 The manifest is read as a stream and its artifacts are matched with the ledger's in ``seq``
-order, so memory stays flat for any number of artifacts.
+order, so memory stays flat for any number of artifacts. :class:`ManifestCheck` takes the
+ledger's artifacts as a pass made for other checks too hands them over
+(:class:`~custody.bundle.pushpair.PushPairs`); :func:`check_manifest` reads them itself.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from custody.bundle.manifest import (
     run_doc,
     signature_doc,
 )
+from custody.bundle.pushpair import PushPairs
 from custody.record.entry import Entry
+from custody.record.events import ArtifactCollected
 from custody.report.caseuco import ArchiveCopy
 from custody.verify.findings import Report
 
@@ -156,30 +160,42 @@ def _compare_items(
     got: Iterable[Any],
 ) -> None:
     """Match the manifest's items with the ledger's by key, then compare each pair."""
+    for k, e, g in pair_up(expected, _numbered(got, section.key)):
+        _compare_pair(out, section, k, e, g)
+
+
+def _compare_pair(
+    out: _Findings,
+    section: _Section,
+    k: Any,
+    e: Mapping[str, Any] | None,
+    g: tuple[int, Any] | None,
+) -> None:
+    """Compare one matched pair: the ledger's item ``e`` and the manifest's ``g``
+    (its position and value); None on the side that lacks the key."""
     s = section
-    for k, e, g in pair_up(expected, _numbered(got, s.key)):
-        if g is None:
-            out.add(
-                "manifest.missing",
-                f"{s.name} has no item for {s.label(k)}; the ledger has one",
-                s.seq_of(k),
-                s.run_of(k),
-            )
-            continue
-        n, item = g
-        if e is None:
-            what = (
-                f"is for {s.label(k)}: the ledger has no such item, or it is listed twice"
-                if k is not None
-                else f"has no {s.key!r}"
-            )
-            out.add("manifest.extra", f"{s.name}[{n}] {what}", s.seq_of(k), s.run_of(k))
-            continue
-        if identical(e, item):
-            continue
-        for d in differences(e, item, f"{s.name}[{n}]"):
-            said = _Said(s.said(k, d), s.context(k, e), s.seq_of(k), s.run_of(k))
-            out.difference(d, said)
+    if g is None:
+        out.add(
+            "manifest.missing",
+            f"{s.name} has no item for {s.label(k)}; the ledger has one",
+            s.seq_of(k),
+            s.run_of(k),
+        )
+        return
+    n, item = g
+    if e is None:
+        what = (
+            f"is for {s.label(k)}: the ledger has no such item, or it is listed twice"
+            if k is not None
+            else f"has no {s.key!r}"
+        )
+        out.add("manifest.extra", f"{s.name}[{n}] {what}", s.seq_of(k), s.run_of(k))
+        return
+    if identical(e, item):
+        return
+    for d in differences(e, item, f"{s.name}[{n}]"):
+        said = _Said(s.said(k, d), s.context(k, e), s.seq_of(k), s.run_of(k))
+        out.difference(d, said)
 
 
 def _list_section(
@@ -246,31 +262,6 @@ def _check_exporter(out: _Findings, members: Mapping[str, Any], facts: LedgerFac
         out.difference(d)
 
 
-def _artifacts(
-    out: _Findings, path: Path, entries: Iterable[Entry], members: dict[str, Any]
-) -> None:
-    """Stream the manifest's artifacts against the ledger's; fills ``members`` on the way."""
-
-    def expected() -> Iterator[tuple[int, dict[str, Any]]]:
-        for seq, a in artifacts(entries):
-            yield seq, artifact_doc(seq, a)
-
-    stream = _streamed(path, members)
-    if next(stream, None) is not ARRAY:
-        got = members.get("artifacts")
-        if got is not None:
-            out.add("manifest.mismatch", f"artifacts is not a list: {shown(got)}")
-        return
-    section = _Section(
-        "artifacts",
-        "seq",
-        lambda k: f"entry {k}",
-        context=lambda k, e: f" (entry {k}, {e.get('member')})",
-        seq_of=lambda k: k if isinstance(k, int) else None,
-    )
-    _compare_items(out, section, expected(), stream)
-
-
 def _streamed(path: Path, members: dict[str, Any]) -> Iterator[Any]:
     """``ARRAY`` and then the manifest's artifacts one by one (nothing when there is no
     list of them); every other member lands in ``members``."""
@@ -301,6 +292,96 @@ def _run_said(facts: LedgerFacts) -> Callable[[Any, Difference], str]:
     return said
 
 
+#: How the manifest's artifacts are matched and named.
+_ARTIFACTS = _Section(
+    "artifacts",
+    "seq",
+    lambda k: f"entry {k}",
+    context=lambda k, e: f" (entry {k}, {e.get('member')})",
+    seq_of=lambda k: k if isinstance(k, int) else None,
+)
+
+
+class ManifestCheck:
+    """manifest.json compared with the ledger as one pass over it goes: its artifacts as
+    the ledger's pass by (:meth:`feed`, in step, nothing per artifact held), then the rest
+    from the fold (:meth:`finish`). Made before the pass: it reads the manifest up to its
+    artifacts. :meth:`close` it when the pass fails."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / MANIFEST
+        #: The manifest's members other than its artifacts, as far as they are read.
+        self.members: dict[str, Any] = {}
+        self._held = Report(str(root))  # the findings of the pass, until finish()
+        self._out = _Findings(self._held)
+        self._pairs: PushPairs[Any, dict[str, Any], tuple[int, Any]] | None = None
+        self._failure: tuple[str, str] | None = None
+        self._missing = not os.path.lexists(self.path)
+        if self._missing:
+            return
+        try:
+            stream = _streamed(self.path, self.members)
+            if next(stream, None) is not ARRAY:
+                got = self.members.get("artifacts")
+                if got is not None:
+                    self._out.add("manifest.mismatch", f"artifacts is not a list: {shown(got)}")
+                return
+            self._pairs = PushPairs(_numbered(stream, "seq"), self._pair)
+        except (ValueError, OSError) as exc:
+            self._fail(exc)
+
+    def _pair(self, k: Any, e: dict[str, Any] | None, g: tuple[int, Any] | None) -> None:
+        _compare_pair(self._out, _ARTIFACTS, k, e, g)
+
+    def _fail(self, exc: ValueError | OSError) -> None:
+        if isinstance(exc, OSError):
+            self._failure = ("bundle.unreadable", f"cannot be read: {exc.strerror}")
+        else:
+            self._failure = ("manifest.malformed", f"is not one well-formed JSON object: {exc}")
+        self.close()
+
+    def feed(self, seq: int, a: ArtifactCollected) -> None:
+        """The ledger's next artifact (one the fold counts), in ledger order."""
+        if self._pairs is None:
+            return
+        try:
+            self._pairs.push(seq, artifact_doc(seq, a))
+        except (ValueError, OSError) as exc:
+            self._fail(exc)
+
+    def close(self) -> None:
+        if self._pairs is not None:
+            self._pairs.close()
+            self._pairs = None
+
+    def finish(
+        self,
+        facts: LedgerFacts,
+        archives: Mapping[str, ArchiveCopy | None],
+        contents: Sequence[Mapping[str, Any]],
+        present: Iterable[str],
+        report: Report,
+    ) -> dict[str, Any] | None:
+        """Add the findings to ``report`` (see :func:`check_manifest`); the manifest's
+        members other than its artifacts, or None when it cannot be read."""
+        report.findings.extend(self._held.findings)
+        self._held.findings.clear()
+        self._out.report = report
+        if self._missing:
+            report.add("manifest.missing", MANIFEST, "is missing")
+            return None
+        if self._pairs is not None:
+            try:
+                self._pairs.finish()
+            except (ValueError, OSError) as exc:
+                self._fail(exc)
+            self._pairs = None
+        if self._failure is not None:
+            report.add(self._failure[0], MANIFEST, self._failure[1])
+            return None
+        return _check_rest(self._out, self.members, facts, archives, contents, present)
+
+
 def check_manifest(
     root: Path,
     entries: Iterable[Entry],
@@ -313,24 +394,31 @@ def check_manifest(
     """Compare manifest.json with the ledger and the bundle's files; returns the manifest's
     members other than its artifacts, or None when it cannot be read.
 
-    ``archives`` are the bundle's copies of the run archives (by run id), ``contents`` what
-    the manifest's ``contents`` must list, ``present`` the name of every file in the bundle.
+    ``entries`` is read once, in ledger order; ``archives`` are the bundle's copies of the
+    run archives (by run id), ``contents`` what the manifest's ``contents`` must list,
+    ``present`` the name of every file in the bundle. (:class:`ManifestCheck` does the
+    same within a pass made for other checks too.)
     """
-    path = root / MANIFEST
-    if not os.path.lexists(path):
-        report.add("manifest.missing", MANIFEST, "is missing")
-        return None
-    out = _Findings(report)
-    state = facts.state
-    members: dict[str, Any] = {}
+    check = ManifestCheck(root)
     try:
-        _artifacts(out, path, entries, members)
-    except ValueError as exc:
-        report.add("manifest.malformed", MANIFEST, f"is not one well-formed JSON object: {exc}")
-        return None
-    except OSError as exc:
-        report.add("bundle.unreadable", MANIFEST, f"cannot be read: {exc.strerror}")
-        return None
+        for seq, a in artifacts(entries):
+            check.feed(seq, a)
+    except BaseException:
+        check.close()
+        raise
+    return check.finish(facts, archives, contents, present, report)
+
+
+def _check_rest(
+    out: _Findings,
+    members: dict[str, Any],
+    facts: LedgerFacts,
+    archives: Mapping[str, ArchiveCopy | None],
+    contents: Sequence[Mapping[str, Any]],
+    present: Iterable[str],
+) -> dict[str, Any]:
+    """Every member but the artifacts against the fold and the bundle's files."""
+    state = facts.state
     _check_members(out, members)
     _object_section(out, members, "case", case_doc(state))
     _object_section(out, members, "ledger", ledger_doc(facts))

@@ -5,8 +5,9 @@ The writer lists a run's members in ledger (archive) order, so each file is read
 at a time beside the ledger's artifacts and nothing per artifact is held. A file that is
 not in that order (a bundle written when the lists were sorted by name), or that differs
 from the ledger by a member added, left out or renamed, cannot be matched in lockstep: its
-run is checked again by name (:func:`check_by_name`), with the run's members read anew
-from the ledger, which says exactly which member differs.
+run is checked again by name (:func:`check_by_name`), with the run's members gathered as
+the rest of the ledger passes (the lines matched before are read again from the file, not
+the ledger), which says exactly which member differs.
 """
 
 from __future__ import annotations
@@ -30,17 +31,26 @@ def _digest_differs(member: bytes, got: str, expected: str) -> str:
 
 
 class _Lockstep:
-    """One run's file read line by line beside the ledger's members of the run."""
+    """One run's file read line by line beside the ledger's members of the run. Once it
+    differs by name, the run's members are gathered as they pass (the lines matched so far
+    are read again from the file), for the check by name."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         #: Messages of members whose hash differs, in file order.
         self.messages: list[str] = []
         self.diverged = False
+        #: After it diverged: the run's members so far, ``(name, sha256)`` in ledger order
+        #: (None when the lines matched before could not be read again).
+        self.members: list[tuple[bytes, str]] | None = None
+        self._matched = 0  # lines matched name for name
+        self._differs: dict[int, str] = {}  # line index -> the ledger's digest, where it differs
         self._file: BinaryIO | None = None
         try:
             self._file = open_regular(path)
         except OSError:
             self.diverged = True  # the check by name says why
+            self.members = []
 
     def _next(self) -> tuple[bytes, str] | None:
         assert self._file is not None
@@ -49,6 +59,8 @@ class _Lockstep:
 
     def feed(self, member: bytes, digest: str) -> None:
         if self.diverged:
+            if self.members is not None:
+                self.members.append((member, digest))
             return
         try:
             listed = self._next()
@@ -56,12 +68,17 @@ class _Lockstep:
             listed = None
         if listed is None or listed[0] != member:
             self._diverge()
-        elif listed[1] != digest:
+            if self.members is not None:
+                self.members.append((member, digest))
+            return
+        if listed[1] != digest:
             self.messages.append(_digest_differs(member, listed[1], digest))
+            self._differs[self._matched] = digest
+        self._matched += 1
 
     def finish(self) -> bool:
         """True when the whole file matched the ledger's members name for name."""
-        if self._file is None:  # closed before the ledger's end
+        if self._file is None and not self.diverged:  # closed before the ledger's end
             self.diverged = True
         if not self.diverged:
             try:
@@ -76,6 +93,20 @@ class _Lockstep:
         self.diverged = True
         self.messages.clear()
         self.close()
+        self.members = self._matched_members()
+        self._differs.clear()
+
+    def _matched_members(self) -> list[tuple[bytes, str]] | None:
+        """The members matched so far: the file's first lines, with the ledger's digest."""
+        members: list[tuple[bytes, str]] = []
+        try:
+            with open_regular(self.path) as f:
+                for n in range(self._matched):
+                    name, digest = parse_sums(f.readline())[0]
+                    members.append((name, self._differs.get(n, digest)))
+        except (ValueError, OSError, IndexError):
+            return None  # changed while read: the ledger is read again for this run
+        return members
 
     def close(self) -> None:
         if self._file is not None:
@@ -105,9 +136,11 @@ class MemberSumsCheck:
         self, runs: Iterable[RunState], read: Callable[[], Iterable[Entry]], report: Report
     ) -> None:
         """Add the findings of each run's file, in run order. ``read``: the ledger read
-        anew, for the runs that must be checked by name (read only when one must)."""
+        anew, for a run whose file differs and changed while it was checked (read only
+        then)."""
         runs = list(runs)
         matched: dict[str, list[str]] = {}
+        by_name: dict[str, list[tuple[bytes, str]]] = {}
         again: set[str] = set()
         for run in runs:
             step = self._runs.pop(run.run_id, None)
@@ -115,17 +148,20 @@ class MemberSumsCheck:
                 continue
             if step.finish():
                 matched[run.run_id] = step.messages
+            elif step.members is not None:
+                by_name[run.run_id] = step.members
             else:
                 again.add(run.run_id)
         self.close()
-        expected = _members_of(read(), again) if again else {}
+        if again:
+            by_name.update(_members_of(read(), again))
         for run in runs:
             name = member_sums_file(run.archive)
             if run.run_id in matched:
                 for message in matched[run.run_id]:
                     report.add("bundle.member_sums", name, message)
             else:
-                check_by_name(self.root, run, expected.pop(run.run_id, []), report)
+                check_by_name(self.root, run, by_name.pop(run.run_id, []), report)
 
 
 def _members_of(entries: Iterable[Entry], run_ids: set[str]) -> dict[str, list[tuple[bytes, str]]]:

@@ -10,7 +10,9 @@ UCO's disjointness shapes. Every artifact must be in exactly the inventory file 
 ledger's order puts it in: one moved, left out or listed twice is a finding, and so is an
 inventory file the ledger does not give (SHA256SUMS and the manifest list every file; their
 checks catch a file they do not list). Both sides are streamed in the
-same order, one pass over the ledger, so memory stays flat. Findings name the file, the node
+same order, so memory stays flat: :class:`UcoCheck` takes each artifact as the verification's
+one pass over the ledger hands it over, and compares case.jsonld (which needs the ledger's
+end) after it; :func:`check_case_uco` reads the artifacts itself. Findings name the file, the node
 and the property:
 
 - ``caseuco.mismatch``: ``node kb:file-... (uco-observable:File) uco-core:hasFacet[...].
@@ -36,11 +38,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from custody.bundle.compare import Difference, differences, identical, pair_up, shown
+from custody.bundle.compare import Difference, differences, identical, shown
 from custody.bundle.facts import LedgerFacts, artifacts
 from custody.bundle.jsonstream import ARRAY, scan
 from custody.bundle.layout import CASE_UCO
+from custody.bundle.pushpair import PushPairs
 from custody.record.entry import Entry
+from custody.record.events import ArtifactCollected
+from custody.record.fold import CaseState
 from custody.record.regular import open_regular
 from custody.report.caseuco import (
     CONTEXT,
@@ -96,6 +101,97 @@ def _difference(
         )
 
 
+class _GraphCompare:
+    """One graph file compared node by node with the nodes the ledger gives, as they are
+    pushed (:meth:`push`, in the writer's order), then its other members (:meth:`finish`)."""
+
+    def __init__(
+        self, root: Path, name: str, report: Report, links: frozenset[str] | tuple[()] = ()
+    ) -> None:
+        self.name, self.report, self.links = name, report, links
+        self.members: dict[str, Any] = {}
+        self._pairs: PushPairs[Any, Mapping[str, Any], tuple[int, Any]] | None = None
+        path = root / name
+        if not os.path.lexists(path):
+            report.add("caseuco.missing", name, "is missing")
+            return
+        try:
+            self._pairs = PushPairs(_nodes(path, self.members), self._pair)
+        except (ValueError, OSError) as exc:
+            self._fail(exc)
+
+    def _pair(self, node_id: Any, e: Mapping[str, Any] | None, g: tuple[int, Any] | None) -> None:
+        name, report = self.name, self.report
+        if g is None:
+            assert e is not None
+            report.add(
+                "caseuco.missing", name, f"{_name(node_id, e)}, which the ledger gives, is missing"
+            )
+            return
+        n, node = g
+        if not isinstance(node, dict):
+            report.add("caseuco.extra", name, f"@graph[{n}] is not a node: {shown(node)}")
+            return
+        for problem in node_problems(node):
+            report.add("caseuco.structure", name, problem)
+        if e is None:
+            report.add(
+                "caseuco.extra",
+                name,
+                f"{_name(node_id, node)} at @graph[{n}] is not a node the ledger gives here, "
+                "or is listed twice",
+            )
+            return
+        if identical(e, node):
+            return
+        for d in differences(e, node, links=self.links):
+            _difference(report, name, node_id, node, d)
+
+    def _fail(self, exc: ValueError | OSError) -> None:
+        if isinstance(exc, OSError):
+            self.report.add("bundle.unreadable", self.name, f"cannot be read: {exc.strerror}")
+        else:
+            self.report.add(
+                "caseuco.malformed", self.name, f"is not one well-formed JSON object: {exc}"
+            )
+        self.close()
+
+    def push(self, node: Mapping[str, Any]) -> None:
+        if self._pairs is None:
+            return
+        try:
+            self._pairs.push(node["@id"], node)
+        except (ValueError, OSError) as exc:
+            self._fail(exc)
+
+    def close(self) -> None:
+        if self._pairs is not None:
+            self._pairs.close()
+            self._pairs = None
+
+    def finish(self) -> None:
+        pairs = self._pairs
+        if pairs is None:
+            return
+        try:
+            pairs.finish()
+        except (ValueError, OSError) as exc:
+            self._fail(exc)
+            return
+        self._pairs = None
+        members, name, report = self.members, self.name, self.report
+        if members.get(GRAPH) is not ARRAY:
+            report.add("caseuco.malformed", name, f"has no {GRAPH} list")
+        for d in differences(CONTEXT, members.get("@context"), "@context"):
+            report.add(
+                "caseuco.mismatch",
+                name,
+                f"{d.path} says {shown(d.got)}; Chainproof writes {shown(d.expected)}",
+            )
+        for key in sorted(members.keys() - {GRAPH, "@context"}):
+            report.add("caseuco.extra", name, f"has a member {key!r} that the ledger does not give")
+
+
 def _check_graph(
     root: Path,
     name: str,
@@ -104,70 +200,134 @@ def _check_graph(
     links: frozenset[str] | tuple[()] = (),
 ) -> None:
     """Compare the graph file ``name`` with ``expected_nodes``, node by node."""
-    nodes = iter(expected_nodes)
+    graph = _GraphCompare(root, name, report, links)
     try:
-        _compare_graph(root / name, name, nodes, report, links)
-    finally:
-        for _node in nodes:  # the stream of artifacts moves on past this file
-            pass
+        for node in expected_nodes:  # read to the end: the stream of artifacts moves on
+            graph.push(node)
+    except BaseException:
+        graph.close()
+        raise
+    graph.finish()
 
 
-def _compare_graph(
-    path: Path,
-    name: str,
-    expected_nodes: Iterator[Mapping[str, Any]],
-    report: Report,
-    links: frozenset[str] | tuple[()],
-) -> None:
-    if not os.path.lexists(path):
-        report.add("caseuco.missing", name, "is missing")
-        return
-    expected = ((node["@id"], node) for node in expected_nodes)
-    members: dict[str, Any] = {}
-    try:
-        for node_id, e, g in pair_up(expected, _nodes(path, members)):
-            if g is None:
-                assert e is not None
-                report.add(
-                    "caseuco.missing",
-                    name,
-                    f"{_name(node_id, e)}, which the ledger gives, is missing",
-                )
-                continue
-            n, node = g
-            if not isinstance(node, dict):
-                report.add("caseuco.extra", name, f"@graph[{n}] is not a node: {shown(node)}")
-                continue
-            for problem in node_problems(node):
-                report.add("caseuco.structure", name, problem)
-            if e is None:
-                report.add(
-                    "caseuco.extra",
-                    name,
-                    f"{_name(node_id, node)} at @graph[{n}] is not a node the ledger gives here, "
-                    "or is listed twice",
-                )
-                continue
-            if identical(e, node):
-                continue
-            for d in differences(e, node, links=links):
-                _difference(report, name, node_id, node, d)
-    except ValueError as exc:
-        report.add("caseuco.malformed", name, f"is not one well-formed JSON object: {exc}")
-        return
-    except OSError as exc:
-        report.add("bundle.unreadable", name, f"cannot be read: {exc.strerror}")
-        return
-    if members.get(GRAPH) is not ARRAY:
-        report.add("caseuco.malformed", name, f"has no {GRAPH} list")
-    for d in differences(CONTEXT, members.get("@context"), "@context"):
-        report.add(
-            "caseuco.mismatch",
-            name,
-            f"{d.path} says {shown(d.got)}; Chainproof writes {shown(d.expected)}",
+class _Slot:
+    """The one artifact the inventory graphs' builder may take next; it ends when told."""
+
+    def __init__(self) -> None:
+        self.item: tuple[int, ArtifactCollected] | None = None
+        self.ended = False
+
+    def __iter__(self) -> _Slot:
+        return self
+
+    def __next__(self) -> tuple[int, ArtifactCollected]:
+        item, self.item = self.item, None
+        if item is None:
+            if not self.ended:
+                raise RuntimeError("the inventory graph asked for an artifact out of turn")
+            raise StopIteration
+        return item
+
+
+class UcoCheck:
+    """The CASE/UCO files compared with the ledger as one pass over it goes: each inventory
+    file's artifacts as they pass (:meth:`feed`), at most one file's artifact ids held
+    (as the writer does), then case.jsonld from the fold (:meth:`finish`).
+
+    Made before the pass: it lists the inventory files and reads uco-shapes-off.ttl.
+    A bundle made before the split (no inventory files), one of the format 1 code, or a
+    ledger whose case id is set only after its first artifact is compared in a pass of its
+    own (:meth:`finish` returns False). :meth:`close` it when the pass fails."""
+
+    def __init__(
+        self, root: Path, *, chunk: int = INVENTORY_CHUNK, case_id: str | None = None
+    ) -> None:
+        self.root, self.chunk = root, chunk
+        self.on_disk = sorted(p.name for p in root.glob(INVENTORY_GLOB))
+        #: The case id the artifacts' node ids derive from (the first case_opened's).
+        self.case_id = case_id
+        self.artifacts = 0
+        self._head = Report(str(root))  # uco-shapes-off.ttl's findings
+        self._held = Report(str(root))  # the inventory files' findings
+        self._four = _shapes_off(root, self._head) == SHAPES_OFF_TEXT_4
+        self._slot = _Slot()
+        self._graphs: Iterator[tuple[str, Iterator[dict[str, Any]]]] | None = None
+        self._ids_of: str | None = None
+        self._file: tuple[_GraphCompare, Iterator[dict[str, Any]]] | None = None
+        self._in_file = 0
+        self._given: set[str] = set()
+
+    def opened(self, case_id: str) -> None:
+        """A case_opened entry passed: the first one names the case."""
+        if self.case_id is None:
+            self.case_id = case_id
+
+    def feed(self, seq: int, a: ArtifactCollected) -> None:
+        """The ledger's next artifact (one the fold counts), in ledger order."""
+        self.artifacts += 1
+        if not self.on_disk:
+            return  # made before the split, or a bundle without artifacts
+        if self._graphs is None:
+            self._ids_of = self.case_id
+            state = CaseState(case_id=self.case_id)
+            # the artifacts' nodes do not depend on the tool's version
+            self._graphs = inventory_graphs(
+                state, self._slot, "", chunk=self.chunk, four=self._four
+            )
+        self._slot.item = (seq, a)
+        if self._file is None or self._in_file == self.chunk:
+            self._end_file()
+            name, nodes = next(self._graphs)
+            self._given.add(name)
+            self._file = (_GraphCompare(self.root, name, self._held), nodes)
+            self._in_file = 0
+        graph, nodes = self._file
+        graph.push(next(nodes))
+        self._in_file += 1
+
+    def _end_file(self) -> None:
+        if self._file is not None:
+            graph, nodes = self._file
+            self._file = None
+            for node in nodes:  # the records of the file's runs
+                graph.push(node)
+            graph.finish()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file[0].close()
+            self._file = None
+
+    def one_pass(self, facts: LedgerFacts, older: bool) -> bool:
+        """True when :meth:`finish` can report from this pass alone."""
+        if older or (
+            not self.on_disk and (self.artifacts or not os.path.lexists(self.root / SHAPES_OFF))
+        ):
+            return False
+        return self._graphs is None or self._ids_of == facts.state.case_id
+
+    def finish(
+        self,
+        facts: LedgerFacts,
+        archives: Mapping[str, ArchiveCopy | None],
+        tool_version: str,
+        report: Report,
+    ) -> None:
+        """Add the findings to ``report`` (see :func:`check_case_uco`); only when
+        :meth:`one_pass` is true."""
+        self._slot.ended = True
+        try:
+            self._end_file()
+        finally:
+            self.close()
+        report.findings.extend(self._head.findings)
+        _check_graph(
+            self.root, CASE_UCO, custody_nodes(facts.state, archives, tool_version), report
         )
-    for key in sorted(members.keys() - {GRAPH, "@context"}):
-        report.add("caseuco.extra", name, f"has a member {key!r} that the ledger does not give")
+        report.findings.extend(self._held.findings)
+        for name in self.on_disk:
+            if name not in self._given:
+                report.add("caseuco.extra", name, "is an inventory file the ledger does not give")
 
 
 def _shapes_off(root: Path, report: Report) -> bytes | None:
@@ -220,13 +380,11 @@ def check_case_uco(
         legacy = case_uco_nodes(facts.state, stream, archives, tool_version)
         _check_graph(root, CASE_UCO, legacy, report, links)
         return
-    four = _shapes_off(root, report) == SHAPES_OFF_TEXT_4
-    _check_graph(root, CASE_UCO, custody_nodes(facts.state, archives, tool_version), report)
-    given = set()
-    graphs = inventory_graphs(facts.state, stream, tool_version, chunk=chunk, four=four)
-    for name, nodes in graphs:
-        given.add(name)
-        _check_graph(root, name, nodes, report)
-    for name in on_disk:
-        if name not in given:
-            report.add("caseuco.extra", name, "is an inventory file the ledger does not give")
+    check = UcoCheck(root, chunk=chunk, case_id=facts.state.case_id)
+    try:
+        for seq, a in stream:
+            check.feed(seq, a)
+    except BaseException:
+        check.close()
+        raise
+    check.finish(facts, archives, tool_version, report)

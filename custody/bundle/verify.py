@@ -34,8 +34,9 @@ def verify_bundle_dir(
 
     ``monitor`` hears the phases of :func:`~custody.verify.case.verify`, then ``bundle``
     (the bundle's own files, no count), and may cancel it (:class:`~custody.errors.Cancelled`).
-    The bundle's checks take the ledger's facts from the case verification's pass; its
-    RFC 3161 tokens are checked in that pass too (their TSA's chain against ``tsa_anchors``)."""
+    The bundle's checks take the ledger from the case verification's pass (read and
+    parsed once, :class:`~custody.bundle.checks.BundleTap`); its RFC 3161 tokens are
+    checked in that pass too (their TSA's chain against ``tsa_anchors``)."""
     monitor = monitor or Monitor()
     probe = Report(str(root))
     passes = 0
