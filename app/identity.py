@@ -17,6 +17,7 @@ from cryptography import x509
 
 from app.passphrase import read_passphrase
 from app.paths import identity_file
+from custody.durable import sync_directory
 from custody.errors import CorruptKeyFile, NoIdentity, UsageError, WrongPassphrase
 from custody.record.keys import (
     Identity,
@@ -102,6 +103,7 @@ def write_certificate_file(path: Path, certificate: x509.Certificate) -> Path:
     finally:
         os.close(fd)
     tmp.replace(target)
+    sync_directory(target.parent)
     return target
 
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from app.paths import identity_file
+from custody.durable import sync_directory
 from custody.errors import KeyError_
 
 __all__ = ["backup_identity", "backup_name"]
@@ -64,7 +65,7 @@ def backup_identity(path: Path | None = None, *, now: dt.datetime | None = None)
             os.fsync(fd)
         finally:
             os.close(fd)
-        _sync_dir(target.parent)
+        sync_directory(target.parent)
         if hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(data).digest():
             raise KeyError_(f"the backup {target} differs from {path}; it was not replaced")
     except OSError as exc:
@@ -77,14 +78,3 @@ def _failed(path: Path, target: Path, exc: OSError) -> KeyError_:
         f"cannot back up the identity {path} to {target}: {exc.strerror or exc}; "
         "it was not replaced"
     )
-
-
-def _sync_dir(directory: Path) -> None:
-    """Make the new file's name durable (POSIX; Windows has no directory handles to sync)."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from custody.durable import sync_directory
 from custody.errors import (
     CertificateExpired,
     CorruptKeyFile,
@@ -155,6 +156,7 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
     tmp.chmod(0o600)
     tmp.replace(path)
+    sync_directory(path.parent)
 
 
 def save_identity(identity: Identity, path: Path, passphrase: bytes) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from custody.durable import sync_directory
 from custody.record.regular import kind_of
 
 #: The case folder that holds archives set aside, as ledger references name it.
@@ -152,12 +153,8 @@ class SetAsideFolder:
 
     def sync(self) -> None:
         """Flush the folder's entries (the move) to disk where the system allows it."""
-        with contextlib.suppress(OSError, AttributeError):
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        with contextlib.suppress(OSError):  # the move itself is done; only its flush failed
+            sync_directory(self.root)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from custody.durable import sync_directory
 from custody.record.regular import read_regular
 
 TIMESTAMPS = "timestamps"
@@ -84,15 +85,5 @@ class TokenStore:
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        _fsync_dir(self.dir)
+        sync_directory(self.dir)
         return True
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
