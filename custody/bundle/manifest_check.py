@@ -15,7 +15,7 @@ contents and files against the bundle's files. Findings:
 The manifest is read as a stream and its artifacts are matched with the ledger's in ``seq``
 order, so memory stays flat for any number of artifacts. :class:`ManifestCheck` takes the
 ledger's artifacts as a pass made for other checks too hands them over
-(:class:`~custody.bundle.pushpair.PushPairs`); :func:`check_manifest` reads them itself.
+(:class:`~custody.bundle.pushpair.DocumentPairs`); :func:`check_manifest` reads them itself.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from custody.bundle.manifest import (
     run_doc,
     signature_doc,
 )
-from custody.bundle.pushpair import PushPairs
+from custody.bundle.pushpair import DocumentPairs
 from custody.record.entry import Entry
 from custody.record.events import ArtifactCollected
 from custody.report.caseuco import ArchiveCopy
@@ -314,7 +314,7 @@ class ManifestCheck:
         self.members: dict[str, Any] = {}
         self._held = Report(str(root))  # the findings of the pass, until finish()
         self._out = _Findings(self._held)
-        self._pairs: PushPairs[Any, dict[str, Any], tuple[int, Any]] | None = None
+        self._pairs: DocumentPairs[Any, dict[str, Any], tuple[int, Any]] | None = None
         self._failure: tuple[str, str] | None = None
         self._missing = not os.path.lexists(self.path)
         if self._missing:
@@ -326,9 +326,10 @@ class ManifestCheck:
                 if got is not None:
                     self._out.add("manifest.mismatch", f"artifacts is not a list: {shown(got)}")
                 return
-            self._pairs = PushPairs(_numbered(stream, "seq"), self._pair)
         except (ValueError, OSError) as exc:
             self._fail(exc)
+            return
+        self._pairs = DocumentPairs(_numbered(stream, "seq"), self._pair, self._fail)
 
     def _pair(self, k: Any, e: dict[str, Any] | None, g: tuple[int, Any] | None) -> None:
         _compare_pair(self._out, _ARTIFACTS, k, e, g)
@@ -338,21 +339,15 @@ class ManifestCheck:
             self._failure = ("bundle.unreadable", f"cannot be read: {exc.strerror}")
         else:
             self._failure = ("manifest.malformed", f"is not one well-formed JSON object: {exc}")
-        self.close()
 
     def feed(self, seq: int, a: ArtifactCollected) -> None:
         """The ledger's next artifact (one the fold counts), in ledger order."""
-        if self._pairs is None:
-            return
-        try:
+        if self._pairs is not None:
             self._pairs.push(seq, artifact_doc(seq, a))
-        except (ValueError, OSError) as exc:
-            self._fail(exc)
 
     def close(self) -> None:
         if self._pairs is not None:
             self._pairs.close()
-            self._pairs = None
 
     def finish(
         self,
@@ -371,11 +366,7 @@ class ManifestCheck:
             report.add("manifest.missing", MANIFEST, "is missing")
             return None
         if self._pairs is not None:
-            try:
-                self._pairs.finish()
-            except (ValueError, OSError) as exc:
-                self._fail(exc)
-            self._pairs = None
+            self._pairs.finish()
         if self._failure is not None:
             report.add(self._failure[0], MANIFEST, self._failure[1])
             return None

@@ -112,3 +112,53 @@ def _pairs(
         emit(ek, e, got_wait.pop(ek, None))
     for k, g in got_wait.items():
         emit(k, None, g)
+
+
+class DocumentPairs(Generic[K, E, G]):
+    """:class:`PushPairs` over a document's items that may fail to read: the first
+    ``ValueError`` (malformed) or ``OSError`` (unreadable) goes to ``failed``, and the pairs
+    stop there. The checks of a bundle's documents use this; their findings say why."""
+
+    def __init__(
+        self,
+        got: Iterable[tuple[K, G]],
+        emit: Callable[[K, E | None, G | None], None],
+        failed: Callable[[ValueError | OSError], None],
+    ) -> None:
+        self._failed = failed
+        self._pairs: PushPairs[K, E, G] | None = None
+        try:
+            self._pairs = PushPairs(got, emit)
+        except (ValueError, OSError) as exc:
+            failed(exc)
+
+    def push(self, key: K, expected: E) -> None:
+        """The next expected item; nothing once the document failed."""
+        if self._pairs is None:
+            return
+        try:
+            self._pairs.push(key, expected)
+        except (ValueError, OSError) as exc:
+            self._fail(exc)
+
+    def finish(self) -> bool:
+        """The expected stream ended; True when the document was read to its end."""
+        pairs, self._pairs = self._pairs, None
+        if pairs is None:
+            return False
+        try:
+            pairs.finish()
+        except (ValueError, OSError) as exc:
+            self._failed(exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Give up (the pass failed): nothing more is read or reported."""
+        if self._pairs is not None:
+            self._pairs.close()
+            self._pairs = None
+
+    def _fail(self, exc: ValueError | OSError) -> None:
+        self.close()
+        self._failed(exc)

@@ -42,7 +42,7 @@ from custody.bundle.compare import Difference, differences, identical, shown
 from custody.bundle.facts import LedgerFacts, artifacts
 from custody.bundle.jsonstream import ARRAY, scan
 from custody.bundle.layout import CASE_UCO
-from custody.bundle.pushpair import PushPairs
+from custody.bundle.pushpair import DocumentPairs
 from custody.record.entry import Entry
 from custody.record.events import ArtifactCollected
 from custody.record.fold import CaseState
@@ -110,15 +110,12 @@ class _GraphCompare:
     ) -> None:
         self.name, self.report, self.links = name, report, links
         self.members: dict[str, Any] = {}
-        self._pairs: PushPairs[Any, Mapping[str, Any], tuple[int, Any]] | None = None
+        self._pairs: DocumentPairs[Any, Mapping[str, Any], tuple[int, Any]] | None = None
         path = root / name
         if not os.path.lexists(path):
             report.add("caseuco.missing", name, "is missing")
             return
-        try:
-            self._pairs = PushPairs(_nodes(path, self.members), self._pair)
-        except (ValueError, OSError) as exc:
-            self._fail(exc)
+        self._pairs = DocumentPairs(_nodes(path, self.members), self._pair, self._fail)
 
     def _pair(self, node_id: Any, e: Mapping[str, Any] | None, g: tuple[int, Any] | None) -> None:
         name, report = self.name, self.report
@@ -154,31 +151,18 @@ class _GraphCompare:
             self.report.add(
                 "caseuco.malformed", self.name, f"is not one well-formed JSON object: {exc}"
             )
-        self.close()
 
     def push(self, node: Mapping[str, Any]) -> None:
-        if self._pairs is None:
-            return
-        try:
+        if self._pairs is not None:
             self._pairs.push(node["@id"], node)
-        except (ValueError, OSError) as exc:
-            self._fail(exc)
 
     def close(self) -> None:
         if self._pairs is not None:
             self._pairs.close()
-            self._pairs = None
 
     def finish(self) -> None:
-        pairs = self._pairs
-        if pairs is None:
+        if self._pairs is None or not self._pairs.finish():
             return
-        try:
-            pairs.finish()
-        except (ValueError, OSError) as exc:
-            self._fail(exc)
-            return
-        self._pairs = None
         members, name, report = self.members, self.name, self.report
         if members.get(GRAPH) is not ARRAY:
             report.add("caseuco.malformed", name, f"has no {GRAPH} list")
