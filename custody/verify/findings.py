@@ -106,6 +106,11 @@ class Report:
 
 
 def _timestamp_line(t: dict[str, Any]) -> str:
+    if not t["stamped"]:  # no authority was set, or none answered: one short line
+        return (
+            f"  timestamps: none (no RFC 3161 token for any of the {t['signed_entries']} "
+            "signed entries; 'chainproof timestamp CASE' adds them)"
+        )
     missing = ""
     if t["untimestamped"]:
         named = ", ".join(str(n) for n in t["untimestamped_entries"])

@@ -231,6 +231,10 @@ def test_an_unreachable_tsa_leaves_entries_untimestamped_until_chainproof_timest
     report = verify_target(case, tsa_ca=tsa.ca_pem)
     assert report.ok and report.timestamps is not None
     assert report.timestamps["untimestamped_entries"] == [1, 2, 3]
+    assert (
+        "  timestamps: none (no RFC 3161 token for any of the 3 signed entries; "
+        "'chainproof timestamp CASE' adds them)"
+    ) in report.render().splitlines()
 
     code, out, err = _run("timestamp", case, "--tsa", tsa.url)
     assert code == 0, err
@@ -248,6 +252,9 @@ def test_an_unreachable_tsa_leaves_entries_untimestamped_until_chainproof_timest
     assert report.ok, report.render()
     assert report.timestamps is not None
     assert report.timestamps["late"] == 3 and report.timestamps["untimestamped"] == 0
+    assert "  timestamps: 4 of 4 signed entries have an RFC 3161 token (3 added late" in (
+        report.render()
+    )
     code, out, _err = _run("timestamp", case, "--tsa", tsa.url)
     assert code == 0 and "nothing to do" in out
     code, _out, err = _run("timestamp", case, "--tsa", dead)
