@@ -28,7 +28,7 @@ from custody.report.inventory import (
     INVENTORY_CSV,
     INVENTORY_FILES,
     INVENTORY_JSONL,
-    _CsvRows,
+    CsvRows,
     counted_artifacts,
     csv_header,
     inventory_row,
@@ -105,7 +105,7 @@ class InventoryCheck:
         #: By file, in :data:`INVENTORY_FILES` order: why it cannot be read, or None.
         self._unreadable: dict[str, str | None] = {}
         self._files: dict[str, _Compared] = {}
-        self._rows = _CsvRows()
+        self._rows = CsvRows()
         for name in INVENTORY_FILES:
             if name not in present:
                 self._absent.append(name)

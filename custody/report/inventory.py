@@ -144,7 +144,7 @@ def _csv_cell(name: str, value: Any) -> str:
     return str(value)
 
 
-class _CsvRows:
+class CsvRows:
     """CSV rows as bytes (UTF-8; names are already text, \\xNN for bytes that are not)."""
 
     def __init__(self) -> None:
@@ -167,13 +167,13 @@ class _CsvRows:
 
 def csv_header() -> bytes:
     """The first line of ``inventory.csv``: the column names."""
-    return _CsvRows().header()
+    return CsvRows().header()
 
 
 def inventory_lines(entries: Iterable[Entry]) -> Iterator[tuple[int, bytes, bytes]]:
     """``(seq, CSV line, JSONL line)`` of every artifact, in ledger order: the two files'
     rows, made in one pass over ``entries``."""
-    rows = _CsvRows()
+    rows = CsvRows()
     for row in inventory_rows(entries):
         yield row["seq"], rows.row(row), jsonl_line(row)
 
@@ -230,7 +230,7 @@ class InventoryWriter:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._outs: list[_Out] = []
-        self._rows = _CsvRows()
+        self._rows = CsvRows()
         self.count = 0
         try:
             for name in INVENTORY_FILES:
