@@ -8,7 +8,9 @@ directory above it, gets an access time of 2000-01-01, so that under ``relatime`
 would move it. After the second run none may have moved, and no mtime. Planted trees in
 ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (files, a directory tree, symlinks, a FIFO, a file above
 the profile's size limit) stand for the shared temporary directories, whose other files belong
-to other processes and are left alone.
+to other processes and are left alone. Both runs see a private ``/tmp`` (a mount namespace
+with an empty tmpfs holding only the test's own directories, its planted tree and the checkout
+if it lies there): the other tests' and sessions' files would only make them slower.
 
 The machine is shared (other tests, other sessions), so a change outside the planted trees is
 ours only if our process tree read the path without ``O_NOATIME``, ran it or wrote it: strace
@@ -266,8 +268,35 @@ def _plant(parent: str) -> bytes:
     return os.fsencode(root)
 
 
-def _collect(case: Path, cwd: Path, env: dict[str, str], trace: Path | None = None) -> float:
-    command = []
+#: Run as ``sh -c PRIVATE_TMP sh KEEP... -- COMMAND...`` in a new mount namespace: the real
+#: /tmp is held on /media (empty on Debian, and no triage root) while an empty tmpfs covers
+#: /tmp, each KEEP path under /tmp is bound back at its place, then /media is let go.
+PRIVATE_TMP = r"""
+mount --bind /tmp /media && mount -t tmpfs -o mode=1777 chainproof-private-tmp /tmp || exit 97
+while [ "$1" != "--" ]; do
+    mkdir -p "$1" && mount --bind "/media${1#/tmp}" "$1" || exit 97
+    shift
+done
+shift
+umount /media || exit 97
+exec "$@"
+"""
+
+
+def _private_tmp(keep: Iterable[bytes]) -> list[str]:
+    """The command prefix that gives a run a private /tmp holding only ``keep`` (the paths
+    under /tmp among them); none where mount namespaces are not allowed (not root)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or not os.path.isdir("/media"):
+        return []
+    paths = {p for p in keep if under(p, [b"/tmp/"])}
+    outer = sorted(os.fsdecode(p) for p in paths if not under(p, paths - {p}))
+    return ["unshare", "--mount", "sh", "-c", PRIVATE_TMP, "sh", *outer, "--"]
+
+
+def _collect(
+    case: Path, cwd: Path, env: dict[str, str], prefix: list[str], trace: Path | None = None
+) -> float:
+    command = list(prefix)
     if trace is not None:
         assert STRACE
         command = [STRACE, "-ff", "-y", "-x", "-qq", "-e", f"trace={TRACED}", "-o", str(trace)]
@@ -275,6 +304,7 @@ def _collect(case: Path, cwd: Path, env: dict[str, str], trace: Path | None = No
     start = time.monotonic()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
     seconds = time.monotonic() - start
+    assert done.returncode != 97, f"the private /tmp could not be made: {done.stderr[-3000:]}"
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["status"] == "finished", done.stdout
     return seconds
@@ -345,8 +375,9 @@ def triage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Triage]:
     stamp.touch()
     time.sleep(0.01)
     originals: dict[bytes, Facts] = {}
+    prefix = _private_tmp([*own, os.fsencode(CHECKOUT), os.fsencode(sys.prefix)])
     try:
-        seconds = [_collect(case, cwd, env)]
+        seconds = [_collect(case, cwd, env, prefix)]
         sources = _sources(case, env) | {
             os.path.join(root, name)
             for p in planted
@@ -371,7 +402,7 @@ def triage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Triage]:
             if not got.is_link:
                 os.utime(path, ns=(OLD_ATIME_NS, got.mtime_ns), follow_symlinks=False)
         before = {p: f for p in originals if (f := facts(p)) is not None}
-        seconds.append(_collect(case, cwd, env, base / "trace"))
+        seconds.append(_collect(case, cwd, env, prefix, base / "trace"))
         checked = {p: (f, facts(p)) for p, f in before.items()}
         newer = _find_newer(stamp, own)
         yield Triage(
