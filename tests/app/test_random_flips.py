@@ -2,7 +2,7 @@
 
 Every flip must either be reported by ``chainproof verify`` (exit 6, each finding naming its
 place) or change nothing that a command or an export shows. Zero tracebacks. The default run
-makes ``CHAINPROOF_FLIPS`` flips (300); the documented long run is::
+makes ``CHAINPROOF_FLIPS`` flips (150); the documented long run is::
 
     CHAINPROOF_FLIPS=5000 .venv/bin/python -m pytest -q tests/app/test_random_flips.py
 
@@ -35,7 +35,7 @@ from custody.record.canonical import canonical_json
 from custody.record.keys import Identity
 from tests.app.conftest import make_tree
 
-FLIPS = int(os.environ.get("CHAINPROOF_FLIPS", "300"))
+FLIPS = int(os.environ.get("CHAINPROOF_FLIPS", "150"))
 SEED = int(os.environ.get("CHAINPROOF_FLIP_SEED", "20261201"))
 
 
