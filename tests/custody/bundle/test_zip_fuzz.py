@@ -3,9 +3,9 @@ the path VERIFY.md gives a legal team (``unzip``, ``sha256sum --strict -c``, ``o
 
 Every flip must give exit 6 with JSON findings, or exit 0; never a traceback. Whenever
 ``chainproof verify`` says VERIFIED, the VERIFY.md path must pass too, and only a byte that
-means nothing to either (``HARMLESS``) may pass. Flips: every byte of the headers of a few
-members (local and central) and of the end record, one mask each in turn, bytes of a deflate
-stream, then random ones; the same for the bundle zipped another way (data descriptors, zip64
+means nothing to either (``HARMLESS``) may pass. Flips: every byte of the headers of three
+members (local and central: the first, the stored archive, the deflated ledger) and of the
+end record, one mask each in turn, bytes of a deflate stream, then random ones; the same for the bundle zipped another way (data descriptors, zip64
 fields and end records). The VERIFY.md path runs for every flip that passes and for every
 ``UNZIP_EVERY``-th other one. The long run (every member, every mask, all checked by unzip)::
 
@@ -249,16 +249,15 @@ def streamed(pristine: Path) -> Path:
 
 
 def targeted(path: Path, regions: dict[int, Region]) -> Iterator[tuple[int, int]]:
-    """Every byte of the headers of a few members (all with ``CHAINPROOF_ZIP_MEMBERS=all``)
+    """Every byte of the headers of three members (all with ``CHAINPROOF_ZIP_MEMBERS=all``)
     and of the end records, masks in turn; then bytes of a deflate stream."""
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
     names = [i.filename for i in infos]
     chosen = set(names)
-    if not ALL_MEMBERS:
-        stored = next(i.filename for i in infos if i.compress_type == zipfile.ZIP_STORED)
+    if not ALL_MEMBERS:  # the first member, a stored one (the archive), a deflated one
         tar = next(n for n in names if n.endswith(".tar"))
-        chosen = {names[0], stored, tar, "ledger.jsonl", names[-1]}
+        chosen = {names[0], tar, "ledger.jsonl"}
     heads = [
         at
         for at, r in sorted(regions.items())
@@ -368,7 +367,7 @@ def test_zip_flips_are_findings_and_agree_with_verify_md(pristine: Path, tmp_pat
         tmp_path,
     )
     print(f"zip flips, the bundle as exported: {stats}")
-    assert stats["flips"] >= 300
+    assert stats["flips"] >= 200
 
 
 #: What zipping with data descriptors and zip64 changes: the zip64 records, the extra
