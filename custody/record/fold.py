@@ -198,7 +198,6 @@ class Folder:
         except MalformedEvent as exc:
             s.problems.append(FoldProblem("event.malformed", entry.seq, str(exc)))
             return None
-        at = Recorded(entry.seq, entry.at, entry.actor, event)
         if isinstance(event, ArtifactCollected):
             self._artifact(entry, event)
         elif isinstance(event, CollectionProblem):
@@ -208,7 +207,7 @@ class Folder:
             if self._bulk_run is not None and self._bulk_run in s.runs:
                 s.runs[self._bulk_run].checkpoints.append(entry.seq)
         else:
-            self._act(at)
+            self._act(Recorded(entry.seq, entry.at, entry.actor, event))
         if event.SIGNED:
             self._bulk_run = None
         return event

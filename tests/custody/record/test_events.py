@@ -200,3 +200,88 @@ def test_fields_of_a_newer_writer_are_kept() -> None:
     note = parse_payload("note", {"kind": "note", "text": "hello", "mood": "calm"})
     assert isinstance(note, Note) and note.extra == {"mood": "calm"}
     assert note.payload() == {"kind": "note", "text": "hello", "mood": "calm"}
+
+
+def _field_by_field(payload: dict[str, Any]) -> ArtifactCollected | str:
+    """What the general reader gives (an event, or its error's text): the reference."""
+    try:
+        return super(ArtifactCollected, ArtifactCollected).from_payload(payload, seq=7)
+    except MalformedEvent as exc:
+        return f"{exc} [{exc.field}]"
+
+
+def _as_parsed(payload: dict[str, Any]) -> ArtifactCollected | str:
+    try:
+        return ArtifactCollected.from_payload(payload, seq=7)
+    except MalformedEvent as exc:
+        return f"{exc} [{exc.field}]"
+
+
+_PLACES = ("", "member", "digests", "source")
+_KEYS = (
+    "v", "run_id", "collector", "kind", "member", "digests", "source", "command", "capture",
+    "note", "name", "size", "header_offset", "mode", "uid", "sha1", "path", "xattrs",
+    "inode", "unknown",
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    a=artifacts(),
+    edits=st.lists(
+        st.tuples(st.sampled_from(_PLACES), st.sampled_from(_KEYS), st.none() | json_values),
+        max_size=3,
+    ),
+    drop=st.lists(st.tuples(st.sampled_from(_PLACES), st.sampled_from(_KEYS)), max_size=2),
+)
+def test_artifact_payloads_read_as_the_field_by_field_reader_reads_them(
+    a: ArtifactCollected,
+    edits: list[tuple[str, str, Any]],
+    drop: list[tuple[str, str]],
+) -> None:
+    """The quick reader of well-formed artifact payloads gives the same event, extra fields
+    and nested types as the general reader, and leaves every other payload to it (same
+    error, same field), whatever is changed, removed, set to null or added."""
+    payload = json.loads(json.dumps(a.payload()))
+    for place, key, value in edits:
+        target = payload.get(place) if place else payload
+        if isinstance(target, dict):
+            target[key] = value
+    for place, key in drop:
+        target = payload.get(place) if place else payload
+        if isinstance(target, dict):
+            target.pop(key, None)
+    want, got = _field_by_field(payload), _as_parsed(payload)
+    assert got == want
+    if isinstance(want, ArtifactCollected):
+        assert isinstance(got, ArtifactCollected)
+        assert got.extra == want.extra
+        assert type(got.member) is MemberRef and type(got.digests) is Digests
+        if want.source is not None:
+            assert got.source is not None and got.source.xattrs == want.source.xattrs
+            assert type(got.source.xattrs) is dict
+
+
+def test_artifact_payloads_in_any_key_order_keep_memory_flat() -> None:
+    """Every order of keys reads alike; the orders remembered stay bounded."""
+    from custody.record import events
+
+    base: dict[str, Any] = {
+        "v": 2,
+        "run_id": "r",
+        "collector": "files",
+        "kind": "file",
+        "member": {"name": "x", "header_offset": 0, "data_offset": 512, "size": 12},
+        "digests": {"sha256": "a", "sha1": "b", "md5": "c"},
+        "source": {"path": "/x", "mode": 0o644, "uid": 0, "gid": 0, "inode": "1"},
+    }
+    want = _field_by_field(base)
+    assert events._artifact_exact(base) == want  # the quick reader takes it
+    keys = list(base)
+    for n in range(400):
+        order = keys[n % len(keys) :] + keys[: n % len(keys)]
+        extra = {f"x{n}": n} if n % 2 else {}
+        payload = {k: base[k] for k in order} | extra
+        got = _as_parsed(payload)
+        assert got == want and isinstance(got, ArtifactCollected) and got.extra == extra
+    assert len(events._ARTIFACT._known) <= events._Shape._KEPT
