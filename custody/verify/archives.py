@@ -495,9 +495,7 @@ class _Check:
     # ---- data and padding
 
     def _digests(self, offset: int, size: int) -> Digests | None:
-        if size < _THREADED:
-            data = self.r.view(offset, size)
-            return Digests.of(data) if len(data) == size else None
+        """The digests of a large member's data, hashed on threads as it is read."""
         if self.pipeline is None:
             self.pipeline = HashPipeline()
         cursor = offset
@@ -515,7 +513,14 @@ class _Check:
             return None
 
     def _data(self, m: RecordedMember, offset: int) -> None:
-        got = self._digests(offset, m.size)
+        size, pad_at = m.size, offset + m.size
+        pad: bytes | memoryview | None = None
+        if size < _THREADED:  # data and padding in one view (shorter where the file ends)
+            both = self.r.view(offset, padded(size))
+            got = Digests.of(both[:size]) if 0 <= size <= len(both) else None
+            pad = both[size:]
+        else:
+            got = self._digests(offset, size)
         if got is None:
             self._member(
                 "artifact.truncated",
@@ -523,7 +528,22 @@ class _Check:
                 f"{self.where} ends before the member's recorded {m.size} bytes",
             )
             return
-        self.report.bytes_hashed += m.size
+        self.report.bytes_hashed += size
+        if (got.sha256, got.sha1, got.md5) != (m.sha256, m.sha1, m.md5):
+            self._altered(m, got)
+        if pad is None:
+            pad = self.r.view(pad_at, padded(size) - size)
+        first = _nonzero_at(pad)
+        if first >= 0:
+            self._member(
+                "archive.padding",
+                m,
+                f"the zero padding after its data holds non-zero bytes from offset "
+                f"{pad_at + first}: {_excerpt(pad, first)}",
+            )
+
+    def _altered(self, m: RecordedMember, got: Digests) -> None:
+        """Name the first digest of the member's data that differs from the record."""
         for algo in ("sha256", "sha1", "md5"):
             have, recorded = getattr(got, algo), getattr(m, algo)
             if have != recorded:
@@ -533,17 +553,7 @@ class _Check:
                     f"{algo.upper()} of the archived bytes is {have}, the ledger recorded "
                     f"{recorded}: the evidence bytes were altered",
                 )
-                break
-        pad_at = offset + m.size
-        pad = self.r.view(pad_at, padded(m.size) - m.size)
-        first = _nonzero_at(pad)
-        if first >= 0:
-            self._member(
-                "archive.padding",
-                m,
-                f"the zero padding after its data holds non-zero bytes from offset "
-                f"{pad_at + first}: {_excerpt(pad, first)}",
-            )
+                return
 
     # ---- between and after members
 

@@ -593,3 +593,35 @@ def test_a_run_that_has_not_ended_is_not_called_tampered(built: Built) -> None:
     assert finding.code == "archive.unended_tail" and finding.run_id == "run-1"
     assert f"from offset {unrecorded.header_offset}" in finding.message
     assert unrecorded.label in finding.message and "recovering it cuts them off" in finding.message
+
+
+def test_small_member_data_and_each_digest(built: Built) -> None:
+    """A small member's data and padding are read in one view: each digest is still named."""
+    m = built.member("b.txt")
+    built.patch(m.data_offset + 7, bytes([built.raw()[m.data_offset + 7] ^ 1]))
+    found(check(built), "artifact.sha256", m, "the evidence bytes were altered")
+    built.patch(m.data_offset + 7, bytes([built.raw()[m.data_offset + 7] ^ 1]))
+    assert codes(check(built)) == set()
+    md5_only = dataclasses.replace(m, md5="0" * 32)
+    members = [md5_only if x is m else x for x in built.members]
+    report = check(built, members)
+    assert f"the ledger recorded {'0' * 32}" in found(report, "artifact.md5", md5_only).message
+    assert codes(report) == {"artifact.md5"}
+
+
+def test_archive_cut_in_a_small_members_padding(built: Built) -> None:
+    """Cut after a small member's data, inside its padding: its data is whole, what follows
+    is missing."""
+    m = built.member("a.txt")
+    built.write(built.raw()[: m.data_offset + m.size + 5])
+    report = check(built)
+    assert not [f for f in report.findings if f.seq == m.seq]
+    for later in built.members[built.members.index(m) + 1 :]:
+        found(report, "artifact.truncated", later)
+
+
+def test_a_negative_recorded_size_is_a_truncated_member(built: Built) -> None:
+    m = built.member("a.txt")
+    bad = dataclasses.replace(m, size=-1)
+    report = check(built, [bad if x is m else x for x in built.members])
+    found(report, "artifact.truncated", bad, "recorded -1 bytes")
