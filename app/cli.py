@@ -444,17 +444,23 @@ def _warn_unpacked_on_disk() -> None:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from app.cases import open_case  # lazy: SQLAlchemy
-    from app.collection import CollectionRun  # lazy: the collectors, SQLAlchemy
-    from app.identity import unlock_identity  # lazy: cryptography
-    from app.profiles import load_profile  # lazy: the collectors, psutil, PyYAML
+    from app.unlock import start_unlock
 
-    handle = open_case(args.case_dir)
-    profile = load_profile(args.profile)
-    if args.path:
-        profile = profile.with_paths(list(args.path))
-    profile = _with_capture(profile, args)
-    identity = unlock_identity(args.passphrase_fd)
+    # The key unlocks in a child process while this one imports and opens the case.
+    pending = start_unlock(args.passphrase_fd)
+    try:
+        from app.cases import open_case  # lazy: SQLAlchemy
+        from app.collection import CollectionRun  # lazy: the collectors, SQLAlchemy
+        from app.profiles import load_profile  # lazy: the collectors, psutil, PyYAML
+
+        handle = open_case(args.case_dir)
+        profile = load_profile(args.profile)
+        if args.path:
+            profile = profile.with_paths(list(args.path))
+        profile = _with_capture(profile, args)
+        identity = pending.get()
+    finally:
+        pending.close()
     _recover_exports(handle, identity)
     _warn_unpacked_on_disk()
     cancel = threading.Event()
@@ -631,7 +637,9 @@ def cmd_timestamp(args: argparse.Namespace) -> int:
 
 def _recover_exports(handle: CaseHandle, identity: Identity) -> None:
     """Close the case's interrupted exports (:mod:`app.export_recovery`), saying what was done."""
-    from app.export_recovery import recover_exports  # lazy: SQLAlchemy
+    if not handle.state().open_exports:
+        return  # nothing to recover: its module (the envelope, asn1crypto) is not loaded
+    from app.export_recovery import recover_exports  # lazy: SQLAlchemy, asn1crypto
 
     for r in recover_exports(handle, identity):
         sys.stderr.write(f"chainproof: {r.message}\n")
