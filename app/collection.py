@@ -306,11 +306,12 @@ class CollectionRun:
         path.mkdir(exist_ok=True)
         return path
 
-    def _before_write(self) -> None:
-        """Before each ledger batch: the lease still holds, then the archive is on disk."""
+    def _before_write(self) -> Callable[[], None]:
+        """Before each ledger batch: the lease still holds; the archive's members are written
+        and their sync started (the batch commits once it is done)."""
         assert self._archive is not None
         self._check_lease()
-        self._archive.flush()
+        return self._archive.sync_in_background()
 
     def _check_lease(self) -> None:
         """Raise :class:`LeaseLost` when the run's lease was lost and the run ended by another

@@ -9,6 +9,7 @@ beside the ledger are written by :mod:`custody.db.projection` in the same transa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from custody.db.engine import insert_many, wrap_db_errors
 from custody.db.models import Case, LedgerEntry
 from custody.db.projection import project
-from custody.errors import DatabaseError
+from custody.errors import ChainproofError, DatabaseError
 from custody.record.canonical import canonical_json
 from custody.record.entry import GENESIS_HASH, Entry, Signature, make_entry_from_json
 from custody.record.events import Checkpoint, Event
@@ -72,8 +73,11 @@ class LedgerWriter:
     case_id: str
     identity: Identity
     #: Called before each batch is written: the run flushes its archive here, so the ledger
-    #: never claims a member that is not yet on disk.
-    before_write: Callable[[], None] | None = None
+    #: never claims a member that is not yet on disk. It may instead start that flush and
+    #: return a function that waits for it: the writer calls it after building and
+    #: inserting the batch, before it commits (and puts the batch back in the queue when it
+    #: raises).
+    before_write: Callable[[], Callable[[], None] | None] | None = None
     #: Called after each batch is committed, with its entries.
     after_commit: list[AfterCommit] = field(default_factory=list)
     _pending: list[_Pending] = field(default_factory=list)
@@ -104,18 +108,28 @@ class LedgerWriter:
         """Write every queued entry, closing with a signed checkpoint if the batch ends unsigned."""
         if not self._pending:
             return []
-        if self.before_write is not None:
-            self.before_write()
+        wait = self.before_write() if self.before_write is not None else None
         batch, self._pending = self._pending, []
         engine = self.sessions.kw["bind"]
         try:
             with self.sessions.begin() as session:
                 written = self._write(session, batch, reason)
+                if wait is not None:
+                    waiting, wait = wait, None
+                    try:
+                        waiting()  # what the batch describes is on disk before it commits
+                    except BaseException:
+                        self._pending = batch + self._pending
+                        raise
                 if os.environ.get(STOP_AT) == "ledger_tx" and hasattr(signal, "SIGSTOP"):
                     os.kill(os.getpid(), signal.SIGSTOP)
         except SQLAlchemyError as exc:
             self._pending = batch + self._pending
             raise wrap_db_errors(exc, engine) from exc
+        finally:
+            if wait is not None:  # the batch failed before it waited: still wait, quietly
+                with contextlib.suppress(ChainproofError):
+                    wait()
         self._bulk_since_signed = 0
         self._last_signed_at = time.monotonic()
         entries = [e for e, _ev in written]

@@ -31,7 +31,7 @@ import hashlib
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -602,6 +602,37 @@ class RunArchive:
                 raise StoreError(
                     f"{_what(exc)}: {self.path} (sync failed: {exc.strerror})"
                 ) from exc
+
+    def sync_in_background(self) -> Callable[[], None]:
+        """Write buffered members, and start their ``fdatasync`` on a thread of its own; the
+        function returned waits for it, raising :class:`StoreError` as :meth:`flush` would.
+
+        The ledger writer builds and inserts a batch while the disk syncs, and calls the
+        function before it commits (``LedgerWriter.before_write``): the ledger still never
+        claims bytes that are not on disk. Nothing else may use the archive until the
+        function has been called.
+        """
+        self._check_open()
+        self._drain()
+        fd, path = self._fd, self.path
+        failed: list[OSError] = []
+
+        def sync() -> None:
+            try:
+                _sync(fd)
+            except OSError as exc:
+                failed.append(exc)
+
+        thread = threading.Thread(target=sync, name="chainproof-archive-sync", daemon=True)
+        thread.start()
+
+        def wait() -> None:
+            thread.join()
+            if failed:
+                exc = failed[0]
+                raise StoreError(f"{_what(exc)}: {path} (sync failed: {exc.strerror})") from exc
+
+        return wait
 
     def _final_digest(self) -> str | None:
         if not self._digest_ok:

@@ -4,7 +4,7 @@ import base64
 import json
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.cases import CaseHandle
 from custody.db.ledger import CHECKPOINT_EVERY, LedgerWriter, read_entries
+from custody.errors import DatabaseError, StoreError
 from custody.record.canonical import canonical_json, sha256_hex
 from custody.record.entry import GENESIS_HASH, Entry
 from custody.record.events import (
@@ -310,3 +311,63 @@ def test_after_commit_hooks_see_each_committed_batch(make_case, alice: Identity)
     events = [e.event for e in read_entries(case.sessions, case.case_id)]
     assert [events[s - 1] for batch in seen for s in batch] == events[2:]
     assert events[seen[-2][-1] - 1] == "checkpoint" and events[-1] == "run_finished"
+
+
+def test_a_batch_commits_only_after_the_wait_before_write_returned(
+    make_case, alice: Identity
+) -> None:
+    """``before_write`` may start the archive's sync and return a wait: the writer builds and
+    inserts the batch meanwhile, waits before it commits, and keeps the batch queued (nothing
+    committed) when the wait fails; the next flush writes it whole."""
+    case: CaseHandle = make_case()
+    writer = case.writer(alice)
+    writer.append(RunStarted(run_id="r", host="h", profile="none", archive="evidence/r.tar"))
+    stored = lambda: [e.event for e in read_entries(case.sessions, case.case_id)]  # noqa: E731
+    before = len(stored())
+    calls: list[str] = []
+
+    def failing_wait() -> None:
+        calls.append("wait")
+        assert len(stored()) == before  # another reader: the batch is not committed yet
+        raise StoreError("evidence disk full: r.tar (sync failed: No space left on device)")
+
+    def start() -> Callable[[], None]:
+        calls.append("start")
+        return failing_wait
+
+    writer.before_write = start
+    for i in range(3):
+        writer.append(
+            CollectionProblem(run_id="r", collector="files", kind="skipped", reason=f"item {i}")
+        )
+    with pytest.raises(StoreError, match="sync failed"):
+        writer.flush("run end")
+    assert calls == ["start", "wait"]
+    assert len(stored()) == before  # rolled back
+
+    waited: list[int] = []
+    writer.before_write = lambda: lambda: waited.append(len(stored()))
+    written = writer.flush("run end")
+    assert waited == [before]  # waited once, before the commit
+    assert [e.event for e in written] == ["collection_error"] * 3 + ["checkpoint"]
+    assert stored()[before:] == ["collection_error"] * 3 + ["checkpoint"]
+
+
+def test_a_batch_that_fails_before_its_wait_still_waits(make_case, alice: Identity) -> None:
+    """A database error while the batch is built: the sync started for it is still waited
+    for (the archive is not touched while it runs), and the database error is the one seen."""
+    case: CaseHandle = make_case()
+    writer = case.writer(alice)
+    waited: list[bool] = []
+
+    def wait() -> None:
+        waited.append(True)
+        raise StoreError("a second failure, hidden by the first")
+
+    writer.before_write = lambda: wait
+    writer.append(CollectionProblem(run_id="r", collector="files", kind="error", reason="x"))
+    with case.sessions.begin() as session:
+        session.execute(text("DROP TABLE collection_errors"))
+    with pytest.raises(DatabaseError, match="collection_errors"):
+        writer.flush()
+    assert waited == [True]

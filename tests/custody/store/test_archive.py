@@ -478,3 +478,21 @@ def test_drop_leaves_the_file_as_another_process_left_it(tmp_path: Path) -> None
     archive.drop()  # again: nothing
     with pytest.raises(StoreError, match="already closed"):
         archive.add_bytes("volatile/c.json", b"", mtime_ns=NS)
+
+
+def test_sync_in_background_writes_the_members_before_it_returns(
+    new_archive: Callable[..., RunArchive],
+) -> None:
+    """The buffered members are in the file when the sync starts (only the wait for the
+    disk runs on the thread); after the wait the archive goes on and closes as usual."""
+    archive = new_archive()
+    archive.add_bytes("volatile/a", b"a" * 700, mtime_ns=NS)
+    wait = archive.sync_in_background()
+    assert archive.path.stat().st_size == archive.offset
+    assert gnu_tar("-tf", archive.path).stdout.split() == [b"volatile/a"]
+    wait()
+    wait()  # waiting again is harmless
+    archive.add_bytes("volatile/b", b"b", mtime_ns=NS)
+    archive.close()
+    assert sha256sum(archive.path) == archive.sha256
+    assert [i.name for i, _, _ in read_members(archive.path)] == ["volatile/a", "volatile/b"]
