@@ -82,17 +82,24 @@ def engine_only(archive_path: str, source: str) -> None:
 class Row:
     label: str
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.times)
 
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
 
 def timed(
     argv: list[str] | str, *, env: dict[str, str] | None = None, shell: bool = False
-) -> tuple[float, int]:
-    """Wall time of a whole process and its peak RSS (KiB; of the shell for pipelines)."""
+) -> tuple[float, float, int]:
+    """Wall time of a whole process, its CPU time (user + system, with the children it
+    waited for: a pipeline's commands, the ring's helper) and its peak RSS (KiB; of the
+    shell for pipelines)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv, shell=shell, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -103,13 +110,13 @@ def timed(
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {argv}\n{err}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def make_data(base: Path, big_size: int, small_count: int) -> tuple[Path, Path]:
     big = base / "big.bin"
     small = base / "small"
-    if not big.exists() or big.stat().st_size != big_size:
+    if big_size and (not big.exists() or big.stat().st_size != big_size):
         print(f"writing {big_size >> 20} MiB of random data to {big}", flush=True)
         with big.open("wb") as f:
             left = big_size
@@ -128,7 +135,9 @@ def make_data(base: Path, big_size: int, small_count: int) -> tuple[Path, Path]:
     subprocess.run(["sync"], check=True)
     # warm the page cache: every benchmarked command then reads from memory
     subprocess.run(
-        f"cat {big} > /dev/null; tar cf - -C {base} small > /dev/null", shell=True, check=True
+        f"cat {big if big_size else '/dev/null'} > /dev/null; tar cf - -C {base} small > /dev/null",
+        shell=True,
+        check=True,
     )
     return big, small
 
@@ -193,6 +202,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="64 MiB and 2,000 files: a smoke run")
     ap.add_argument("--keep", action="store_true", help="keep the data and archives")
     ap.add_argument("--reps", type=int, default=5, help="repetitions of each command (median)")
+    ap.add_argument(
+        "--only",
+        choices=("a", "b"),
+        help="run one group: a (the large file) or b (the small files)",
+    )
+    ap.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="make the data in DIR, or reuse what an earlier run left there (never deleted)",
+    )
     ap.add_argument("--engine-only", nargs=2, metavar=("ARCHIVE", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.engine_only:
@@ -200,14 +220,19 @@ def main() -> None:
         return
 
     parent = Path(os.environ.get("BENCH_DIR") or REPO.parent)
-    base = Path(tempfile.mkdtemp(prefix="chainproof-bench-", dir=parent))
+    base = args.data or Path(tempfile.mkdtemp(prefix="chainproof-bench-", dir=parent))
+    base.mkdir(parents=True, exist_ok=True)
     fstype = fs_note(base)
     if fstype == "tmpfs":
         print(f"warning: {base} is on tmpfs; set BENCH_DIR to a directory on a real disk")
     big_size, small_count = ((64 << 20), 2_000) if args.quick else ((1 << 30), 20_000)
+    if args.only == "b":
+        big_size = 0  # group (a) is not run: no large file
     try:
         big, small = make_data(base, big_size, small_count)
         home = base / "home"
+        for left in (home, base / "probe"):  # an earlier run's, with --data
+            shutil.rmtree(left, ignore_errors=True)
         use_cli, why = cli_works(home, base / "probe")
         env = {
             **os.environ,
@@ -220,18 +245,22 @@ def main() -> None:
         rows: dict[str, Row] = {}
 
         def record(key: str, label: str, argv: list[str] | str, *, shell: bool = False) -> None:
-            seconds, rss = timed(argv, env=env, shell=shell)
+            if args.only and not key.startswith(args.only):
+                return
+            seconds, cpu, rss = timed(argv, env=env, shell=shell)
             row = rows.setdefault(key, Row(label))
             row.times.append(seconds)
+            row.cpu.append(cpu)
             row.rss_kb.append(rss)
 
         out = base / "out"
+        shutil.rmtree(out, ignore_errors=True)  # left by an earlier run with --keep
         for rep in range(args.reps):
             print(f"repetition {rep + 1}/{args.reps}", flush=True)
             out.mkdir()
             # (a) one large file
             record("a.base", "sha256sum FILE", ["sha256sum", str(big)])
-            if use_cli:
+            if use_cli and args.only != "b":
                 case = out / "case-a"
                 subprocess.run(
                     [str(CHAINPROOF), "case", "new", str(case), "--title", "bench a"],
@@ -272,7 +301,7 @@ def main() -> None:
                 f"tar cf - -C {base} small | sha256sum",
                 shell=True,
             )
-            if use_cli:
+            if use_cli and args.only != "a":
                 case = out / "case-b"
                 subprocess.run(
                     [str(CHAINPROOF), "case", "new", str(case), "--title", "bench b"],
@@ -313,9 +342,12 @@ def main() -> None:
             f"{base} ({fstype or 'unknown fs'}); {os.cpu_count()} CPUs"
         )
         print(
-            f"{'command':44s} {'median s':>9s} {'min s':>7s} {'ratio':>7s} {'target':>7s} {'peak RSS':>9s}"
+            f"{'command':44s} {'median s':>9s} {'min s':>7s} {'ratio':>7s} {'target':>7s} "
+            f"{'CPU s':>6s} {'peak RSS':>9s}"
         )
         for group, target in (("a", 1.0), ("b", 2.0)):
+            if f"{group}.base" not in rows:
+                continue
             base_t = rows[f"{group}.base"].median
             judged = f"{group}.cli" if use_cli else f"{group}.engine"
             for key in ("base", "cli", "engine", "cp", "tar"):
@@ -329,7 +361,8 @@ def main() -> None:
                 rss = f"{max(row.rss_kb) / 1024:.0f} MB" if key in ("cli", "engine") else ""
                 label = row.label + ("  [judged]" if goal else "")
                 print(
-                    f"{label:44s} {row.median:9.2f} {min(row.times):7.2f} {ratio:6.2f}x {goal:>7s} {rss:>9s}"
+                    f"{label:44s} {row.median:9.2f} {min(row.times):7.2f} {ratio:6.2f}x {goal:>7s} "
+                    f"{row.cpu_median:6.2f} {rss:>9s}"
                 )
             print()
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -339,7 +372,7 @@ def main() -> None:
                 "NOTE: ENGINE ONLY (the chainproof CLI was not usable); the CLI adds SQLite and the ledger."
             )
     finally:
-        if args.keep:
+        if args.keep or args.data:
             print(f"kept: {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
