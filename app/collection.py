@@ -67,7 +67,6 @@ from custody.store.capture import (
     capture_command,
     capture_files,
 )
-from custody.store.hashing import Digests as StoreDigests
 from custody.store.spool import SpoolSealed, archive_spool, run_spool_dir
 from custody.store.storage import EVIDENCE
 from custody.store.tarheader import MemberMeta
@@ -560,7 +559,7 @@ class CollectionRun:
             )
             self._item_recorded(collector, rec.member)
             return
-        sealed = SpoolSealed(spool, rec.size, StoreDigests(rec.sha256, rec.sha1, rec.md5))
+        sealed = SpoolSealed(spool, rec.size, Digests(rec.sha256, rec.sha1, rec.md5))
         mtime_ns = time.time_ns()
         meta = MemberMeta(mtime_ns=mtime_ns, mode=0o444, uid=0, gid=0)
         member = archive_spool(self._archive, sealed, rec.member, meta)

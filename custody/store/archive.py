@@ -37,13 +37,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custody.errors import ArchiveDamaged, StoreError
+from custody.record.digests import EMPTY_DIGESTS, Digests
 from custody.store.hashing import (
     CHUNK,
-    EMPTY_DIGESTS,
     STREAM_BUFFERS,
     ArchiveDigest,
     DigestPiece,
-    Digests,
     HashPipeline,
     ReadInto,
     RingHasher,

@@ -46,9 +46,10 @@ from pathlib import Path
 from custody.errors import Cancelled
 from custody.observations import CommandRecord, FileTarget
 from custody.record import names
+from custody.record.digests import EMPTY_DIGESTS
 from custody.store.accounts import group_name, user_name
 from custody.store.archive import Member, RegionTicket, RunArchive
-from custody.store.hashing import EMPTY_DIGESTS, SourceShrank
+from custody.store.hashing import SourceShrank
 from custody.store.sources import open_source, stat_times
 from custody.store.tarheader import (
     BLOCK,

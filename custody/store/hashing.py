@@ -21,40 +21,16 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from custody.errors import Cancelled
+from custody.record.digests import Digests
 
 CHUNK = 1 << 20  # bytes per read when streaming a large source
 STREAM_BUFFERS = 8  # chunks in flight between the reader, the writer and the hashers
 
 ReadInto = Callable[[memoryview], int]
 """A source: fills the start of the buffer, returns the number of bytes (0 at end)."""
-
-
-@dataclass(frozen=True)
-class Digests:
-    """The three digests of one byte stream, lower-case hex; prints as ``sha256:<hex>``."""
-
-    sha256: str
-    sha1: str
-    md5: str
-
-    def __str__(self) -> str:
-        return f"sha256:{self.sha256}"
-
-    @classmethod
-    def of(cls, data: bytes | bytearray | memoryview) -> Digests:
-        """Digests of bytes in memory."""
-        return cls(
-            hashlib.sha256(data).hexdigest(),
-            hashlib.sha1(data).hexdigest(),
-            hashlib.md5(data).hexdigest(),
-        )
-
-
-EMPTY_DIGESTS = Digests.of(b"")
 
 
 class SourceShrank(Exception):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custody.errors import StoreError
+from custody.record.digests import Digests
 from custody.store.archive import Member, RunArchive
-from custody.store.hashing import Digests
 from custody.store.sources import open_source
 from custody.store.tarheader import MemberMeta
 

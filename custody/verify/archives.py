@@ -31,7 +31,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from custody.store.hashing import Digests, HashPipeline, SourceShrank
+from custody.record.digests import Digests
+from custody.store.hashing import HashPipeline, SourceShrank
 from custody.store.reader import READ_BLOCK, ArchiveReader
 from custody.store.storage import EvidenceStore
 from custody.store.tarheader import (

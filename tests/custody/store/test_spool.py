@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from custody.errors import StoreError
+from custody.record.digests import Digests
 from custody.store.archive import RunArchive
-from custody.store.hashing import Digests
 from custody.store.spool import HashedSpool, archive_spool
 from custody.store.tarheader import MemberMeta
 
