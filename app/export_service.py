@@ -11,13 +11,13 @@ open; the next export, collection or signed verification of the case closes it
 staging folder outlives the next command.
 
 Progress and cancel: ``phases(phase, done, total)`` hears the verification's phases
-(``ledger`` in entries, ``archives`` in bytes), then the bundle's (``read``: the ledger's
-first pass, in entries; ``copy`` in bytes; ``write`` in entries over the ledger's next
-passes; ``zip`` in bytes, written then hashed); a set ``cancel`` token
+(``ledger`` in entries, ``archives`` in bytes), then the bundle's (``write``: the ledger's
+one pass, in entries; ``copy`` in bytes; ``zip`` in bytes, written then hashed); a set
+``cancel`` token
 stops the export with :class:`~custody.errors.Cancelled`: before ``export_started`` nothing
 is recorded, after it the staging folder is removed and ``export_failed`` is recorded with
 the reason "cancelled". The ledger is never held in memory: it is read from the database
-in passes (:class:`LedgerSlice`).
+in passes (:class:`LedgerSlice`): the verification's, and the bundle's.
 """
 
 from __future__ import annotations
@@ -338,9 +338,13 @@ def _stage_and_move(
     ``staging`` is empty."""
     monitor = monitor or Monitor()
 
+    copying = False
+
     def staging_say(message: str) -> None:
+        nonlocal copying
         say(message)
-        if message == "writing the ledger":  # the archives are copied, the rest is not
+        if message.startswith("copying ") and not copying:  # the ledger's files are written
+            copying = True
             stop_point("export_staging")
 
     staging.mkdir()

@@ -1,28 +1,27 @@
 """The export bundle: everything a legal team needs to check a case without Chainproof.
 
-:func:`write_bundle` writes, into a new directory and in this order (each file once, never
-rewritten): ``evidence/<run>.tar`` (byte-for-byte copies) and ``evidence/<run>.sha256``
-(GNU format over the archive's regular members), ``ledger.jsonl``, ``certs/<fp>.pem``,
-``signatures/<seq>.json`` + ``signatures/<seq>-<n>.sig`` (+ ``timestamps/<seq>.tsr``, the
-entry's RFC 3161 token, when the case has one), ``inventory.csv`` and
-``inventory.jsonl`` (every artifact, one row each), the CASE/UCO files (``case.jsonld``,
-``case-inventory-NNNN.jsonld``, ``uco-shapes-off.ttl``), ``manifest.json`` +
-``.sig``, ``custody-report.pdf`` (its pages carry the manifest's SHA-256; the inventory
-files are attached to it), ``VERIFY.md``, and last ``SHA256SUMS`` + ``.sig``. Signatures are DER over the
-file's exact bytes (``openssl dgst -sha256 -verify``); ECDSA signatures made here are
-deterministic (RFC 6979), so the same inputs give the same bundle.
+:func:`write_bundle` writes, into a new directory (each file once, never rewritten), in one
+pass over the ledger: ``ledger.jsonl``, ``signatures/<seq>.json`` +
+``signatures/<seq>-<n>.sig`` (+ ``timestamps/<seq>.tsr``, the entry's RFC 3161 token, when
+the case has one), ``evidence/<run>.sha256`` (GNU format over the archive's regular
+members), ``inventory.csv`` and ``inventory.jsonl`` (every artifact, one row each), the
+CASE/UCO inventory files (``case-inventory-NNNN.jsonld``) and the artifacts of
+``manifest.json``; then ``evidence/<run>.tar`` (byte-for-byte copies), ``certs/<fp>.pem``,
+``case.jsonld`` and ``uco-shapes-off.ttl``, the rest of ``manifest.json`` + ``.sig``,
+``custody-report.pdf`` (its pages carry the manifest's SHA-256; the inventory files are
+attached to it), ``VERIFY.md``, and last ``SHA256SUMS`` + ``.sig``. Signatures are DER
+over the file's exact bytes (``openssl dgst -sha256 -verify``); ECDSA signatures made here
+are deterministic (RFC 6979), so the same inputs give the same bundle.
 
-Every fact the documents state comes from one fold of the ledger (:mod:`custody.bundle.facts`)
+Every fact the documents state comes from the fold of the ledger (:mod:`custody.bundle.facts`)
 and, per artifact, from its typed event as the ledger is replayed. The ledger is never held:
-it is read in two passes (the fold; one pass that writes ledger.jsonl, the signatures, the
-member lists, the inventory, case.jsonld and the manifest's artifacts together and gathers
-the report's content) and once more, without parsing, for the report's signed entries;
-each archive is copied and hashed in one read, and a ``monitor``
-(:class:`~custody.verify.progress.Monitor`) hears how far it is (phases ``read`` in entries,
-``copy`` in bytes, ``write`` in entries over the second pass) and may cancel it. The
-bundle holds the ledger as of its making; the export
-itself is recorded afterwards, in the case's own ledger (``exported``), by the caller. No
-private key material is written.
+it is read, parsed and folded once, in the pass that writes the files above and gathers the
+report's content, including the signed entries its Annex B lists (with the full inventory,
+the report's annexes read it again). Each archive is copied and hashed in one read, and a
+``monitor`` (:class:`~custody.verify.progress.Monitor`) hears how far it is (phases
+``write`` in entries, then ``copy`` in bytes) and may cancel it. The bundle holds the
+ledger as of its making; the export itself is recorded afterwards, in the case's own ledger
+(``exported``), by the caller. No private key material is written.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from custody.bundle.facts import LedgerFacts, member_name_bytes, read_facts
+from custody.bundle.facts import FactsTap, LedgerFacts, member_name_bytes
 from custody.bundle.files import BundleFiles, StreamFile, sign_digest
 from custody.bundle.layout import (
     LATE_FILES,
@@ -56,32 +55,39 @@ from custody.errors import ExportError
 from custody.record.canonical import canonical_json
 from custody.record.entry import Entry
 from custody.record.events import ArtifactCollected
-from custody.record.fold import Folder
+from custody.record.fold import CaseState, Folder, RunState
 from custody.record.keys import Identity
 from custody.record.times import utc_text
-from custody.report.caseuco import ArchiveCopy, case_uco_files
+from custody.report.caseuco import (
+    CASE_UCO,
+    SHAPES_OFF,
+    SHAPES_OFF_TEXT,
+    ArchiveCopy,
+    InventoryFiles,
+    case_uco_chunks,
+    custody_nodes,
+    inventory_graphs,
+)
 from custody.report.data import ModelStream
 from custody.report.entries import EntrySource, entry_reader
-from custody.report.inventory import AnnexFile, InventoryWriter
+from custody.report.inventory import AnnexFile, InventoryWriter, counted_artifacts
 from custody.report.model import ArchiveFacts, text_or_not_recorded
 from custody.store.storage import EVIDENCE, EvidenceStore, LocalEvidenceStore, archive_name
 from custody.timestamp.store import token_file
 from custody.verify.findings import Report
 from custody.verify.progress import ENTRY_STEP, Monitor
 
-__all__ = ["COPY", "LEDGER", "PASSES", "READ", "WRITE", "BundleResult", "Progress", "write_bundle"]
+__all__ = ["COPY", "LEDGER", "PASSES", "WRITE", "BundleResult", "Progress", "write_bundle"]
 # LEDGER: app/verification.py
 
 Progress = Callable[[str], None]
 #: The RFC 3161 token (TimeStampResp, DER) of a signed entry by seq, or None.
 Tokens = Callable[[int], bytes | None]
 
-#: Monitor phases, in order: the ledger folded (entries), the archives copied (bytes), the
-#: documents written in :data:`PASSES` more pass over the ledger (entries, of PASSES times
-#: its length; the report's annex reads the signed entries once more, not counted).
-READ = "read"
-COPY = "copy"
+#: Monitor phases, in order: the ledger folded and its documents written in :data:`PASSES`
+#: pass (entries, of PASSES times its length), then the archives copied (bytes).
 WRITE = "write"
+COPY = "copy"
 PASSES = 1
 
 
@@ -170,15 +176,15 @@ def _copy_evidence(
 
 
 class _OnePass:
-    """The files written in the one pass over the ledger: ledger.jsonl and the signatures
-    (per entry); the member lists, the inventory and the manifest's artifacts (per artifact
-    the fold counts); case.jsonld, whose writer pulls the artifacts through :meth:`artifacts`."""
+    """The one pass over the ledger: it folds each entry (the facts and the report's content
+    gathered as it goes) and writes ledger.jsonl and the signatures (per entry), and the
+    member lists, the inventory, the CASE/UCO inventory files and the manifest's artifacts
+    (per artifact the fold counts)."""
 
     def __init__(
         self,
         w: BundleFiles,
         out: Path,
-        facts: LedgerFacts,
         report: ModelStream,
         timestamps: Tokens | None = None,
     ) -> None:
@@ -187,41 +193,83 @@ class _OnePass:
         self.report = report
         self.opened: list[StreamFile] = []
         self.ledger = self._open(LEDGER)
-        self.sums = {
-            run.run_id: self._open(member_sums_file(run.archive))
-            for run in facts.state.runs.values()
-        }
+        self.sums: dict[str, StreamFile] = {}  # by run id, opened at its first member
         self.manifest = self._open(MANIFEST)
         self.manifest.write(MANIFEST_HEAD)
-        self.first = True
         self.inventory = InventoryWriter(out)
+        self.uco: InventoryFiles | None = None  # from the first artifact (its ids need the case)
+        self.uco_deferred = False
+        self.uco_files: list[StreamFile] = []
 
     def _open(self, name: str) -> StreamFile:
         f = self.w.open(name)
         self.opened.append(f)
         return f
 
-    def artifacts(self, entries: Iterable[Entry]) -> Iterator[tuple[int, ArtifactCollected]]:
+    def _member_sums(self, run: RunState) -> StreamFile:
+        f = self.sums.get(run.run_id)
+        if f is None:
+            f = self.sums[run.run_id] = self._open(member_sums_file(run.archive))
+        return f
+
+    def run(self, entries: Iterable[Entry]) -> LedgerFacts:
+        """Make the pass; the facts of the ledger."""
         folder = Folder()
+        state = folder.state
+        tap = FactsTap()
+        take = self.report.take
+        ledger = self.ledger.write
+        manifest = self.manifest.write
+        inventory = self.inventory.add
+        first = True
         for entry, event in folder.feed(entries):
-            self.report.take(folder, entry, event)
-            self.ledger.write(canonical_json(entry.to_json()) + b"\n")
+            tap.feed(entry, event)
+            take(folder, entry, event)
+            ledger(canonical_json(entry.to_json()) + b"\n")
             if entry.signatures:
-                self.w.put(signed_body_file(entry.seq), entry.signed_bytes())
-                for n, sig in enumerate(entry.signatures, 1):
-                    self.w.put(signature_file(entry.seq, n), sig.der)
-                token = self.timestamps(entry.seq) if self.timestamps else None
-                if token is not None:
-                    self.w.put(token_file(entry.seq), token)
-            if not isinstance(event, ArtifactCollected) or event.run_id not in folder.state.runs:
+                self._signed(entry)
+            if not isinstance(event, ArtifactCollected):
                 continue
+            run = state.runs.get(event.run_id)
+            if run is None:
+                continue  # not counted: its run was not started
+            seq = entry.seq
             if event.is_regular:
                 line = format_line(event.digests.sha256, member_name_bytes(event))
-                self.sums[event.run_id].write(line)
-            self.inventory.add(entry.seq, event)
-            self.manifest.write(artifact_chunk(entry.seq, event, self.first))
-            self.first = False
-            yield entry.seq, event
+                self._member_sums(run).write(line)
+            inventory(seq, event)
+            manifest(artifact_chunk(seq, event, first))
+            first = False
+            self._uco(state, event)
+        for run in state.runs.values():  # a run without regular members has an empty list
+            self._member_sums(run)
+        if self.uco is not None:
+            self.uco.close()
+        return tap.finish(state)
+
+    def _signed(self, entry: Entry) -> None:
+        self.w.put(signed_body_file(entry.seq), entry.signed_bytes())
+        for n, sig in enumerate(entry.signatures, 1):
+            self.w.put(signature_file(entry.seq, n), sig.der)
+        token = self.timestamps(entry.seq) if self.timestamps else None
+        if token is not None:
+            self.w.put(token_file(entry.seq), token)
+
+    def _uco(self, state: CaseState, event: ArtifactCollected) -> None:
+        if self.uco is None and not self.uco_deferred:
+            # The node ids derive from the case's id: the first case_opened entry's, never
+            # changed after. Without one yet, the files are written after the pass.
+            if state.case_id is None:
+                self.uco_deferred = True
+            else:
+                self.uco = InventoryFiles(state.case_id, self._open_uco)
+        if self.uco is not None:
+            self.uco.add(event)
+
+    def _open_uco(self, name: str) -> StreamFile:
+        f = self.w.open(name)
+        self.uco_files.append(f)  # closed by InventoryFiles; abandoned here on a failure
+        return f
 
     def finish(self) -> tuple[AnnexFile, AnnexFile]:
         """Close every file but the manifest (its tail needs the others' hashes)."""
@@ -231,7 +279,7 @@ class _OnePass:
         return self.inventory.close()
 
     def abandon(self) -> None:
-        for f in self.opened:
+        for f in [*self.opened, *self.uco_files]:
             f.abandon()
         self.inventory.abandon()
 
@@ -239,32 +287,42 @@ class _OnePass:
 def _write_one_pass(
     w: BundleFiles,
     out: Path,
-    facts: LedgerFacts,
     entries: Iterable[Entry],
-    archives: dict[str, ArchiveCopy | None],
-    tool_version: str,
     report: ModelStream,
     timestamps: Tokens | None = None,
-) -> tuple[tuple[AnnexFile, AnnexFile], StreamFile]:
-    """The pass that writes the ledger's files and the per-artifact documents, and gathers
-    the report's content into ``report``; the inventory files, and manifest.json still open
-    after its artifacts."""
-    files = _OnePass(w, out, facts, report, timestamps)
+) -> tuple[LedgerFacts, tuple[AnnexFile, AnnexFile], StreamFile, bool]:
+    """The pass that folds the ledger, writes its files and the per-artifact documents, and
+    gathers the report's content into ``report``; the facts, the inventory files,
+    manifest.json still open after its artifacts, and whether the CASE/UCO inventory files
+    are still to be written (a ledger whose first artifact comes before its case_opened
+    entry: their node ids derive from the case's id)."""
+    files = _OnePass(w, out, report, timestamps)
     try:
-        for x in facts.state.examiners.values():
-            w.put(certificate_file(x.fingerprint), x.certificate_pem.encode("ascii"))
-        stream = files.artifacts(entries)
-        for name, pieces in case_uco_files(facts.state, stream, archives, tool_version):
-            w.put_stream(name, pieces)  # case.jsonld, case-inventory-NNNN.jsonld, ...
-        for _rest in stream:  # the ledger's tail, should case.jsonld stop early
-            pass
+        facts = files.run(entries)
         annexes = files.finish()
         for a in annexes:
             w.add_written(a.name, a.size, a.sha256)
     except BaseException:
         files.abandon()
         raise
-    return annexes, files.manifest
+    return facts, annexes, files.manifest, files.uco_deferred
+
+
+def _write_case_uco(
+    w: BundleFiles,
+    facts: LedgerFacts,
+    archives: dict[str, ArchiveCopy | None],
+    tool_version: str,
+    deferred: Iterable[tuple[int, ArtifactCollected]] | None,
+) -> None:
+    """case.jsonld (the custody graph), the inventory files when ``deferred`` (the artifacts,
+    in a pass of their own), and the shapes' settings."""
+    state = facts.state
+    w.put_stream(CASE_UCO, case_uco_chunks(custody_nodes(state, archives, tool_version)))
+    if deferred is not None:
+        for name, nodes in inventory_graphs(state, deferred, tool_version):
+            w.put_stream(name, case_uco_chunks(nodes))
+    w.put(SHAPES_OFF, SHAPES_OFF_TEXT)
 
 
 def write_bundle(
@@ -287,12 +345,12 @@ def write_bundle(
     """Write a bundle into ``out`` (a new or empty directory) from a case's ledger and evidence.
 
     ``entries`` is the ledger as verified (``verification``): a list, or a function that
-    reads it anew each time (it is read in a few passes and never held); a bundle
+    reads it anew each time (it is read in one pass and never held); a bundle
     of a case that failed verification is written only when ``forced``, and says so in
     every document. ``full_inventory``: the PDF lists every artifact and every ledger entry
     too (else it stays short, and the inventory files alone list the artifacts).
-    ``monitor`` hears the phases ``read``, ``copy`` and ``write`` (of ``entry_count``
-    entries a pass: given, or the list's length) and may stop the export
+    ``monitor`` hears the phases ``write`` (of ``entry_count`` entries: given, or the
+    list's length) and ``copy`` and may stop the export
     (:class:`~custody.errors.Cancelled`); ``progress`` hears a line per step.
     ``timestamps(seq)``: the RFC 3161 token of a signed entry (a TimeStampResp), or None;
     each goes to ``timestamps/<seq>.tsr``.
@@ -309,45 +367,52 @@ def write_bundle(
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise ExportError(f"{out} is not empty: choose a new directory for the bundle")
-    passes = _Passes(monitor, entry_count)
-    passes.start(READ, 1)
-    facts = read_facts(passes.read(read()))
-    monitor.finish()
-    state = facts.state
-    if not state.entries:
-        raise ExportError("the case ledger is empty: there is nothing to export")
-    passes.count = state.entries
-    exporter = state.examiners.get(identity.fingerprint)
-    if exporter is None:
-        raise ExportError(
-            f"the exporting examiner {identity.name} ({identity.fingerprint[:16]}...) has no "
-            "identity_added entry in the ledger; record the identity in the case first"
-        )
-    export = ExportFacts(
-        bundle_id=bundle_id,
-        generated_at=utc_text(generated_at),
-        tool_version=tool_version,
-        exporter=exporter,
-        verification={k: v for k, v in verification.to_json().items() if k != "subject"},
-        forced=forced,
-    )
     w = BundleFiles(out)
 
-    # 1. evidence, copied and hashed in one read
-    archives = _copy_evidence(w, facts, evidence, forced, say, monitor)
-
-    # 2. one pass: ledger, signatures, member lists, inventory, case.jsonld, manifest's artifacts
+    # 1. one pass: the fold, ledger, signatures, member lists, inventory, CASE/UCO inventory
+    #    files, manifest's artifacts, the report's content
     say("writing the ledger")
+    passes = _Passes(monitor, entry_count)
     passes.start(WRITE, PASSES)
     taken = ModelStream(verification)
-    annexes, manifest = _write_one_pass(
-        w, out, facts, passes.read(read()), archives, tool_version, taken, timestamps
+    facts, annexes, manifest, uco_deferred = _write_one_pass(
+        w, out, passes.read(read()), taken, timestamps
     )
-    say("writing manifest.json")
-    contents = [{"name": n, "size": s, "sha256": d} for n, (s, d) in sorted(w.files.items())]
-    files = sorted([*w.files, *LATE_FILES])
-    with manifest:
+    monitor.finish()
+    state = facts.state
+    try:
+        if not state.entries:
+            raise ExportError("the case ledger is empty: there is nothing to export")
+        exporter = state.examiners.get(identity.fingerprint)
+        if exporter is None:
+            raise ExportError(
+                f"the exporting examiner {identity.name} ({identity.fingerprint[:16]}...) has "
+                "no identity_added entry in the ledger; record the identity in the case first"
+            )
+        export = ExportFacts(
+            bundle_id=bundle_id,
+            generated_at=utc_text(generated_at),
+            tool_version=tool_version,
+            exporter=exporter,
+            verification={k: v for k, v in verification.to_json().items() if k != "subject"},
+            forced=forced,
+        )
+
+        # 2. evidence, copied and hashed in one read; the documents of the whole case
+        archives = _copy_evidence(w, facts, evidence, forced, say, monitor)
+        for x in state.examiners.values():
+            w.put(certificate_file(x.fingerprint), x.certificate_pem.encode("ascii"))
+        _write_case_uco(
+            w, facts, archives, tool_version, counted_artifacts(read()) if uco_deferred else None
+        )
+        say("writing manifest.json")
+        contents = [{"name": n, "size": s, "sha256": d} for n, (s, d) in sorted(w.files.items())]
+        files = sorted([*w.files, *LATE_FILES])
         manifest.write(manifest_tail(facts, archives, export, contents=contents, files=files))
+    except BaseException:
+        manifest.abandon()
+        raise
+    manifest.close()
     manifest_sha256 = w.files[MANIFEST][1]
     w.put(MANIFEST_SIG, sign_digest(identity, manifest_sha256))
 

@@ -51,8 +51,8 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from custody.record.events import ArtifactCollected
 from custody.record.fold import CaseState, RunState
@@ -147,6 +147,10 @@ def run_status(run: RunState) -> str:
     return run.finished.event.status if run.finished else INCOMPLETE
 
 
+#: A hex digit with its top two bits set to binary 10 (the RFC 4122 variant).
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
 class Ids:
     """Deterministic node ids: ``kb:<kind>-<uuid5(case namespace, kind:key)>``."""
 
@@ -155,15 +159,16 @@ class Ids:
             self.ns = uuid.UUID(case_id)
         except ValueError:
             self.ns = uuid.uuid5(uuid.NAMESPACE_URL, f"chainproof:case:{case_id}")
+        self._ns_bytes = self.ns.bytes
 
     def __call__(self, kind: str, key: str = "") -> str:
-        # uuid.uuid5(self.ns, f"{kind}:{key}"), without building UUID objects
+        # uuid.uuid5(self.ns, f"{kind}:{key}") without building UUID objects: the SHA-1's
+        # first 16 bytes in hex, with the version (5) as the 13th digit and the variant
+        # (binary 10) as the top bits of the 17th
         key_bytes = f"{kind}:{key}".encode("utf-8", "surrogatepass")
-        b = bytearray(hashlib.sha1(self.ns.bytes + key_bytes).digest()[:16])
-        b[6] = (b[6] & 0x0F) | 0x50
-        b[8] = (b[8] & 0x3F) | 0x80
-        h = b.hex()
-        return f"kb:{kind}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        h = hashlib.sha1(self._ns_bytes + key_bytes).hexdigest()
+        variant = _VARIANT[h[16]]
+        return f"kb:{kind}-{h[:8]}-{h[8:12]}-5{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
 def _ref(node_id: str) -> dict[str, str]:
@@ -449,11 +454,17 @@ class _Graph:
         per run the archive (its type only: the full node is in case.jsonld) and a record of
         the run's artifacts here."""
         build = self.artifact_4 if four else self.artifact
-        members: dict[str, list[dict[str, str]]] = {}
+        members: dict[str, list[str]] = {}
         for a in items:
-            yield build(a)
-            members.setdefault(a.run_id, []).append(_ref(self.artifact_id(a)))
-        for run_id, refs in members.items():
+            node = build(a)
+            yield node
+            members.setdefault(a.run_id, []).append(node["@id"])  # the artifact's id
+        yield from self.run_records(name, members)
+
+    def run_records(self, name: str, members: Mapping[str, list[str]]) -> Iterator[dict[str, Any]]:
+        """The end of inventory file ``name``: per run, its archive (type only) and a record
+        of ``members[run id]``, the ids of the run's artifacts in the file."""
+        for run_id, ids in members.items():
             archive = self.ids("file", f"archive:{run_id}")
             yield {"@id": archive, "@type": "uco-observable:File"}
             yield {
@@ -461,10 +472,10 @@ class _Graph:
                 "@type": "case-investigation:ProvenanceRecord",
                 "case-investigation:exhibitNumber": run_id,
                 "uco-core:description": (
-                    f"{len(refs)} artifacts of collection run {run_id} listed in {name}: "
+                    f"{len(ids)} artifacts of collection run {run_id} listed in {name}: "
                     "members of the run's evidence archive"
                 ),
-                "uco-core:object": [_ref(archive), *refs],
+                "uco-core:object": [_ref(archive), *map(_ref, ids)],
             }
 
     def legacy_artifact(self, a: ArtifactCollected) -> Iterator[dict[str, Any]]:
@@ -583,17 +594,82 @@ def _dump(value: Any) -> bytes:
         return json.dumps(value, separators=(", ", ": ")).encode("ascii")
 
 
+#: A document's bytes before its first node, between two nodes, and after the last.
+_DOC_HEAD = b'{\n "@context": ' + _dump(CONTEXT) + b',\n "@graph": [\n  '
+_NODE_SEP = b",\n  "
+_DOC_TAIL = b"\n ]\n}\n"
+
+
 def case_uco_chunks(nodes: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
     """The document around ``nodes``, in pieces: UTF-8, one graph node per line, byte-stable.
 
     (``json.dumps(indent=...)`` would use the pure-Python encoder: ten times slower.)
     """
-    yield b'{\n "@context": ' + _dump(CONTEXT) + b',\n "@graph": [\n  '
+    yield _DOC_HEAD
     sep = b""
     for node in nodes:
         yield sep + _dump(node)
-        sep = b",\n  "
-    yield b"\n ]\n}\n"
+        sep = _NODE_SEP
+    yield _DOC_TAIL
+
+
+class FileSink(Protocol):
+    """A new file written piece by piece; :meth:`close` completes it."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def close(self) -> object: ...
+
+
+class InventoryFiles:
+    """The inventory files written as the artifacts come, one :meth:`add` each (a pass
+    over the ledger that does other work too pushes them): the same bytes as
+    :func:`inventory_graphs` through :func:`case_uco_chunks`, each file opened with
+    ``open_file(name)`` and closed once complete. ``case_id``: the case's, which the node ids
+    derive from (the first ``case_opened`` entry's)."""
+
+    def __init__(
+        self,
+        case_id: str | None,
+        open_file: Callable[[str], FileSink],
+        *,
+        chunk: int = INVENTORY_CHUNK,
+    ) -> None:
+        self.case_id = case_id
+        self.names: list[str] = []
+        self._graph = _Graph(CaseState(case_id=case_id), "")  # artifacts: no tool, no people
+        self._open = open_file
+        self._chunk = chunk
+        self._file: FileSink | None = None
+        self._in_file = 0
+        self._members: dict[str, list[str]] = {}
+
+    def add(self, a: ArtifactCollected) -> None:
+        """The next artifact the fold counts, in ledger order."""
+        node = self._graph.artifact(a)
+        if self._file is None:
+            self.names.append(inventory_file(len(self.names) + 1))
+            self._file = self._open(self.names[-1])
+            self._file.write(_DOC_HEAD + _dump(node))
+        else:
+            self._file.write(_NODE_SEP + _dump(node))
+        self._members.setdefault(a.run_id, []).append(node["@id"])
+        self._in_file += 1
+        if self._in_file == self._chunk:
+            self._end_file()
+
+    def _end_file(self) -> None:
+        assert self._file is not None
+        for node in self._graph.run_records(self.names[-1], self._members):
+            self._file.write(_NODE_SEP + _dump(node))
+        self._file.write(_DOC_TAIL)
+        self._file.close()
+        self._file, self._in_file, self._members = None, 0, {}
+
+    def close(self) -> None:
+        """End the last file."""
+        if self._file is not None:
+            self._end_file()
 
 
 def node_problems(node: Mapping[str, Any]) -> list[str]:

@@ -1,9 +1,9 @@
 """A ledger to read more than once without holding it: a list, or a function that reads it
 anew (from the database, or from a bundle's ``ledger.jsonl``) each time it is called.
 
-An export reads the ledger in a few passes (the fold, the ledger file, the inventory,
-CASE/UCO, the manifest, the report), each a stream, so its memory does not grow with the
-case; a list is the same thing for a small ledger or a test.
+An export writes its bundle in one pass over the ledger (the report's annexes read it
+again only to list every entry and artifact), a stream, so its memory does not grow with
+the case; a list is the same thing for a small ledger or a test.
 """
 
 from __future__ import annotations

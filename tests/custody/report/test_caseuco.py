@@ -6,8 +6,12 @@ builds on it too)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import tracemalloc
+import uuid
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,8 @@ from custody.report.caseuco import (
     SHAPES_OFF,
     SHAPES_OFF_TEXT,
     SHAPES_OFF_TEXT_4,
+    Ids,
+    InventoryFiles,
     build_case_uco,
     case_uco_chunks,
     case_uco_files,
@@ -48,8 +54,11 @@ from tests.custody.report.synthetic_case import (
     ARCHIVES,
     CASE_ID,
     FP,
+    RUN2,
     RUN_ID,
+    artifact,
     chain,
+    events,
     ledger,
 )
 from tests.custody.report.synthetic_case import case_validate as _validate
@@ -135,6 +144,21 @@ def test_nodes_stay_small_and_come_one_by_one() -> None:
 
 def test_deterministic_ids() -> None:
     assert graph(ledger()) == graph(ledger())
+
+
+def test_ids_are_uuid5_of_the_case() -> None:
+    """A node id ends in uuid5(case namespace, "kind:key"), for a UUID case id or another."""
+    for case_id in (CASE_ID, "not a uuid", ""):
+        ids = Ids(case_id)
+        for n in range(300):
+            key = f"artifact:{n}:files/x {n}"
+            assert ids("file", key) == f"kb:file-{uuid.uuid5(ids.ns, f'file:{key}')}"
+            key += "\udcff"  # a name that was not UTF-8: its surrogate as is
+            raw = f"file:{key}".encode("utf-8", "surrogatepass")
+            digest = bytearray(hashlib.sha1(ids.ns.bytes + raw).digest()[:16])
+            digest[6] = (digest[6] & 0x0F) | 0x50
+            digest[8] = (digest[8] & 0x3F) | 0x80
+            assert ids("file", key) == f"kb:file-{uuid.UUID(bytes=bytes(digest))}"
 
 
 def test_checker_catches_what_the_validator_does_not() -> None:
@@ -282,6 +306,53 @@ def test_inventory_nodes_stay_small() -> None:
         sizes = [(n["@type"], len(json.dumps(n))) for n in nodes]
         assert max(s for t, s in sizes if t == "uco-observable:File") < 1500
         assert max(s for _t, s in sizes) < 50 * 60 + 1000
+
+
+class _Sink:
+    """A file that :class:`InventoryFiles` writes: its bytes, and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pushed_inventory_files_are_the_pulled_ones_byte_for_byte() -> None:
+    """The export's pass pushes each artifact into InventoryFiles: its files are exactly
+    inventory_graphs' through case_uco_chunks (what verify BUNDLE rebuilds), with two runs'
+    artifacts interleaved, links, directories, hostile text and a digest that is not hex,
+    at every file boundary."""
+    evs: list[Event] = list(events(0))
+    evs.insert(5, evs.pop(3))  # run 2 starts before run 1 finishes
+    items = [artifact(i, link_every=4) for i in range(23)]
+    items[7] = dataclasses.replace(
+        items[7],
+        member=dataclasses.replace(items[7].member, name=f"files/{HOSTILE}"),
+        source=SourceFacts(path=HOSTILE * 3),
+    )
+    items[9] = dataclasses.replace(items[9], digests=Digests("XYZ", "0" * 40, "0" * 32))
+    items[12::3] = [dataclasses.replace(a, run_id=RUN2) for a in items[12::3]]
+    entries = chain([*evs[:4], *items, *evs[4:]])
+    state = fold(entries)
+    for chunk in (1, 5, 7, 23, 5000):
+        pulled = {
+            name: b"".join(case_uco_chunks(nodes))
+            for name, nodes in inventory_graphs(state, artifacts(entries), "0.1.0", chunk=chunk)
+        }
+        sinks: defaultdict[str, _Sink] = defaultdict(_Sink)
+        pushed = InventoryFiles(state.case_id, sinks.__getitem__, chunk=chunk)
+        for _seq, a in artifacts(entries):
+            pushed.add(a)
+        pushed.close()
+        assert pushed.names == list(pulled) == list(sinks)
+        assert all(s.closed for s in sinks.values())
+        assert {n: bytes(s.data) for n, s in sinks.items()} == pulled, chunk
 
 
 # --------------------------------------------------------------------------- one artifact, three nodes
