@@ -25,6 +25,7 @@ from custody.record.events import (
     CollectionProblem,
     Event,
     Timestamped,
+    is_signed_kind,
 )
 from custody.record.fold import CaseState, Folder, Recorded
 from custody.report.archives import archive_facts, read_system_facts
@@ -47,6 +48,7 @@ from custody.report.model import (
     ReportModel,
     ReportSigner,
     RunReport,
+    SignedEntries,
     Tally,
     TimestampFacts,
     TsaUse,
@@ -57,6 +59,8 @@ from custody.timestamp.token import check_signature, read_response
 from custody.verify.findings import Finding, Report
 
 E = TypeVar("E", bound=Event)
+#: Events covered by checkpoints, not signed one by one.
+_BULK = (ArtifactCollected.EVENT, CollectionProblem.EVENT)
 
 
 @dataclass
@@ -78,6 +82,7 @@ class _Stream:
     #: The signed entries, and those a ``timestamped`` entry says were stamped late.
     signed: list[int] = field(default_factory=list)
     stamped_late: set[int] = field(default_factory=set)
+    signed_entries: SignedEntries = field(default_factory=SignedEntries)
 
 
 class ModelStream:
@@ -117,7 +122,8 @@ def build_model(
 ) -> ReportModel:
     """Derive the report's content from the ledger, the verification and the archives.
 
-    ``entries``: the ledger, read here in one pass (and again by the annexes: never held);
+    ``entries``: the ledger, read here in one pass (never held; the full inventory's annexes
+    read it again);
     ``taken``: that pass already made by the caller (:class:`ModelStream`).
     ``annexes``: the inventory files the report names (by SHA-256) and carries;
     ``full_inventory``: list every artifact and every entry in the PDF's annexes too.
@@ -148,6 +154,7 @@ def build_model(
         inventory=stream.inventory,
         annexes=tuple(annexes),
         full_inventory=full_inventory,
+        signed_entries=stream.signed_entries,
     )
     model.runs = [stream.runs.get(run_id) or RunReport(run) for run_id, run in state.runs.items()]
     for run in model.runs:
@@ -217,6 +224,8 @@ def _take(stream: _Stream, folder: Folder, entry: Entry, event: Event | None) ->
     if not stream.count:
         stream.case_id = entry.case_id
     stream.count += 1
+    if entry.event not in _BULK and (entry.signatures or is_signed_kind(entry.event)):
+        stream.signed_entries.add(entry)  # Annex B's
     for sig in entry.signatures:
         stream.signed_by[sig.by] = stream.signed_by.get(sig.by, 0) + 1
     if isinstance(event, Timestamped):

@@ -81,6 +81,7 @@ COLUMN_NOTES = (
     ("*_b64", "the exact bytes of a name that is not UTF-8 (base64)"),
 )
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_MODE = COLUMNS.index("mode")
 _CHUNK = 1 << 20
 
 
@@ -134,16 +135,6 @@ def jsonl_line(row: dict[str, Any]) -> bytes:
     return canonical_json(row) + b"\n"
 
 
-def _csv_cell(name: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if name == "mode":
-        return f"{value:04o}"
-    if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA) else value
-    return str(value)
-
-
 class CsvRows:
     """CSV rows as bytes (UTF-8; names are already text, \\xNN for bytes that are not)."""
 
@@ -162,7 +153,16 @@ class CsvRows:
         return self.line(COLUMNS)
 
     def row(self, row: dict[str, Any]) -> bytes:
-        return self.line(_csv_cell(c, row[c]) for c in COLUMNS)
+        # Nothing recorded is an empty cell and a number its decimal text (the csv module's
+        # own rules for None and int); mode is octal; formula-like text is defused.
+        cells = [
+            ("'" + v if v.startswith(_FORMULA) else v) if isinstance(v, str) else v
+            for v in map(row.__getitem__, COLUMNS)
+        ]
+        mode = cells[_MODE]
+        if mode is not None:
+            cells[_MODE] = f"{mode:04o}"
+        return self.line(cells)
 
 
 def csv_header() -> bytes:

@@ -7,6 +7,7 @@ out.
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -342,10 +343,40 @@ class TimestampFacts:
     findings: int = 0
 
 
+#: Entries of Annex B at most without the full inventory (half the first, half the last).
+LEDGER_ROWS = 120
+
+
+@dataclass
+class SignedEntries:
+    """Annex B's entries without the full inventory, gathered as the ledger passes (never
+    more than :data:`LEDGER_ROWS`): how many signed entries and acts of persons there are,
+    and the first and last halves of them."""
+
+    count: int = 0
+    first: list[Entry] = field(default_factory=list)
+    last: deque[Entry] = field(default_factory=lambda: deque(maxlen=LEDGER_ROWS - LEDGER_ROWS // 2))
+
+    def add(self, entry: Entry) -> None:
+        self.count += 1
+        if len(self.first) < LEDGER_ROWS // 2:
+            self.first.append(entry)
+        else:
+            self.last.append(entry)
+
+    def listed(self) -> list[Entry]:
+        """Every one when there are :data:`LEDGER_ROWS` at most, else the first and the last
+        ``LEDGER_ROWS // 2``."""
+        last = list(self.last)
+        if self.count > LEDGER_ROWS:
+            last = last[len(last) - LEDGER_ROWS // 2 :]
+        return [*self.first, *last]
+
+
 @dataclass
 class ReportModel:
     """Everything the PDF shows. ``entries`` reads the ledger again (each call from the
-    start; it is never held): the annexes list from it."""
+    start; it is never held): the full inventory's annexes list from it."""
 
     entries: Callable[[], Iterable[Entry]]
     state: CaseState
@@ -374,6 +405,8 @@ class ReportModel:
     entry_count: int = 0
     first_case_id: str = ""
     timestamps: TimestampFacts = field(default_factory=TimestampFacts)
+    #: Annex B's entries without the full inventory.
+    signed_entries: SignedEntries = field(default_factory=SignedEntries)
 
     @property
     def case_id(self) -> str:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from reportlab.platypus import Flowable, KeepTogether, NextPageTemplate, PageBreak, Paragraph
 
-from custody.record.entry import Entry
-from custody.record.events import ArtifactCollected, CollectionProblem, is_signed_kind
 from custody.report.inventory import counted_artifacts
-from custody.report.model import ReportModel
+from custody.report.model import LEDGER_ROWS, ReportModel
 from custody.report.pdf.fasttable import Column, FastTable, fill_chars
 from custody.report.pdf.page import ANNEXES, LANDSCAPE_W, body, heading, subheading
 from custody.report.pdf.styles import MONO, Styles
@@ -18,11 +16,8 @@ from custody.report.pdf.text import HEADING_LIMIT, IN_MANIFEST, TEXT_LIMIT, para
 
 HASH_SIZE = 6.1
 LEDGER_SIZE = 5.9
-#: Entries of Annex B at most without the full inventory (half the first, half the last).
-LEDGER_ROWS = 120
 #: Certificates given at most.
 CERTIFICATES_LISTED = 12
-_BULK = (ArtifactCollected.EVENT, CollectionProblem.EVENT)
 
 
 def annexes(m: ReportModel, s: Styles) -> list[Flowable]:
@@ -109,17 +104,14 @@ def inventory_annex(m: ReportModel, s: Styles) -> list[Flowable]:
     return story
 
 
-def _signed_or_act(e: Entry) -> bool:
-    return e.event not in _BULK and (bool(e.signatures) or is_signed_kind(e.event))
-
-
 def ledger(m: ReportModel, s: Styles) -> list[Flowable]:
     """Annex B: the entries (every one with the full inventory, else the signed ones), with
     their full hash and previous hash."""
     full = m.full_inventory
     title = "Annex B. The full ledger" if full else "Annex B. The signed ledger entries"
     people = "; ".join(f"{p.fingerprint[:12]} = {p.name}" for p in m.people[:CERTIFICATES_LISTED])
-    chosen = list(m.entries()) if full else [e for e in m.entries() if _signed_or_act(e)]
+    chosen = list(m.entries()) if full else m.signed_entries.listed()
+    total = len(chosen) if full else m.signed_entries.count
     story: list[Flowable] = [subheading(s, title, "annex-b")]
     which = (
         "Every entry in order."
@@ -138,17 +130,16 @@ def ledger(m: ReportModel, s: Styles) -> list[Flowable]:
         )
     )
     gap = 0
-    if not full and len(chosen) > LEDGER_ROWS:
+    if not full and total > LEDGER_ROWS:  # chosen: the first and last half
         half = LEDGER_ROWS // 2
-        gap = len(chosen) - 2 * half
+        gap = total - 2 * half
         story.append(
             body(
                 s,
-                f"{len(chosen):,} signed entries: the first {half} and the last {half} are "
+                f"{total:,} signed entries: the first {half} and the last {half} are "
                 f"listed; the {gap:,} between them are in ledger.jsonl.",
             )
         )
-        chosen = chosen[:half] + chosen[-half:]
     cols = [
         Column("Seq", 7, "right"),
         Column("Time (UTC)", 27),
