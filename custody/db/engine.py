@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import functools
+import itertools
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -135,6 +137,93 @@ def _insert_sql(table: Table, cols: tuple[str, ...], paramstyle: str) -> str:
         raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
     mark = "?" if paramstyle == "qmark" else "%s"
     return f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+
+
+#: Rows fetched from the driver per call by :func:`read_rows`: bounded memory, few calls.
+READ_BATCH = 2000
+_CURSOR_NAMES = itertools.count(1)
+_NOT_UTF8 = "Could not decode to UTF-8"
+
+
+def read_rows(
+    session: Session, sql: str, params: Sequence[Any], *, batch: int = READ_BATCH
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of one SELECT (``?`` marks its parameters) straight from the driver's cursor.
+
+    The values are what a Core ``select()`` of the same columns returns (our column types
+    have no result processing on SQLite or psycopg), without its per-row work: a few
+    microseconds less per row on a bulk read. Rows are fetched ``batch`` at a time, through
+    a server-side cursor on PostgreSQL, so memory stays flat. SQLite text is decoded in C;
+    only after a value that is not UTF-8 (a damaged file) is the query read again with the
+    connection's own text factory (:func:`_text`), skipping the rows already given. Driver
+    errors are raised as SQLAlchemy's (:class:`~sqlalchemy.exc.DBAPIError`), as a Core
+    execute raises them.
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    if dialect.paramstyle != "qmark":
+        sql = sql.replace("%", "%%").replace("?", "%s")
+    params = tuple(params)
+    base_error: type[Exception] = dialect.loaded_dbapi.Error
+    try:
+        if dialect.name == "sqlite":
+            yield from _sqlite_rows(conn, sql, params, batch)
+        else:
+            yield from _cursor_rows(conn, sql, params, batch)
+    except base_error as exc:
+        wrapped = DBAPIError.instance(sql, params, exc, base_error, dialect=dialect)
+        raise cast(Exception, wrapped) from exc
+
+
+def _cursor_rows(
+    conn: Connection, sql: str, params: tuple[Any, ...], batch: int
+) -> Iterator[tuple[Any, ...]]:
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":  # server-side: the client holds one batch at a time
+        cursor = dbapi.cursor(name=f"chainproof_read_{next(_CURSOR_NAMES)}")
+    else:
+        cursor = dbapi.cursor()
+    with closing(cursor):
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+
+
+def _sqlite_rows(
+    conn: Connection, sql: str, params: tuple[Any, ...], batch: int
+) -> Iterator[tuple[Any, ...]]:
+    dbapi = conn.connection.dbapi_connection
+    assert isinstance(dbapi, sqlite3.Connection)
+    own_factory = dbapi.text_factory
+    given = 0
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, params)
+        while True:
+            # The factory is read as each row is made: C's strict UTF-8 for our fetch only,
+            # the connection's own between fetches (other queries run on it meanwhile).
+            dbapi.text_factory = str
+            try:
+                rows = cursor.fetchmany(batch)
+            except sqlite3.OperationalError as exc:
+                if _NOT_UTF8 not in str(exc):
+                    raise
+                break  # this batch is lost: read again, the slow way, from row ``given``
+            finally:
+                dbapi.text_factory = own_factory
+            if not rows:
+                return
+            given += len(rows)
+            yield from rows
+        cursor.close()
+        cursor = dbapi.cursor()
+        cursor.execute(sql, params)
+        collections.deque(itertools.islice(cursor, given), maxlen=0)  # skip what was given
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from custody.db.engine import snapshot
+from custody.db.engine import read_rows, snapshot
 from custody.db.ledger import read_entries
 from custody.db.models import INDEX_TABLES
 from custody.db.projection import (
@@ -167,13 +167,10 @@ class _Merge:
         self.table, self.out = table, out
         self.cols = [c.name for c in t.columns]
         self.key_at = self.cols.index("seq")
-        query = (
-            select(*t.columns)
-            .where(case_column(table) == case_id)
-            .order_by(t.c.seq)
-            .execution_options(yield_per=2000)
-        )
-        self.rows: Iterator[Sequence[Any]] = iter(session.execute(query))
+        # The driver's rows (read_rows): the values a Core select gives, for less per row.
+        where = case_column(table).name
+        query = f"SELECT {', '.join(self.cols)} FROM {t.name} WHERE {where} = ? ORDER BY seq"
+        self.rows: Iterator[Sequence[Any]] = read_rows(session, query, [case_id])
         self.row: Sequence[Any] | None = None
         self._next()
 

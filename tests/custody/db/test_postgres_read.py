@@ -1,0 +1,60 @@
+"""Reading the ledger and the index through psycopg's server-side cursor (``read_rows``) on a
+real PostgreSQL server: what a Core select gave, in batches, with SQLAlchemy's errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from app.cases import CaseHandle, create_case
+from app.verification import verify_case
+from custody.db.engine import read_rows
+from custody.record.events import CollectionProblem, Note, RunStarted
+from custody.record.keys import Identity
+from tests.custody.db.test_read_rows import same_reads
+from tests.pg_server import pg_bin, postgres_server
+
+pytestmark = pytest.mark.postgres
+
+if pg_bin() is None and os.environ.get("CI") != "true":
+    pytest.skip(
+        "PostgreSQL server binaries not installed (scripts/setup.sh --dev installs them)",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+def test_read_entries_on_postgres(pg_url: str, tmp_path: Path, alice: Identity) -> None:
+    case: CaseHandle = create_case(tmp_path / "pg", alice, title="PG read", db_url=pg_url)
+    writer = case.writer(alice)
+    writer.append(RunStarted(run_id="r", host="h", profile="none", archive="evidence/r.tar"))
+    for i in range(30):
+        writer.append(CollectionProblem(run_id="r", collector="c", kind="skipped", reason=f"{i}"))
+        if i % 10 == 0:
+            writer.append(Note(journal_kind="note", text=f"note {i} \u00e9\u4e2d"))
+    writer.flush()
+    same_reads(case)
+    with case.sessions() as session:
+        sql = "SELECT seq, event FROM ledger_entries WHERE case_id = ? ORDER BY seq"
+        small = list(read_rows(session, sql, [case.case_id], batch=4))
+        # Two server-side cursors open at once on one connection, as verify has them.
+        a = read_rows(session, sql, [case.case_id], batch=3)
+        b = read_rows(session, sql, [case.case_id], batch=5)
+        zipped = list(zip(a, b, strict=True))
+        with pytest.raises(DBAPIError):
+            list(read_rows(session, "SELECT no_such_column FROM ledger_entries", []))
+    assert [r[0] for r in small] == list(range(1, len(small) + 1)) and len(small) > 30
+    assert [x for x, _ in zipped] == small == [y for _, y in zipped]
+    # The index comparison reads its bulk tables the same way.
+    (case.evidence_dir).mkdir(exist_ok=True)
+    report = verify_case(case)
+    assert not [f for f in report.findings if f.code.startswith(("index.", "database."))]
