@@ -12,9 +12,13 @@ differ.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import struct
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
+from typing import NamedTuple
 
 from custody.record.times import ns_text
 
@@ -27,7 +31,6 @@ XHDTYPE = b"x"
 PAX_HEADER_NAME = b"././@PaxHeader"
 _MAX_OCTAL_7 = 8**7
 _MAX_OCTAL_11 = 8**11
-_ZEROS = bytes(BLOCK)
 XATTR_PREFIX = b"SCHILY.xattr."
 
 
@@ -74,50 +77,6 @@ def _pax_record(key: bytes, value: bytes) -> bytes:
     return b"%d %s=%s\n" % (n + digits, key, value)
 
 
-_USTAR_CONSTANT = 8 * 0x20 + sum(b"ustar\x0000") + sum(b"0000000\x000000000\x00")
-
-
-def _ustar(
-    name: bytes,
-    mode: int,
-    uid: int,
-    gid: int,
-    size: int,
-    mtime: int,
-    typeflag: bytes,
-    linkname: bytes,
-    uname: bytes,
-    gname: bytes,
-) -> bytes:
-    name = name[:100]
-    linkname = linkname[:100]
-    uname = uname[:32]
-    gname = gname[:32]
-    numbers = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (
-        mode & 0o7777,
-        uid if 0 <= uid < _MAX_OCTAL_7 else 0,
-        gid if 0 <= gid < _MAX_OCTAL_7 else 0,
-        size if size < _MAX_OCTAL_11 else 0,
-        mtime if 0 <= mtime < _MAX_OCTAL_11 else 0,
-    )
-    checksum = (
-        sum(name) + sum(numbers) + typeflag[0] + sum(linkname) + sum(uname) + sum(gname)
-    ) + _USTAR_CONSTANT
-    return b"%s%s%s%06o\0 %s%s%sustar\x0000%s%s%s0000000\x000000000\x00%s" % (
-        name,
-        _ZEROS[: 100 - len(name)],
-        numbers,
-        checksum,
-        typeflag,
-        linkname,
-        _ZEROS[: 100 - len(linkname)],
-        uname,
-        _ZEROS[: 32 - len(uname)],
-        gname + _ZEROS[: 32 - len(gname)],
-        _ZEROS[:167],
-    )
-
-
 def _is_utf8(raw: bytes) -> bool:
     if raw.isascii():
         return True
@@ -132,29 +91,140 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-_xheaders: dict[int, bytes] = {}
+# A ustar header block is packed from five parts: name; mode, uid and gid; size and mtime;
+# chksum; everything from typeflag to the end (linkname, magic and version, uname, gname,
+# devmajor and devminor, then prefix and unused as zeros). The second and fifth parts are
+# the same for every member of one owner and mode, so they are cached (:class:`_Fixed`).
+_USTAR_LAYOUT = "100s24s24s8s356s"
+_TAIL_LAYOUT = struct.Struct("1s100s8s32s32s16s167x")
+_MAGIC = b"ustar\x0000"
+_DEVICES = b"0000000\x000000000\x00"
+_CONSTANT_SUM = 8 * 0x20 + sum(_MAGIC) + sum(_DEVICES)  # chksum itself counts as spaces
+_CACHED = 4096  # entries kept by each cache of header parts
 
 
-def _xheader(pax_size: int) -> bytes:
-    """The ustar header of a pax extended header (it depends only on the records' size)."""
-    hdr = _xheaders.get(pax_size)
-    if hdr is None:
-        hdr = _ustar(PAX_HEADER_NAME, 0o644, 0, 0, pax_size, 0, XHDTYPE, b"", b"", b"")
-        if len(_xheaders) < 4096:
-            _xheaders[pax_size] = hdr
-    return hdr
+def _byte_sum(data: bytes, more: bytes) -> int:
+    """The sum of the bytes of ``data`` and ``more``, computed in C: Adler-32's low half is
+    1 + that sum modulo 65521, exact for the fields summed here (at most 124 bytes,
+    124 * 255 < 65520)."""
+    return (zlib.adler32(more, zlib.adler32(data)) & 0xFFFF) - 1
 
 
-def _xattr_records(xattrs: Mapping[str, bytes], sort: bool) -> Iterator[bytes]:
-    items = [(_encode(k), v) for k, v in xattrs.items()]
+class _Fixed(NamedTuple):
+    """The parts of a ustar block that are the same for every member of an owner and mode."""
+
+    ids: bytes  # the mode, uid and gid fields (an id too large is 0: pax carries it)
+    tail: bytes  # typeflag to the end of the block, text cut to its field
+    checksum: int  # the sum of the bytes of both, and of chksum as eight spaces
+    owner_fits: bool  # ids and owner names fit ustar: no pax record for them
+    utf8: bool  # the owner names (and link target) are UTF-8 (else hdrcharset=BINARY)
+
+
+@lru_cache(maxsize=_CACHED)
+def _fixed(mode: int, uid: int, gid: int, typeflag: bytes, uname: bytes, gname: bytes) -> _Fixed:
+    """The parts of a member's ustar block without a link target."""
+    if len(typeflag) != 1:
+        raise ValueError(f"a typeflag is one byte, not {typeflag!r}")
+    uid_fits = 0 <= uid < _MAX_OCTAL_7
+    gid_fits = 0 <= gid < _MAX_OCTAL_7
+    ids = b"%07o\0%07o\0%07o\0" % (mode & 0o7777, uid if uid_fits else 0, gid if gid_fits else 0)
+    names_fit = len(uname) <= 32 and len(gname) <= 32 and uname.isascii() and gname.isascii()
+    utf8 = _is_utf8(uname) and _is_utf8(gname)  # whole: pax holds names too long for ustar
+    uname, gname = uname[:32], gname[:32]
+    tail = _TAIL_LAYOUT.pack(typeflag, b"", _MAGIC, uname, gname, _DEVICES)
+    checksum = sum(ids) + typeflag[0] + _byte_sum(uname, gname) + _CONSTANT_SUM
+    return _Fixed(ids, tail, checksum, uid_fits and gid_fits and names_fit, utf8)
+
+
+def _with_link(fixed: _Fixed, linkname: bytes) -> _Fixed:
+    """``fixed`` with a link target (in the linkname field, after typeflag)."""
+    link = linkname[:100]
+    tail = b"".join((fixed.tail[:1], link, fixed.tail[1 + len(link) :]))
+    checksum = fixed.checksum + _byte_sum(link, b"")
+    return _Fixed(fixed.ids, tail, checksum, fixed.owner_fits, fixed.utf8 and _is_utf8(linkname))
+
+
+def _ustar_block(name: bytes, size: int, mtime: int, fixed: _Fixed) -> bytes:
+    """A ustar header block (:func:`encode_header` does the same inline)."""
+    sizes = b"%011o\0%011o\0" % (
+        size if size < _MAX_OCTAL_11 else 0,
+        mtime if 0 <= mtime < _MAX_OCTAL_11 else 0,
+    )
+    checksum = b"%06o\0 " % (_byte_sum(name[:100], sizes) + fixed.checksum)
+    return struct.pack(_USTAR_LAYOUT, name, fixed.ids, sizes, checksum, fixed.tail)
+
+
+@lru_cache(maxsize=_CACHED)
+def _pax_frame(pax_size: int) -> tuple[struct.Struct, bytes]:
+    """For pax records of ``pax_size`` bytes: the layout of a member's headers (the pax
+    header's ustar block, the records padded to whole blocks, the member's ustar block in
+    five parts), and the pax header's ustar block."""
+    layout = struct.Struct(f"{BLOCK}s{padded(pax_size)}s{_USTAR_LAYOUT}")
+    xheader = _ustar_block(PAX_HEADER_NAME, pax_size, 0, _fixed(0o644, 0, 0, XHDTYPE, b"", b""))
+    return layout, xheader
+
+
+# 2001-2286 with nanoseconds: each time record is 30 bytes long
+_TIMES = b"30 mtime=%s\n30 atime=%s\n30 ctime=%s\n"
+_SHORT_PATH_AND_TIMES = b"%d path=%s\n" + _TIMES  # a path of at most 90 bytes
+
+
+def _path_and_times(
+    name: bytes, linkname: bytes, mtime: str, atime: str | None, ctime: str | None
+) -> bytes:
+    """The ``path``, ``linkpath`` and time records, whatever their lengths."""
+    records = _pax_record(b"path", name)
+    if linkname:
+        records += _pax_record(b"linkpath", linkname)
+    if atime is not None and ctime is not None and len(mtime) == len(atime) == len(ctime) == 20:
+        return records + _TIMES % (mtime.encode(), atime.encode(), ctime.encode())
+    records += _pax_record(b"mtime", mtime.encode())
+    if atime is not None:
+        records += _pax_record(b"atime", atime.encode())
+    if ctime is not None:
+        records += _pax_record(b"ctime", ctime.encode())
+    return records
+
+
+def _xattr_records(xattrs: Mapping[str, bytes], sort: bool) -> list[bytes]:
+    items = [(_encode(name), name, value) for name, value in xattrs.items()]
     if sort:
         items.sort(key=itemgetter(0))
-    for key_b, value in items:
-        if b"=" in key_b or b"\n" in key_b or b"\0" in key_b:
+    records = []
+    for key, name, value in items:
+        if not pax_storable(name):  # the same test on the name's bytes (ASCII stays ASCII)
             raise ValueError(
-                f"extended attribute name cannot be stored in pax: {key_b.decode('utf-8', 'surrogateescape')!r}"
+                f"extended attribute name cannot be stored in pax: {key.decode('utf-8', 'surrogateescape')!r}"
             )
-        yield _pax_record(XATTR_PREFIX + key_b, bytes(value))
+        records.append(_pax_record(XATTR_PREFIX + key, bytes(value)))
+    return records
+
+
+def _other_records(
+    size: int,
+    uid: int,
+    gid: int,
+    uname: bytes,
+    gname: bytes,
+    xattrs: Mapping[str, bytes],
+    sort_xattrs: bool,
+) -> bytes:
+    """The records after the times: values the ustar fields cannot hold, then extended
+    attributes."""
+    records = []
+    if size >= _MAX_OCTAL_11:
+        records.append(_pax_record(b"size", b"%d" % size))
+    if not 0 <= uid < _MAX_OCTAL_7:
+        records.append(_pax_record(b"uid", b"%d" % uid))
+    if not 0 <= gid < _MAX_OCTAL_7:
+        records.append(_pax_record(b"gid", b"%d" % gid))
+    if len(uname) > 32 or not uname.isascii():
+        records.append(_pax_record(b"uname", uname))
+    if len(gname) > 32 or not gname.isascii():
+        records.append(_pax_record(b"gname", gname))
+    if xattrs:
+        records.extend(_xattr_records(xattrs, sort_xattrs))
+    return b"".join(records)
 
 
 def encode_header(
@@ -175,63 +245,40 @@ def encode_header(
     sort_xattrs: bool = True,
 ) -> bytes:
     """The headers of one member from encoded values (see :func:`build_header`); times are
-    :func:`~custody.store.sources.ns_text` strings. The fast path for many small files.
+    :func:`~custody.store.sources.ns_text` strings, ``typeflag`` is one byte. The fast path
+    for many small files.
 
     A pure function of its arguments: extended attributes are written in the order of their
     encoded names (``sort_xattrs=False`` keeps the mapping's order, to regenerate headers
     written before that rule).
     """
-    binary = not name.isascii() and not _is_utf8(name)
-    records = [_pax_record(b"path", name)]
+    fixed = _fixed(mode, uid, gid, typeflag, uname, gname)
     if linkname:
-        binary = binary or not _is_utf8(linkname)
-        records.append(_pax_record(b"linkpath", linkname))
-    if atime is not None and ctime is not None and len(mtime) == len(atime) == len(ctime) == 20:
-        # 2001-2286 with nanoseconds: each record is 30 bytes long
-        records.append(
-            b"30 mtime=%s\n30 atime=%s\n30 ctime=%s\n"
-            % (mtime.encode(), atime.encode(), ctime.encode())
-        )
+        fixed = _with_link(fixed, linkname)
+    if (
+        len(name) <= 90
+        and not linkname
+        and atime is not None
+        and ctime is not None
+        and len(mtime) == len(atime) == len(ctime) == 20
+    ):
+        times = (mtime.encode(), atime.encode(), ctime.encode())
+        pax = _SHORT_PATH_AND_TIMES % (len(name) + 9, name, *times)
     else:
-        records.append(_pax_record(b"mtime", mtime.encode()))
-        if atime is not None:
-            records.append(_pax_record(b"atime", atime.encode()))
-        if ctime is not None:
-            records.append(_pax_record(b"ctime", ctime.encode()))
-    if size >= _MAX_OCTAL_11:
-        records.append(_pax_record(b"size", b"%d" % size))
-    if not 0 <= uid < _MAX_OCTAL_7:
-        records.append(_pax_record(b"uid", b"%d" % uid))
-    if not 0 <= gid < _MAX_OCTAL_7:
-        records.append(_pax_record(b"gid", b"%d" % gid))
-    if len(uname) > 32 or not uname.isascii():
-        binary = binary or not _is_utf8(uname)
-        records.append(_pax_record(b"uname", uname))
-    if len(gname) > 32 or not gname.isascii():
-        binary = binary or not _is_utf8(gname)
-        records.append(_pax_record(b"gname", gname))
-    if xattrs:
-        records.extend(_xattr_records(xattrs, sort_xattrs))
-    if binary:
-        records.insert(0, b"21 hdrcharset=BINARY\n")
-    pax = b"".join(records)
-    return b"%s%s%s%s" % (
-        _xheader(len(pax)),
-        pax,
-        _ZEROS[: (-len(pax)) % BLOCK],
-        _ustar(
-            name,
-            mode,
-            uid,
-            gid,
-            size,
-            int(mtime.partition(".")[0]),
-            typeflag,
-            linkname,
-            uname,
-            gname,
-        ),
+        pax = _path_and_times(name, linkname, mtime, atime, ctime)
+    if xattrs or size >= _MAX_OCTAL_11 or not fixed.owner_fits:
+        pax += _other_records(size, uid, gid, uname, gname, xattrs, sort_xattrs)
+    if not fixed.utf8 or not _is_utf8(name):
+        pax = b"21 hdrcharset=BINARY\n" + pax
+    layout, xheader = _pax_frame(len(pax))
+    # the member's ustar block, as _ustar_block makes it
+    seconds = int(mtime.partition(".")[0])
+    sizes = b"%011o\0%011o\0" % (
+        size if size < _MAX_OCTAL_11 else 0,
+        seconds if 0 <= seconds < _MAX_OCTAL_11 else 0,
     )
+    checksum = b"%06o\0 " % (_byte_sum(name[:100], sizes) + fixed.checksum)
+    return layout.pack(xheader, pax, name, fixed.ids, sizes, checksum, fixed.tail)
 
 
 def build_header(
