@@ -37,6 +37,9 @@ class ArchiveReader:
         self.size = size
         self.blocks: dict[int, bytes] = {}
         self.loaded = 0
+        self._first = 0  # no block before this one is held
+        self._view_index = -1  # the block of the last view, and a view of all of it
+        self._view = memoryview(b"")
         self._digest = hashlib.sha256() if whole else None
         self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUED)
         self._thread: threading.Thread | None = None
@@ -74,14 +77,27 @@ class ArchiveReader:
 
     def view(self, offset: int, n: int) -> bytes | memoryview:
         """Up to ``n`` bytes at ``offset`` (fewer at the end of the file)."""
-        n = max(0, min(n, self.size - offset))
-        if n == 0:
+        end = offset + n
+        if end > self.loaded:
+            end = min(end, self.size)
+            if end > offset:
+                self._load_to(end)
+                end = min(end, self.size)  # the file may have shrunk
+        if end <= offset:
             return b""
-        self._load_to(offset + n)
-        first, last = offset // READ_BLOCK, (offset + n - 1) // READ_BLOCK
-        if first == last and first in self.blocks:
-            start = offset - first * READ_BLOCK
-            return memoryview(self.blocks[first])[start : start + n]
+        index, start = divmod(offset, READ_BLOCK)
+        if index != self._view_index:  # a view of each block is made once
+            block = self.blocks.get(index)
+            if block is None:  # released
+                return self._joined(offset, end)
+            self._view_index, self._view = index, memoryview(block)
+        if start + end - offset > len(self._view):  # across blocks
+            return self._joined(offset, end)
+        return self._view[start : start + end - offset]
+
+    def _joined(self, offset: int, end: int) -> bytes:
+        """The bytes from ``offset`` to ``end`` from several blocks, or released ones."""
+        first, last = offset // READ_BLOCK, (end - 1) // READ_BLOCK
         parts = []
         for i in range(first, last + 1):
             block = self.blocks.get(i)
@@ -91,9 +107,8 @@ class ArchiveReader:
                 block = self.f.read(READ_BLOCK)
                 self.f.seek(here)
             parts.append(block)
-        joined = b"".join(parts)
         start = offset - first * READ_BLOCK
-        return joined[start : start + n]
+        return b"".join(parts)[start : start + end - offset]
 
     def readinto(self, offset: int, buf: memoryview) -> int:
         """Copy the bytes at ``offset`` into ``buf`` block by block; how many (0 at the end)."""
@@ -114,13 +129,20 @@ class ArchiveReader:
 
     def release(self, before: int) -> None:
         """Blocks wholly before ``before`` are not needed any more."""
+        if before < (self._first + 1) * READ_BLOCK:  # none is (the usual case)
+            return
         for i in [i for i in self.blocks if (i + 1) * READ_BLOCK <= before]:
             del self.blocks[i]
+        # blocks are loaded in order: none will come before the first held, or the next
+        self._first = min(self.blocks, default=self.loaded // READ_BLOCK)
+        if self._view_index not in self.blocks:
+            self._view_index, self._view = -1, memoryview(b"")
 
     def finish(self) -> str | None:
         """Read to the end; the SHA-256 of the whole file (None if not asked for)."""
         self._load_to(self.size)
         self.blocks.clear()
+        self._view_index, self._view = -1, memoryview(b"")
         return self.close()
 
     def close(self) -> str | None:
