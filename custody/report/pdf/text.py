@@ -179,22 +179,19 @@ def pdf_escape(line: str) -> str:
 
 def wrap_mono(text: str, width: int) -> list[str]:
     """Hard-wrap ``text`` (already :func:`visible`) to ``width`` characters, preferring breaks
-    at spaces and separators in the last quarter of a line, so that every line but a value's
-    last is at least three quarters full (a space or separator every 50 characters of a
-    93-character cell left half of it empty). No line ends in ``-`` where it can be helped:
-    text extraction (pdftotext, copy and paste) takes that for hyphenation and drops it."""
+    at spaces and separators. No line ends in ``-`` where it can be helped: text extraction
+    (pdftotext, copy and paste) takes that for hyphenation and drops it."""
     out: list[str] = []
-    least = width - width // 4  # where a break at a space or separator may fall, at least
     for part in text.split("\n"):
         while len(part) > width:
             window = part[: width + 1]
             cut = window.rfind(" ")
-            if cut >= least and part[cut - 1] != "-":
+            if cut > width // 2 and part[cut - 1] != "-":
                 out.append(part[:cut])
                 part = part[cut + 1 :]
                 continue
             cut = max(window.rfind(c, 0, width) for c in "/\\_.,;:")
-            cut = cut + 1 if cut >= least else width
+            cut = cut + 1 if cut > width // 2 else width
             while cut > 1 and part[cut - 1] == "-":
                 cut -= 1
             if cut == 1 and part[0] == "-":
