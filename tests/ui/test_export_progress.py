@@ -60,7 +60,9 @@ def test_export_shows_progress_and_cancels_once_confirmed(
     assert failed.reason == "cancelled" and failed.path == str(first)
 
     second = Path(dialog.out.text())
-    assert second != first  # a fresh default path, nothing holds it
+    # A fresh default path that nothing holds (within the same second, the cancelled
+    # export's name is free again: its staging folder is gone)
+    assert not second.exists() and second.parent == first.parent
     with qtbot.waitSignal(dialog.exported, timeout=300_000) as blocker:
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert blocker.args[0].path == second and (second / "manifest.json").is_file()
