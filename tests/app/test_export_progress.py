@@ -31,6 +31,7 @@ from custody.db.ledger import read_entries
 from custody.errors import Cancelled
 from custody.record.events import ExportFailed, ExportStarted, parse
 from custody.record.keys import Identity
+from custody.store.hashing import CHUNK, STREAM_BUFFERS
 from custody.verify import runs
 from tests.stopped import wait_stopped
 
@@ -173,4 +174,6 @@ def test_export_memory_does_not_grow_with_the_case(
     small = _peak(case, alice, tmp_path / "b1")
     _collect(case, alice, _tree(tmp_path / "large", 3000))
     large = _peak(case, alice, tmp_path / "b2")
-    assert large < small * 1.25 + (2 << 20), (small, large)
+    # The archive copy keeps up to STREAM_BUFFERS chunks in flight, however many a larger
+    # archive fills: a bound, not growth per artifact.
+    assert large < small * 1.25 + (2 << 20) + STREAM_BUFFERS * CHUNK, (small, large)
