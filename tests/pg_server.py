@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
 
@@ -20,6 +22,15 @@ def pg_bin() -> Path | None:
             return d
     found = shutil.which("initdb")
     return Path(found).parent if found else None
+
+
+def skip_without_postgres() -> None:
+    """Skip the calling test when the server binaries are missing; in CI (``CI=true``) go on,
+    so their absence fails the test rather than hiding it."""
+    if pg_bin() is None and os.environ.get("CI") != "true":
+        pytest.skip(
+            "PostgreSQL server binaries not installed (scripts/setup.sh --dev installs them)"
+        )
 
 
 def _free_port() -> int:

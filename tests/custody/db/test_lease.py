@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from custody.db.lease import AdvisoryLease, lease_key
 from custody.errors import LeaseLost
-from tests.pg_server import pg_bin, postgres_server
 
 pytestmark = pytest.mark.postgres
-
-if pg_bin() is None and os.environ.get("CI") != "true":
-    pytest.skip("PostgreSQL server binaries not installed", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def _terminate(url: str, key: int) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,21 +15,8 @@ from custody.record.events import CollectionProblem, Note, RunFinished, RunStart
 from custody.record.keys import Identity, create_identity
 from custody.store.storage import LocalEvidenceStore
 from custody.verify.case import verify
-from tests.pg_server import pg_bin, postgres_server
 
 pytestmark = pytest.mark.postgres
-
-if pg_bin() is None and os.environ.get("CI") != "true":
-    pytest.skip(
-        "PostgreSQL server binaries not installed (scripts/setup.sh --dev installs them)",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def _append_notes(case_dir: str, who: str, n: int) -> None:

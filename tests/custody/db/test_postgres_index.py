@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,8 @@ from custody.record.keys import Identity
 from custody.verify.findings import Report
 from custody.verify.index import check_index
 from tests.custody.db.test_schema import FIXTURE_DB, upgrade
-from tests.pg_server import pg_bin, postgres_server
 
 pytestmark = pytest.mark.postgres
-
-if pg_bin() is None and os.environ.get("CI") != "true":
-    pytest.skip(
-        "PostgreSQL server binaries not installed (scripts/setup.sh --dev installs them)",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def _database(pg_url: str, name: str) -> str:

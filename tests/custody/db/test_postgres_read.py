@@ -3,8 +3,6 @@ real PostgreSQL server: what a Core select gave, in batches, with SQLAlchemy's e
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,21 +14,8 @@ from custody.db.engine import read_rows
 from custody.record.events import CollectionProblem, Note, RunStarted
 from custody.record.keys import Identity
 from tests.custody.db.test_read_rows import same_reads
-from tests.pg_server import pg_bin, postgres_server
 
 pytestmark = pytest.mark.postgres
-
-if pg_bin() is None and os.environ.get("CI") != "true":
-    pytest.skip(
-        "PostgreSQL server binaries not installed (scripts/setup.sh --dev installs them)",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def test_read_entries_on_postgres(pg_url: str, tmp_path: Path, alice: Identity) -> None:
