@@ -636,10 +636,14 @@ def cmd_timestamp(args: argparse.Namespace) -> int:
 
 
 def _recover_exports(handle: CaseHandle, identity: Identity) -> None:
-    """Close the case's interrupted exports (:mod:`app.export_recovery`), saying what was done."""
-    if not handle.state().open_exports:
-        return  # nothing to recover: its module (the envelope, asn1crypto) is not loaded
-    from app.export_recovery import recover_exports  # lazy: SQLAlchemy, asn1crypto
+    """Close the case's interrupted exports (:mod:`app.export_recovery`), saying what was done.
+    Whether any is open is read from the ledger's export entries alone: a case opened for
+    verification has not folded its ledger. With none open, the envelope code (asn1crypto)
+    is not loaded."""
+    from app.export_recovery import open_exports, recover_exports  # lazy: SQLAlchemy
+
+    if not open_exports(handle):
+        return
 
     for r in recover_exports(handle, identity):
         sys.stderr.write(f"chainproof: {r.message}\n")

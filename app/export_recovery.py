@@ -37,6 +37,7 @@ import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,13 +48,15 @@ from app.stop_points import stop_point
 from custody.bundle.identify import Expected, FoundBundle, identify_bundle
 from custody.db.engine import wrap_db_errors
 from custody.db.ledger import read_entries
-from custody.envelope.encrypt import Envelope
 from custody.errors import ChainproofError, ExportError
 from custody.record.events import Exported, ExportFailed, ExportStarted
 from custody.record.fold import Folder, Recorded
 from custody.record.keys import Identity, load_certificate_pem
 from custody.record.regular import read_regular
 from custody.store.setaside import file_digest
+
+if TYPE_CHECKING:  # a type only: the envelope code (asn1crypto) is the export's to load
+    from custody.envelope.encrypt import Envelope
 
 #: In an encrypted export's staging folder: the plain zip, and what binds it to the envelope.
 STAGED_ZIP = "bundle.zip"
@@ -303,19 +306,24 @@ def _certificate(case: CaseHandle, fingerprint: str) -> x509.Certificate:
 _EXPORT_EVENTS = (ExportStarted.EVENT, Exported.EVENT, ExportFailed.EVENT)
 
 
-def open_exports_notice(case: CaseHandle) -> list[str]:
-    """One line per export of ``case`` started and not ended: for a command that records
-    nothing (a verification without ``--sign``). Only the export entries are read and folded:
-    the rest of the ledger cannot open or close an export."""
+def open_exports(case: CaseHandle) -> dict[str, Recorded[ExportStarted]]:
+    """The exports of ``case`` started and not ended, by bundle id. Only the export entries
+    are read and folded, not the whole ledger: the rest of it cannot open or close an export."""
     folder = Folder()
     try:
         for entry in read_entries(case.sessions, case.case_id, events=_EXPORT_EVENTS):
             folder.apply(entry)
     except SQLAlchemyError as exc:
         raise wrap_db_errors(exc, case.sessions.kw["bind"]) from exc
+    return folder.state.open_exports
+
+
+def open_exports_notice(case: CaseHandle) -> list[str]:
+    """One line per export of ``case`` started and not ended: for a command that records
+    nothing (a verification without ``--sign``)."""
     return [
         f"export of bundle {r.event.bundle_id} to {r.event.path} (entry {r.seq}) has no end "
         "yet: still running, or interrupted; the next export or collection of this case (or "
         "verify --sign) completes its record"
-        for r in folder.state.open_exports.values()
+        for r in open_exports(case).values()
     ]

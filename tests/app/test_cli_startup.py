@@ -27,11 +27,11 @@ def test_a_command_without_a_timestamp_authority_loads_no_stamping(
     assert out.splitlines()[-1] == "0 False False"
 
 
-def test_a_collection_without_an_interrupted_export_loads_no_export_recovery(
+def test_a_collection_without_an_interrupted_export_loads_no_envelope_code(
     make_case: Callable[..., Any], tmp_path: Any
 ) -> None:
-    """``collect`` recovers interrupted exports first; with none, the recovery's module (and
-    the envelope code and asn1crypto it brings) is never imported."""
+    """``collect`` recovers interrupted exports first; with none, the envelope code (and the
+    asn1crypto it brings) is never imported."""
     case = make_case()
     target = tmp_path / "evidence.txt"
     target.write_bytes(b"evidence")
@@ -40,10 +40,11 @@ def test_a_collection_without_an_interrupted_export_loads_no_export_recovery(
         "from app.cli import main\n"
         f"code = main(['collect', {str(case.root)!r}, '--profile', 'none', '--path', "
         f"{str(target)!r}, '--no-progress'])\n"
-        "print(code, 'app.export_recovery' in sys.modules, 'custody.envelope' in sys.modules)\n"
+        "print(code, 'app.export_recovery' in sys.modules, 'custody.envelope' in sys.modules,\n"
+        "      'asn1crypto' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert "finished: 2 artifacts" in out
-    assert out.splitlines()[-1] == "0 False False"
+    assert out.splitlines()[-1] == "0 True False False"  # asked, and nothing was open
