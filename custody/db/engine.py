@@ -155,8 +155,11 @@ def read_rows(
     microseconds less per row on a bulk read. Rows are fetched ``batch`` at a time, through
     a server-side cursor on PostgreSQL, so memory stays flat. SQLite text is decoded in C;
     only after a value that is not UTF-8 (a damaged file) is the query read again with the
-    connection's own text factory (:func:`_text`), skipping the rows already given. Driver
-    errors are raised as SQLAlchemy's (:class:`~sqlalchemy.exc.DBAPIError`), as a Core
+    connection's own text factory (:func:`_text`), skipping the rows already given. That
+    relies on the caller ordering the rows by a unique key, so that the second reading gives
+    them in the first one's order (rows appended meanwhile sort after them): the ledger reads
+    order by ``seq, id``, the index's bulk tables by ``seq``, their primary key within a case.
+    Driver errors are raised as SQLAlchemy's (:class:`~sqlalchemy.exc.DBAPIError`), as a Core
     execute raises them.
     """
     conn = session.connection()
