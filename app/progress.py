@@ -573,20 +573,19 @@ class VerifyProgress(PhaseProgress):
 
 class ExportProgress(PhaseProgress):
     """How far ``chainproof export`` is: the verification's phases, then the bundle's
-    (:mod:`app.export_service`): the archives copied, the ledger's passes written, the zip."""
+    (:mod:`app.export_service`): the ledger's pass written, the archives copied, the zip."""
 
     VERB = "exporting"
     LABELS: ClassVar[Mapping[str, str]] = {
         "ledger": "verifying the ledger",
         "archives": "verifying the archives",
-        "read": "reading the ledger",
-        "copy": "copying the archives",
         "write": "writing the bundle",
+        "copy": "copying the archives",
         "zip": "writing the zip",
     }
     BYTES = frozenset({"archives", "copy", "zip"})
-    ENTRIES = frozenset({"ledger", "read", "write"})
-    TIMED = frozenset({"archives", "read", "copy", "write", "zip"})
+    ENTRIES = frozenset({"ledger", "write"})
+    TIMED = frozenset({"archives", "write", "copy", "zip"})
 
 
 class DecryptProgress(PhaseProgress):

@@ -23,7 +23,8 @@ import pytest
 
 from app.cases import CaseHandle, open_case
 from app.collection import CollectionRun
-from app.export_service import export_case
+from app.export_service import ZIP, export_case
+from app.progress import ExportProgress
 from app.stop_points import STOP_AT
 from collectors.profiles import load_profile
 from custody.bundle.writer import COPY, PASSES, WRITE
@@ -114,6 +115,7 @@ def test_phases_come_in_order_and_a_token_cancels(
     )
     order = list(dict.fromkeys(phase for phase, _d, _t in seen))
     assert order == ["ledger", "archives", WRITE, COPY]
+    assert ExportProgress.LABELS.keys() == {*order, ZIP}  # a label for each phase, no other
     entries = open_case(big_case.root).state().entries
     for phase in order:
         dones = [d for p, d, _t in seen if p == phase]
