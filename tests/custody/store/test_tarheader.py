@@ -14,13 +14,11 @@ from custody.store.tarheader import (
     BLOCK,
     REGTYPE,
     SYMTYPE,
-    encode_header,
     header_differences,
     header_span,
     parse_header,
 )
-
-NS = "1700000000.123456789"
+from tests.custody.store.tarmember import header
 
 # names: any bytes but NUL (paths, owner names); long ones cross ustar's 100/32-byte fields
 names = st.binary(min_size=1, max_size=300).filter(lambda b: b"\0" not in b)
@@ -31,24 +29,6 @@ xattr_names = st.text(
     min_size=1,
     max_size=40,
 )
-
-
-def header(**kw: object) -> bytes:
-    values: dict[str, object] = {
-        "mode": 0o644,
-        "uid": 1000,
-        "gid": 1000,
-        "uname": b"alice",
-        "gname": b"staff",
-        "mtime": NS,
-        "atime": NS,
-        "ctime": NS,
-        "xattrs": {"user.a": b"1"},
-    }
-    values.update(kw)
-    name = values.pop("name", b"files/a.txt")
-    size = values.pop("size", 3)
-    return encode_header(name, size, **values)  # type: ignore[arg-type]
 
 
 @settings(max_examples=300, deadline=None)
@@ -83,21 +63,20 @@ def test_parse_gives_back_what_was_encoded(
     linkname: bytes,
 ) -> None:
     typeflag = SYMTYPE if link else REGTYPE
-    raw = encode_header(
-        name,
-        size,
-        mode=mode,
-        uid=uid,
-        gid=gid,
-        uname=uname,
-        gname=gname,
-        mtime=mtime,
-        atime=atime,
-        ctime=ctime,
-        xattrs=xattrs,
-        typeflag=typeflag,
-        linkname=linkname if link else b"",
-    )
+    facts: dict[str, object] = {
+        "mode": mode,
+        "uid": uid,
+        "gid": gid,
+        "uname": uname,
+        "gname": gname,
+        "mtime": mtime,
+        "atime": atime,
+        "ctime": ctime,
+        "xattrs": xattrs,
+        "typeflag": typeflag,
+        "linkname": linkname if link else b"",
+    }
+    raw = header(name, size, **facts)
     assert len(raw) % BLOCK == 0
     assert header_span(raw[:BLOCK]) == len(raw)
     p = parse_header(raw)
@@ -110,24 +89,7 @@ def test_parse_gives_back_what_was_encoded(
     assert p.xattrs == xattrs
     # xattrs in a fixed order: the header depends on the values only
     reordered = dict(reversed(list(xattrs.items())))
-    assert (
-        encode_header(
-            name,
-            size,
-            mode=mode,
-            uid=uid,
-            gid=gid,
-            uname=uname,
-            gname=gname,
-            mtime=mtime,
-            atime=atime,
-            ctime=ctime,
-            xattrs=reordered,
-            typeflag=typeflag,
-            linkname=linkname if link else b"",
-        )
-        == raw
-    )
+    assert header(name, size, **{**facts, "xattrs": reordered}) == raw
 
 
 @settings(max_examples=300, deadline=None)
@@ -226,20 +188,7 @@ def test_pax_differences() -> None:
     )
     # the same records in another order
     sorted_raw = header(xattrs={"user.a": b"1", "user.b": b"2"})
-    swapped = encode_header(
-        b"files/a.txt",
-        3,
-        mode=0o644,
-        uid=1000,
-        gid=1000,
-        uname=b"alice",
-        gname=b"staff",
-        mtime=NS,
-        atime=NS,
-        ctime=NS,
-        xattrs={"user.b": b"2", "user.a": b"1"},
-        sort_xattrs=False,
-    )
+    swapped = header(xattrs={"user.b": b"2", "user.a": b"1"}, sort_xattrs=False)
     assert header_differences(sorted_raw, swapped) == ["pax record order"]
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from custody.record.times import ns_text
 from custody.store.tarheader import REGTYPE, SYMTYPE, MemberMeta, build_header, encode_header
+from tests.custody.store.tarmember import member
 
 # --------------------------------------------------------------------------- the reference
 
@@ -202,7 +203,6 @@ def _outcome(encoder: object, *args: object, **kw: object) -> bytes | tuple[type
         return type(e), str(e)
 
 
-NS = "1700000000.123456789"
 OLD = "946684800.5"  # 2000, before the times' text is 20 characters long
 LONG = b"files/" + b"deep/dir/" * 20 + b"report-final.docx"
 
@@ -239,24 +239,6 @@ all_times = st.tuples(recent, recent, recent) | st.tuples(
 xattr_names = st.text(characters, min_size=1, max_size=40)
 # values: short, or long enough to take the records past one block
 xattr_values = st.binary(max_size=20) | st.binary(min_size=100, max_size=400)
-REALISTIC = {
-    "mode": 0o644,
-    "uid": 1000,
-    "gid": 1000,
-    "uname": b"alice",
-    "gname": b"staff",
-    "mtime": NS,
-    "atime": NS,
-    "ctime": NS,
-    "xattrs": {},
-    "typeflag": REGTYPE,
-    "linkname": b"",
-    "sort_xattrs": True,
-}
-
-
-def _realistic(**kw: object) -> dict[str, object]:
-    return {**REALISTIC, **kw}
 
 
 def _with_times(
@@ -287,29 +269,29 @@ def _with_times(
         ),
     ),
 )
-@example(name=b"files/home/alice/doc.txt", size=1234, facts=_realistic())
-@example(name=LONG, size=99_999, facts=_realistic())
-@example(name=b"files/caf\xe9/\xff\xfe.bin", size=7, facts=_realistic())
-@example(name=b"files/x", size=0, facts=_realistic(mtime=OLD, atime=None, ctime="1700000000"))
-@example(name=b"files/x", size=8**11, facts=_realistic(uid=8**7, gid=-1))
-@example(name=b"files/x", size=5, facts=_realistic(uname=b"u" * 33, gname=b"\xff"))
+@example(name=b"files/home/alice/doc.txt", size=1234, facts=member(xattrs={}))
+@example(name=LONG, size=99_999, facts=member())
+@example(name=b"files/caf\xe9/\xff\xfe.bin", size=7, facts=member())
+@example(name=b"files/x", size=0, facts=member(mtime=OLD, atime=None, ctime="1700000000"))
+@example(name=b"files/x", size=8**11, facts=member(uid=8**7, gid=-1))
+@example(name=b"files/x", size=5, facts=member(uname=b"u" * 33, gname=b"\xff"))
 # UTF-8 names that ustar cuts inside a character (pax keeps them whole: not binary)
-@example(name=b"files/x", size=5, facts=_realistic(uname=b"u" * 31 + "é".encode()))
-@example(name=b"files/x", size=5, facts=_realistic(gname=b"g" * 31 + "é".encode()))
+@example(name=b"files/x", size=5, facts=member(uname=b"u" * 31 + "é".encode()))
+@example(name=b"files/x", size=5, facts=member(gname=b"g" * 31 + "é".encode()))
 @example(
     name=b"f" * 99 + "é".encode(),
     size=5,
-    facts=_realistic(typeflag=SYMTYPE, linkname=b"l" * 99 + "é".encode()),
+    facts=member(typeflag=SYMTYPE, linkname=b"l" * 99 + "é".encode()),
 )
 @example(
     name=b"files/lib/libfoo.so",
     size=0,
-    facts=_realistic(typeflag=SYMTYPE, linkname=b"libfoo.so.1.2.3", mode=0o777),
+    facts=member(typeflag=SYMTYPE, linkname=b"libfoo.so.1.2.3", mode=0o777),
 )
 @example(
     name=b"files/doc.txt",
     size=3,
-    facts=_realistic(
+    facts=member(
         xattrs={
             "user.origin": b"https://example.org/doc.txt",
             "security.selinux": b"unconfined_u:object_r:user_home_t:s0\0",
@@ -317,12 +299,12 @@ def _with_times(
         },
     ),
 )
-@example(name=b"files/x", size=3, facts=_realistic(xattrs={"user.b=": b"", "user.a\n": b""}))
-@example(name=b"files/x", size=3, facts=_realistic(mtime="\udcff" * 20))
-@example(name=b"files/x", size=3, facts=_realistic(mtime="17e8.5", atime=None))
-@example(name=b"p" * 90, size=3, facts=_realistic())
-@example(name=b"p" * 91, size=3, facts=_realistic())
-@example(name=b"p" * 385, size=3, facts=_realistic(xattrs={"user.a": b"v" * 60}))
+@example(name=b"files/x", size=3, facts=member(xattrs={"user.b=": b"", "user.a\n": b""}))
+@example(name=b"files/x", size=3, facts=member(mtime="\udcff" * 20))
+@example(name=b"files/x", size=3, facts=member(mtime="17e8.5", atime=None))
+@example(name=b"p" * 90, size=3, facts=member())
+@example(name=b"p" * 91, size=3, facts=member())
+@example(name=b"p" * 385, size=3, facts=member(xattrs={"user.a": b"v" * 60}))
 def test_the_encoder_writes_what_the_reference_wrote(
     name: bytes, size: int, facts: dict[str, object]
 ) -> None:
