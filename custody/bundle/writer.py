@@ -52,7 +52,6 @@ from custody.bundle.manifest import MANIFEST_HEAD, ExportFacts, artifact_chunk, 
 from custody.bundle.sha256sums import format_line, format_sums
 from custody.bundle.verify_md import Guide, render_verify_md
 from custody.errors import ExportError
-from custody.record.canonical import canonical_json
 from custody.record.entry import Entry
 from custody.record.events import ArtifactCollected
 from custody.record.fold import CaseState, Folder, RunState
@@ -225,7 +224,7 @@ class _OnePass:
         for entry, event in folder.feed(entries):
             tap.feed(entry, event)
             take(folder, entry, event)
-            ledger(canonical_json(entry.to_json()) + b"\n")
+            ledger(entry.ledger_line())
             if entry.signatures:
                 self._signed(entry)
             if not isinstance(event, ArtifactCollected):

@@ -270,6 +270,7 @@ def read_entries(
                 row[6],
                 row[7],
                 _signatures(row[8]),
+                row[5] if isinstance(row[5], str) else None,
             )
 
 

@@ -13,7 +13,7 @@ import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from custody.errors import SignatureError
@@ -28,6 +28,7 @@ GENESIS_HASH = "0" * 64
 # Field values that need no JSON escaping: ids, hex hashes, event names and our timestamps.
 _ASCII_FIELD = re.compile(r"[A-Za-z0-9_.:-]*")
 _TIME = re.compile(r"[0-9T:.Z-]*")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=]*")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class Entry:
     prev_hash: str
     entry_hash: str
     signatures: tuple[Signature, ...] = ()
+    #: The payload's text as the ledger stores it, when it was read from there: the bytes
+    #: the entry was hashed over if nobody changed it.
+    stored_payload: str | None = field(default=None, compare=False, repr=False)
 
     def body(self) -> dict[str, Any]:
         return entry_body(
@@ -63,8 +67,68 @@ class Entry:
         )
 
     def signed_bytes(self) -> bytes:
-        """The exact bytes that ``entry_hash`` hashes and each signature signs."""
-        return canonical_json(self.body())
+        """The exact bytes that ``entry_hash`` hashes and each signature signs: the
+        canonical JSON of :meth:`body`."""
+        stored = self._stored_body()
+        return canonical_json(self.body()) if stored is None else stored
+
+    def _stored_body(self) -> bytes | None:
+        """The body composed around the stored payload text, if those bytes hash to
+        ``entry_hash``; else None.
+
+        Bytes with the recorded SHA-256 are the bytes hashed when the entry was written
+        (finding others means breaking SHA-256), and the writer hashed the canonical form,
+        so they equal ``canonical_json(body())`` without serialising the payload again. Any
+        other text (edited, or re-encoded by hand) takes the canonical path and is judged
+        on its content, exactly as before.
+        """
+        if self.stored_payload is None:
+            return None
+        body = composed_body(
+            self.case_id,
+            self.seq,
+            self.at,
+            self.actor,
+            self.event,
+            self.stored_payload.encode("utf-8", "surrogatepass"),
+            self.prev_hash,
+        )
+        if body is None or sha256_hex(body) != self.entry_hash:
+            return None
+        return body
+
+    def ledger_line(self) -> bytes:
+        """The entry as one line of ``ledger.jsonl``: ``canonical_json(to_json())`` and a
+        newline."""
+        body = self._stored_body()
+        if (
+            body is None
+            or not _ASCII_FIELD.fullmatch(self.entry_hash)
+            or not all(
+                _ASCII_FIELD.fullmatch(s.by) and _BASE64.fullmatch(s.sig) for s in self.signatures
+            )
+        ):
+            return canonical_json(self.to_json()) + b"\n"
+        # The body's keys, with "entry_hash" and "signatures" in their sorted places.
+        head, _, rest = body.partition(b'","event":"')
+        rest, _, v = rest.rpartition(b',"v":')
+        signatures = b",".join(
+            b'{"by":"%s","sig":"%s"}' % (s.by.encode(), s.sig.encode()) for s in self.signatures
+        )
+        return b"".join(
+            (
+                head,
+                b'","entry_hash":"',
+                self.entry_hash.encode(),
+                b'","event":"',
+                rest,
+                b',"signatures":[',
+                signatures,
+                b'],"v":',
+                v,
+                b"\n",
+            )
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The entry as one line of ``ledger.jsonl``."""
@@ -159,10 +223,27 @@ def body_bytes(
 ) -> bytes:
     """``canonical_json(entry_body(...))``, composed around the already canonical payload.
 
-    The body's keys are fixed ASCII names, so RFC 8785 orders them as written here; each
-    value is canonicalised on its own. Serialising the payload once saves half the cost of
-    appending an entry. :meth:`Entry.signed_bytes` recomputes the body the plain way, and
-    the verifier compares the two on every entry.
+    Serialising the payload once saves half the cost of appending an entry.
+    """
+    body = composed_body(case_id, seq, at, actor, event, payload_json, prev_hash)
+    if body is None:  # anything unusual takes the general path
+        body = canonical_json(
+            {
+                **entry_body(case_id, seq, at, actor, event, {}, prev_hash),
+                "payload": json.loads(payload_json),
+            }
+        )
+    return body
+
+
+def composed_body(
+    case_id: str, seq: int, at: str, actor: str, event: str, payload_json: bytes, prev_hash: str
+) -> bytes | None:
+    """The body's canonical JSON around ``payload_json`` (taken to be canonical), or None
+    when a field is not one of our plain ASCII formats.
+
+    The body's keys are fixed ASCII names, so RFC 8785 orders them as written here, and
+    values of those formats need no escaping.
     """
     if not (
         _ASCII_FIELD.fullmatch(actor)
@@ -170,10 +251,9 @@ def body_bytes(
         and _ASCII_FIELD.fullmatch(case_id)
         and _ASCII_FIELD.fullmatch(event)
         and _ASCII_FIELD.fullmatch(prev_hash)
+        and type(seq) is int
     ):
-        # Anything unusual takes the general path; the fast one is for our own formats.
-        body = entry_body(case_id, seq, at, actor, event, {}, prev_hash)
-        return canonical_json({**body, "payload": json.loads(payload_json)})
+        return None
     return b"".join(
         (
             b'{"actor":"',

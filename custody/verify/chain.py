@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from custody.errors import ChainproofError
-from custody.record.canonical import canonical_json, sha256_hex
+from custody.record.canonical import sha256_hex
 from custody.record.entry import GENESIS_HASH, Entry
 from custody.record.events import (
     REGISTRY,
@@ -81,7 +81,7 @@ class Chain:
                 e.seq,
             )
         try:
-            body = canonical_json(e.body())
+            body = e.signed_bytes()
         except ValueError as exc:  # e.g. a lone surrogate: no canonical form, so not ours
             report.add(
                 "chain.entry_hash",

@@ -25,7 +25,7 @@ from collections.abc import (
 )
 
 from custody.errors import MalformedEvent
-from custody.record.canonical import canonical_json, sha256_hex
+from custody.record.canonical import sha256_hex
 from custody.record.entry import Entry
 from custody.record.events import (
     ArchiveSetAside,
@@ -217,7 +217,7 @@ def _members(
             if unhashed is not None:
                 if n in unhashed:
                     continue  # the chain check reports this entry
-            elif sha256_hex(canonical_json(e.body())) != e.entry_hash:
+            elif sha256_hex(e.signed_bytes()) != e.entry_hash:
                 raise ValueError("changed while it was verified")
             a = parse(e)
         except (ValueError, MalformedEvent):

@@ -294,6 +294,71 @@ def test_composed_entry_body_is_the_canonical_body(
     assert composed == rfc8785.dumps(entry_body(case_id, seq, at, actor, event, payload, prev))
 
 
+@given(
+    case_id=st.one_of(st.uuids().map(str), st.text(max_size=12)),
+    seq=st.integers(1, 2**40),
+    at=st.one_of(st.just("2026-11-23T09:39:17.180465Z"), st.text(max_size=12)),
+    actor=st.one_of(st.text("0123456789abcdef", min_size=64, max_size=64), st.text(max_size=8)),
+    payload=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+    signatures=st.lists(
+        st.tuples(
+            st.one_of(st.text("0123456789abcdef", min_size=64, max_size=64), st.text(max_size=4)),
+            st.one_of(
+                st.binary(max_size=72).map(lambda b: base64.b64encode(b).decode()),
+                st.text(max_size=6),
+            ),
+        ),
+        max_size=2,
+    ),
+    respaced=st.booleans(),
+)
+def test_bytes_composed_around_the_stored_payload_are_the_canonical_bytes(
+    case_id, seq, at, actor, payload, signatures, respaced
+) -> None:
+    """An entry read with its payload's text gives the canonical body and ledger line from that
+    text when it hashes right; text written another way (spaces, key order) gives them by
+    serialising the content, as an entry without stored text does."""
+    import dataclasses
+
+    from custody.record.entry import Signature, make_entry
+
+    e = make_entry(case_id, seq, at, actor, "note_added", payload, "0" * 64)
+    e = dataclasses.replace(e, signatures=tuple(Signature(by, sig) for by, sig in signatures))
+    text = json.dumps(payload, indent=1) if respaced else canonical_json(payload).decode()
+    stored = dataclasses.replace(e, stored_payload=text)
+    assert stored.signed_bytes() == rfc8785.dumps(e.body()) == e.signed_bytes()
+    assert stored.ledger_line() == rfc8785.dumps(e.to_json()) + b"\n" == e.ledger_line()
+
+
+def test_an_edited_stored_payload_gives_the_bytes_of_what_it_says_now() -> None:
+    """The stored text counts only when it hashes to the entry's hash: edited text yields the
+    canonical bytes of its own content, which the chain check then finds not matching."""
+    import dataclasses
+
+    from custody.record.entry import make_entry
+
+    e = make_entry(
+        "c", 1, "2026-11-23T09:39:17.180465Z", "a" * 64, "note_added", {"text": "x"}, "0" * 64
+    )
+    edited = dataclasses.replace(e, payload={"text": "y"}, stored_payload='{"text":"y"}')
+    assert edited.signed_bytes() == rfc8785.dumps(edited.body())
+    assert sha256_hex(edited.signed_bytes()) != e.entry_hash
+
+
+def test_entries_read_from_the_ledger_carry_their_stored_payload(
+    make_case, alice: Identity
+) -> None:
+    case: CaseHandle = make_case()
+    writer = case.writer(alice)
+    _bulk(case, writer, 3)
+    entries = list(read_entries(case.sessions, case.case_id))
+    assert entries and all(e.stored_payload is not None for e in entries)
+    for e in entries:
+        assert e._stored_body() is not None  # the fast path is the one taken
+        assert e.signed_bytes() == rfc8785.dumps(e.body())
+        assert e.ledger_line() == rfc8785.dumps(e.to_json()) + b"\n"
+
+
 def test_after_commit_hooks_see_each_committed_batch(make_case, alice: Identity) -> None:
     """Where an RFC 3161 timestamp of a checkpoint will attach: after the batch is durable."""
     case: CaseHandle = make_case()

@@ -35,7 +35,8 @@ def core_entries(
     seqs: Sequence[int] | None = None,
     after: int = 0,
 ) -> list[Entry]:
-    """The reference: ``read_entries`` as it was, a Core select with SQLAlchemy's rows."""
+    """The reference: ``read_entries`` as it was, a Core select with SQLAlchemy's rows (and
+    the payload's stored text, which entries carry since)."""
     t = LedgerEntry.__table__.c
     query = select(
         t.case_id, t.seq, t.at, t.actor, t.event, t.payload, t.prev_hash, t.entry_hash,
@@ -49,7 +50,18 @@ def core_entries(
         query = query.where(t.seq > after)
     with sessions() as session:
         return [
-            Entry(r[0], r[1], r[2], r[3], r[4], _json_object(r[5]), r[6], r[7], _signatures(r[8]))
+            Entry(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                _json_object(r[5]),
+                r[6],
+                r[7],
+                _signatures(r[8]),
+                r[5] if isinstance(r[5], str) else None,
+            )
             for r in session.execute(query.order_by(t.seq, t.id))
         ]
 
