@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,21 @@ class CaseHandle:
         except SQLAlchemyError as exc:
             raise wrap_db_errors(exc, self.sessions.kw["bind"]) from exc
         return self._folder.state
+
+    def folded(self, events: Sequence[str]) -> CaseState:
+        """The state folded from the entries of these kinds alone: right for the parts those
+        kinds make on their own (who opened the case from ``case_opened``, the examiners from
+        ``identity_added``, the exports from theirs), and empty elsewhere. A command that
+        needs only such a part does not read and fold the whole ledger for it."""
+        if self._folder.state.head_seq:
+            return self.state()  # folded already: catching up is cheap
+        folder = Folder()
+        try:
+            for entry in read_entries(self.sessions, self.case_id, events=events):
+                folder.apply(entry)
+        except SQLAlchemyError as exc:
+            raise wrap_db_errors(exc, self.sessions.kw["bind"]) from exc
+        return folder.state
 
     def writer(self, identity: Identity) -> LedgerWriter:
         """A ledger writer for ``identity``; records the identity in the case first if new."""
@@ -167,7 +182,7 @@ def ensure_examiner(
 ) -> None:
     """Record ``identity`` in the case (table, ledger, identities/) the first time it acts."""
     fp = identity.fingerprint
-    if fp in handle.state().examiners:
+    if fp in handle.folded((IdentityAdded.EVENT,)).examiners:
         return
     pem = identity.certificate_pem()
     handle.identities_dir.mkdir(exist_ok=True)
@@ -213,7 +228,7 @@ def open_case(root: Path, *, require_opened: bool = True) -> CaseHandle:
     except SQLAlchemyError as exc:
         raise wrap_db_errors(exc, sessions.kw["bind"]) from exc
     handle = CaseHandle(root, case_id, url, sessions)
-    if require_opened and handle.state().opened is None:
+    if require_opened and handle.folded((CaseOpened.EVENT,)).opened is None:
         raise CaseError(
             f"case {case_id}, named by {pointer_path}, has no case_opened entry in its "
             f"database {url}"

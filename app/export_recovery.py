@@ -49,7 +49,7 @@ from custody.bundle.identify import Expected, FoundBundle, identify_bundle
 from custody.db.engine import wrap_db_errors
 from custody.db.ledger import read_entries
 from custody.errors import ChainproofError, ExportError
-from custody.record.events import Exported, ExportFailed, ExportStarted
+from custody.record.events import Exported, ExportFailed, ExportStarted, IdentityAdded
 from custody.record.fold import Folder, Recorded
 from custody.record.keys import Identity, load_certificate_pem
 from custody.record.regular import read_regular
@@ -134,7 +134,7 @@ def recover_exports(
 ) -> list[Recovery]:
     """Close every export of ``case`` whose process stopped between ``export_started`` and
     its end (see the module docstring); what was done, one :class:`Recovery` each."""
-    pending = list(case.state().open_exports)
+    pending = list(open_exports(case))
     if not pending:
         return []
     leases = leases or RunLeases(case)
@@ -145,7 +145,7 @@ def recover_exports(
             continue  # alive: its process holds the lease
         try:
             stop_point("export_recovery_lease")
-            started = case.state().open_exports.get(bundle_id)
+            started = open_exports(case).get(bundle_id)
             if started is not None:  # else closed meanwhile, by its process or a recovery
                 done.append(_recover(case, identity, started))
         finally:
@@ -293,7 +293,7 @@ def _staged_envelope(
 
 
 def _certificate(case: CaseHandle, fingerprint: str) -> x509.Certificate:
-    examiner = case.state().examiners.get(fingerprint)
+    examiner = case.folded((IdentityAdded.EVENT,)).examiners.get(fingerprint)
     if examiner is None:
         raise ExportError(f"the exporting examiner {fingerprint[:16]}... is not in the ledger")
     try:

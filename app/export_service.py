@@ -133,7 +133,7 @@ class ExportResult:
 def _check_out(case: CaseHandle, out: Path, as_zip: bool) -> None:
     busy = os.path.lexists(out) and (as_zip or not out.is_dir() or any(out.iterdir()))
     if busy:
-        known = [r for r in case.state().exports if r.event.path == str(out)]
+        known = [r for r in case.folded((Exported.EVENT,)).exports if r.event.path == str(out)]
         held = (
             f" (it holds bundle {known[-1].event.bundle_id}, recorded as exported by entry "
             f"{known[-1].seq})"
