@@ -26,6 +26,7 @@ from custody.bundle.layout import (
 )
 from custody.record.canonical import canonical_json
 from custody.record.events import ArtifactCollected
+from custody.record.flat_json import FlatObject
 from custody.record.fold import CaseState, Examiner, RunState
 from custody.report.caseuco import ArchiveCopy, run_examiner, run_finished_at, run_status
 
@@ -223,8 +224,76 @@ MANIFEST_HEAD = b'{"artifacts":['
 
 
 def artifact_chunk(seq: int, a: ArtifactCollected, first: bool) -> bytes:
-    """One artifact of the manifest's list, with the comma before it unless ``first``."""
-    return (b"" if first else b",") + canonical_json(artifact_doc(seq, a))
+    """One artifact of the manifest's list, with the comma before it unless ``first``:
+    ``canonical_json(artifact_doc(seq, a))``, written from :func:`_artifact_sorted` when
+    its values are plain (the export writes one per artifact)."""
+    doc = _ARTIFACT.encode(_artifact_sorted(seq, a))
+    if doc is None:
+        doc = canonical_json(artifact_doc(seq, a))
+    return doc if first else b"," + doc
+
+
+def _artifact_sorted(seq: int, a: ArtifactCollected) -> dict[str, Any]:
+    """:func:`artifact_doc` before None values are dropped, its keys in sorted order."""
+    m, src, d = a.member, a.source, a.digests
+    header = src if src is not None else m
+    return {
+        "changed": a.changed,
+        "collector": a.collector,
+        "data_offset": m.data_offset,
+        "gid": header.gid,
+        "gname": src.gname if src else None,
+        "header_offset": m.header_offset,
+        "header_sha256": m.header_sha256,
+        "kind": a.kind,
+        "md5": d.md5,
+        "member": m.name,
+        "member_b64": m.name_b64,
+        "mode": header.mode,
+        "mtime": header.mtime,
+        "path": src.path if src else None,
+        "path_b64": src.path_b64 if src else None,
+        "run_id": a.run_id,
+        "seq": seq,
+        "sha1": d.sha1,
+        "sha256": d.sha256,
+        "size": m.size,
+        "symlink_target": src.symlink_target if src else None,
+        "symlink_target_b64": src.symlink_target_b64 if src else None,
+        "uid": header.uid,
+        "uname": src.uname if src else None,
+    }
+
+
+_ARTIFACT = FlatObject(
+    (
+        "changed",
+        "collector",
+        "data_offset",
+        "gid",
+        "gname",
+        "header_offset",
+        "header_sha256",
+        "kind",
+        "md5",
+        "member",
+        "member_b64",
+        "mode",
+        "mtime",
+        "path",
+        "path_b64",
+        "run_id",
+        "seq",
+        "sha1",
+        "sha256",
+        "size",
+        "symlink_target",
+        "symlink_target_b64",
+        "uid",
+        "uname",
+    ),
+    omit_none=True,
+)
 
 
 def manifest_tail(

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 
 _HEX64 = re.compile(rb"[0-9a-fA-F]{64}")
+_HEX64_TEXT = re.compile(r"[0-9a-fA-F]{64}")
+_ESCAPED = re.compile(rb"[\\\n\r]")
 _ESCAPES = {b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r"}
 
 
@@ -23,13 +25,16 @@ def _raw(name: str | bytes) -> bytes:
 def format_line(hexdigest: str, name: str | bytes) -> bytes:
     """One checksum line, with ``sha256sum``'s escaping, ending in LF."""
     raw = _raw(name)
-    if not _HEX64.fullmatch(hexdigest.encode("ascii")):
+    if not _HEX64_TEXT.fullmatch(hexdigest):
         raise ValueError(f"not a SHA-256 hex digest: {hexdigest!r}")
-    prefix = b""
-    if any(c in raw for c in (b"\\", b"\n", b"\r")):
-        prefix = b"\\"
-        raw = re.sub(rb"[\\\n\r]", lambda m: _ESCAPES[m.group(0)], raw)
-    return prefix + hexdigest.lower().encode("ascii") + b"  " + raw + b"\n"
+    digest = hexdigest.lower().encode("ascii")
+    if b"\\" in raw or b"\n" in raw or b"\r" in raw:
+        return b"\\" + digest + b"  " + _ESCAPED.sub(_escape, raw) + b"\n"
+    return digest + b"  " + raw + b"\n"
+
+
+def _escape(m: re.Match[bytes]) -> bytes:
+    return _ESCAPES[m.group(0)]
 
 
 def format_sums(items: Iterable[tuple[str | bytes, str]], *, sort: bool = True) -> bytes:

@@ -33,6 +33,7 @@ from custody.errors import ExportError
 from custody.record.canonical import canonical_json
 from custody.record.entry import Entry
 from custody.record.events import ArtifactCollected
+from custody.record.flat_json import FlatObject
 from custody.record.fold import Folder
 from custody.record.times import file_time_shown
 
@@ -81,37 +82,41 @@ COLUMN_NOTES = (
     ("*_b64", "the exact bytes of a name that is not UTF-8 (base64)"),
 )
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset(_FORMULA)  # each one character
 _MODE = COLUMNS.index("mode")
+#: inventory.jsonl's rows: every column, in sorted (canonical) order.
+_JSONL = FlatObject(sorted(COLUMNS))
 _CHUNK = 1 << 20
 
 
 def inventory_row(seq: int, a: ArtifactCollected) -> dict[str, Any]:
-    """One artifact as a row of the inventory (every column, None where nothing is recorded)."""
-    m, src = a.member, a.source
+    """One artifact as a row of the inventory (every column, None where nothing is recorded),
+    its keys in sorted order: the order of its canonical JSON (:func:`jsonl_line`)."""
+    m, src, d = a.member, a.source, a.digests
     header = src if src is not None else m  # a file's header takes its source's facts
     return {
-        "seq": seq,
-        "run_id": a.run_id,
+        "changed": a.changed,
         "collector": a.collector,
+        "gid": header.gid,
+        "gname": src.gname if src else None,
         "kind": a.kind,
-        "member": m.name,
-        "member_b64": m.name_b64,
-        "path": src.path if src else None,
-        "path_b64": src.path_b64 if src else None,
         "link_target": src.symlink_target if src else None,
         "link_target_b64": src.symlink_target_b64 if src else None,
-        "size": m.size,
+        "md5": d.md5,
+        "member": m.name,
+        "member_b64": m.name_b64,
+        "mode": header.mode,
         "mtime": header.mtime,
         "mtime_utc": file_time_shown(header.mtime),
-        "mode": header.mode,
+        "path": src.path if src else None,
+        "path_b64": src.path_b64 if src else None,
+        "run_id": a.run_id,
+        "seq": seq,
+        "sha1": d.sha1,
+        "sha256": d.sha256,
+        "size": m.size,
         "uid": header.uid,
-        "gid": header.gid,
         "uname": src.uname if src else None,
-        "gname": src.gname if src else None,
-        "sha256": a.digests.sha256,
-        "sha1": a.digests.sha1,
-        "md5": a.digests.md5,
-        "changed": a.changed,
     }
 
 
@@ -132,7 +137,8 @@ def inventory_rows(entries: Iterable[Entry]) -> Iterator[dict[str, Any]]:
 
 def jsonl_line(row: dict[str, Any]) -> bytes:
     """A row of ``inventory.jsonl``: canonical JSON and a line feed."""
-    return canonical_json(row) + b"\n"
+    line = _JSONL.encode(row)  # a row as inventory_row makes it; else None
+    return (canonical_json(row) if line is None else line) + b"\n"
 
 
 class CsvRows:
@@ -154,7 +160,12 @@ class CsvRows:
 
     def row(self, row: dict[str, Any]) -> bytes:
         # Nothing recorded is an empty cell and a number its decimal text (the csv module's
-        # own rules for None and int); mode is octal; formula-like text is defused.
+        # own rules for None and int); mode is octal; formula-like text is defused. A row
+        # of text, integers and None that needs no quoting is joined here (the same bytes, in
+        # less than half the time); any other goes through the csv module.
+        texts = _plain_cells(row)
+        if texts is not None and not _quoted("".join(texts)):
+            return (",".join(texts) + "\r\n").encode("utf-8", "surrogateescape")
         cells = [
             ("'" + v if v.startswith(_FORMULA) else v) if isinstance(v, str) else v
             for v in map(row.__getitem__, COLUMNS)
@@ -163,6 +174,35 @@ class CsvRows:
         if mode is not None:
             cells[_MODE] = f"{mode:04o}"
         return self.line(cells)
+
+
+def _quoted(text: str) -> bool:
+    """True when the csv module would quote a cell holding ``text`` (its minimal quoting,
+    with a CRLF line end). (Four substring searches: quicker than one regular expression.)"""
+    return "," in text or '"' in text or "\r" in text or "\n" in text
+
+
+def _plain_cells(row: dict[str, Any]) -> list[str] | None:
+    """The cells of a row whose values are all text, integers or None, as the csv module
+    writes them before quoting (formula-like text defused, mode in octal); None for a row
+    with any other value (the csv module then writes it)."""
+    texts: list[str] = []
+    for v in map(row.__getitem__, COLUMNS):
+        t = type(v)
+        if t is str:
+            texts.append("'" + v if v[:1] in _FORMULA_START else v)
+        elif v is None:
+            texts.append("")
+        elif t is int:
+            texts.append(str(v))
+        else:
+            return None
+    mode = row["mode"]
+    if type(mode) is int:
+        texts[_MODE] = f"{mode:04o}"
+    elif mode is not None:
+        return None
+    return texts
 
 
 def csv_header() -> bytes:
@@ -192,7 +232,8 @@ class AnnexFile:
 
 
 class _Out:
-    """A new file written piece by piece, hashed and counted as it goes."""
+    """A new file written piece by piece, hashed and counted as it goes (a chunk at a time:
+    :attr:`size` and :attr:`hash` are whole once it is closed)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -203,15 +244,16 @@ class _Out:
         self._pending_size = 0
 
     def write(self, data: bytes) -> None:
-        self.hash.update(data)
-        self.size += len(data)
         self._pending.append(data)
         self._pending_size += len(data)
         if self._pending_size >= _CHUNK:
             self.flush()
 
     def flush(self) -> None:
-        self.file.write(b"".join(self._pending))
+        data = b"".join(self._pending)
+        self.hash.update(data)
+        self.size += len(data)
+        self.file.write(data)
         self._pending.clear()
         self._pending_size = 0
 

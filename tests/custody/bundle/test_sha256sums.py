@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from custody.bundle.sha256sums import format_line, format_sums, parse_sums, unescape_name
 
@@ -67,3 +70,35 @@ def test_real_sha256sum_agrees(tmp_path: Path) -> None:
     ).stdout
     assert theirs == ours
     assert {n for n, _ in parse_sums(theirs)} == set(ODD_NAMES)
+
+
+def reference_line(hexdigest: str, name: str | bytes) -> bytes:
+    """format_line as it was: every step on bytes."""
+    raw = name if isinstance(name, bytes) else os.fsencode(name)
+    if not re.fullmatch(rb"[0-9a-fA-F]{64}", hexdigest.encode("ascii")):
+        raise ValueError(f"not a SHA-256 hex digest: {hexdigest!r}")
+    prefix = b""
+    if any(c in raw for c in (b"\\", b"\n", b"\r")):
+        prefix = b"\\"
+        escapes = {b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r"}
+        raw = re.sub(rb"[\\\n\r]", lambda m: escapes[m.group(0)], raw)
+    return prefix + hexdigest.lower().encode("ascii") + b"  " + raw + b"\n"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["ab" * 32, "AB" * 32, "0" * 63, "g" * 64, "é" * 64, "ab" * 32 + "\n"]),
+    st.binary(max_size=12)
+    | st.lists(st.sampled_from([b"\\", b"\n", b"\r", b"a", b" "])).map(b"".join)
+    | st.text(max_size=8).filter(lambda t: "\x00" not in t),
+)
+def test_format_line_is_as_it_was(hexdigest: str, name: str | bytes) -> None:
+    try:
+        want: bytes | type[ValueError] = reference_line(hexdigest, name)
+    except ValueError:
+        want = ValueError
+    try:
+        got: bytes | type[ValueError] = format_line(hexdigest, name)
+    except ValueError:
+        got = ValueError
+    assert got == want
