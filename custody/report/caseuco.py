@@ -52,6 +52,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any, NamedTuple, Protocol
 
 from custody.record.events import ArtifactCollected
@@ -266,6 +267,48 @@ def _relationship(ids: Ids, key: str, source: str, target: str, kind: str) -> di
 # --------------------------------------------------------------------------- the graph
 
 
+_FILE = "uco-observable:File"
+_SYMLINK = "uco-observable:SymbolicLink"
+_DIRECTORY = "uco-observable:Directory"
+
+
+class _ArtifactFacts(NamedTuple):
+    """What an artifact's node says: its key (of its ids), class, path, description, and
+    the lower-case hex SHA-256 of a File's facet (None: no hash node)."""
+
+    key: str
+    kind: str
+    path: str
+    description: str
+    sha256: str | None
+
+
+def _artifact_facts(a: ArtifactCollected) -> _ArtifactFacts:
+    """What :meth:`_Graph.artifact` and :meth:`_Graph.artifact_json` write of ``a``."""
+    member = a.member.name
+    path = a.source.path if a.source else member
+    target = a.source.symlink_target if a.source else None
+    description = f"{a.kind} collected by {a.collector} in run {a.run_id}; archive member {member}"
+    sha256 = None
+    if a.kind == "symlink" or target is not None:
+        kind = _SYMLINK
+        description += (
+            f"; a symbolic link to {target}"
+            if target is not None
+            else "; a symbolic link whose target the ledger does not record"
+        )
+    elif a.kind == "directory":
+        kind = _DIRECTORY
+    else:
+        kind = _FILE
+        value = (a.digests.sha256 or "").lower()
+        if is_hex(value):
+            sha256 = value
+        elif a.digests.sha256:
+            description += f"; the recorded SHA256 value is not hexadecimal: {a.digests.sha256}"
+    return _ArtifactFacts(f"artifact:{a.run_id}:{member}", kind, path, description, sha256)
+
+
 class _Graph:
     """The node ids and nodes of one case's graph."""
 
@@ -379,56 +422,70 @@ class _Graph:
             action["uco-action:performer"] = _ref(performer)
         yield action
 
-    def artifact_id(self, a: ArtifactCollected) -> str:
-        return self.ids("file", f"artifact:{a.run_id}:{a.member.name}")
-
     def artifact(self, a: ArtifactCollected) -> dict[str, Any]:
         """One artifact's node and its facet: a File, SymbolicLink or Directory."""
-        member = a.member.name
-        key = f"artifact:{a.run_id}:{member}"
-        path = a.source.path if a.source else member
-        target = a.source.symlink_target if a.source else None
-        description = (
-            f"{a.kind} collected by {a.collector} in run {a.run_id}; archive member {member}"
-        )
+        f = _artifact_facts(a)
         facet: dict[str, Any] = {
-            "@id": self.ids("file-facet", key),
+            "@id": self.ids("file-facet", f.key),
             "@type": "uco-observable:FileFacet",
-            "uco-observable:fileName": _basename(path),
-            "uco-observable:filePath": path,
+            "uco-observable:fileName": _basename(f.path),
+            "uco-observable:filePath": f.path,
         }
-        if a.kind == "symlink" or target is not None:
-            kind = "uco-observable:SymbolicLink"
-            description += (
-                f"; a symbolic link to {target}"
-                if target is not None
-                else "; a symbolic link whose target the ledger does not record"
-            )
-        elif a.kind == "directory":
-            kind = "uco-observable:Directory"
+        if f.kind == _DIRECTORY:
             facet["uco-observable:isDirectory"] = True
-        else:
-            kind = "uco-observable:File"
+        elif f.kind == _FILE:
             facet["@type"] = ["uco-observable:FileFacet", CONTENT_DATA]
             facet["uco-observable:sizeInBytes"] = a.member.size
-            value = (a.digests.sha256 or "").lower()
-            if is_hex(value):
+            if f.sha256 is not None:
                 facet["uco-observable:hash"] = [
                     {
-                        "@id": self.ids("hash", f"{key}:sha256"),
+                        "@id": self.ids("hash", f"{f.key}:sha256"),
                         "@type": "uco-types:Hash",
                         "uco-types:hashMethod": "SHA256",
-                        "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": value},
+                        "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": f.sha256},
                     }
                 ]
-            elif a.digests.sha256:
-                description += f"; the recorded SHA256 value is not hexadecimal: {a.digests.sha256}"
         return {
-            "@id": self.artifact_id(a),
-            "@type": kind,
+            "@id": self.ids("file", f.key),
+            "@type": f.kind,
             "uco-core:hasFacet": [facet],
-            "uco-core:description": description,
+            "uco-core:description": f.description,
         }
+
+    def artifact_json(self, a: ArtifactCollected) -> tuple[str, bytes]:
+        """:meth:`artifact`'s node id, and the node as :func:`_dump` writes it, composed as
+        text (the export writes one per artifact): only the free text needs escaping."""
+        size = a.member.size
+        if type(size) is not int:  # not as the ledger records it: as the dict dumps it
+            node = self.artifact(a)
+            return node["@id"], _dump(node)
+        f = _artifact_facts(a)
+        facet_type = '"uco-observable:FileFacet"'
+        facet_more = ""
+        if f.kind == _DIRECTORY:
+            facet_more = ', "uco-observable:isDirectory": true'
+        elif f.kind == _FILE:
+            facet_type = f'["uco-observable:FileFacet", "{CONTENT_DATA}"]'
+            facet_more = f', "uco-observable:sizeInBytes": {size}'
+            if f.sha256 is not None:  # lower-case hex: nothing to escape
+                facet_more += (
+                    f', "uco-observable:hash": [{{"@id": "{self.ids("hash", f"{f.key}:sha256")}", '
+                    '"@type": "uco-types:Hash", "uco-types:hashMethod": "SHA256", '
+                    '"uco-types:hashValue": {"@type": "xsd:hexBinary", '
+                    f'"@value": "{f.sha256}"}}}}]'
+                )
+        node_id = self.ids("file", f.key)
+        text = (
+            f'{{"@id": "{node_id}", "@type": "{f.kind}", "uco-core:hasFacet": '
+            f'[{{"@id": "{self.ids("file-facet", f.key)}", "@type": {facet_type}, '
+            f'"uco-observable:fileName": {_text(_basename(f.path))}, '
+            f'"uco-observable:filePath": {_text(f.path)}{facet_more}}}], '
+            f'"uco-core:description": {_text(f.description)}}}'
+        )
+        try:
+            return node_id, text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: as _dump writes it
+            return node_id, _dump(self.artifact(a))
 
     def artifact_4(self, a: ArtifactCollected) -> dict[str, Any]:
         """Four nodes per artifact, as :data:`SHAPES_OFF_TEXT_4` bundles have it: a File with
@@ -586,12 +643,18 @@ def build_case_uco(
     }
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+_encode_ascii = json.JSONEncoder(separators=(", ", ": ")).encode
+#: A JSON string as :func:`_dump` writes it (the escaper its encoder uses).
+_text = encode_basestring
+
+
 def _dump(value: Any) -> bytes:
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    text = _encode(value)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate (no canonical ledger holds one): \u escapes
-        return json.dumps(value, separators=(", ", ": ")).encode("ascii")
+        return _encode_ascii(value).encode("ascii")
 
 
 #: A document's bytes before its first node, between two nodes, and after the last.
@@ -646,14 +709,14 @@ class InventoryFiles:
 
     def add(self, a: ArtifactCollected) -> None:
         """The next artifact the fold counts, in ledger order."""
-        node = self._graph.artifact(a)
+        node_id, node = self._graph.artifact_json(a)
         if self._file is None:
             self.names.append(inventory_file(len(self.names) + 1))
             self._file = self._open(self.names[-1])
-            self._file.write(_DOC_HEAD + _dump(node))
+            self._file.write(_DOC_HEAD + node)
         else:
-            self._file.write(_NODE_SEP + _dump(node))
-        self._members.setdefault(a.run_id, []).append(node["@id"])
+            self._file.write(_NODE_SEP + node)
+        self._members.setdefault(a.run_id, []).append(node_id)
         self._in_file += 1
         if self._in_file == self._chunk:
             self._end_file()

@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+
 from custody.bundle.facts import artifacts, read_facts
 from custody.bundle.uco_check import check_case_uco as check_bundle_uco
 from custody.record.digests import Digests
@@ -39,6 +41,8 @@ from custody.report.caseuco import (
     SHAPES_OFF_TEXT_4,
     Ids,
     InventoryFiles,
+    _dump,
+    _Graph,
     build_case_uco,
     case_uco_chunks,
     case_uco_files,
@@ -50,6 +54,7 @@ from custody.report.caseuco import (
     is_hex,
 )
 from custody.verify.findings import Report
+from tests.custody.artifact_strategy import artifact_events
 from tests.custody.report.synthetic_case import (
     ARCHIVES,
     CASE_ID,
@@ -489,3 +494,13 @@ def test_bundles_with_four_nodes_per_artifact_still_check(tmp_path: Path) -> Non
     assert [(f.code, f.where) for f in report.findings] == [
         ("caseuco.mismatch", inventory_file(2))
     ], report.render()
+
+
+@settings(max_examples=400, deadline=None)
+@given(artifact_events(odd_values=True))
+def test_an_artifact_s_node_text_is_its_node_dumped(a: ArtifactCollected) -> None:
+    """The export writes each inventory node as text (artifact_json): the bytes of the node
+    (artifact) as every other document's nodes are dumped, for any value it can hold."""
+    graph = _Graph(CaseState(case_id=CASE_ID), "")
+    node = graph.artifact(a)
+    assert graph.artifact_json(a) == (node["@id"], _dump(node))
