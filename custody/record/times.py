@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 _LEDGER_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -84,11 +85,28 @@ def file_time_shown(text: str | None) -> str | None:
     except ValueError:
         return text
     sec, frac = divmod(ns, 1_000_000_000)
-    try:
-        t = dt.datetime.fromtimestamp(sec, dt.UTC)
-    except (ValueError, OverflowError, OSError):
+    day, second = divmod(sec, _DAY)  # POSIX time: every day has 86,400 seconds
+    date = _date_text(day)
+    if date is None:
         return text
-    return f"{t:%Y-%m-%d %H:%M:%S}.{frac:09d} UTC"
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{date} {hour:02d}:{minute:02d}:{second:02d}.{frac:09d} UTC"
+
+
+_DAY = 86_400
+
+
+@functools.lru_cache(maxsize=1024)
+def _date_text(day: int) -> str | None:
+    """The UTC date of the ``day``-th day since the epoch (``2026-12-01``), as
+    :meth:`~datetime.datetime.strftime` writes it; None out of the datetime range (whole
+    years, so whole days). Remembered: a case's file times fall on few days."""
+    try:
+        t = dt.datetime.fromtimestamp(day * _DAY, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return f"{t:%Y-%m-%d}"
 
 
 def shown_stacked(value: dt.datetime | str | None) -> str:
