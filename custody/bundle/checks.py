@@ -282,6 +282,8 @@ class BundleTap:
         self.uco = UcoCheck(root)
 
     def feed(self, entry: Entry, event: Event | None) -> None:
+        if isinstance(event, ArtifactCollected) and not entry.has_canonical_form():
+            event = None  # in no document, as the export leaves it (custody.bundle.writer)
         self.facts.feed(entry, event)
         self.timestamps.feed(entry, event)
         if isinstance(event, ArtifactCollected):

@@ -133,4 +133,8 @@ def member_name_bytes(a: ArtifactCollected) -> bytes:
     try:
         return os.fsencode(from_text(a.member.name, a.member.name_b64))
     except ValueError:  # a malformed name_b64: the verifier reports the member
+        pass
+    try:
         return os.fsencode(a.member.name)
+    except UnicodeEncodeError:  # a lone surrogate: no name we write, so it matches none
+        return a.member.name.encode("utf-8", "surrogatepass")

@@ -41,6 +41,6 @@ def ledger_lines(lines: Iterable[bytes], name: str, report: Report) -> Iterator[
         if not line.strip():
             continue
         try:
-            yield Entry.from_json(json.loads(line))
+            yield Entry.from_json(json.loads(line), line)
         except (ValueError, KeyError, TypeError) as exc:
             report.add("ledger.malformed", f"{name} line {lineno}", f"not a ledger entry: {exc}")

@@ -222,6 +222,8 @@ class _OnePass:
         inventory = self.inventory.add
         first = True
         for entry, event in folder.feed(entries):
+            if isinstance(event, ArtifactCollected) and not entry.has_canonical_form():
+                event = None  # no document can hold it: ledger.jsonl alone shows it
             tap.feed(entry, event)
             take(folder, entry, event)
             ledger(entry.ledger_line())

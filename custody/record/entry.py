@@ -97,6 +97,16 @@ class Entry:
             return None
         return body
 
+    def has_canonical_form(self) -> bool:
+        """False when the entry's content has no canonical JSON (a lone surrogate escaped
+        into its payload, an integer beyond 2^53: an edit, never written by us, which the
+        chain check reports): no document can hold it as it holds the others."""
+        try:
+            self.signed_bytes()
+        except ValueError:
+            return False
+        return True
+
     def ledger_line(self) -> bytes:
         """The entry as one line of ``ledger.jsonl``: ``canonical_json(to_json())`` and a
         newline."""
@@ -108,7 +118,7 @@ class Entry:
                 _ASCII_FIELD.fullmatch(s.by) and _BASE64.fullmatch(s.sig) for s in self.signatures
             )
         ):
-            return canonical_json(self.to_json()) + b"\n"
+            return _line(self.to_json())
         # The body's keys, with "entry_hash" and "signatures" in their sorted places.
         head, _, rest = body.partition(b'","event":"')
         rest, _, v = rest.rpartition(b',"v":')
@@ -139,9 +149,10 @@ class Entry:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Entry:
+    def from_json(cls, obj: Mapping[str, Any], line: bytes | None = None) -> Entry:
         """Parse one ``ledger.jsonl`` object; raises ``KeyError``/``TypeError``/``ValueError``
-        when malformed."""
+        when malformed. ``line``, the line it was read from, gives the payload's text as
+        written (see :meth:`signed_bytes`)."""
         payload = obj["payload"]
         if not isinstance(payload, Mapping):
             raise TypeError("payload is not an object")
@@ -155,7 +166,34 @@ class Entry:
             prev_hash=str(obj["prev_hash"]),
             entry_hash=str(obj["entry_hash"]),
             signatures=tuple(Signature(str(s["by"]), str(s["sig"])) for s in obj["signatures"]),
+            stored_payload=None if line is None else _payload_text(line),
         )
+
+
+def _payload_text(line: bytes) -> str | None:
+    """The payload's text in a line of ``ledger.jsonl`` as we write it: after the first
+    ``"payload":`` and before the last ``,"prev_hash":"`` (the keys are sorted, and what
+    follows the payload is hex, a number and base64). Only a guess until the body composed
+    around it hashes to the entry's hash; None when the line has no such place."""
+    start = line.find(b'"payload":')
+    end = line.rfind(b',"prev_hash":"')
+    if start < 0 or end < start:
+        return None
+    try:
+        return line[start + 10 : end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    """``value`` as a line of canonical JSON; content that has none (a lone surrogate or a
+    NaN: an edited entry, which verification reports) as sorted JSON with ASCII escapes,
+    so that the line still shows what the ledger holds."""
+    try:
+        return canonical_json(value) + b"\n"
+    except ValueError:
+        text = json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+        return text.encode("ascii") + b"\n"
 
 
 def entry_body(

@@ -349,3 +349,30 @@ def test_text_in_padding_and_bytes_between_members_are_named(collected_case) -> 
     by_code = {f["code"]: f for f in findings}
     assert by_code["archive.padding"]["seq"] == art["seq"]
     assert f"512 bytes at offset {end}" in by_code["archive.gap"]["message"]
+
+
+def test_forced_export_past_an_entry_with_no_canonical_form(
+    collected_case, alice, tmp_path: Path
+) -> None:
+    """A lone surrogate escaped into a payload (``\\ud800``: not UTF-8, so no canonical form,
+    never written by us) is an edit that verification names. An export forced past it
+    completes without a traceback, and verifying its bundle names the same entry."""
+    from app.export_service import export_case
+    from custody.bundle.verify import verify_bundle_dir
+
+    case, _, _ = collected_case()
+    seq = _artifact(case, "/e.txt")["seq"]
+    _raw(
+        case,
+        "UPDATE ledger_entries SET payload = replace(payload, '/e.txt\"', '/e.txt\\ud800\"') "
+        f"WHERE seq = {seq}",
+    )
+    assert "\\ud800" in next(read_entries(case.sessions, case.case_id, seqs=[seq])).stored_payload
+    report = verify_case(case)
+    assert seq in {f.seq for f in report.findings if f.code == "chain.entry_hash"}
+    result = export_case(case, alice, tmp_path / "bundle", force=True)
+    assert not result.verified
+    line = (tmp_path / "bundle" / "ledger.jsonl").read_bytes().splitlines()[seq - 1]
+    assert b"\\ud800" in line and json.loads(line)["seq"] == seq
+    bundle = verify_bundle_dir(tmp_path / "bundle")
+    assert seq in {f.seq for f in bundle.findings if f.code == "chain.entry_hash"}

@@ -32,9 +32,11 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         calls["reads"] += 1
         return read(path, report)
 
-    def counting_from_json(cls: type[Entry], obj: Mapping[str, Any]) -> Entry:
+    def counting_from_json(
+        cls: type[Entry], obj: Mapping[str, Any], line: bytes | None = None
+    ) -> Entry:
         calls["parsed"] += 1
-        return from_json(cls, obj)  # type: ignore[no-any-return]
+        return from_json(cls, obj, line)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(bundle_verify, "read_ledger_jsonl", counting_read)
     monkeypatch.setattr(Entry, "from_json", classmethod(counting_from_json))

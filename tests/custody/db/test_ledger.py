@@ -327,7 +327,10 @@ def test_bytes_composed_around_the_stored_payload_are_the_canonical_bytes(
     text = json.dumps(payload, indent=1) if respaced else canonical_json(payload).decode()
     stored = dataclasses.replace(e, stored_payload=text)
     assert stored.signed_bytes() == rfc8785.dumps(e.body()) == e.signed_bytes()
-    assert stored.ledger_line() == rfc8785.dumps(e.to_json()) + b"\n" == e.ledger_line()
+    line = stored.ledger_line()
+    assert line == rfc8785.dumps(e.to_json()) + b"\n" == e.ledger_line()
+    read_back = Entry.from_json(json.loads(line), line)  # as a bundle's ledger.jsonl is read
+    assert read_back == e and read_back.signed_bytes() == rfc8785.dumps(e.body())
 
 
 def test_an_edited_stored_payload_gives_the_bytes_of_what_it_says_now() -> None:
@@ -357,6 +360,9 @@ def test_entries_read_from_the_ledger_carry_their_stored_payload(
         assert e._stored_body() is not None  # the fast path is the one taken
         assert e.signed_bytes() == rfc8785.dumps(e.body())
         assert e.ledger_line() == rfc8785.dumps(e.to_json()) + b"\n"
+        line = e.ledger_line()
+        read_back = Entry.from_json(json.loads(line), line)
+        assert read_back._stored_body() == e.signed_bytes()  # a bundle's lines take it too
 
 
 def test_after_commit_hooks_see_each_committed_batch(make_case, alice: Identity) -> None:
