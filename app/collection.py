@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -875,35 +875,19 @@ class CollectionRun:
             return end, again.sha256, False, "; ".join(filter(None, [_cut_note(cut), marker]))
 
 
-class _CollectorFailed(Exception):
-    def __init__(self, reason: str, partial: list[Observation]) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.partial = partial
-
-
 def _observe(name: str, collector: Collector, ctx: CollectContext) -> tuple[list[Observation], str]:
     """What a collector observes, and its outcome (done, or failed: what it yielded before
-    it failed, and why)."""
+    it failed, and why). A bug in a collector becomes a recorded failure, not a crash."""
+    observations: list[Observation] = []
     try:
-        return list(_guarded(collector.collect(ctx))), "done"
-    except _CollectorFailed as exc:
-        observations = exc.partial
-        observations.append(Problem("error", f"collector {name} failed: {exc.reason}"))
-        return observations, "failed"
-
-
-def _guarded(observations: Iterator[Observation]) -> Iterator[Observation]:
-    """Yield a collector's observations; a bug in it becomes a recorded failure, not a crash."""
-    seen: list[Observation] = []
-    try:
-        for obs in observations:
-            seen.append(obs)
-            yield obs
+        observations.extend(collector.collect(ctx))  # one list: it holds every file found
     except (ChainproofError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # a collector's own fault must not lose the run
-        raise _CollectorFailed(f"{type(exc).__name__}: {exc}", seen) from exc
+    except Exception as exc:  # noqa: BLE001 (a collector's own fault must not lose the run)
+        reason = f"{type(exc).__name__}: {exc}"
+        observations.append(Problem("error", f"collector {name} failed: {reason}"))
+        return observations, "failed"
+    return observations, "done"
 
 
 def _member_ref(

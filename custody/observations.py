@@ -55,7 +55,7 @@ class SpooledRecord:
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a collection holds one per file found
 class FileTarget:
     """A file-system entry to capture: a file is copied, a symlink recorded, anything else skipped.
 
@@ -67,7 +67,7 @@ class FileTarget:
     rule: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Something that could not be observed, and why. ``kind`` is ``skipped`` or ``error``, or
     ``excluded``: never collected by design (``collectors/exclusions.py``), recorded as a skip."""
