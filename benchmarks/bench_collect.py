@@ -14,10 +14,10 @@ against the targets of DESIGN.md and the peak RSS of each chainproof process:
   context: ``cp -a``, ``tar cf``, and the store engine alone (``capture_files`` into a fresh
   ``RunArchive`` and ``close()``, in a process of its own: no database, no ledger).
 
-Targets: (a) <= 1.0x ``sha256sum`` (later 0.85x); (b) <= 2.0x ``tar cf - | sha256sum``
-(later 1.5x). The chainproof CLI is used when ``.venv/bin/chainproof`` works (an identity
-is made in a throw-away ``CHAINPROOF_HOME``; a fresh case per repetition); otherwise the
-targets are judged on the engine alone, and the table says so.
+Targets (issue 18): (a) <= 0.9x ``sha256sum``, aiming at 0.85x; (b) <= 2.0x ``tar cf - |
+sha256sum``, aiming at 1.5x. The chainproof CLI is used when ``.venv/bin/chainproof`` works
+(an identity is made in a throw-away ``CHAINPROOF_HOME``; a fresh case per repetition);
+otherwise the targets are judged on the engine alone, and the table says so.
 
 ``--quick`` uses 64 MiB and 2,000 files (a smoke run; ratios mean little). ``--keep``
 leaves the data and the archives in place. ``--engine-only ARCHIVE PATH`` is the internal
@@ -345,7 +345,7 @@ def main() -> None:
             f"{'command':44s} {'median s':>9s} {'min s':>7s} {'ratio':>7s} {'target':>7s} "
             f"{'CPU s':>6s} {'peak RSS':>9s}"
         )
-        for group, target in (("a", 1.0), ("b", 2.0)):
+        for group, target in (("a", 0.9), ("b", 2.0)):
             if f"{group}.base" not in rows:
                 continue
             base_t = rows[f"{group}.base"].median
