@@ -13,6 +13,8 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, 
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from custody.record.canonical import sorted_json
+
 K = TypeVar("K", bound=Hashable)
 E = TypeVar("E")
 G = TypeVar("G")
@@ -46,14 +48,11 @@ def same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-_encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
-
-
 def identical(a: Any, b: Any) -> bool:
     """True when two JSON values are the same, types and all (the C encoder's quick check;
     :func:`differences` tells where they are not)."""
     try:
-        return bool(_encode(a) == _encode(b))
+        return sorted_json(a) == sorted_json(b)
     except (TypeError, ValueError):
         return False
 

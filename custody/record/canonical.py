@@ -7,24 +7,25 @@ import json
 from typing import Any
 
 _MAX_SAFE = 2**53 - 1
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 # JSONEncoder.encode builds its C encoder again on every call (about 4 us, as much as
 # encoding a small payload): build it once, with the same settings. No circular-reference
-# markers: _plain has walked the value first, and would not return on a cycle.
+# markers: its values are parsed JSON or made from it, and _plain walks them first for
+# canonical_json (it would not return on a cycle).
 _make_encoder = getattr(json.encoder, "c_make_encoder", None)  # None without the C module
 _C_ENCODER = (
     None
     if _make_encoder is None
     else _make_encoder(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, True
     )
 )
 
 
-def _dumps(value: Any) -> str:
-    """The stdlib encoder's JSON of ``value`` with the settings of :data:`_ENCODER`."""
+def sorted_json(value: Any) -> str:
+    """The stdlib encoder's compact JSON of ``value``, keys sorted (floats as Python writes
+    them, NaN included): canonical for the values :func:`_plain` accepts, and a quick test
+    of equality, types and all, between JSON values."""
     if _C_ENCODER is None:
         return _ENCODER.encode(value)
     return "".join(_C_ENCODER(value, 0))
@@ -67,7 +68,7 @@ def canonical_json(value: Any) -> bytes:
     """Serialise ``value`` as RFC 8785 canonical JSON (UTF-8 bytes)."""
     if _plain(value):
         try:
-            return _dumps(value).encode("utf-8")
+            return sorted_json(value).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 refuse it with its own error
     import rfc8785  # lazy: only what the stdlib encoder cannot write needs it

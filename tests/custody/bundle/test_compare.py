@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import os
 import random
+from typing import Any
 
-from custody.bundle.compare import Difference, differences, pair_up
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from custody.bundle.compare import Difference, differences, identical, pair_up, same
 
 
 def test_differences_name_the_path_and_both_values() -> None:
@@ -47,3 +53,29 @@ def test_pair_up_matches_every_key_once_in_any_order() -> None:
         assert sorted(k for k, _e, g in pairs if g is not None) == sorted(got)
         matched = sorted(k for k, e, g in pairs if e is not None and g is not None)
         assert matched == sorted(set(keys) & set(got))
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, derandomize=os.environ.get("CI") == "true")
+@given(_json, _json)
+def test_identical_is_equality_types_and_all(a: Any, b: Any) -> None:
+    """The encoder's quick check says what the field-by-field comparison says."""
+    assert identical(a, a) and identical(a, copy.deepcopy(a))
+    assert identical(a, b) == same(a, b)
+
+
+def test_identical_tells_types_apart() -> None:
+    assert not identical(1, 1.0) and not identical(True, 1) and not identical("1", 1)
+    assert not identical({"a": [1]}, {"a": [1, None]})
