@@ -40,17 +40,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.cases import CaseHandle
 from app.lease import RunLeases
 from app.stop_points import stop_point
 from custody.bundle.identify import Expected, FoundBundle, identify_bundle
-from custody.db.engine import wrap_db_errors
-from custody.db.ledger import read_entries
 from custody.errors import ChainproofError, ExportError
 from custody.record.events import Exported, ExportFailed, ExportStarted, IdentityAdded
-from custody.record.fold import Folder, Recorded
+from custody.record.fold import Recorded
 from custody.record.keys import Identity, load_certificate_pem
 from custody.record.regular import read_regular
 from custody.store.setaside import file_digest
@@ -307,15 +304,10 @@ _EXPORT_EVENTS = (ExportStarted.EVENT, Exported.EVENT, ExportFailed.EVENT)
 
 
 def open_exports(case: CaseHandle) -> dict[str, Recorded[ExportStarted]]:
-    """The exports of ``case`` started and not ended, by bundle id. Only the export entries
-    are read and folded, not the whole ledger: the rest of it cannot open or close an export."""
-    folder = Folder()
-    try:
-        for entry in read_entries(case.sessions, case.case_id, events=_EXPORT_EVENTS):
-            folder.apply(entry)
-    except SQLAlchemyError as exc:
-        raise wrap_db_errors(exc, case.sessions.kw["bind"]) from exc
-    return folder.state.open_exports
+    """The exports of ``case`` started and not ended, by bundle id, read fresh. Only the
+    export entries are read and folded, not the whole ledger: the rest of it cannot open or
+    close an export."""
+    return case.folded(_EXPORT_EVENTS).open_exports
 
 
 def open_exports_notice(case: CaseHandle) -> list[str]:
