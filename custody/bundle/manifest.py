@@ -125,38 +125,39 @@ def run_doc(run: RunState, archive: ArchiveCopy | None) -> dict[str, Any]:
     )
 
 
+#: The fields of one artifact in the manifest, in the order ``examine`` lists them.
+_ARTIFACT_FIELDS = (
+    "seq",
+    "run_id",
+    "collector",
+    "kind",
+    "member",
+    "member_b64",
+    "path",
+    "path_b64",
+    "size",
+    "sha256",
+    "sha1",
+    "md5",
+    "header_offset",
+    "data_offset",
+    "header_sha256",
+    "mode",
+    "uid",
+    "gid",
+    "uname",
+    "gname",
+    "mtime",
+    "symlink_target",
+    "symlink_target_b64",
+    "changed",
+)
+
+
 def artifact_doc(seq: int, a: ArtifactCollected) -> dict[str, Any]:
     """One artifact: where it is, its hashes, and what its archive header binds."""
-    m, src = a.member, a.source
-    header = src if src is not None else m  # a file's header takes its source's facts
-    return _compact(
-        {
-            "seq": seq,
-            "run_id": a.run_id,
-            "collector": a.collector,
-            "kind": a.kind,
-            "member": m.name,
-            "member_b64": m.name_b64,
-            "path": src.path if src else None,
-            "path_b64": src.path_b64 if src else None,
-            "size": m.size,
-            "sha256": a.digests.sha256,
-            "sha1": a.digests.sha1,
-            "md5": a.digests.md5,
-            "header_offset": m.header_offset,
-            "data_offset": m.data_offset,
-            "header_sha256": m.header_sha256,
-            "mode": header.mode,
-            "uid": header.uid,
-            "gid": header.gid,
-            "uname": src.uname if src else None,
-            "gname": src.gname if src else None,
-            "mtime": header.mtime,
-            "symlink_target": src.symlink_target if src else None,
-            "symlink_target_b64": src.symlink_target_b64 if src else None,
-            "changed": a.changed,
-        }
-    )
+    values = _artifact_sorted(seq, a)
+    return {k: values[k] for k in _ARTIFACT_FIELDS if values[k] is not None}
 
 
 def signature_doc(s: SignedEntry) -> dict[str, Any]:
@@ -234,7 +235,8 @@ def artifact_chunk(seq: int, a: ArtifactCollected, first: bool) -> bytes:
 
 
 def _artifact_sorted(seq: int, a: ArtifactCollected) -> dict[str, Any]:
-    """:func:`artifact_doc` before None values are dropped, its keys in sorted order."""
+    """Every field of :data:`_ARTIFACT_FIELDS`, None where nothing is recorded, keys in
+    sorted order (the order of its canonical JSON)."""
     m, src, d = a.member, a.source, a.digests
     header = src if src is not None else m
     return {
@@ -265,35 +267,7 @@ def _artifact_sorted(seq: int, a: ArtifactCollected) -> dict[str, Any]:
     }
 
 
-_ARTIFACT = FlatObject(
-    (
-        "changed",
-        "collector",
-        "data_offset",
-        "gid",
-        "gname",
-        "header_offset",
-        "header_sha256",
-        "kind",
-        "md5",
-        "member",
-        "member_b64",
-        "mode",
-        "mtime",
-        "path",
-        "path_b64",
-        "run_id",
-        "seq",
-        "sha1",
-        "sha256",
-        "size",
-        "symlink_target",
-        "symlink_target_b64",
-        "uid",
-        "uname",
-    ),
-    omit_none=True,
-)
+_ARTIFACT = FlatObject(sorted(_ARTIFACT_FIELDS), omit_none=True)
 
 
 def manifest_tail(
