@@ -11,22 +11,15 @@ from sqlalchemy.exc import DBAPIError
 from app.cases import CaseHandle, create_case
 from app.verification import verify_case
 from custody.db.engine import read_rows
-from custody.record.events import CollectionProblem, Note, RunStarted
 from custody.record.keys import Identity
-from tests.custody.db.test_read_rows import same_reads
+from tests.custody.db.test_read_rows import fill, same_reads
 
 pytestmark = pytest.mark.postgres
 
 
 def test_read_entries_on_postgres(pg_url: str, tmp_path: Path, alice: Identity) -> None:
     case: CaseHandle = create_case(tmp_path / "pg", alice, title="PG read", db_url=pg_url)
-    writer = case.writer(alice)
-    writer.append(RunStarted(run_id="r", host="h", profile="none", archive="evidence/r.tar"))
-    for i in range(30):
-        writer.append(CollectionProblem(run_id="r", collector="c", kind="skipped", reason=f"{i}"))
-        if i % 10 == 0:
-            writer.append(Note(journal_kind="note", text=f"note {i} \u00e9\u4e2d"))
-    writer.flush()
+    fill(case, alice)
     same_reads(case)
     with case.sessions() as session:
         sql = "SELECT seq, event FROM ledger_entries WHERE case_id = ? ORDER BY seq"

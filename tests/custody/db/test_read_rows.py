@@ -85,10 +85,9 @@ def same_reads(case: CaseHandle) -> None:
         assert typed(got) == typed(core_entries(case.sessions, case.case_id, **kw)), kw  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def case(make_case, alice: Identity) -> CaseHandle:
-    case: CaseHandle = make_case()
-    writer = case.writer(alice)
+def fill(case: CaseHandle, who: Identity) -> CaseHandle:
+    """A run with 30 problems and 3 notes (non-ASCII text): rows over several batches."""
+    writer = case.writer(who)
     writer.append(RunStarted(run_id="r", host="h", profile="none", archive="evidence/r.tar"))
     for i in range(30):
         writer.append(CollectionProblem(run_id="r", collector="c", kind="skipped", reason=f"{i}"))
@@ -96,6 +95,11 @@ def case(make_case, alice: Identity) -> CaseHandle:
             writer.append(Note(journal_kind="note", text=f"note {i} \u00e9\u4e2d"))
     writer.flush()
     return case
+
+
+@pytest.fixture
+def case(make_case, alice: Identity) -> CaseHandle:
+    return fill(make_case(), alice)
 
 
 def _damage(case: CaseHandle, *statements: tuple[str, tuple[Any, ...]]) -> None:
