@@ -14,8 +14,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 
 import collectors
@@ -23,6 +25,7 @@ from app.cases import CaseHandle
 from app.lease import Lease, RunLeases
 from app.recovery import boot_id, process_started_at, recover_unfinished_runs
 from app.reserve import SpaceReserve
+from app.seen_paths import SeenPaths
 from app.self_exclusion import never_collect
 from app.stop_points import stop_point
 from app.tool import tool_facts, tool_footprint, tool_sha256
@@ -73,16 +76,26 @@ from custody.store.tarheader import MemberMeta
 
 _ = collectors  # importing the package registers every collector
 
+#: How many of a collector's observations are read before the first is recorded. A collector
+#: that yields no more has a known total (progress shows a bar); past it, observations are
+#: recorded as they come (progress counts without a total), so memory stays bounded however
+#: many files a collector finds.
+LOOKAHEAD = 20_000
+
+#: The observations that progress counts as a collector's items.
+_ITEMS = (FileTarget, VolatileRecord, CommandRecord, SpooledRecord)
+
 
 @dataclass(frozen=True)
 class ProgressEvent:
     """What a run reports to the CLI or the UI.
 
     ``kind``: ``started``; ``collector`` (one starts; ``message`` its description); ``item``
-    (with ``total`` set: ``done`` of the collector's ``total`` items are recorded, each an
-    artifact or a recorded failure to take one; without: only ``current`` or ``message``,
-    what it is busy with); ``problem``; ``collector_end`` (``message``: done, skipped or
-    failed; ``done`` and ``total`` its items); ``finished`` (the run's status).
+    (with ``done`` set: ``done`` of the collector's items are recorded, each an artifact or a
+    recorded failure to take one, of ``total``, None while the collector is still finding
+    them; with ``done`` 0: only ``current`` or ``message``, what it is busy with);
+    ``problem``; ``collector_end`` (``message``: done, skipped or failed; ``done`` and
+    ``total`` its items); ``finished`` (the run's status).
     ``bytes_done`` is the run's bytes so far, ``errors`` its errors so far.
     """
 
@@ -137,8 +150,8 @@ class _Beside:
 
     name: str
     thread: threading.Thread
+    observed: _Observed
     observations: list[Observation] = field(default_factory=list)
-    outcome: str = "done"
     crash: BaseException | None = None
 
 
@@ -166,7 +179,8 @@ class CollectionRun:
     _lease: Lease | None = None
     _lost: LeaseLost | None = None
     _batch_seen: bool = False
-    _seen_paths: set[bytes] = field(default_factory=set)
+    #: Each path is taken once a run, by the first collector (and rule) that yields it.
+    _seen_paths: SeenPaths = field(default_factory=SeenPaths)
     _excluded_paths: set[bytes] = field(default_factory=set)
     _reserve: SpaceReserve | None = None
     #: What the run never collects (computed once, at its start, when not given).
@@ -176,9 +190,10 @@ class CollectionRun:
     #: (counted before each entry is queued: a batch that fails stays queued, counted).
     _queued_end: int = 0
     _recorded: _Recorded = field(default_factory=lambda: _Recorded(0, 0, 0, 0, 0))
-    #: The running collector's items recorded so far, of how many (for progress only).
+    #: The running collector's items recorded so far, of how many (None: not known yet; for
+    #: progress only).
     _items_done: int = 0
-    _items_total: int = 0
+    _items_total: int | None = 0
     #: Collectors running beside the others, on threads of their own.
     _beside: list[_Beside] = field(default_factory=list)
     _progress_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -365,53 +380,83 @@ class CollectionRun:
             never_collect=self._never_collect(),
             spool_dir=self._spool(),
         )
+        observed = _Observed(name, collector, ctx)
         if cls.concurrent:
-            self._start_beside(name, collector, ctx)
+            self._start_beside(name, observed)
             return
-        observations, outcome = _observe(name, collector, ctx)
+        self._record(name, observed)
         if self.cancel.is_set():
             raise Cancelled("collection cancelled")
-        self._record(name, observations, outcome)
+        self._collector_ended(name, observed.outcome)
 
-    def _record(self, name: str, observations: list[Observation], outcome: str) -> None:
-        """Hand a collector's observations to the store and the ledger, in order."""
-        files: list[FileTarget] = []
-        for obs in observations:
-            if isinstance(obs, FileTarget) and obs.path not in self._seen_paths:
-                self._seen_paths.add(obs.path)
-                files.append(obs)
-        records = sum(
-            isinstance(o, VolatileRecord | CommandRecord | SpooledRecord) for o in observations
-        )
-        self._items_done, self._items_total = 0, records + len(files)
-        for obs in observations:
+    def _record(self, name: str, observations: Iterable[Observation]) -> None:
+        """Hand a collector's observations to the store and the ledger in the order it yields
+        them; a path this run has taken already is not taken again. The first
+        :data:`LOOKAHEAD` are read before any is recorded, to know the total when they are
+        all (see there)."""
+        source = iter(observations)
+        fresh = (o for o in source if not isinstance(o, FileTarget) or self._seen_paths.add(o.path))
+        try:
+            ahead = deque(islice(fresh, LOOKAHEAD + 1))
+            self._items_done = 0
+            known = len(ahead) <= LOOKAHEAD
+            self._items_total = sum(isinstance(o, _ITEMS) for o in ahead) if known else None
+            stream = chain(_emptied(ahead), fresh)
+            held: list[Observation] = []
+            for obs in stream:
+                if isinstance(obs, FileTarget):
+                    self._files(name, self._file_run(name, obs, stream, held))
+                    if not held:
+                        continue
+                    obs = held.pop()
+                if isinstance(obs, VolatileRecord):
+                    self._volatile(name, obs)
+                elif isinstance(obs, CommandRecord):
+                    self._command(name, obs)
+                elif isinstance(obs, SpooledRecord):
+                    self._spooled(name, obs)
+                elif isinstance(obs, Problem):
+                    self._problem(name, obs)
+        finally:
+            # Stopped early (cancel, a failed write): end the collector's walk now, not when
+            # its generator is collected.
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+        if self._items_total is None:
+            self._items_total = self._items_done
+
+    def _file_run(
+        self, name: str, first: FileTarget, stream: Iterator[Observation], held: list[Observation]
+    ) -> Iterator[FileTarget]:
+        """``first`` and the file targets after it in ``stream``, up to the next record, which
+        is put in ``held`` (the archive takes one thing at a time: it is recorded once these
+        files are). Problems on the way are recorded as they come."""
+        yield first
+        for obs in stream:
             if isinstance(obs, FileTarget):
-                continue
-            if isinstance(obs, VolatileRecord):
-                self._volatile(name, obs)
-            elif isinstance(obs, CommandRecord):
-                self._command(name, obs)
-            elif isinstance(obs, SpooledRecord):
-                self._spooled(name, obs)
-            else:
+                yield obs
+            elif isinstance(obs, Problem):
                 self._problem(name, obs)
-        if files:
-            self._files(name, files)
-        self._collector_ended(name, outcome)
+            else:
+                held.append(obs)
+                return
 
     # --- collectors beside the run -----------------------------------------------------
 
-    def _start_beside(self, name: str, collector: Collector, ctx: CollectContext) -> None:
-        """Start ``collector`` on its own thread; the run goes on with the next one."""
+    def _start_beside(self, name: str, observed: _Observed) -> None:
+        """Start the collector of ``observed`` on its own thread; the run goes on with the
+        next one. What it observes is held until it is recorded (a capture yields a few
+        spooled files)."""
 
         def work() -> None:
             try:
-                beside.observations, beside.outcome = _observe(name, collector, ctx)
+                beside.observations.extend(observed)
             except BaseException as exc:  # noqa: BLE001 (handed to the run's thread, raised there)
                 beside.crash = exc
 
         thread = threading.Thread(target=work, name=f"chainproof-{name}", daemon=True)
-        beside = _Beside(name, thread)
+        beside = _Beside(name, thread, observed)
         self._beside.append(beside)
         thread.start()
 
@@ -425,7 +470,8 @@ class CollectionRun:
             self._beside.pop(0)
             if beside.crash is not None:
                 raise beside.crash
-            self._record(beside.name, beside.observations, beside.outcome)
+            self._record(beside.name, beside.observations)
+            self._collector_ended(beside.name, beside.observed.outcome)
 
     def _end_beside_after_stop(self) -> ChainproofError | None:
         """The run was cancelled: stop the collectors beside it and record what they have.
@@ -575,7 +621,7 @@ class CollectionRun:
         )
         self._item_recorded(collector, rec.member)
 
-    def _files(self, collector: str, targets: list[FileTarget]) -> None:
+    def _files(self, collector: str, targets: Iterable[FileTarget]) -> None:
         assert self._archive is not None
         results = capture_files(self._archive, targets, cancel=self.cancel)
         try:
@@ -875,19 +921,30 @@ class CollectionRun:
             return end, again.sha256, False, "; ".join(filter(None, [_cut_note(cut), marker]))
 
 
-def _observe(name: str, collector: Collector, ctx: CollectContext) -> tuple[list[Observation], str]:
-    """What a collector observes, and its outcome (done, or failed: what it yielded before
-    it failed, and why). A bug in a collector becomes a recorded failure, not a crash."""
-    observations: list[Observation] = []
-    try:
-        observations.extend(collector.collect(ctx))  # one list: it holds every file found
-    except (ChainproofError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # noqa: BLE001 (a collector's own fault must not lose the run)
-        reason = f"{type(exc).__name__}: {exc}"
-        observations.append(Problem("error", f"collector {name} failed: {reason}"))
-        return observations, "failed"
-    return observations, "done"
+class _Observed:
+    """What a collector observes, as it yields it, and its ``outcome`` once read: done, or
+    failed (what it yielded before it failed is kept, and a last problem says why). A bug in
+    a collector becomes a recorded failure, not a crash."""
+
+    def __init__(self, name: str, collector: Collector, ctx: CollectContext) -> None:
+        self.name, self.collector, self.ctx = name, collector, ctx
+        self.outcome = "done"
+
+    def __iter__(self) -> Iterator[Observation]:
+        try:
+            yield from self.collector.collect(self.ctx)
+        except (ChainproofError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 (a collector's own fault must not lose the run)
+            self.outcome = "failed"
+            reason = f"{type(exc).__name__}: {exc}"
+            yield Problem("error", f"collector {self.name} failed: {reason}")
+
+
+def _emptied(queue: deque[Observation]) -> Iterator[Observation]:
+    """The items of ``queue``, each let go of once handed on."""
+    while queue:
+        yield queue.popleft()
 
 
 def _member_ref(

@@ -247,7 +247,7 @@ class TerminalProgress(_Display):
             self._errors = event.errors
         if event.kind == "item":  # the frequent one (thousands a second): no clock if it can
             if row is not None:
-                if event.total is not None:
+                if event.done:  # a count of items recorded (the total may be unknown yet)
                     if row.items_since is None:
                         row.items_since = self._clock()
                     row.done, row.total = event.done, event.total
@@ -299,7 +299,7 @@ class TerminalProgress(_Display):
         row = self._active
         if row is None or row.state != "running":
             return f"{self._prefix(now)} {self._run_part()}"
-        parts = [_count(row), human_bytes(row.bytes)] if row.total is not None else []
+        parts = [_count(row), human_bytes(row.bytes)] if row.items_since is not None else []
         rates = row.rates(now)
         if rates:
             parts += [f"{rates[0]:,.0f} files/s", f"{human_bytes(rates[1])}/s"]
@@ -410,7 +410,7 @@ def _row_cells(row: _Row, now: float, unicode: bool) -> dict[str, tuple[str, str
         bar = (_bar(row.done, row.total, unicode), "magenta") if row.total else ("", "")
         state = (f"{100 * row.done // row.total}%", "magenta") if row.total else ("", "")
         eta_text = f"ETA {human_duration(eta)}" if eta is not None else ""
-    shown_count = row.total is not None or row.state != "running"
+    shown_count = row.items_since is not None or row.state != "running"
     return {
         "name": (row.name, "bold"),
         "bar": bar,

@@ -245,14 +245,14 @@ class _Entry:
 
 
 class _Walker:
-    """Expands the rules of one collection; remembers paths already yielded."""
+    """Expands the rules of one collection. A path two rules match is yielded for each: the
+    run takes each path once, for the first (see ``app.collection``)."""
 
     def __init__(self, ctx: CollectContext, excludes: list[Glob]) -> None:
         self.ctx = ctx
         self.excludes = excludes
         self.own = OwnOutput(ctx.output_dir)
         self.never = Exclusions(ctx.never_collect)
-        self.seen: set[bytes] = set()
         self.windows = ctx.host.system == "Windows"
         self.now = time.time()
 
@@ -310,10 +310,10 @@ class _Walker:
         counts: dict[str, int],
         check_own: bool = False,
     ) -> Iterator[Observation]:
-        """Yield ``path`` unless seen, excluded or filtered. A walk has kept out of the
-        output directory already; a literal path is checked here (``check_own``)."""
+        """Yield ``path`` unless excluded or filtered. A walk has kept out of the output
+        directory already; a literal path is checked here (``check_own``)."""
         counts["matched"] += 1
-        if path in self.seen or self._excluded(path):
+        if self._excluded(path):
             return
         if check_own and self.own.contains(path):
             yield from self.own.problem_once(path)
@@ -333,7 +333,6 @@ class _Walker:
                         f"outside the size/age filters of rule {rule.pattern}: {outside}", path
                     )
                 return
-        self.seen.add(path)
         yield FileTarget(path, rule.pattern)
 
     def _walk(self, glob: Glob, rule: Rule, counts: dict[str, int]) -> Iterator[Observation]:

@@ -629,7 +629,7 @@ class CollectionView(QWidget):
                 continue
             _show_collector(bar, c)
             row = self._rows[c.name]
-            row.setText(2, f"{c.done:,}" if c.total else "")
+            row.setText(2, f"{c.done:,}" if c.done or c.total else "")
             row.setText(3, str(c.errors) if c.errors else "")
         n = len(snap.collectors)
         if snap.state == "running":

@@ -195,7 +195,7 @@ class ProgressCoalescer:
             st.state, st.description = "running", ev.message
             self._current = ev.message
         elif ev.kind == "item" and st is not None:
-            if ev.total is not None:
+            if ev.done:  # a count of items recorded (the total may be unknown yet)
                 st.done, st.total = ev.done, ev.total
                 self._items += 1
             elif ev.message:
@@ -205,6 +205,7 @@ class ProgressCoalescer:
             if ev.collector == self._active or not _beside(st.name):
                 self._current = ev.current or ev.message or self._current
         elif ev.kind == "collector_end" and st is not None:
+            st.done, st.total = ev.done, ev.total  # a total unknown until it ended is known now
             if st.state in ("waiting", "running"):
                 st.state = "done"  # one beside the run ends after the others started
         elif ev.kind == "problem":

@@ -24,7 +24,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from app.collection import ProgressEvent
-from app.progress import TerminalProgress, human_bytes, human_duration
+from app.progress import TerminalProgress, _row_cells, human_bytes, human_duration
 from custody.record.keys import Identity
 
 CLI = [sys.executable, "-m", "app"]
@@ -223,6 +223,26 @@ def test_a_capture_beside_the_others_keeps_its_own_bytes_and_shows_its_counts() 
     ends = out.getvalue().splitlines()
     assert ends[0].endswith(" files done: 2 files, 2.0 KiB in 0:00"), ends
     assert ends[1].endswith(" capture done: 1 file, 200 B in 0:00"), ends
+
+
+def test_a_collector_still_finding_its_files_shows_counts_without_a_bar() -> None:
+    """Past the run's look-ahead a collector's total is not known while it yields: its row
+    counts what is recorded, with no bar, percentage or ETA, and its end gives the count."""
+    clock = [0.0]
+    out = io.StringIO()
+    p = TerminalProgress(True, stream=out, live=False, clock=lambda: clock[0])
+    p.update(ProgressEvent("started"))
+    p.update(ProgressEvent("collector", collector="files", message="Files"))
+    for i in range(1, 3001):
+        clock[0] = i / 1000
+        p.update(ProgressEvent("item", collector="files", done=i, bytes_done=100 * i, current="f"))
+    line = p._status_line(clock[0])
+    assert " files: 3,000 files, 293.0 KiB, " in line and "files/s" in line, line
+    assert "ETA" not in line and "%" not in line
+    cells = _row_cells(p._rows["files"], clock[0], unicode=True)
+    assert cells["count"][0] == "3,000 files" and cells["bar"][0] == "" and cells["state"][0] == ""
+    p.update(ProgressEvent("collector_end", collector="files", done=3000, total=3000))
+    assert out.getvalue().splitlines()[-1].endswith(" files done: 3,000 files, 293.0 KiB in 0:03")
 
 
 def test_human_units() -> None:

@@ -142,7 +142,7 @@ def test_own_output_directory_is_skipped_once(run, tmp_path: Path) -> None:
         tmp_path, {"scan/evidence": "e", "scan/case/case.db": "db", "scan/case/evidence/r.tar": "t"}
     )
     obs = run("files", output_dir=out, targets=[f"{tmp_path}/scan/**", f"{tmp_path}/scan/*/**"])
-    assert targets(obs) == [os.fsencode(tmp_path / "scan/evidence")]
+    assert set(targets(obs)) == {os.fsencode(tmp_path / "scan/evidence")}  # once a rule
     own = [p for p in problems(obs) if p.reason == "the case's own output directory"]
     assert len(own) == 1 and own[0].kind == "skipped"
 
@@ -224,13 +224,20 @@ def test_literal_file_and_literal_directory(run, tmp_path: Path) -> None:
     )
 
 
-def test_paths_are_deduplicated_across_rules(run, tmp_path: Path) -> None:
+def test_a_path_is_yielded_for_each_rule_that_matches_it(run, tmp_path: Path) -> None:
+    # The run takes each path once, for the first rule (tests/app/test_collection_stream.py).
     tree(tmp_path, {"d/a": "a", "d/b": "b"})
-    obs = run("files", targets=[f"{tmp_path}/d/a", f"{tmp_path}/d/*", f"{tmp_path}/d/**"])
-    found = targets(obs)
-    assert sorted(found) == sorted([os.fsencode(tmp_path / "d/a"), os.fsencode(tmp_path / "d/b")])
-    assert next(o.rule for o in obs if isinstance(o, FileTarget)) == f"{tmp_path}/d/a"
-    assert problems(obs) == []  # matched, though already taken: not "no match"
+    rules = [f"{tmp_path}/d/a", f"{tmp_path}/d/*", f"{tmp_path}/d/**"]
+    obs = run("files", targets=rules)
+    a, b = os.fsencode(tmp_path / "d/a"), os.fsencode(tmp_path / "d/b")
+    assert [(o.path, o.rule) for o in obs if isinstance(o, FileTarget)] == [
+        (a, rules[0]),
+        (a, rules[1]),
+        (b, rules[1]),
+        (a, rules[2]),
+        (b, rules[2]),
+    ]
+    assert problems(obs) == []
 
 
 def test_exclude_prunes_directories_and_files(run, tmp_path: Path) -> None:

@@ -146,6 +146,23 @@ def test_coalescer_emits_at_most_every_interval() -> None:
     assert [c.state for c in out[-1].collectors] == ["done"]
 
 
+def test_coalescer_counts_items_before_their_total_is_known() -> None:
+    from app.collection import ProgressEvent
+
+    out: list[Snapshot] = []
+    c = ProgressCoalescer(["files"], out.append, interval=10.0)
+    c(ProgressEvent("started"))
+    c(ProgressEvent("collector", collector="files", message="Files"))
+    for i in range(1, 501):  # past the run's look-ahead: no total while the walk goes on
+        c(ProgressEvent("item", collector="files", done=i, bytes_done=i * 10))
+    snap = c.snapshot()
+    (files,) = snap.collectors
+    assert (files.done, files.total, snap.items_done, snap.eta_seconds) == (500, None, 500, None)
+    c(ProgressEvent("collector_end", collector="files", done=500, total=500))
+    c(ProgressEvent("finished", message="finished"))
+    assert [(c.done, c.total) for c in out[-1].collectors] == [(500, 500)]
+
+
 @pytest.mark.parametrize("shortcut", ["F5"])
 def test_collect_shortcut(opened: Any, shortcut: str) -> None:
     assert opened.collect_action.shortcut().toString() == shortcut
