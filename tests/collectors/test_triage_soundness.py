@@ -299,7 +299,11 @@ def _collect(
     command = list(prefix)
     if trace is not None:
         assert STRACE
-        command = [STRACE, "-ff", "-y", "-x", "-qq", "-e", f"trace={TRACED}", "-o", str(trace)]
+        # strace runs inside the private /tmp (the prefix's mounts are not traced).
+        # --seccomp-bpf: the tracees stop at the traced calls only, not at every read: the
+        # same lines, a faster run.
+        command += [STRACE, "-ff", "--seccomp-bpf", "-y", "-x", "-qq", "-e", f"trace={TRACED}"]
+        command += ["-o", str(trace)]
     command += [*CLI, "collect", str(case), "--profile", "triage", "--json", "--no-progress"]
     start = time.monotonic()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
