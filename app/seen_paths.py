@@ -6,15 +6,15 @@ import hashlib
 import os
 
 _DIGEST = 16  # bytes of BLAKE2b kept per path
-_BUCKET_BITS = 14  # buckets chosen by the digest's first 14 bits
+_BUCKET_BITS = 13  # buckets chosen by the digest's first 13 bits
 
 
 class SeenPaths:
     """A set of paths kept as keyed 128-bit BLAKE2b digests, never the paths themselves.
 
-    A million paths take about 17 MB, where a ``set`` of them took about 150 MB. The digests
-    sit in 16,384 byte strings chosen by their first bits; a lookup is one ``find`` in one of
-    them. Two different paths share a digest with probability about n² / 2¹²⁹ (10⁻²⁷ at a
+    A million paths take about 21 MB (16 of them digests), where a ``set`` of them took about
+    150 MB. The digests sit in 8,192 byte strings chosen by their first bits; a lookup is one
+    ``find`` in one of them (about 2 KB at a million paths). Two different paths share a digest with probability about n² / 2¹²⁹ (10⁻²⁷ at a
     million paths); the key is drawn for each set, so no one can craft paths that collide.
     """
 
