@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import signal
 import sys
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
     from app.profiles import Profile
 
 
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once a process (tests call :func:`main` often)."""
     p = argparse.ArgumentParser(
         prog="chainproof",
         description="Forensic evidence collection with a signed, tamper-evident chain of custody.",
@@ -63,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_case_new)
     c = case.add_parser("list", help="list cases under ROOT")
-    c.add_argument("root", type=Path, nargs="?", default=Path.cwd(), metavar="ROOT")
+    c.add_argument("root", type=Path, nargs="?", metavar="ROOT", help="default: this directory")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_case_list)
     c = case.add_parser("show", help="show a case")
@@ -266,7 +269,7 @@ def cmd_case_list(args: argparse.Namespace) -> int:
     from app.cases import find_cases, open_case, summary  # lazy: SQLAlchemy
 
     rows = []
-    for path in find_cases(args.root):
+    for path in find_cases(args.root or Path.cwd()):
         try:
             s = summary(open_case(path))
             rows.append(
