@@ -392,8 +392,8 @@ class CollectionRun:
     def _record(self, name: str, observations: Iterable[Observation]) -> None:
         """Hand a collector's observations to the store and the ledger in the order it yields
         them; a path this run has taken already is not taken again. The first
-        :data:`LOOKAHEAD` are read before any is recorded, to know the total when they are
-        all (see there)."""
+        :data:`LOOKAHEAD` are read before any is recorded: when they are all it yields,
+        progress knows its total."""
         source = iter(observations)
         fresh = (o for o in source if not isinstance(o, FileTarget) or self._seen_paths.add(o.path))
         try:
