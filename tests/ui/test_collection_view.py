@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox, QProgressBar
 from sqlalchemy import select
 
+from app.collection import ProgressEvent
 from custody.db.models import Artifact, Run
 from tests.ui.helpers import collect, press_escape, start_collection
 from ui.workers import ProgressCoalescer, Snapshot
@@ -129,8 +130,6 @@ def test_same_file_system_warning(opened: Any, tmp_path: Path) -> None:
 
 
 def test_coalescer_emits_at_most_every_interval() -> None:
-    from app.collection import ProgressEvent
-
     out: list[Snapshot] = []
     c = ProgressCoalescer(["files"], out.append, interval=10.0)
     c(ProgressEvent("started"))
@@ -147,8 +146,6 @@ def test_coalescer_emits_at_most_every_interval() -> None:
 
 
 def test_coalescer_counts_items_before_their_total_is_known() -> None:
-    from app.collection import ProgressEvent
-
     out: list[Snapshot] = []
     c = ProgressCoalescer(["files"], out.append, interval=10.0)
     c(ProgressEvent("started"))
