@@ -239,16 +239,8 @@ def cli_works(home: Path, probe: Path) -> tuple[bool, str]:
             "--email",
             "b@example.org",
         ],
-        [str(CHAINPROOF), "case", "new", str(probe / "case"), "--title", "probe"],
-        [
-            str(CHAINPROOF),
-            "collect",
-            str(probe / "case"),
-            "--profile",
-            "none",
-            "--path",
-            str(probe / "f"),
-        ],
+        new_case_argv(probe / "case", "probe"),
+        collect_argv(probe / "case", str(probe / "f")),
     ]
     probe.mkdir(parents=True, exist_ok=True)
     (probe / "f").write_bytes(b"probe")
@@ -272,13 +264,12 @@ def fs_note(path: Path) -> str:
     return best[1]
 
 
+def new_case_argv(case: Path, title: str) -> list[str]:
+    return [str(CHAINPROOF), "case", "new", str(case), "--title", title]
+
+
 def new_case(case: Path, env: dict[str, str], title: str) -> None:
-    subprocess.run(
-        [str(CHAINPROOF), "case", "new", str(case), "--title", title],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(new_case_argv(case, title), env=env, check=True, capture_output=True)
 
 
 def collect_argv(case: Path, path: str) -> list[str]:
